@@ -1,0 +1,5 @@
+"""Numba kernels: pure functions over arrays, no I/O, no globals.
+
+Random state is always passed in explicitly as a ``uint64[4]`` xoshiro256** state
+(see :mod:`dynet.kernels.rng`), so a kernel's output depends only on its arguments.
+"""

@@ -1,0 +1,239 @@
+"""Hopfield network dynamics: whole blocks of sweeps per compiled call.
+
+Conventions shared by every kernel here (and by the plain-numpy reference in
+``tests/hopfield_reference.py``):
+
+* ``W`` is the symmetric weight matrix of shape ``(n_units, n_units)``, stored
+  *unscaled*: the effective weights are ``scale * W``. Hebbian weights are kept as
+  exact integers (``int16``/``int32``, ``scale = 1/N``) so fields are exact and
+  dense sweeps stream half the bytes; other rules use ``float64`` with ``scale = 1``.
+* ``s`` is the state, ``int8`` in {-1, +1}; ``h`` (float64) holds the unscaled
+  fields ``W @ s``. The effective field of unit ``i`` is ``u_i = scale * h_i - theta_i``.
+* Energy ``E = -1/2 s^T (scale W) s + theta^T s``.
+* Deterministic update (``T == 0``): ``s_i <- sign(u_i)``, unchanged when ``u_i == 0``.
+  Glauber update at temperature ``T > 0``: ``P(s_i = +1) = 1 / (1 + exp(-2 u_i / T))``,
+  one uniform draw per visited unit.
+* Asynchronous sweeps keep ``h`` current and update it on each flip (``O(N)`` per
+  flip, using row ``i`` of ``W`` since ``W`` is symmetric). A synchronous step
+  recomputes every field (``O(N^2)``).
+"""
+
+import numpy as np
+from numba import njit
+
+from .rng import next_below, next_double
+
+SYNCHRONOUS = 0
+ASYNC_PERMUTATION = 1
+ASYNC_SEQUENTIAL = 2
+ASYNC_RANDOM = 3
+
+UPDATE_CODES = {
+    "synchronous": SYNCHRONOUS,
+    "async-permutation": ASYNC_PERMUTATION,
+    "async-sequential": ASYNC_SEQUENTIAL,
+    "async-random": ASYNC_RANDOM,
+}
+
+RUNNING = 0
+FIXED_POINT = 1
+TWO_CYCLE = 2
+
+STOP_REASONS = {RUNNING: "max_sweeps", FIXED_POINT: "fixed_point", TWO_CYCLE: "two_cycle"}
+
+
+# fastmath: only the order of the sum over j changes; for integer weights the sum is exact.
+@njit(cache=True, fastmath=True)
+def dense_fields(W, s, h):
+    """``h[i] = sum_j W[i, j] * s[j]`` for every unit (``N^2`` synapse updates)."""
+    n = W.shape[0]
+    for i in range(n):
+        row = W[i]
+        acc = row[0] * s[0]
+        for j in range(1, n):
+            acc += row[j] * s[j]
+        h[i] = acc
+
+
+@njit(cache=True)
+def _decide(u, s_i, temperature, rng_state):
+    if temperature == 0.0:
+        if u > 0.0:
+            return 1
+        if u < 0.0:
+            return -1
+        return s_i
+    p_up = 1.0 / (1.0 + np.exp(-2.0 * u / temperature))
+    if next_double(rng_state) < p_up:
+        return 1
+    return -1
+
+
+@njit(cache=True)
+def async_sweep(W, scale, theta, s, h, temperature, update, perm, rng_state):
+    """One asynchronous sweep of ``N`` unit visits; returns the number of flips.
+
+    ``update`` picks the visiting order: ASYNC_PERMUTATION (a fresh Fisher-Yates
+    permutation per sweep), ASYNC_SEQUENTIAL (0..N-1) or ASYNC_RANDOM (N draws
+    with replacement). ``perm`` is scratch space of length ``N``.
+    """
+    n = s.shape[0]
+    if update == ASYNC_PERMUTATION:
+        for k in range(n):
+            perm[k] = k
+        for k in range(n - 1, 0, -1):
+            j = next_below(rng_state, k + 1)
+            tmp = perm[k]
+            perm[k] = perm[j]
+            perm[j] = tmp
+    flips = 0
+    for k in range(n):
+        if update == ASYNC_RANDOM:
+            i = next_below(rng_state, n)
+        elif update == ASYNC_SEQUENTIAL:
+            i = k
+        else:
+            i = perm[k]
+        new = _decide(scale * h[i] - theta[i], s[i], temperature, rng_state)
+        if new != s[i]:
+            s[i] = new
+            two_s = 2.0 * new
+            row = W[i]
+            for j in range(n):
+                h[j] += two_s * row[j]
+            flips += 1
+    return flips
+
+
+@njit(cache=True)
+def sync_step(W, scale, theta, s, s_new, h, temperature, rng_state):
+    """One synchronous step: every unit decides on the fields of ``s``.
+
+    Writes the new state to ``s_new``, then recomputes ``h = W @ s_new``.
+    Returns the number of flips.
+    """
+    n = s.shape[0]
+    flips = 0
+    for i in range(n):
+        s_new[i] = _decide(scale * h[i] - theta[i], s[i], temperature, rng_state)
+        if s_new[i] != s[i]:
+            flips += 1
+    dense_fields(W, s_new, h)
+    return flips
+
+
+@njit(cache=True)
+def is_stable(scale, theta, s, h):
+    """True when no unit would change under a deterministic update."""
+    for i in range(s.shape[0]):
+        u = scale * h[i] - theta[i]
+        if (u > 0.0 and s[i] < 0) or (u < 0.0 and s[i] > 0):
+            return False
+    return True
+
+
+@njit(cache=True)
+def energy(scale, theta, s, h):
+    """``E = -1/2 * scale * s.h + theta.s`` with ``h = W @ s`` current."""
+    e_w = 0.0
+    e_t = 0.0
+    for i in range(s.shape[0]):
+        e_w += s[i] * h[i]
+        e_t += theta[i] * s[i]
+    return -0.5 * scale * e_w + e_t
+
+
+@njit(cache=True)
+def overlaps(patterns, s, out):
+    """``out[mu] = (1/N) sum_i patterns[mu, i] * s[i]``."""
+    n_pat, n = patterns.shape
+    for mu in range(n_pat):
+        acc = 0
+        row = patterns[mu]
+        for i in range(n):
+            acc += row[i] * s[i]
+        out[mu] = acc / n
+
+
+@njit(cache=True)
+def _record(k, sweep, flips, temperature, scale, theta, patterns, s, h,
+            rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature):
+    rec_sweep[k] = sweep
+    rec_flips[k] = flips
+    rec_temperature[k] = temperature
+    rec_energy[k] = energy(scale, theta, s, h)
+    if rec_state.shape[1] > 0:
+        rec_state[k, :] = s
+    if rec_overlap.shape[1] > 0:
+        overlaps(patterns, s, rec_overlap[k])
+
+
+@njit(cache=True)
+def run_block(W, scale, theta, patterns, s, s_prev, h, temperatures, update, rng_state,
+              first_sweep, n_sweeps, every, stop_at_fixed_point, flips_pending,
+              rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature):
+    """Run up to ``n_sweeps`` sweeps starting after sweep ``first_sweep``.
+
+    Sweep ``t`` (1-based, ``t = first_sweep + 1, ...``) runs at ``temperatures[t - 1]``.
+    A record is written after every sweep ``t`` with ``t % every == 0`` and after the
+    sweep that stops the run; ``rec_flips`` counts the flips since the previous record
+    (``flips_pending`` carries the count from the previous block). The recording
+    buffers must have room for ``n_sweeps // every + 1`` rows. ``rec_state`` and
+    ``rec_overlap`` may have zero columns to skip recording them.
+
+    The run stops early when ``stop_at_fixed_point`` and, at ``T == 0``, a sweep
+    changes nothing (a fixed point) or, for synchronous updates, the new state equals
+    the one two steps back (a 2-cycle). ``s_prev`` holds the state before the last
+    synchronous step (scratch for asynchronous updates).
+
+    Returns ``(sweeps_done, n_records, stop_code, flips_pending)``.
+    """
+    n = s.shape[0]
+    perm = np.empty(n, np.int64)
+    s_new = np.empty(n, np.int8)
+    n_rec = 0
+    stop = RUNNING
+    done = 0
+    for step in range(n_sweeps):
+        t = first_sweep + step + 1
+        temperature = temperatures[t - 1]
+        if update == SYNCHRONOUS:
+            flips = sync_step(W, scale, theta, s, s_new, h, temperature, rng_state)
+            if stop_at_fixed_point and temperature == 0.0:
+                if flips == 0:
+                    stop = FIXED_POINT
+                elif t >= 2:
+                    same = True
+                    for i in range(n):
+                        if s_new[i] != s_prev[i]:
+                            same = False
+                            break
+                    if same:
+                        stop = TWO_CYCLE
+            s_prev[:] = s
+            s[:] = s_new
+        else:
+            flips = async_sweep(W, scale, theta, s, h, temperature, update, perm, rng_state)
+            if stop_at_fixed_point and temperature == 0.0 and flips == 0:
+                # random-with-replacement sweeps may skip units: check every unit
+                if update != ASYNC_RANDOM or is_stable(scale, theta, s, h):
+                    stop = FIXED_POINT
+        flips_pending += flips
+        done += 1
+        if t % every == 0 or stop != RUNNING:
+            _record(n_rec, t, flips_pending, temperature, scale, theta, patterns, s, h,
+                    rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature)
+            n_rec += 1
+            flips_pending = 0
+        if stop != RUNNING:
+            break
+    return done, n_rec, stop, flips_pending
+
+
+@njit(cache=True)
+def record_initial(scale, theta, patterns, s, h,
+                   rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature,
+                   temperature):
+    """Write record row 0 for the initial state (sweep 0, no flips)."""
+    _record(0, 0, 0, temperature, scale, theta, patterns, s, h,
+            rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature)

@@ -1,0 +1,17 @@
+"""Model drivers: build parameters, call kernels in blocks, record trajectories.
+
+Each model module provides ``run(spec, record) -> metrics``, ``preflight(config,
+base_dir) -> problems``, ``cost(config) -> float`` (work estimate for batching),
+``warmup()`` (compile its kernels) and ``SUMMARY`` (metrics shown in summaries).
+"""
+
+import importlib
+
+MODEL_NAMES = ("hopfield",)
+
+
+def get(name: str):
+    """The driver module of model ``name``."""
+    if name not in MODEL_NAMES:
+        raise KeyError(name)
+    return importlib.import_module(f"dynet.models.{name}")

@@ -1,0 +1,360 @@
+"""Hopfield networks: patterns, learning rules, initial states and the run driver.
+
+The driver builds everything from the run's seed, then calls
+:func:`dynet.kernels.hopfield.run_block` for whole blocks of sweeps and hands
+recorded rows to the run record. Random streams (from the run's SeedSequence):
+child 0 draws the patterns, child 1 the initial state, child 2 seeds the
+kernel's xoshiro256** state that drives the dynamics.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .. import data as _data
+from ..kernels import hopfield as K
+from ..kernels.rng import seed_state
+from ..store import TrajectorySpec, chunk_rows
+
+#: A final state counts as retrieving a stored pattern when |overlap| >= this.
+RETRIEVAL_OVERLAP = 0.9
+
+
+# --------------------------------------------------------------------------- patterns
+
+def random_patterns(n_patterns: int, n_units: int, rng: np.random.Generator, bias: float = 0.0) -> np.ndarray:
+    """``int8`` array of shape (n_patterns, n_units), ``P(+1) = (1 + bias) / 2``."""
+    up = rng.random((n_patterns, n_units)) < (1.0 + bias) / 2.0
+    return np.where(up, 1, -1).astype(np.int8)
+
+
+def digit_patterns(count: int) -> np.ndarray:
+    """Mean image of each digit 0..count-1 from the bundled digits, binarized at its own mean."""
+    images, labels = _data.load_digits()
+    out = np.empty((count, images.shape[1]), np.int8)
+    for d in range(count):
+        mean = images[labels == d].mean(axis=0)
+        out[d] = np.where(mean > mean.mean(), 1, -1)
+    return out
+
+
+def file_patterns(path: str, key: str | None) -> np.ndarray:
+    """Patterns from a user file: shape (P, N), values {-1, +1} or {0, 1} (0 maps to -1)."""
+    arr = _data.load_array(path, key)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] < 2 or arr.shape[0] < 1:
+        raise _data.DataError(f"{path}: patterns must have shape (P, N) with N >= 2, got {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise _data.DataError(f"{path}: patterns must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise _data.DataError(f"{path}: patterns contain NaN or infinite values")
+    values = set(np.unique(arr).tolist())
+    if values <= {-1, 1}:
+        return arr.astype(np.int8)
+    if values <= {0, 1}:
+        return np.where(arr > 0, 1, -1).astype(np.int8)
+    raise _data.DataError(f"{path}: pattern values must be -1/+1 or 0/1, found {sorted(values)[:6]}")
+
+
+def make_patterns(config: dict, rng: np.random.Generator, base_dir: str = ".") -> np.ndarray:
+    p = config["patterns"]
+    if p["source"] == "random":
+        n = config["network"]["n_units"]
+        count = p["count"] if p["count"] is not None else int(round(p["load"] * n))
+        return random_patterns(count, n, rng, p["bias"])
+    if p["source"] == "images":
+        return digit_patterns(p["count"])
+    path = p["path"] if os.path.isabs(p["path"]) else os.path.join(base_dir, p["path"])
+    return file_patterns(path, p["key"])
+
+
+# --------------------------------------------------------------------------- learning rules
+
+def hebbian(patterns: np.ndarray) -> tuple[np.ndarray, float]:
+    """Hebbian weights ``W = (1/N) sum_mu xi^mu xi^mu^T`` with zero diagonal.
+
+    Returned unscaled as exact integers ``(xi^T xi, 1/N)``: ``int16`` when
+    ``P <= 32767``, else ``int32``.
+    """
+    n_pat, n = patterns.shape
+    x = patterns.astype(np.int32)
+    w = x.T @ x
+    np.fill_diagonal(w, 0)
+    return w.astype(np.int16 if n_pat <= np.iinfo(np.int16).max else np.int32), 1.0 / n
+
+
+def storkey(patterns: np.ndarray) -> tuple[np.ndarray, float]:
+    """Storkey's (1997) incremental rule, zero diagonal.
+
+    For each pattern xi in turn, with local fields ``h_ij = sum_{k != i, j} w_ik xi_k``::
+
+        w_ij += (1/N) * (xi_i xi_j - xi_i h_ji - h_ij xi_j)
+
+    Vectorised with ``g = W xi`` (``W`` symmetric, zero diagonal), ``h_ij = g_i - w_ij xi_j``,
+    so ``xi_i h_ji + h_ij xi_j = xi_i g_j + g_i xi_j - 2 w_ij``.
+    """
+    n = patterns.shape[1]
+    w = np.zeros((n, n))
+    for xi in patterns.astype(np.float64):
+        g = w @ xi
+        w += (np.outer(xi, xi) - np.outer(xi, g) - np.outer(g, xi) + 2.0 * w) / n
+        np.fill_diagonal(w, 0.0)
+    return w, 1.0
+
+
+def pseudoinverse(patterns: np.ndarray) -> tuple[np.ndarray, float]:
+    """Projection (pseudo-inverse) rule ``W = X^+ X`` (X of shape (P, N)), zero diagonal.
+
+    ``W`` projects onto the span of the patterns, so ``W xi = xi`` for each stored
+    pattern; removing the diagonal scales unit i's field by ``1 - W_ii > 0`` for
+    ``P < N``, so every stored pattern stays a fixed point.
+    """
+    x = patterns.astype(np.float64)
+    w = np.linalg.pinv(x) @ x
+    w = 0.5 * (w + w.T)
+    np.fill_diagonal(w, 0.0)
+    return w, 1.0
+
+
+RULES = {"hebbian": hebbian, "storkey": storkey, "pseudoinverse": pseudoinverse}
+
+
+# --------------------------------------------------------------------------- initial states, schedules
+
+def initial_state(init: dict, patterns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    n = patterns.shape[1]
+    kind = init["kind"]
+    if kind == "random":
+        return random_patterns(1, n, rng, init["bias"])[0]
+    s = patterns[init["pattern"]].copy()
+    k = int(round(init["fraction"] * n))
+    if kind == "flip":
+        idx = rng.choice(n, size=k, replace=False)
+        s[idx] *= -1
+        return s
+    # mask
+    if init["region"] == "tail":
+        idx = np.arange(n - k, n)
+    elif init["region"] == "head":
+        idx = np.arange(k)
+    else:
+        idx = rng.choice(n, size=k, replace=False)
+    if init["fill"] == "random":
+        s[idx] = random_patterns(1, k, rng)[0] if k else s[idx]
+    else:
+        s[idx] = 1 if init["fill"] == "positive" else -1
+    return s
+
+
+def temperatures(dynamics: dict) -> np.ndarray:
+    """Temperature of each sweep 1..max_sweeps (float64 array of length max_sweeps)."""
+    n = dynamics["max_sweeps"]
+    a = dynamics["anneal"]
+    if a is None:
+        return np.full(n, float(dynamics["temperature"]))
+    m = min(a["sweeps"] or n, n)
+    frac = np.arange(m) / max(1, m - 1)
+    if a["schedule"] == "linear":
+        sched = a["t_start"] + (a["t_end"] - a["t_start"]) * frac
+    else:
+        sched = a["t_start"] * (a["t_end"] / a["t_start"]) ** frac
+    out = np.full(n, float(a["t_end"]))
+    out[:m] = sched
+    return out
+
+
+# --------------------------------------------------------------------------- validation before running
+
+def preflight(config: dict, base_dir: str) -> list[str]:
+    """Problems with this config that need its data (file patterns, image sizes)."""
+    p = config["patterns"]
+    if p["source"] == "random":
+        return []
+    try:
+        pats = make_patterns(config, np.random.default_rng(0), base_dir)
+    except _data.DataError as exc:
+        return [f"patterns.path: {exc}"]
+    problems = []
+    n_pat, n = pats.shape
+    if config["network"]["n_units"] not in (None, n):
+        problems.append(f"network.n_units: {config['network']['n_units']} does not match the patterns' N = {n}")
+    cue = config["init"].get("pattern")
+    if cue is not None and cue >= n_pat:
+        problems.append(f"init.pattern: {cue} is out of range for {n_pat} patterns")
+    return problems
+
+
+# --------------------------------------------------------------------------- the run
+
+def build(config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = "."):
+    """Patterns, weights, scale, initial state and kernel RNG state of a run."""
+    pat_ss, init_ss, dyn_ss = seed_sequence.spawn(3)
+    patterns = make_patterns(config, np.random.default_rng(pat_ss), base_dir)
+    weights, scale = RULES[config["network"]["rule"]](patterns)
+    s0 = initial_state(config["init"], patterns, np.random.default_rng(init_ss))
+    return patterns, weights, scale, s0, seed_state(dyn_ss)
+
+
+def trajectory_specs(n_units: int, n_patterns: int, record: dict) -> dict[str, TrajectorySpec]:
+    specs = {
+        "sweep": TrajectorySpec(("sweep",), "int64"),
+        "energy": TrajectorySpec(("sweep",), "float64"),
+        "flips": TrajectorySpec(("sweep",), "int64"),
+        "temperature": TrajectorySpec(("sweep",), "float64"),
+    }
+    if record["state"]:
+        specs["state"] = TrajectorySpec(("sweep", "unit"), "int8", (n_units,))
+    if record["overlaps"]:
+        specs["overlap"] = TrajectorySpec(("sweep", "pattern"), "float64", (n_patterns,))
+    return specs
+
+
+def simulate(config: dict, patterns, weights, scale, s0, rng_state, *, sink=None, block_sweeps=None):
+    """Run the dynamics; feed recorded rows to ``sink(**columns)`` block by block.
+
+    Returns a dict of final metrics. ``block_sweeps`` bounds the sweeps per kernel
+    call (default: enough to fill about one 1 MB chunk of states).
+    """
+    dyn, rec = config["dynamics"], config["record"]
+    n_pat, n = patterns.shape
+    theta = np.full(n, float(config["network"]["threshold"]))
+    temps = temperatures(dyn)
+    update = K.UPDATE_CODES[dyn["update"]]
+    every = rec["every"]
+    max_sweeps = dyn["max_sweeps"]
+    if block_sweeps is None:
+        block_sweeps = chunk_rows(n) * every
+    block_sweeps = max(every, (block_sweeps // every) * every)
+
+    s = s0.astype(np.int8).copy()
+    s_prev = s.copy()
+    h = np.empty(n, np.float64)
+    K.dense_fields(weights, s, h)
+    n_state = n if rec["state"] else 0
+    n_over = n_pat if rec["overlaps"] else 0
+
+    def buffers(rows):
+        return dict(sweep=np.empty(rows, np.int64), state=np.empty((rows, n_state), np.int8),
+                    energy=np.empty(rows, np.float64), overlap=np.empty((rows, n_over), np.float64),
+                    flips=np.empty(rows, np.int64), temperature=np.empty(rows, np.float64))
+
+    def emit(buf, rows):
+        cols = {k: v[:rows] for k, v in buf.items()}
+        if not n_state:
+            cols.pop("state")
+        if not n_over:
+            cols.pop("overlap")
+        if sink is not None:
+            sink(**cols)
+        return cols
+
+    first = buffers(1)
+    K.record_initial(scale, theta, patterns, s, h, first["sweep"], first["state"], first["energy"],
+                     first["overlap"], first["flips"], first["temperature"], temps[0])
+    initial = emit(first, 1)
+    energies = [initial["energy"][0]]
+
+    done = 0
+    stop = K.RUNNING
+    pending = 0
+    buf = buffers(block_sweeps // every + 1)
+    while done < max_sweeps and stop == K.RUNNING:
+        # re-derive the fields exactly at each block so float round-off cannot accumulate
+        K.dense_fields(weights, s, h)
+        n_sw = min(block_sweeps, max_sweeps - done)
+        ran, n_rec, stop, pending = K.run_block(
+            weights, scale, theta, patterns, s, s_prev, h, temps, update, rng_state,
+            done, n_sw, every, dyn["stop_at_fixed_point"], pending,
+            buf["sweep"], buf["state"], buf["energy"], buf["overlap"], buf["flips"], buf["temperature"])
+        done += ran
+        if done == max_sweeps and stop == K.RUNNING and (n_rec == 0 or buf["sweep"][n_rec - 1] != done):
+            # always record the last sweep
+            K.dense_fields(weights, s, h)
+            last = buffers(1)
+            K.record_initial(scale, theta, patterns, s, h, last["sweep"], last["state"], last["energy"],
+                             last["overlap"], last["flips"], last["temperature"], temps[done - 1])
+            last["sweep"][0] = done
+            last["flips"][0] = pending
+            for k in buf:
+                buf[k][n_rec] = last[k][0]
+            n_rec += 1
+        if n_rec:
+            cols = emit(buf, n_rec)
+            energies.append(cols["energy"][-1])
+
+    final_over = np.empty(n_pat)
+    K.overlaps(patterns, s, final_over)
+    nearest = int(np.argmax(np.abs(final_over)))
+    cue = config["init"].get("pattern")
+    converged = stop in (K.FIXED_POINT, K.TWO_CYCLE)
+    retrieved_any = bool(np.abs(final_over).max() >= RETRIEVAL_OVERLAP)
+    metrics = {
+        "sweeps": int(done),
+        "stop_reason": K.STOP_REASONS[stop],
+        "converged": bool(stop == K.FIXED_POINT),
+        "converged_sweep": int(done) if stop == K.FIXED_POINT else None,
+        "final_energy": float(energies[-1]),
+        "initial_overlap": float(_overlap(patterns[cue], s0)) if cue is not None else None,
+        "final_overlap": float(final_over[cue]) if cue is not None else None,
+        "recalled": bool(final_over[cue] >= RETRIEVAL_OVERLAP) if cue is not None else None,
+        "nearest_pattern": nearest,
+        "nearest_overlap": float(final_over[nearest]),
+        "spurious": bool(stop == K.FIXED_POINT and not retrieved_any),
+        "n_patterns": int(n_pat),
+        "n_units": int(n),
+        "load": float(n_pat / n),
+    }
+    return metrics, s
+
+
+def _overlap(xi, s) -> float:
+    return float(np.dot(xi.astype(np.int64), s.astype(np.int64)) / len(s))
+
+
+def run(spec, record) -> dict:
+    """Run one Hopfield run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
+    config = spec.config
+    patterns, weights, scale, s0, rng_state = build(config, spec.seed_sequence(), spec.base_dir)
+    n_pat, n = patterns.shape
+    record.static("patterns", patterns, ("pattern", "unit"))
+    record.static("initial_state", s0, ("unit",))
+    if config["record"]["weights"]:
+        record.static("weights", (weights * scale).astype(np.float64), ("post", "pre"))
+    traj = record.trajectory(trajectory_specs(n, n_pat, config["record"]))
+    metrics, final = simulate(config, patterns, weights, scale, s0, rng_state, sink=traj.append)
+    traj.close()
+    record.static("final_state", final, ("unit",))
+    return metrics
+
+
+def cost(config: dict) -> float:
+    """Rough work of a run in synapse updates, for batching small runs into one task."""
+    n = config["network"]["n_units"] or 64
+    p = config["patterns"]
+    n_pat = (p.get("count") or round((p.get("load") or 0.1) * n)) if p["source"] == "random" else 10
+    learn = n * n * n_pat * (3 if config["network"]["rule"] != "hebbian" else 1)
+    sweeps = min(config["dynamics"]["max_sweeps"], 20 if config["dynamics"]["stop_at_fixed_point"] else 10**9)
+    return float(learn + sweeps * n * n * 0.2 + n * n)
+
+
+def warmup() -> None:
+    """Compile (or load from cache) every kernel a Hopfield run uses, on tiny inputs."""
+    cfg = {"dynamics": {"max_sweeps": 3, "temperature": 0.0, "anneal": None, "update": "async-permutation",
+                        "stop_at_fixed_point": True},
+           "record": {"every": 1, "state": True, "overlaps": True},
+           "network": {"threshold": 0.0}, "init": {"pattern": 0}}
+    pats = random_patterns(2, 8, np.random.default_rng(0))
+    for rule in (hebbian, pseudoinverse):
+        w, scale = rule(pats)
+        for update in ("async-permutation", "synchronous"):
+            for t in (0.0, 1.0):
+                cfg["dynamics"]["update"] = update
+                cfg["dynamics"]["temperature"] = t
+                simulate(cfg, pats, w, scale, pats[0].copy(), np.array([1, 2, 3, 4], np.uint64))
+
+
+#: Metrics shown (averaged over replicates) in run summaries.
+SUMMARY = ("final_overlap", "recalled", "spurious", "sweeps")

@@ -1,0 +1,232 @@
+"""The Zarr v3 run store: the only module that knows paths inside a store.
+
+Layout (format 1)::
+
+    STORE/                         root group, attrs["dynet_store"] = {"format": 1, ...}
+      runs/                        one group per run
+        <run_id>/                  attrs: run record (see ``RunRecord``)
+          <trajectory arrays>      e.g. sweep (sweep,), state (sweep, unit), ...
+          <static arrays>          e.g. patterns (pattern, unit)
+
+Every array carries ``dimension_names``, so ``xarray.open_zarr(STORE,
+group="runs/<run_id>")`` opens a run as a labelled dataset. A run's ``status`` is
+``running`` while it is written, ``complete`` once its last array is written, or
+``failed`` with the error. Each run is written by exactly one task, so no two
+writers share a chunk.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import zarr
+
+from . import __version__
+
+FORMAT = 1
+STORE_ATTR = "dynet_store"
+RUNS = "runs"
+CHUNK_BYTES = 1 << 20  # ~1 MB chunks along time
+
+RUNNING = "running"
+COMPLETE = "complete"
+FAILED = "failed"
+
+
+class StoreError(Exception):
+    """The path is not a usable dynet store (wrong format version, not a dynet store, ...)."""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _check_root(root: zarr.Group, path: str) -> None:
+    meta = root.attrs.get(STORE_ATTR)
+    if meta is None:
+        raise StoreError(f"{path}: not a dynet store (no '{STORE_ATTR}' attribute on its root group)")
+    fmt = meta.get("format")
+    if fmt != FORMAT:
+        raise StoreError(
+            f"{path}: store format {fmt} was written by dynet {meta.get('dynet_version', '?')}; "
+            f"this dynet ({__version__}) reads format {FORMAT} only"
+        )
+
+
+def open_store(path: str | os.PathLike, *, create: bool = False) -> zarr.Group:
+    """Open a dynet store's root group, creating it when ``create`` and absent.
+
+    Raises :class:`StoreError` for a missing store (unless ``create``), for a Zarr
+    hierarchy that is not a dynet store, and for an incompatible format version.
+    """
+    path = os.fspath(path)
+    exists = os.path.exists(os.path.join(path, "zarr.json"))
+    if not exists:
+        if not create:
+            raise StoreError(f"{path}: no dynet store here")
+        if os.path.exists(path) and os.listdir(path):
+            raise StoreError(f"{path}: exists and is not a Zarr store; refusing to write into it")
+        root = zarr.open_group(path, mode="w")
+        root.attrs.update({STORE_ATTR: {"format": FORMAT, "dynet_version": __version__, "created": _now()}})
+        root.create_group(RUNS)
+        return root
+    root = zarr.open_group(path, mode="r+" if create else "r")
+    _check_root(root, path)
+    return root
+
+
+def run_path(run_id: str) -> str:
+    return f"{RUNS}/{run_id}"
+
+
+def list_runs(root: zarr.Group) -> dict[str, dict]:
+    """Run id -> run attributes, for every run group in the store."""
+    runs = root.get(RUNS)
+    if runs is None:
+        return {}
+    return {name: dict(g.attrs) for name, g in sorted(runs.groups())}
+
+
+def run_attrs(root: zarr.Group, run_id: str) -> dict:
+    try:
+        return dict(root[run_path(run_id)].attrs)
+    except KeyError:
+        raise StoreError(f"no run '{run_id}' in this store") from None
+
+
+def find_run(root: zarr.Group, prefix: str) -> str:
+    """The run id that starts with ``prefix`` (unique), as ``git`` resolves short hashes."""
+    ids = [r for r in list_runs(root) if r.startswith(prefix)]
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        raise StoreError(f"no run '{prefix}' in this store")
+    raise StoreError(f"run id '{prefix}' is ambiguous: {', '.join(ids[:5])}")
+
+
+def load_array(root: zarr.Group, run_id: str, name: str) -> np.ndarray:
+    return root[f"{run_path(run_id)}/{name}"][...]
+
+
+def array_names(root: zarr.Group, run_id: str) -> list[str]:
+    return sorted(name for name, _ in root[run_path(run_id)].arrays())
+
+
+def chunk_rows(row_nbytes: int) -> int:
+    """Rows per chunk along time so that a chunk holds about ``CHUNK_BYTES``."""
+    return max(1, CHUNK_BYTES // max(1, row_nbytes))
+
+
+@dataclass
+class TrajectorySpec:
+    dims: tuple[str, ...]  # first dim is the time dimension
+    dtype: str
+    row_shape: tuple[int, ...] = ()
+
+
+class Trajectory:
+    """Arrays that grow along their first (time) dimension, written chunk by chunk.
+
+    Rows are buffered in memory and written a whole chunk at a time; arrays are
+    resized in steps of whole chunks, never one sample at a time, and trimmed to the
+    exact length by :meth:`close`.
+    """
+
+    def __init__(self, group: zarr.Group, specs: dict[str, TrajectorySpec]):
+        self._specs = specs
+        self._arrays = {}
+        self._buffers = {name: [] for name in specs}
+        self._rows = 0  # rows handed in
+        self._written = 0  # rows flushed to the arrays
+        rows = [chunk_rows(int(np.dtype(s.dtype).itemsize * math.prod(s.row_shape))) for s in specs.values()]
+        # one chunk length for every array, so a flush always writes whole chunks
+        self.chunk = min(rows)
+        for name, spec in specs.items():
+            self._arrays[name] = group.create_array(
+                name,
+                shape=(0, *spec.row_shape),
+                chunks=(self.chunk, *(max(1, d) for d in spec.row_shape)),
+                dtype=spec.dtype,
+                dimension_names=spec.dims,
+                fill_value=0,
+            )
+
+    def append(self, **columns: np.ndarray) -> None:
+        n = None
+        for name in self._specs:
+            block = columns[name]
+            n = len(block) if n is None else n
+            if len(block) != n:
+                raise ValueError("trajectory columns of unequal length")
+            if n:
+                self._buffers[name].append(np.array(block, dtype=self._specs[name].dtype, copy=True))
+        self._rows += n or 0
+        if self._rows - self._written >= self.chunk:
+            self._flush(whole_chunks_only=True)
+
+    def _flush(self, whole_chunks_only: bool) -> None:
+        pending = self._rows - self._written
+        n = (pending // self.chunk) * self.chunk if whole_chunks_only else pending
+        if n == 0:
+            return
+        start = self._written
+        capacity = math.ceil((start + n) / self.chunk) * self.chunk
+        for name, arr in self._arrays.items():
+            data = np.concatenate(self._buffers[name]) if self._buffers[name] else np.empty((0, *self._specs[name].row_shape))
+            if arr.shape[0] < capacity:
+                arr.resize((capacity, *arr.shape[1:]))
+            arr[start:start + n] = data[:n]
+            self._buffers[name] = [data[n:]] if len(data) > n else []
+        self._written += n
+
+    def close(self) -> int:
+        """Write what is buffered, trim the arrays to their length, return the length."""
+        self._flush(whole_chunks_only=False)
+        for arr in self._arrays.values():
+            if arr.shape[0] != self._written:
+                arr.resize((self._written, *arr.shape[1:]))
+        return self._written
+
+
+class RunRecord:
+    """Writer for one run's group; used by the one task that runs it.
+
+    Opening it clears whatever an earlier, unfinished attempt left in the group and
+    marks the run ``running``; :meth:`complete` marks it ``complete`` only after the
+    last array is written; :meth:`fail` stores the error.
+    """
+
+    def __init__(self, store_path: str | os.PathLike, run_id: str, attrs: dict):
+        self.run_id = run_id
+        self.group = zarr.open_group(os.fspath(store_path), path=run_path(run_id), mode="w")
+        self._attrs = dict(attrs)
+        self._attrs.update(status=RUNNING, error=None, dynet_version=__version__, store_format=FORMAT,
+                           timings={"started": _now()}, metrics={})
+        self.group.attrs.update(self._attrs)
+
+    def static(self, name: str, data: np.ndarray, dims: tuple[str, ...], attributes: dict | None = None) -> None:
+        """Write a whole array that does not grow (patterns, weights, ...)."""
+        data = np.asarray(data)
+        row_bytes = data.dtype.itemsize * math.prod(data.shape[1:])
+        chunks = (min(max(1, data.shape[0]), chunk_rows(row_bytes)), *data.shape[1:]) if data.ndim else ()
+        chunks = tuple(max(1, c) for c in chunks)
+        self.group.create_array(name, data=data, chunks=chunks, dimension_names=dims,
+                                attributes=attributes or {})
+
+    def trajectory(self, specs: dict[str, TrajectorySpec]) -> Trajectory:
+        return Trajectory(self.group, specs)
+
+    def _finish(self, status: str, metrics: dict, error: str | None, elapsed: float) -> None:
+        timings = dict(self._attrs["timings"], finished=_now(), elapsed_s=round(elapsed, 6))
+        self._attrs.update(status=status, metrics=metrics, error=error, timings=timings)
+        self.group.attrs.update({"status": status, "metrics": metrics, "error": error, "timings": timings})
+
+    def complete(self, metrics: dict, elapsed: float) -> None:
+        self._finish(COMPLETE, metrics, None, elapsed)
+
+    def fail(self, error: str, elapsed: float) -> None:
+        self._finish(FAILED, {}, error, elapsed)
