@@ -119,14 +119,15 @@ def make_batches(specs: list[RunSpec], n_workers: int, cost: Callable[[dict], fl
 
 
 def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_STORE, workers: int | None = None,
-                 scheduler: str | None = None, progress: Callable[[int, int], None] | None = None) -> RunReport:
+                 scheduler: str | None = None, progress: Callable[[int, int], None] | None = None,
+                 connect_timeout: float = 10.0) -> RunReport:
     """Run every run of a scenario that is not already complete in ``store``.
 
     Validation happens first and writes nothing; then the cluster is started (or the
     scheduler reached); only then is the store created. Complete runs are skipped,
     incomplete or failed ones run again from their seed, so the result is
     bit-identical to an uninterrupted run. ``progress(done, total)`` is called as
-    runs finish.
+    runs finish; ``connect_timeout`` bounds the wait for a ``scheduler``.
     """
     from distributed import as_completed
 
@@ -140,7 +141,7 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     if os.path.exists(os.path.join(store_path, "zarr.json")):
         _store.open_store(store_path)  # refuse an incompatible store before starting anything
 
-    with connect(scheduler=scheduler, workers=workers, models=(scenario.model,)) as client:
+    with connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout) as client:
         root = _store.open_store(store_path, create=True)
         existing = _store.list_runs(root)
         todo = []

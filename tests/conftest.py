@@ -1,0 +1,52 @@
+import os
+import textwrap
+
+import pytest
+
+HERE = os.path.dirname(__file__)
+ROOT = os.path.dirname(HERE)
+SCENARIOS = os.path.join(ROOT, "scenarios")
+
+SMALL = """
+name = "small"
+model = "hopfield"
+seed = 7
+
+[network]
+n_units = 64
+rule = "hebbian"
+
+[patterns]
+source = "random"
+count = 4
+
+[init]
+kind = "flip"
+pattern = 1
+fraction = 0.2
+
+[dynamics]
+update = "async-permutation"
+max_sweeps = 30
+
+[sweep]
+replicates = 3
+grid = {"network.rule" = ["hebbian", "storkey"], "init.fraction" = [0.1, 0.3]}
+"""
+
+
+@pytest.fixture
+def write_scenario(tmp_path):
+    """Write a scenario text to tmp_path and return its path."""
+
+    def _write(text: str, name: str = "scenario.toml") -> str:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return str(path)
+
+    return _write
+
+
+@pytest.fixture
+def small_scenario(write_scenario):
+    return write_scenario(SMALL, "small.toml")

@@ -1,0 +1,111 @@
+"""The Zarr run store: layout, round trips, chunking, format checks."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import zarr
+
+from dynet import store as S
+
+
+def test_create_and_reopen_store(tmp_path):
+    path = tmp_path / "s.zarr"
+    with pytest.raises(S.StoreError, match="no dynet store here"):
+        S.open_store(path)
+    root = S.open_store(path, create=True)
+    assert root.attrs[S.STORE_ATTR]["format"] == S.FORMAT
+    assert S.list_runs(S.open_store(path)) == {}
+
+
+def test_incompatible_format_is_refused(tmp_path):
+    path = tmp_path / "s.zarr"
+    S.open_store(path, create=True)
+    root = zarr.open_group(str(path), mode="r+")
+    root.attrs.update({S.STORE_ATTR: {"format": 99, "dynet_version": "9.0"}})
+    with pytest.raises(S.StoreError, match="store format 99 was written by dynet 9.0; .* reads format 1 only"):
+        S.open_store(path)
+    with pytest.raises(S.StoreError, match="format 99"):
+        S.open_store(path, create=True)
+
+
+def test_foreign_zarr_or_directory_is_refused(tmp_path):
+    zarr.open_group(str(tmp_path / "other.zarr"), mode="w")
+    with pytest.raises(S.StoreError, match="not a dynet store"):
+        S.open_store(tmp_path / "other.zarr", create=True)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "notes.txt").write_text("mine")
+    with pytest.raises(S.StoreError, match="not a Zarr store"):
+        S.open_store(tmp_path / "dir", create=True)
+    assert os.listdir(tmp_path / "dir") == ["notes.txt"]
+
+
+def test_run_record_round_trip_and_status(tmp_path):
+    path = tmp_path / "s.zarr"
+    S.open_store(path, create=True)
+    rec = S.RunRecord(path, "abc", {"params": {"x": 1}})
+    assert S.run_attrs(S.open_store(path), "abc")["status"] == S.RUNNING
+    rec.static("patterns", np.ones((3, 5), np.int8), ("pattern", "unit"))
+    traj = rec.trajectory({"sweep": S.TrajectorySpec(("sweep",), "int64"),
+                           "state": S.TrajectorySpec(("sweep", "unit"), "int8", (5,))})
+    for k in range(4):
+        traj.append(sweep=np.arange(3 * k, 3 * k + 3), state=np.full((3, 5), k, np.int8))
+    assert traj.close() == 12
+    rec.complete({"final": 1.5}, elapsed=0.25)
+    root = S.open_store(path)
+    attrs = S.run_attrs(root, "abc")
+    assert attrs["status"] == S.COMPLETE and attrs["metrics"] == {"final": 1.5} and attrs["params"] == {"x": 1}
+    assert attrs["store_format"] == S.FORMAT and attrs["timings"]["elapsed_s"] == 0.25
+    np.testing.assert_array_equal(S.load_array(root, "abc", "sweep"), np.arange(12))
+    state = root["runs/abc/state"]
+    assert state.metadata.dimension_names == ("sweep", "unit")
+    np.testing.assert_array_equal(state[:, 0], np.repeat(np.arange(4), 3))
+    json.dumps(attrs)  # attributes are plain JSON
+
+
+def test_trajectory_chunks_are_about_a_megabyte_and_grow_in_whole_chunks(tmp_path):
+    path = tmp_path / "s.zarr"
+    S.open_store(path, create=True)
+    rec = S.RunRecord(path, "r", {})
+    n = 1000
+    traj = rec.trajectory({"state": S.TrajectorySpec(("sweep", "unit"), "int8", (n,)),
+                           "energy": S.TrajectorySpec(("sweep",), "float64")})
+    rows = traj.chunk
+    assert rows * n == pytest.approx(S.CHUNK_BYTES, rel=0.01)
+    shapes = []
+    rng = np.random.default_rng(0)
+    total = 0
+    for _ in range(30):
+        k = int(rng.integers(1, 400))
+        traj.append(state=np.full((k, n), 1, np.int8), energy=np.arange(total, total + k, dtype=float))
+        total += k
+        shapes.append(rec.group["state"].shape[0])
+    assert all(s % rows == 0 for s in shapes)  # resized only in whole chunks
+    assert shapes[-1] >= total - rows and len(set(shapes)) > 3
+    assert traj.close() == total
+    arr = rec.group["state"]
+    assert arr.shape == (total, n) and arr.chunks == (rows, n)
+    np.testing.assert_array_equal(rec.group["energy"][:], np.arange(total, dtype=float))
+
+
+def test_reopening_a_run_clears_the_unfinished_attempt(tmp_path):
+    path = tmp_path / "s.zarr"
+    S.open_store(path, create=True)
+    rec = S.RunRecord(path, "r", {})
+    rec.static("junk", np.zeros(3), ("x",))
+    S.RunRecord(path, "r", {})
+    assert S.array_names(S.open_store(path), "r") == []
+
+
+def test_find_run_by_prefix(tmp_path):
+    path = tmp_path / "s.zarr"
+    S.open_store(path, create=True)
+    for rid in ("abc1", "abd2"):
+        S.RunRecord(path, rid, {})
+    root = S.open_store(path)
+    assert S.find_run(root, "abc") == "abc1"
+    with pytest.raises(S.StoreError, match="ambiguous"):
+        S.find_run(root, "ab")
+    with pytest.raises(S.StoreError, match="no run 'zz'"):
+        S.find_run(root, "zz")
