@@ -11,6 +11,7 @@ Bundled (in ``dynet/datasets/``, copied from scikit-learn's copies):
 from __future__ import annotations
 
 import functools
+import gzip
 import os
 from importlib import resources
 
@@ -24,7 +25,7 @@ class DataError(Exception):
 @functools.cache
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """The bundled digits: images ``uint8`` of shape (1797, 64) in 0..16, labels (1797,)."""
-    with resources.files("dynet.datasets").joinpath("digits.csv.gz").open("rb") as fh:
+    with resources.files("dynet.datasets").joinpath("digits.csv.gz").open("rb") as raw, gzip.open(raw, "rt") as fh:
         table = np.loadtxt(fh, delimiter=",", dtype=np.int64)
     return table[:, :64].astype(np.uint8), table[:, 64].astype(np.int64)
 
