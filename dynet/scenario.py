@@ -121,12 +121,14 @@ HopfieldInit = Annotated[Union[FlipInit, MaskInit, RandomInit], Field(discrimina
 
 
 class Anneal(_Strict):
-    """Temperature schedule from t_start down to t_end over ``sweeps`` sweeps, then t_end."""
+    """Temperature schedule from t_start to t_end over ``sweeps`` sweeps, then ``t_after``."""
 
     schedule: Literal["linear", "geometric"]
     t_start: float = Field(gt=0)
     t_end: float = Field(ge=0)
     sweeps: int | None = Field(None, ge=1, description="Length of the schedule (default: max_sweeps).")
+    t_after: float | None = Field(None, ge=0, description="Temperature after the schedule (default: t_end); "
+                                  "0 lets the network settle into a fixed point.")
 
     @model_validator(mode="after")
     def _geometric_positive(self):

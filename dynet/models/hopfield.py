@@ -161,7 +161,7 @@ def temperatures(dynamics: dict) -> np.ndarray:
         sched = a["t_start"] + (a["t_end"] - a["t_start"]) * frac
     else:
         sched = a["t_start"] * (a["t_end"] / a["t_start"]) ** frac
-    out = np.full(n, float(a["t_end"]))
+    out = np.full(n, float(a["t_end"] if a.get("t_after") is None else a["t_after"]))
     out[:m] = sched
     return out
 
@@ -302,6 +302,7 @@ def simulate(config: dict, patterns, weights, scale, s0, rng_state, *, sink=None
         "recalled": bool(final_over[cue] >= RETRIEVAL_OVERLAP) if cue is not None else None,
         "nearest_pattern": nearest,
         "nearest_overlap": float(final_over[nearest]),
+        "max_abs_overlap": float(abs(final_over[nearest])),
         "spurious": bool(stop == K.FIXED_POINT and not retrieved_any),
         "n_patterns": int(n_pat),
         "n_units": int(n),
@@ -357,4 +358,4 @@ def warmup() -> None:
 
 
 #: Metrics shown (averaged over replicates) in run summaries.
-SUMMARY = ("final_overlap", "recalled", "spurious", "sweeps")
+SUMMARY = ("final_overlap", "max_abs_overlap", "recalled", "spurious", "sweeps")
