@@ -109,12 +109,18 @@ def pseudoinverse(patterns: np.ndarray) -> tuple[np.ndarray, float]:
     """Projection (pseudo-inverse) rule ``W = X^+ X`` (X of shape (P, N)), zero diagonal.
 
     ``W`` projects onto the span of the patterns, so ``W xi = xi`` for each stored
-    pattern; removing the diagonal scales unit i's field by ``1 - W_ii > 0`` for
-    ``P < N``, so every stored pattern stays a fixed point.
+    pattern; removing the diagonal leaves unit i the field ``(1 - W_ii) xi_i``, which
+    keeps its sign when ``W_ii < 1``. When ``W_ii = 1`` the unit vector ``e_i`` lies in
+    the span (e.g. two patterns differ only at unit i): row i is zero in exact
+    arithmetic, so such units are disconnected exactly (their round-off would
+    otherwise decide their sign), and every stored pattern stays a fixed point.
     """
     x = patterns.astype(np.float64)
     w = np.linalg.pinv(x) @ x
     w = 0.5 * (w + w.T)
+    free = np.diag(w) > 1.0 - 1e-9
+    w[free, :] = 0.0
+    w[:, free] = 0.0
     np.fill_diagonal(w, 0.0)
     return w, 1.0
 
@@ -150,19 +156,24 @@ def initial_state(init: dict, patterns: np.ndarray, rng: np.random.Generator) ->
 
 
 def temperatures(dynamics: dict) -> np.ndarray:
-    """Temperature of each sweep 1..max_sweeps (float64 array of length max_sweeps)."""
+    """Temperature of each sweep 1..max_sweeps (float64 array of length max_sweeps).
+
+    An annealing schedule runs from ``t_start`` (sweep 1) to exactly ``t_end`` (sweep
+    ``anneal.sweeps``), linearly or geometrically, and ``t_after`` (default ``t_end``)
+    after that; a schedule longer than the run is cut off, never compressed.
+    """
     n = dynamics["max_sweeps"]
     a = dynamics["anneal"]
     if a is None:
         return np.full(n, float(dynamics["temperature"]))
-    m = min(a["sweeps"] or n, n)
-    frac = np.arange(m) / max(1, m - 1)
+    m = a["sweeps"] or n
     if a["schedule"] == "linear":
-        sched = a["t_start"] + (a["t_end"] - a["t_start"]) * frac
+        sched = np.linspace(a["t_start"], a["t_end"], m)
     else:
-        sched = a["t_start"] * (a["t_end"] / a["t_start"]) ** frac
+        sched = np.geomspace(a["t_start"], a["t_end"], m)
     out = np.full(n, float(a["t_end"] if a.get("t_after") is None else a["t_after"]))
-    out[:m] = sched
+    k = min(m, n)
+    out[:k] = sched[:k]
     return out
 
 
