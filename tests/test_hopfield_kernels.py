@@ -31,12 +31,12 @@ ROUNDOFF = 1e-12
 # --------------------------------------------------------------------------- helpers
 
 def make_config(update, temperature=0.0, *, every=1, max_sweeps=12, threshold=0.0, anneal=None,
-                stop=True, state=True, overlaps=True, init=None):
+                stop=True, state=True, overlaps=True, init=None, rule=None):
     return {
         "dynamics": {"max_sweeps": max_sweeps, "temperature": temperature, "anneal": anneal,
                      "update": update, "stop_at_fixed_point": stop},
         "record": {"every": every, "state": state, "overlaps": overlaps},
-        "network": {"threshold": threshold},
+        "network": {"threshold": threshold, "rule": rule},
         "init": init or {"pattern": 0},
     }
 
@@ -134,7 +134,8 @@ RECORDINGS = {
 def test_simulate_matches_reference(case, order, temperature, recording):
     patterns, weights, scale, s0 = CASES[case]()
     opts = RECORDINGS[recording]
-    config = make_config(order, temperature, every=opts["every"], max_sweeps=14, threshold=opts["threshold"])
+    config = make_config(order, temperature, every=opts["every"], max_sweeps=14, threshold=opts["threshold"],
+                         rule="hebbian" if is_integer(weights) else None)  # hebbian: fields in pattern space
     rng_state = seed_state(np.random.SeedSequence(31))
     expected = ref.run(config, patterns, weights, scale, s0, rng_state.copy(), block_sweeps=opts["block_sweeps"])
     metrics, final, cols = run_simulate(config, patterns, weights, scale, s0, rng_state, opts["block_sweeps"])
@@ -152,7 +153,8 @@ def test_simulate_matches_reference(case, order, temperature, recording):
 def test_simulate_matches_reference_annealed(case, order):
     patterns, weights, scale, s0 = CASES[case]()
     anneal = {"schedule": "linear", "t_start": 1.5, "t_end": 0.0, "sweeps": 8}
-    config = make_config(order, 0.0, every=2, max_sweeps=40, threshold=0.03, anneal=anneal)
+    config = make_config(order, 0.0, every=2, max_sweeps=40, threshold=0.03, anneal=anneal,
+                         rule="hebbian" if is_integer(weights) else None)
     rng_state = seed_state(np.random.SeedSequence(77))
     expected = ref.run(config, patterns, weights, scale, s0, rng_state.copy(), block_sweeps=6)
     metrics, final, cols = run_simulate(config, patterns, weights, scale, s0, rng_state, block_sweeps=6)
@@ -226,7 +228,7 @@ def test_sync_step_kernel_matches_reference(case, temperature):
     rng_k = seed_state(np.random.SeedSequence(10))
     rng_r = ref.Xoshiro256ss(rng_k)
     for _ in range(6):
-        f_k = K.sync_step(weights, scale, theta, s_k, s_new, h_k, temperature, rng_k)
+        f_k = K.sync_step(weights, patterns, False, scale, theta, s_k, s_new, h_k, temperature, rng_k)
         s_r, h_r, f_r = ref.sync_step(weights, scale, theta, s_r, h_r, temperature, rng_r)
         assert f_k == f_r == int(np.sum(s_new != s_k))
         assert np.array_equal(s_new, s_r)
@@ -235,6 +237,41 @@ def test_sync_step_kernel_matches_reference(case, temperature):
             assert np.array_equal(h_k, h_r)
         else:
             assert np.all(np.abs(h_k - h_r) <= field_tol(weights))
+        s_k[:] = s_new
+
+
+@pytest.mark.parametrize("n_pat,n", [(1, 2), (3, 40), (7, 31), (60, 200)])
+def test_hebbian_fields_in_pattern_space_are_exact(n_pat, n):
+    rng = np.random.default_rng(n_pat + n)
+    patterns = M.random_patterns(n_pat, n, rng, bias=0.3)
+    w, _ = M.hebbian(patterns)
+    for _ in range(5):
+        s = M.random_patterns(1, n, rng)[0]
+        dense = np.empty(n, np.int64)
+        K.dense_fields(w, s, dense)
+        for dtype in (np.int32, np.int64, np.float64):
+            low = np.empty(n, dtype)
+            K.hebbian_fields(patterns, s, low)
+            assert np.array_equal(low, dense)
+        np.testing.assert_array_equal(dense, ref.fields(w, s))
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_sync_step_in_pattern_space_matches_reference(temperature):
+    patterns, weights, scale, s0 = CASES["hebbian"]()
+    n = len(s0)
+    theta = _theta(n, 2)
+    s_k, s_r = s0.copy(), s0.copy()
+    s_new = np.empty(n, np.int8)
+    h_k = np.empty(n, np.int32)
+    K.fields(weights, patterns, True, s_k, h_k)
+    h_r = ref.fields(weights, s_r)
+    rng_k = seed_state(np.random.SeedSequence(10))
+    rng_r = ref.Xoshiro256ss(rng_k)
+    for _ in range(6):
+        f_k = K.sync_step(weights, patterns, True, scale, theta, s_k, s_new, h_k, temperature, rng_k)
+        s_r, h_r, f_r = ref.sync_step(weights, scale, theta, s_r, h_r, temperature, rng_r)
+        assert f_k == f_r and np.array_equal(s_new, s_r) and np.array_equal(h_k, h_r)
         s_k[:] = s_new
 
 
@@ -258,7 +295,7 @@ def test_run_block_carries_pending_flips_across_calls():
         buf = dict(sweep=np.empty(2, np.int64), state=np.empty((2, n), np.int8), energy=np.empty(2),
                    overlap=np.empty((2, n_pat)), flips=np.empty(2, np.int64), temperature=np.empty(2))
         done, n_rec, stop, pending = K.run_block(
-            weights, scale, theta, patterns, s, s_prev, h, temps, K.ASYNC_PERMUTATION, rng_state,
+            weights, False, scale, theta, patterns, s, s_prev, h, temps, K.ASYNC_PERMUTATION, rng_state,
             first, 2, 3, True, pending, buf["sweep"], buf["state"], buf["energy"], buf["overlap"],
             buf["flips"], buf["temperature"])
         assert done == 2 and stop == K.RUNNING
@@ -754,8 +791,8 @@ def test_hebbian_overload_fails_to_recall():
 
 # --------------------------------------------------------------------------- schedules, initial states
 
-# (0.1, 0.01) and (0.3, 0.01) are off by an ulp at the end of a linear schedule,
-# (3.0, 0.9) and (7.0, 0.03) at the end of a geometric one
+# a naive t_start + (t_end - t_start) * 1.0 misses t_end by an ulp for (0.1, 0.01) and (0.3, 0.01),
+# and t_start * (t_end / t_start) ** 1.0 for (3.0, 0.9) and (7.0, 0.03)
 ANNEAL_PAIRS = [(1.0, 0.0), (2.0, 0.5), (0.1, 0.01), (0.3, 0.01), (3.0, 0.1), (5.0, 0.05), (0.7, 0.2),
                 (3.0, 0.9), (7.0, 0.03)]
 

@@ -7,8 +7,11 @@ Conventions shared by every kernel here (and by the plain-numpy reference in
   *unscaled*: the effective weights are ``scale * W``. Hebbian weights are kept as
   exact integers (``int16``/``int32``, ``scale = 1/N``) so fields are exact and
   dense sweeps stream half the bytes; other rules use ``float64`` with ``scale = 1``.
-* ``s`` is the state, ``int8`` in {-1, +1}; ``h`` (float64) holds the unscaled
-  fields ``W @ s``. The effective field of unit ``i`` is ``u_i = scale * h_i - theta_i``.
+* ``s`` is the state, ``int8`` in {-1, +1}; ``h`` holds the unscaled fields ``W @ s``
+  (exact ``int32``/``int64`` for integer weights, else ``float64``). The effective
+  field of unit ``i`` is ``u_i = scale * h_i - theta_i``.
+* Hebbian fields can be computed in pattern space, ``W s = X^T (X s) - P s``
+  (``lowrank=True``): ``O(P N)`` instead of ``O(N^2)``, exact in integers.
 * Energy ``E = -1/2 s^T (scale W) s + theta^T s``.
 * Deterministic update (``T == 0``): ``s_i <- sign(u_i)``, unchanged when ``u_i == 0``.
   Glauber update at temperature ``T > 0``: ``P(s_i = +1) = 1 / (1 + exp(-2 u_i / T))``,
@@ -21,7 +24,7 @@ Conventions shared by every kernel here (and by the plain-numpy reference in
 import numpy as np
 from numba import njit
 
-from .rng import next_below, next_double
+from .rng import next_below, next_double, permutation
 
 SYNCHRONOUS = 0
 ASYNC_PERMUTATION = 1
@@ -55,14 +58,45 @@ def dense_fields(W, s, h):
         h[i] = acc
 
 
+@njit(cache=True, fastmath=True)
+def hebbian_fields(patterns, s, h):
+    """``h = X^T (X s) - P s``, which equals ``W s`` for Hebbian ``W = X^T X`` with zero diagonal.
+
+    ``patterns`` is the ``int8`` matrix X of shape (P, N). Overlaps ``X s`` are summed
+    in int32 (``|X s| <= N``) and fields in the dtype of ``h`` (integers: exact).
+    """
+    n_pat, n = patterns.shape
+    m = np.empty(n_pat, np.int32)
+    for mu in range(n_pat):
+        row = patterns[mu]
+        acc = np.int32(0)
+        for j in range(n):
+            acc += np.int16(row[j] * s[j])
+        m[mu] = acc
+    for j in range(n):
+        h[j] = -n_pat * s[j]
+    for mu in range(n_pat):
+        row = patterns[mu]
+        mm = m[mu]
+        for j in range(n):
+            h[j] += mm * row[j]
+
+
+@njit(cache=True)
+def fields(W, patterns, lowrank, s, h):
+    """``h = W @ s``, in pattern space when ``lowrank`` (Hebbian weights only)."""
+    if lowrank:
+        hebbian_fields(patterns, s, h)
+    else:
+        dense_fields(W, s, h)
+
+
 @njit(cache=True)
 def _decide(u, s_i, temperature, rng_state):
     if temperature == 0.0:
-        if u > 0.0:
-            return 1
-        if u < 0.0:
-            return -1
-        return s_i
+        # selects, not branches: with a fresh visiting order the sign of u is unpredictable
+        d = np.int8(u > 0.0) - np.int8(u < 0.0)
+        return d if d != 0 else s_i
     p_up = 1.0 / (1.0 + np.exp(-2.0 * u / temperature))
     if next_double(rng_state) < p_up:
         return 1
@@ -79,13 +113,7 @@ def async_sweep(W, scale, theta, s, h, temperature, update, perm, rng_state):
     """
     n = s.shape[0]
     if update == ASYNC_PERMUTATION:
-        for k in range(n):
-            perm[k] = k
-        for k in range(n - 1, 0, -1):
-            j = next_below(rng_state, k + 1)
-            tmp = perm[k]
-            perm[k] = perm[j]
-            perm[j] = tmp
+        permutation(perm, rng_state)
     flips = 0
     for k in range(n):
         if update == ASYNC_RANDOM:
@@ -97,7 +125,7 @@ def async_sweep(W, scale, theta, s, h, temperature, update, perm, rng_state):
         new = _decide(scale * h[i] - theta[i], s[i], temperature, rng_state)
         if new != s[i]:
             s[i] = new
-            two_s = 2.0 * new
+            two_s = 2 * new  # integer, so integer fields stay exact
             row = W[i]
             for j in range(n):
                 h[j] += two_s * row[j]
@@ -106,11 +134,11 @@ def async_sweep(W, scale, theta, s, h, temperature, update, perm, rng_state):
 
 
 @njit(cache=True)
-def sync_step(W, scale, theta, s, s_new, h, temperature, rng_state):
+def sync_step(W, patterns, lowrank, scale, theta, s, s_new, h, temperature, rng_state):
     """One synchronous step: every unit decides on the fields of ``s``.
 
-    Writes the new state to ``s_new``, then recomputes ``h = W @ s_new``.
-    Returns the number of flips.
+    Writes the new state to ``s_new``, then recomputes every field
+    (``h = W @ s_new``, see :func:`fields`). Returns the number of flips.
     """
     n = s.shape[0]
     flips = 0
@@ -118,7 +146,7 @@ def sync_step(W, scale, theta, s, s_new, h, temperature, rng_state):
         s_new[i] = _decide(scale * h[i] - theta[i], s[i], temperature, rng_state)
         if s_new[i] != s[i]:
             flips += 1
-    dense_fields(W, s_new, h)
+    fields(W, patterns, lowrank, s_new, h)
     return flips
 
 
@@ -169,11 +197,13 @@ def _record(k, sweep, flips, temperature, scale, theta, patterns, s, h,
 
 
 @njit(cache=True)
-def run_block(W, scale, theta, patterns, s, s_prev, h, temperatures, update, rng_state,
+def run_block(W, lowrank, scale, theta, patterns, s, s_prev, h, temperatures, update, rng_state,
               first_sweep, n_sweeps, every, stop_at_fixed_point, flips_pending,
               rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature):
     """Run up to ``n_sweeps`` sweeps starting after sweep ``first_sweep``.
 
+    ``lowrank`` says ``W`` is Hebbian (``X^T X``, zero diagonal, X = ``patterns``), so
+    synchronous steps may compute fields in pattern space.
     Sweep ``t`` (1-based, ``t = first_sweep + 1, ...``) runs at ``temperatures[t - 1]``.
     A record is written after every sweep ``t`` with ``t % every == 0`` and after the
     sweep that stops the run; ``rec_flips`` counts the flips since the previous record
@@ -198,7 +228,7 @@ def run_block(W, scale, theta, patterns, s, s_prev, h, temperatures, update, rng
         t = first_sweep + step + 1
         temperature = temperatures[t - 1]
         if update == SYNCHRONOUS:
-            flips = sync_step(W, scale, theta, s, s_new, h, temperature, rng_state)
+            flips = sync_step(W, patterns, lowrank, scale, theta, s, s_new, h, temperature, rng_state)
             if stop_at_fixed_point and temperature == 0.0:
                 if flips == 0:
                     stop = FIXED_POINT

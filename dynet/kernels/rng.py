@@ -21,13 +21,9 @@ def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@njit(cache=True)
-def next_u64(state):
-    """Next 64-bit output; advances ``state`` (uint64[4]) in place."""
-    s0 = state[0]
-    s1 = state[1]
-    s2 = state[2]
-    s3 = state[3]
+@njit(cache=True, inline="always")
+def _step(s0, s1, s2, s3):
+    """One xoshiro256** step on the state words; returns (output, s0, s1, s2, s3)."""
     result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
     t = s1 << np.uint64(17)
     s2 ^= s0
@@ -36,10 +32,13 @@ def next_u64(state):
     s0 ^= s3
     s2 ^= t
     s3 = _rotl(s3, 45)
-    state[0] = s0
-    state[1] = s1
-    state[2] = s2
-    state[3] = s3
+    return result, s0, s1, s2, s3
+
+
+@njit(cache=True)
+def next_u64(state):
+    """Next 64-bit output; advances ``state`` (uint64[4]) in place."""
+    result, state[0], state[1], state[2], state[3] = _step(state[0], state[1], state[2], state[3])
     return result
 
 
@@ -53,6 +52,32 @@ def next_double(state):
 def next_below(state, n):
     """Integer uniform on ``0 .. n-1`` (``n < 2**31``): ``floor(u * n)``, bias below ``n / 2**53``."""
     return np.int64(next_double(state) * n)
+
+
+@njit(cache=True)
+def permutation(perm, state):
+    """Fill ``perm`` with a uniformly random permutation of ``0 .. n-1`` (Fisher-Yates).
+
+    Draws ``j = next_below(k + 1)`` for ``k = n-1 .. 1``, exactly as calling
+    :func:`next_below` would, but keeps the state in registers and writes it back once.
+    """
+    n = perm.shape[0]
+    for k in range(n):
+        perm[k] = k
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
+    for k in range(n - 1, 0, -1):
+        x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+        j = np.int64(np.float64(x >> np.uint64(11)) * _TWO_M53 * (k + 1))
+        tmp = perm[k]
+        perm[k] = perm[j]
+        perm[j] = tmp
+    state[0] = s0
+    state[1] = s1
+    state[2] = s2
+    state[3] = s3
 
 
 def seed_state(seed_sequence):

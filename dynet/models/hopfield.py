@@ -223,6 +223,21 @@ def trajectory_specs(n_units: int, n_patterns: int, record: dict) -> dict[str, T
     return specs
 
 
+def field_buffer(weights: np.ndarray) -> np.ndarray:
+    """Array for the fields ``W @ s``: exact int32 (or int64) for integer weights, else float64."""
+    n = weights.shape[0]
+    if np.issubdtype(weights.dtype, np.integer):
+        bound = int(np.abs(weights.astype(np.int64)).sum(axis=1).max()) if n else 0
+        return np.zeros(n, np.int32 if bound < 2**31 else np.int64)
+    return np.zeros(n, np.float64)
+
+
+def lowrank_ok(config: dict, weights: np.ndarray, patterns: np.ndarray) -> bool:
+    """Whether fields may be computed in pattern space (Hebbian integer weights, P < N)."""
+    return (config["network"].get("rule") == "hebbian" and np.issubdtype(weights.dtype, np.integer)
+            and patterns.shape[0] < patterns.shape[1] and patterns.shape[1] * patterns.shape[0] < 2**31)
+
+
 def simulate(config: dict, patterns, weights, scale, s0, rng_state, *, sink=None, block_sweeps=None):
     """Run the dynamics; feed recorded rows to ``sink(**columns)`` block by block.
 
@@ -242,8 +257,9 @@ def simulate(config: dict, patterns, weights, scale, s0, rng_state, *, sink=None
 
     s = s0.astype(np.int8).copy()
     s_prev = s.copy()
-    h = np.empty(n, np.float64)
-    K.dense_fields(weights, s, h)
+    h = field_buffer(weights)
+    lowrank = lowrank_ok(config, weights, patterns)
+    K.fields(weights, patterns, lowrank, s, h)
     n_state = n if rec["state"] else 0
     n_over = n_pat if rec["overlaps"] else 0
 
@@ -274,16 +290,16 @@ def simulate(config: dict, patterns, weights, scale, s0, rng_state, *, sink=None
     buf = buffers(block_sweeps // every + 1)
     while done < max_sweeps and stop == K.RUNNING:
         # re-derive the fields exactly at each block so float round-off cannot accumulate
-        K.dense_fields(weights, s, h)
+        K.fields(weights, patterns, lowrank, s, h)
         n_sw = min(block_sweeps, max_sweeps - done)
         ran, n_rec, stop, pending = K.run_block(
-            weights, scale, theta, patterns, s, s_prev, h, temps, update, rng_state,
+            weights, lowrank, scale, theta, patterns, s, s_prev, h, temps, update, rng_state,
             done, n_sw, every, dyn["stop_at_fixed_point"], pending,
             buf["sweep"], buf["state"], buf["energy"], buf["overlap"], buf["flips"], buf["temperature"])
         done += ran
         if done == max_sweeps and stop == K.RUNNING and (n_rec == 0 or buf["sweep"][n_rec - 1] != done):
             # always record the last sweep
-            K.dense_fields(weights, s, h)
+            K.fields(weights, patterns, lowrank, s, h)
             last = buffers(1)
             K.record_initial(scale, theta, patterns, s, h, last["sweep"], last["state"], last["energy"],
                              last["overlap"], last["flips"], last["temperature"], temps[done - 1])
@@ -357,10 +373,11 @@ def warmup() -> None:
     cfg = {"dynamics": {"max_sweeps": 3, "temperature": 0.0, "anneal": None, "update": "async-permutation",
                         "stop_at_fixed_point": True},
            "record": {"every": 1, "state": True, "overlaps": True},
-           "network": {"threshold": 0.0}, "init": {"pattern": 0}}
+           "network": {"threshold": 0.0, "rule": "hebbian"}, "init": {"pattern": 0}}
     pats = random_patterns(2, 8, np.random.default_rng(0))
-    for rule in (hebbian, pseudoinverse):
-        w, scale = rule(pats)
+    for name in ("hebbian", "pseudoinverse"):
+        cfg["network"]["rule"] = name
+        w, scale = RULES[name](pats)
         for update in ("async-permutation", "synchronous"):
             for t in (0.0, 1.0):
                 cfg["dynamics"]["update"] = update
