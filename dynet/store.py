@@ -202,11 +202,13 @@ class RunRecord:
 
     def __init__(self, store_path: str | os.PathLike, run_id: str, attrs: dict):
         self.run_id = run_id
-        self.group = zarr.open_group(os.fspath(store_path), path=run_path(run_id), mode="w")
         self._attrs = dict(attrs)
         self._attrs.update(status=RUNNING, error=None, dynet_version=__version__, store_format=FORMAT,
                            timings={"started": _now()}, metrics={})
-        self.group.attrs.update(self._attrs)
+        # the group is created with its attributes in one metadata write: a killed task
+        # leaves either no group or a group marked running, never one without a status
+        self.group = zarr.open_group(os.fspath(store_path), path=run_path(run_id), mode="w",
+                                     attributes=self._attrs)
 
     def static(self, name: str, data: np.ndarray, dims: tuple[str, ...], attributes: dict | None = None) -> None:
         """Write a whole array that does not grow (patterns, weights, ...)."""

@@ -22,7 +22,7 @@ def store_contents(path) -> dict:
     out = {}
     for rid, attrs in S.list_runs(root).items():
         arrays = {name: S.load_array(root, rid, name) for name in S.array_names(root, rid)}
-        out[rid] = (attrs["status"], attrs["metrics"], arrays)
+        out[rid] = (attrs.get("status"), attrs.get("metrics"), arrays)
     return out
 
 
