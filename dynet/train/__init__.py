@@ -1,0 +1,14 @@
+"""Shared training stack for the trained models (feedforward nets, later RBMs).
+
+Kernels here follow the house style of :mod:`dynet.kernels` (module-level
+``@njit(cache=True)`` functions over arrays, no I/O, no globals, outputs allocated
+by the caller). Among the modules:
+
+* :mod:`dynet.train.optimizers`: PyTorch-compatible optimizer steps (SGD, Adagrad,
+  Adadelta, RMSprop, Adam, AdamW) over flat parameter and gradient buffers,
+  gradient clipping, and the ``OPTIMIZERS`` registry with declarative
+  hyper-parameter validation.
+* :mod:`dynet.train.schedules`: learning-rate schedules with
+  ``torch.optim.lr_scheduler`` semantics, precomputed per step by ``lr_array`` for
+  the training kernels, and ``ReduceLROnPlateau`` driven once per epoch.
+"""

@@ -1,0 +1,283 @@
+"""Dense layers, dropout and batch normalisation as numba kernels.
+
+Conventions shared by every kernel here:
+
+* Activations are row-major 2-D ``(batch, features)`` arrays; a dense layer's weights
+  ``W`` have shape ``(fan_in, fan_out)`` and its bias ``b`` shape ``(fan_out,)``, so
+  ``Y = X W + b`` (the transpose of PyTorch's ``nn.Linear.weight``).
+* float32 in training; every kernel is dtype-generic (numba compiles one
+  specialisation per dtype). Products are accumulated in the arrays' dtype, like a
+  BLAS ``sgemm``; batch-norm statistics are accumulated in float64.
+* Outputs are allocated by the caller and overwritten (never accumulated into).
+  Backward kernels receive ``dY = dL/dY`` and write the gradients of the inputs and
+  parameters.
+* Random draws come from a xoshiro256** ``uint64[4]`` state (:mod:`dynet.kernels.rng`)
+  advanced in place.
+
+Matrix products are explicit loops: numba's ``np.dot`` needs SciPy's BLAS bindings,
+which dynet does not depend on. Every product ``C[i, j] += A[i, k] B[k, j]`` runs in
+``i-k-j`` order: the innermost loop streams a row of ``B`` and of ``C`` with unit
+stride and no reduction, so LLVM vectorises it without ``fastmath``. Each output
+element is then summed in a fixed order (increasing ``k``), one rounding per multiply
+and per add, whatever the SIMD width (tests compare bit for bit with numpy's
+same-order float32 loops). ``dX = dY W^T`` would be a
+dot product of two rows (a reduction, which only vectorises with ``fastmath``
+reassociation, and then rounds differently with the compilation context);
+transposing ``W`` into scratch first was both faster and reproducible.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from dynet.kernels.rng import next_double
+
+
+# --------------------------------------------------------------------------- dense
+
+@njit(cache=True)
+def dense_forward(X, W, b, Y):
+    """``Y = X W + b``: ``Y[n, j] = b[j] + sum_k X[n, k] W[k, j]``.
+
+    Shapes: ``X (N, K)``, ``W (K, J)``, ``b (J,)``, ``Y (N, J)``. Loop order ``n-k-j``;
+    each ``Y[n, j]`` is summed over ``k`` in increasing order.
+    """
+    n_rows, n_in = X.shape
+    n_out = W.shape[1]
+    for n in range(n_rows):
+        y = Y[n]
+        for j in range(n_out):
+            y[j] = b[j]
+        for k in range(n_in):
+            x = X[n, k]
+            w = W[k]
+            for j in range(n_out):
+                y[j] += x * w[j]
+
+
+@njit(cache=True)
+def dense_backward_params(X, dY, dW, db):
+    """``dW = X^T dY`` and ``db = sum_n dY[n]``.
+
+    ``dW[k, j] = sum_n X[n, k] dY[n, j]`` (loop order ``k-n-j``: a row of ``dW`` stays
+    in cache while the mini-batch ``dY`` is streamed); ``db[j] = sum_n dY[n, j]``.
+    Shapes: ``X (N, K)``, ``dY (N, J)``, ``dW (K, J)``, ``db (J,)``.
+    """
+    n_rows, n_in = X.shape
+    n_out = dY.shape[1]
+    for k in range(n_in):
+        row = dW[k]
+        for j in range(n_out):
+            row[j] = 0.0
+        for n in range(n_rows):
+            x = X[n, k]
+            g = dY[n]
+            for j in range(n_out):
+                row[j] += x * g[j]
+    for j in range(n_out):
+        db[j] = 0.0
+    for n in range(n_rows):
+        g = dY[n]
+        for j in range(n_out):
+            db[j] += g[j]
+
+
+@njit(cache=True)
+def transpose_into(W, Wt):
+    """``Wt[j, k] = W[k, j]`` (``W (K, J)``, ``Wt (J, K)``)."""
+    for k in range(W.shape[0]):
+        for j in range(W.shape[1]):
+            Wt[j, k] = W[k, j]
+
+
+@njit(cache=True)
+def dense_backward_input_transposed(dY, Wt, dX):
+    """``dX = dY Wt`` with ``Wt = W^T`` given: ``dX[n, k] = sum_j dY[n, j] Wt[j, k]``.
+
+    Loop order ``n-j-k`` (no reduction in the inner loop); each ``dX[n, k]`` is summed
+    over ``j`` in increasing order. Shapes: ``dY (N, J)``, ``Wt (J, K)``, ``dX (N, K)``.
+    """
+    n_rows, n_out = dY.shape
+    n_in = Wt.shape[1]
+    for n in range(n_rows):
+        x = dX[n]
+        for k in range(n_in):
+            x[k] = 0.0
+        for j in range(n_out):
+            g = dY[n, j]
+            wt = Wt[j]
+            for k in range(n_in):
+                x[k] += g * wt[k]
+
+
+@njit(cache=True)
+def dense_backward_input(dY, W, dX):
+    """``dX = dY W^T``: ``dX[n, k] = sum_j dY[n, j] W[k, j]``.
+
+    Copies ``W`` into a transposed scratch array (``K J`` work, against ``N K J`` for the
+    product) and calls :func:`dense_backward_input_transposed`, so the inner loop is
+    again reduction-free. Shapes: ``dY (N, J)``, ``W (K, J)``, ``dX (N, K)``.
+    """
+    Wt = np.empty((W.shape[1], W.shape[0]), W.dtype)
+    transpose_into(W, Wt)
+    dense_backward_input_transposed(dY, Wt, dX)
+
+
+@njit(cache=True)
+def dense_backward(X, W, dY, dW, db, dX):
+    """All three gradients of ``Y = X W + b``: ``dW = X^T dY``, ``db = sum_n dY``, ``dX = dY W^T``.
+
+    A network's first layer needs no ``dX``: call :func:`dense_backward_params` alone.
+    """
+    dense_backward_params(X, dY, dW, db)
+    dense_backward_input(dY, W, dX)
+
+
+# --------------------------------------------------------------------------- dropout
+
+@njit(cache=True)
+def dropout_mask(rng_state, p, mask):
+    """Bernoulli keep-mask: ``mask[i, j] = 1`` (keep) with probability ``1 - p``, else 0.
+
+    One ``next_double`` per element in row-major order, kept when ``u >= p``, so the
+    stream advances by exactly ``mask.size`` draws whatever ``p`` is.
+    """
+    for i in range(mask.shape[0]):
+        for j in range(mask.shape[1]):
+            mask[i, j] = 1 if next_double(rng_state) >= p else 0
+
+
+@njit(cache=True)
+def _dropout_scale(p, inverted, training):
+    if training:
+        if not inverted:
+            return 1.0
+        return 1.0 / (1.0 - p) if p < 1.0 else 0.0
+    return 1.0 if inverted else 1.0 - p
+
+
+@njit(cache=True)
+def dropout_forward(x, mask, p, inverted, training, out):
+    """Dropout with drop probability ``p`` and a keep-``mask`` (nonzero = keep).
+
+    ==========  =========================================  =======================
+    variant     training                                   evaluation
+    ==========  =========================================  =======================
+    inverted    ``out = x * mask / (1 - p)`` (0 if p = 1)   ``out = x``
+    classic     ``out = x * mask``                         ``out = x * (1 - p)``
+    ==========  =========================================  =======================
+
+    Both keep ``E[out]`` in training equal to ``out`` at evaluation. ``mask`` is not
+    read when ``training`` is false. ``out`` may be ``x``.
+    """
+    scale = _dropout_scale(p, inverted, training)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            if training and mask[i, j] == 0:
+                out[i, j] = 0.0
+            else:
+                out[i, j] = x[i, j] * scale
+
+
+@njit(cache=True)
+def dropout_forward_sample(x, p, inverted, training, rng_state, mask, out):
+    """:func:`dropout_forward` with a fresh mask: in training, first :func:`dropout_mask`.
+
+    The mask drawn from ``rng_state`` is left in ``mask`` for :func:`dropout_backward`.
+    At evaluation nothing is drawn and ``mask`` is neither read nor written.
+    """
+    if training:
+        dropout_mask(rng_state, p, mask)
+    dropout_forward(x, mask, p, inverted, training, out)
+
+
+@njit(cache=True)
+def dropout_backward(grad_out, mask, p, inverted, training, grad_in):
+    """``grad_in = dL/dx`` for :func:`dropout_forward`: ``grad_out`` times the same mask and scale."""
+    dropout_forward(grad_out, mask, p, inverted, training, grad_in)
+
+
+# --------------------------------------------------------------------------- batch norm
+
+@njit(cache=True)
+def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps,
+                            out, xhat, inv_std):
+    """Batch normalisation in training mode, with ``torch.nn.BatchNorm1d`` semantics.
+
+    Per feature ``f`` over the ``N`` rows of ``x (N, F)``:
+    ``mu_f = (1/N) sum_n x[n, f]``, ``var_f = (1/N) sum_n (x[n, f] - mu_f)^2`` (biased),
+    ``inv_std[f] = 1 / sqrt(var_f + eps)``, ``xhat = (x - mu) inv_std``,
+    ``out = gamma xhat + beta``. The running statistics are updated in place with the
+    *unbiased* variance: ``running_mean = (1 - momentum) running_mean + momentum mu``,
+    ``running_var = (1 - momentum) running_var + momentum var N / (N - 1)``
+    (PyTorch defaults: ``momentum = 0.1``, ``eps = 1e-5``). ``xhat (N, F)`` and
+    ``inv_std (F,)`` are saved for :func:`batchnorm_backward`. ``N < 2`` raises
+    ``ValueError``, as in PyTorch. ``out`` may be ``x``.
+    """
+    n_rows, n_feat = x.shape
+    if n_rows < 2:
+        raise ValueError("batch norm in training needs more than 1 value per feature")
+    mean = np.zeros(n_feat, np.float64)
+    var = np.zeros(n_feat, np.float64)
+    for n in range(n_rows):
+        for f in range(n_feat):
+            mean[f] += x[n, f]
+    for f in range(n_feat):
+        mean[f] /= n_rows
+    for n in range(n_rows):
+        for f in range(n_feat):
+            d = x[n, f] - mean[f]
+            var[f] += d * d
+    for f in range(n_feat):
+        var[f] /= n_rows
+        inv_std[f] = 1.0 / math.sqrt(var[f] + eps)
+    for n in range(n_rows):
+        for f in range(n_feat):
+            xh = (x[n, f] - mean[f]) * inv_std[f]
+            xhat[n, f] = xh
+            out[n, f] = gamma[f] * xh + beta[f]
+    unbias = n_rows / (n_rows - 1.0)
+    for f in range(n_feat):
+        running_mean[f] = (1.0 - momentum) * running_mean[f] + momentum * mean[f]
+        running_var[f] = (1.0 - momentum) * running_var[f] + momentum * var[f] * unbias
+
+
+@njit(cache=True)
+def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps, out):
+    """Batch normalisation in evaluation mode: the running statistics replace the batch's.
+
+    ``out[n, f] = gamma[f] (x[n, f] - running_mean[f]) / sqrt(running_var[f] + eps) + beta[f]``.
+    """
+    n_rows, n_feat = x.shape
+    for n in range(n_rows):
+        for f in range(n_feat):
+            inv = 1.0 / math.sqrt(running_var[f] + eps)
+            out[n, f] = gamma[f] * (x[n, f] - running_mean[f]) * inv + beta[f]
+
+
+@njit(cache=True)
+def batchnorm_backward(grad_out, xhat, gamma, inv_std, grad_in, dgamma, dbeta):
+    """Backward of :func:`batchnorm_forward_train` from its saved ``xhat`` and ``inv_std``.
+
+    With ``g = dL/d out``: ``dbeta[f] = sum_n g[n, f]``,
+    ``dgamma[f] = sum_n g[n, f] xhat[n, f]`` and
+    ``grad_in[n, f] = gamma[f] inv_std[f] / N * (N g[n, f] - dbeta[f] - xhat[n, f] dgamma[f])``
+    (the batch mean and variance depend on ``x``, hence the two correction terms).
+    ``grad_in`` may be ``grad_out``.
+    """
+    n_rows, n_feat = grad_out.shape
+    sum_g = np.zeros(n_feat, np.float64)
+    sum_gx = np.zeros(n_feat, np.float64)
+    for n in range(n_rows):
+        for f in range(n_feat):
+            g = grad_out[n, f]
+            sum_g[f] += g
+            sum_gx[f] += g * xhat[n, f]
+    for f in range(n_feat):
+        dbeta[f] = sum_g[f]
+        dgamma[f] = sum_gx[f]
+    for n in range(n_rows):
+        for f in range(n_feat):
+            k = gamma[f] * inv_std[f] / n_rows
+            grad_in[n, f] = k * (n_rows * grad_out[n, f] - sum_g[f] - xhat[n, f] * sum_gx[f])
