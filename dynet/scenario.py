@@ -24,6 +24,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -197,7 +198,241 @@ class HopfieldScenario(_ScenarioBase):
         return self
 
 
-SCENARIO_MODELS: dict[str, type[_ScenarioBase]] = {"hopfield": HopfieldScenario}
+# --------------------------------------------------------------------------- feedforward
+
+class _DataBase(_Strict):
+    validation: float = Field(0.2, ge=0, lt=1, description="Fraction of samples held out for validation.")
+    test: float = Field(0.0, ge=0, lt=1, description="Fraction of samples held out for the test split.")
+    standardize: bool = Field(True, description="Scale inputs by the training split's mean and std.")
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        if self.validation + self.test >= 1:
+            raise ValueError("validation + test must leave samples for training")
+        return self
+
+
+class XorData(_DataBase):
+    """XOR of two bits (the truth table, or ``n_samples`` noisy copies of it)."""
+
+    source: Literal["xor"]
+    n_samples: int = Field(4, ge=4, le=1_000_000)
+    noise: float = Field(0.0, ge=0)
+    validation: float = Field(0.0, ge=0, lt=1)
+    standardize: bool = False
+
+
+class ParityData(_DataBase):
+    """n-bit parity: every input once, or ``n_samples`` (noisy) copies."""
+
+    source: Literal["parity"]
+    n_bits: int = Field(3, ge=2, le=20)
+    n_samples: int | None = Field(None, ge=4, le=1_000_000)
+    noise: float = Field(0.0, ge=0)
+    validation: float = Field(0.0, ge=0, lt=1)
+    standardize: bool = False
+
+
+class LinearData(_DataBase):
+    """Regression data from y = 5 + 2 x1 - 3 x2 + eps, x ~ U(-1, 1)^2, eps ~ N(0, noise^2)."""
+
+    source: Literal["linear"]
+    n_samples: int = Field(200, ge=4, le=10_000_000)
+    noise: float = Field(0.5, ge=0)
+    standardize: bool = False
+
+
+class BlobsData(_DataBase):
+    source: Literal["blobs"]
+    n_samples: int = Field(300, ge=4, le=10_000_000)
+    n_classes: int = Field(3, ge=2, le=1000)
+    n_features: int = Field(2, ge=1, le=10_000)
+    spread: float = Field(1.0, gt=0)
+
+
+class MoonsData(_DataBase):
+    source: Literal["moons"]
+    n_samples: int = Field(300, ge=4, le=10_000_000)
+    noise: float = Field(0.1, ge=0)
+
+
+class SpiralsData(_DataBase):
+    source: Literal["spirals"]
+    n_samples: int = Field(300, ge=4, le=10_000_000)
+    n_classes: int = Field(2, ge=2, le=100)
+    turns: float = Field(1.5, gt=0)
+    noise: float = Field(0.05, ge=0)
+
+
+class BundledData(_DataBase):
+    """Datasets shipped with dynet: iris (150 x 4, 3 classes), digits (1797 x 64, 10 classes)."""
+
+    source: Literal["iris", "digits"]
+
+
+class FileData(_DataBase):
+    """User data: a .npz with arrays ``x_key`` (n, d) and ``y_key`` (n,) or (n, k), or a .csv
+    of numbers whose last ``target_columns`` columns are the target."""
+
+    source: Literal["file"]
+    path: str = Field(description="Path to a .npz or .csv file, relative to the scenario file.")
+    x_key: str = "x"
+    y_key: str = "y"
+    target_columns: int = Field(1, ge=1)
+    task: Literal["classification", "regression"] = Field(
+        "classification", description="Integer labels (classification) or real targets (regression).")
+
+
+FeedforwardData = Annotated[Union[XorData, ParityData, LinearData, BlobsData, MoonsData, SpiralsData, BundledData,
+                                  FileData], Field(discriminator="source")]
+
+HIDDEN_ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus")
+LOSS_NAMES = ("mse", "bce_with_logits", "cross_entropy", "hinge", "multi_margin", "perceptron")
+
+
+class FeedforwardNetwork(_Strict):
+    """Dense layers: ``kind = mlp`` with ``hidden`` sizes, or a single neuron (logistic,
+    linear regression, Rosenblatt perceptron)."""
+
+    kind: Literal["mlp", "logistic", "linear", "perceptron"] = "mlp"
+    hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=list,
+                                                                  description="Hidden layer sizes (mlp only).")
+    activation: Literal[HIDDEN_ACTIVATIONS] = Field("relu", description="Activation of every hidden layer.")
+    activation_param: float | None = Field(None, description="negative_slope (leaky_relu), alpha (elu) or "
+                                           "beta (softplus); PyTorch's default when omitted.")
+    loss: Literal[LOSS_NAMES] | None = Field(None, description="Default: cross_entropy for classification "
+                                             "(bce_with_logits for binary logistic), mse for regression, "
+                                             "perceptron for the perceptron.")
+
+    @model_validator(mode="after")
+    def _single_neuron(self):
+        if self.kind != "mlp" and self.hidden:
+            raise ValueError(f"a {self.kind} model has no hidden layers (remove 'hidden' or use kind = 'mlp')")
+        return self
+
+
+class FeedforwardInit(_Strict):
+    weights: str = Field("glorot_uniform", description="Initializer name (dynet.train.initializers).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Initializer parameters; Glorot's gain "
+                                   "defaults to the hidden activation's recommended gain.")
+    bias: float = Field(0.0, description="Constant initial bias.")
+
+    @model_validator(mode="after")
+    def _known(self):
+        from .train import initializers
+
+        problems = initializers.validate(self.weights, self.params)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class FeedforwardOptimizer(BaseModel):
+    """``name`` and its hyper-parameters with PyTorch's names (``lr``, ``momentum``, ``betas``, ...)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    name: str = "sgd"
+
+    @model_validator(mode="after")
+    def _known(self):
+        from .train import optimizers
+
+        problems = optimizers.validate(self.name, dict(self.model_extra or {}))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class FeedforwardSchedule(BaseModel):
+    """Learning-rate schedule ``name`` and parameters (``dynet.train.schedules``); ``lr`` defaults
+    to the optimizer's. ``per``: advance it once per epoch (PyTorch's usual ``scheduler.step()``
+    after each epoch) or once per optimizer step (cyclic, one-cycle)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    name: str = "constant"
+    per: Literal["epoch", "step"] = "epoch"
+
+
+class FeedforwardTraining(_Strict):
+    epochs: int = Field(20, ge=1, le=1_000_000)
+    batch_size: int | Literal["full"] = Field(32, description="Rows per step; 'full' for full-batch gradient descent.")
+    sampling: Literal["permutation", "replacement"] = Field(
+        "permutation", description="A fresh permutation per epoch, or uniform draws with replacement.")
+    clip_norm: float = Field(0.0, ge=0, description="Clip the global gradient norm (0: off).")
+    clip_value: float = Field(0.0, ge=0, description="Clip every gradient element (0: off).")
+
+    @model_validator(mode="after")
+    def _batch(self):
+        if isinstance(self.batch_size, int) and self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1 or 'full'")
+        return self
+
+
+class FeedforwardRegularization(_Strict):
+    l1: float = Field(0.0, ge=0, description="L1 penalty on weights (not biases).")
+    l2: float = Field(0.0, ge=0, description="L2 penalty l2/2 * ||W||^2 on weights (not biases).")
+    dropout: float | list[float] = Field(0.0, description="Drop probability after each hidden layer "
+                                         "(one value for all, or one per hidden layer).")
+    dropout_mode: Literal["inverted", "classic"] = "inverted"
+
+    @model_validator(mode="after")
+    def _dropout(self):
+        values = self.dropout if isinstance(self.dropout, list) else [self.dropout]
+        for p in values:
+            if not 0 <= p < 1:
+                raise ValueError(f"dropout must be in [0, 1) (got {p})")
+        return self
+
+
+class EarlyStopping(_Strict):
+    patience: int = Field(10, ge=1, description="Epochs without improvement of the validation loss.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest decrease that counts as improvement.")
+    restore_best: bool = Field(True, description="End with the weights of the best epoch.")
+
+
+class FeedforwardRecord(_Strict):
+    per_step: bool = Field(False, description="Also record the loss and learning rate of every step.")
+    snapshot_every: int = Field(0, ge=0, description="Store all weights every k epochs (0: only initial, best, final).")
+
+
+class FeedforwardScenario(_ScenarioBase):
+    """A feedforward network trained by backpropagation."""
+
+    model: Literal["feedforward"]
+    data: FeedforwardData
+    network: FeedforwardNetwork = Field(default_factory=FeedforwardNetwork)
+    init: FeedforwardInit = Field(default_factory=FeedforwardInit)
+    optimizer: FeedforwardOptimizer = Field(default_factory=lambda: FeedforwardOptimizer(name="sgd", lr=0.01))
+    schedule: FeedforwardSchedule = Field(default_factory=FeedforwardSchedule)
+    training: FeedforwardTraining = Field(default_factory=FeedforwardTraining)
+    regularization: FeedforwardRegularization = Field(default_factory=FeedforwardRegularization)
+    early_stopping: EarlyStopping | None = None
+    record: FeedforwardRecord = Field(default_factory=FeedforwardRecord)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        from .train import schedules
+
+        drop = self.regularization.dropout
+        if isinstance(drop, list) and len(drop) != len(self.network.hidden):
+            raise ValueError(f"regularization.dropout lists {len(drop)} values for "
+                             f"{len(self.network.hidden)} hidden layers")
+        if self.early_stopping is not None and self.data.validation == 0:
+            raise ValueError("early_stopping needs a validation split (data.validation > 0)")
+        sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
+        spec = schedules.SCHEDULES.get(sched["name"])
+        if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
+            sched["lr"] = (self.optimizer.model_extra or {}).get("lr", 0.01)
+        problems = schedules.validate_schedule(sched)
+        if problems:
+            raise ValueError("; ".join("schedule." + p for p in problems))
+        if sched["name"] == "plateau" and self.data.validation == 0:
+            raise ValueError("schedule 'plateau' watches the validation loss: needs data.validation > 0")
+        return self
+
+
+SCENARIO_MODELS: dict[str, type[_ScenarioBase]] = {"hopfield": HopfieldScenario,
+                                                  "feedforward": FeedforwardScenario}
 
 
 # --------------------------------------------------------------------------- errors
@@ -263,6 +498,14 @@ def _format_error(cls: type[BaseModel], err: dict) -> str:
         msg = msg[len("Value error, "):]
     if err["type"] == "union_tag_invalid":
         return f"{where}: {msg}"
+    if err["type"] == "value_error":
+        # validators that check a table against a spec name the key inside it: "lr: must be > 0"
+        if msg.startswith(where + ": ") or msg.startswith(where + "."):
+            return msg
+        key = re.match(r"^([A-Za-z_][\w\[\]]*(?:\.[\w\[\]]+)*): ", msg)
+        if key:
+            return msg if where == "(top level)" else f"{where}.{msg}"
+        return f"{where}: {msg}"
     if err["type"] == "missing":
         return f"{where}: required key is missing"
     inp = err.get("input")
@@ -273,14 +516,25 @@ def _format_error(cls: type[BaseModel], err: dict) -> str:
 # --------------------------------------------------------------------------- loading
 
 def _dotted_fields(cls: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every dotted key path of a scenario class; tables that take free keys end in ``.*``."""
     out = []
     for name, f in cls.model_fields.items():
         if name == "sweep":
             continue
         out.append(prefix + name)
+        if typing.get_origin(f.annotation) is dict:
+            out.append(prefix + name + ".*")
         for sub in _model_classes(f.annotation):
+            if sub.model_config.get("extra") == "allow":
+                out.append(prefix + name + ".*")
             out.extend(_dotted_fields(sub, prefix + name + "."))
     return sorted(set(out))
+
+
+def _is_setting(key: str, known: list[str]) -> bool:
+    if key in known:
+        return True
+    return any(k.endswith(".*") and key.startswith(k[:-1]) and "." not in key[len(k) - 1:] for k in known)
 
 
 def _set_path(doc: dict, dotted: str, value) -> None:
@@ -380,8 +634,8 @@ def parse_scenario(doc: dict, path: str = "<scenario>") -> Scenario:
     problems = []
     for table in ("grid", "zip"):
         for key, values in getattr(sweep, table).items():
-            if key not in known or key in ("model", "name", "description"):
-                close = difflib.get_close_matches(key, known, n=1)
+            if not _is_setting(key, known) or key in ("model", "name", "description"):
+                close = difflib.get_close_matches(key, [k for k in known if not k.endswith("*")], n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 problems.append(f"{path}: sweep.{table}.'{key}': not a scenario setting{hint}")
             elif not values:

@@ -176,9 +176,12 @@ def test_pattern_file_checks(tmp_path, write_scenario):
 def test_json_schema_describes_the_format():
     schema = json_schema()
     assert schema["$schema"].startswith("https://json-schema.org/")
-    assert set(schema["required"]) >= {"name", "model", "seed", "patterns", "init"}
-    assert schema["additionalProperties"] is False
+    assert schema["discriminator"]["propertyName"] == "model"
     defs = schema["$defs"]
+    hop = defs["HopfieldScenario"]
+    assert set(hop["required"]) >= {"name", "model", "seed", "patterns", "init"}
+    assert hop["additionalProperties"] is False
+    assert set(defs["FeedforwardScenario"]["required"]) >= {"name", "model", "seed", "data"}
     assert set(defs["HopfieldDynamics"]["properties"]["update"]["enum"]) == {
         "synchronous", "async-permutation", "async-sequential", "async-random"}
 
