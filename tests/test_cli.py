@@ -65,7 +65,8 @@ def test_schema_is_json(runner):
     res = runner.invoke(main, ["schema"])
     assert res.exit_code == 0
     schema = json.loads(res.output)
-    assert "patterns" in schema["properties"]
+    assert "patterns" in schema["$defs"]["HopfieldScenario"]["properties"]
+    assert "optimizer" in schema["$defs"]["FeedforwardScenario"]["properties"]
 
 
 def test_run_ls_show(runner, small_scenario, tmp_path):
