@@ -472,11 +472,13 @@ def run(spec, record) -> dict:
     steps = record.trajectory(step_specs) if step_specs else None
     snapshots = []
     initial = st.params.copy()
-    metrics = train(config, st, rng_state, on_epoch=epochs.append, on_steps=steps.append if steps else None,
-                    on_snapshot=lambda e, p: snapshots.append((e, p.copy())))
-    epochs.close()
-    if steps is not None:
-        steps.close()
+    try:
+        metrics = train(config, st, rng_state, on_epoch=epochs.append, on_steps=steps.append if steps else None,
+                        on_snapshot=lambda e, p: snapshots.append((e, p.copy())))
+    finally:  # a diverged run keeps the epochs it recorded, for diagnosis
+        epochs.close()
+        if steps is not None:
+            steps.close()
     final = metrics.pop("_final_params")
     _write_weights(record, st, initial, "initial_")
     _write_weights(record, st, st.params)  # best when restored, else final
