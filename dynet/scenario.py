@@ -134,7 +134,7 @@ class Anneal(_Strict):
     @model_validator(mode="after")
     def _geometric_positive(self):
         if self.schedule == "geometric" and self.t_end <= 0:
-            raise ValueError("a geometric schedule needs t_end > 0")
+            raise ValueError("t_end: a geometric schedule needs t_end > 0")
         return self
 
 
@@ -189,12 +189,12 @@ class HopfieldScenario(_ScenarioBase):
         p = self.patterns
         if isinstance(p, RandomPatterns):
             if self.network.n_units is None:
-                raise ValueError("network.n_units is required with random patterns")
+                raise ValueError("network.n_units: required with random patterns")
             n_pat = p.count if p.count is not None else round(p.load * self.network.n_units)
             if n_pat < 1:
-                raise ValueError(f"patterns.load {p.load} gives no pattern at N = {self.network.n_units}")
+                raise ValueError(f"patterns.load: {p.load} gives no pattern at N = {self.network.n_units}")
             if getattr(self.init, "pattern", 0) >= n_pat:
-                raise ValueError(f"init.pattern {self.init.pattern} is out of range for {n_pat} patterns")
+                raise ValueError(f"init.pattern: {self.init.pattern} is out of range for {n_pat} patterns")
         return self
 
 
@@ -208,7 +208,7 @@ class _DataBase(_Strict):
     @model_validator(mode="after")
     def _fractions(self):
         if self.validation + self.test >= 1:
-            raise ValueError("validation + test must leave samples for training")
+            raise ValueError("validation: validation + test must leave samples for training")
         return self
 
 
@@ -307,7 +307,7 @@ class FeedforwardNetwork(_Strict):
     @model_validator(mode="after")
     def _single_neuron(self):
         if self.kind != "mlp" and self.hidden:
-            raise ValueError(f"a {self.kind} model has no hidden layers (remove 'hidden' or use kind = 'mlp')")
+            raise ValueError(f"hidden: a {self.kind} model has no hidden layers (remove 'hidden' or use kind = 'mlp')")
         return self
 
 
@@ -364,7 +364,7 @@ class FeedforwardTraining(_Strict):
     @model_validator(mode="after")
     def _batch(self):
         if isinstance(self.batch_size, int) and self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1 or 'full'")
+            raise ValueError("batch_size: must be >= 1 or 'full'")
         return self
 
 
@@ -380,7 +380,7 @@ class FeedforwardRegularization(_Strict):
         values = self.dropout if isinstance(self.dropout, list) else [self.dropout]
         for p in values:
             if not 0 <= p < 1:
-                raise ValueError(f"dropout must be in [0, 1) (got {p})")
+                raise ValueError(f"dropout: must be in [0, 1) (got {p})")
         return self
 
 
@@ -415,10 +415,10 @@ class FeedforwardScenario(_ScenarioBase):
 
         drop = self.regularization.dropout
         if isinstance(drop, list) and len(drop) != len(self.network.hidden):
-            raise ValueError(f"regularization.dropout lists {len(drop)} values for "
+            raise ValueError(f"regularization.dropout: lists {len(drop)} values for "
                              f"{len(self.network.hidden)} hidden layers")
         if self.early_stopping is not None and self.data.validation == 0:
-            raise ValueError("early_stopping needs a validation split (data.validation > 0)")
+            raise ValueError("early_stopping: needs a validation split (data.validation > 0)")
         sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
         spec = schedules.SCHEDULES.get(sched["name"])
         if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
@@ -427,7 +427,7 @@ class FeedforwardScenario(_ScenarioBase):
         if problems:
             raise ValueError("; ".join("schedule." + p for p in problems))
         if sched["name"] == "plateau" and self.data.validation == 0:
-            raise ValueError("schedule 'plateau' watches the validation loss: needs data.validation > 0")
+            raise ValueError("schedule.name: 'plateau' watches the validation loss: needs data.validation > 0")
         return self
 
 
@@ -443,10 +443,10 @@ class IsingLattice(_Strict):
     @model_validator(mode="after")
     def _even(self):
         if self.size % 2:
-            raise ValueError(f"lattice.size {self.size} is odd: a periodic lattice needs an even size "
+            raise ValueError(f"size: {self.size} is odd: a periodic lattice needs an even size "
                              "to be updated in checkerboard order")
         if self.coupling == 0:
-            raise ValueError("lattice.coupling must be nonzero")
+            raise ValueError("coupling: must be nonzero")
         return self
 
 
@@ -475,10 +475,10 @@ class IsingScenario(_ScenarioBase):
     @model_validator(mode="after")
     def _enough(self):
         if self.record.snapshot_every % self.record.every:
-            raise ValueError(f"record.snapshot_every {self.record.snapshot_every} must be a multiple of "
+            raise ValueError(f"record.snapshot_every: {self.record.snapshot_every} must be a multiple of "
                              f"record.every {self.record.every}")
         if self.dynamics.sweeps // self.record.every < self.record.blocks:
-            raise ValueError(f"record.blocks {self.record.blocks} needs at least that many records "
+            raise ValueError(f"record.blocks: {self.record.blocks} needs at least that many records "
                              f"(dynamics.sweeps / record.every = {self.dynamics.sweeps // self.record.every})")
         return self
 

@@ -188,11 +188,11 @@ def test_same_seed_same_chain_and_recorded_arrays():
 
 
 @pytest.mark.parametrize("over,message", [
-    ({"lattice": {"size": 33}}, "lattice.size 33 is odd"),
+    ({"lattice": {"size": 33}}, "lattice.size: 33 is odd"),
     ({"dynamics": {"temperature": 0.0}}, "dynamics.temperature"),
     ({"dynamics": {"temperature": -1.0}}, "greater than 0"),
     ({"dynamics": {"algoritm": "metropolis"}}, "did you mean 'algorithm'"),
-    ({"record": {"blocks": 50, "every": 1000}}, "record.blocks 50 needs at least"),
+    ({"record": {"blocks": 50, "every": 1000}}, "record.blocks: 50 needs at least"),
 ])
 def test_bad_settings_are_rejected(over, message):
     with pytest.raises(ScenarioError) as info:

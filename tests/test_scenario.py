@@ -78,7 +78,7 @@ def test_cross_field_rules():
     (line,) = errors(with_("patterns.load", 0.1))  # count and load together
     assert "exactly one of 'count' and 'load'" in line
     (line,) = errors(with_("init.pattern", 3))
-    assert "init.pattern 3 is out of range for 3 patterns" in line
+    assert line == "x.toml: init.pattern: 3 is out of range for 3 patterns"
     doc = with_("dynamics.anneal", {"schedule": "geometric", "t_start": 2.0, "t_end": 0.0})
     (line,) = errors(doc)
     assert "dynamics.anneal" in line and "t_end > 0" in line

@@ -76,9 +76,12 @@ def _file_data(data: dict, base_dir: str):
         if not os.path.isfile(path):
             raise _data.DataError(f"{path}: no such data file")
         try:
-            table = np.loadtxt(path, delimiter=",", ndmin=2)
-        except ValueError:
-            table = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)  # a header row
+            try:
+                table = np.loadtxt(path, delimiter=",", ndmin=2)
+            except ValueError:
+                table = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)  # a header row
+        except ValueError as exc:
+            raise _data.DataError(f"{path}: not a numeric CSV table (one header row at most): {exc}") from None
         k = data["target_columns"]
         if table.shape[1] <= k:
             raise _data.DataError(f"{path}: needs more than {k} column(s) (inputs and targets)")
@@ -128,9 +131,9 @@ def resolve_loss(config: dict, task: str, n_classes: int) -> tuple[str, int]:
     net = config["network"]
     kind = net["kind"]
     if kind == "linear" and task != REGRESSION:
-        raise ValueError("network.kind 'linear' is linear regression: it needs regression data")
+        raise ValueError("network.kind: 'linear' is linear regression: it needs regression data")
     if kind in ("logistic", "perceptron") and task != CLASSIFICATION:
-        raise ValueError(f"network.kind '{kind}' needs classification data")
+        raise ValueError(f"network.kind: '{kind}' needs classification data")
     loss = net["loss"]
     if loss is None:
         if task == REGRESSION:
@@ -142,12 +145,12 @@ def resolve_loss(config: dict, task: str, n_classes: int) -> tuple[str, int]:
         else:
             loss = "cross_entropy"
     if task == REGRESSION and loss != "mse":
-        raise ValueError(f"network.loss '{loss}' is a classification loss; regression uses 'mse'")
+        raise ValueError(f"network.loss: '{loss}' is a classification loss; regression uses 'mse'")
     if task == CLASSIFICATION and loss == "mse":
-        raise ValueError("network.loss 'mse' needs regression data (use cross_entropy for classes)")
+        raise ValueError("network.loss: 'mse' needs regression data (use cross_entropy for classes)")
     if loss in ("bce_with_logits", "hinge", "perceptron"):
         if n_classes != 2:
-            raise ValueError(f"network.loss '{loss}' is binary; the data have {n_classes} classes")
+            raise ValueError(f"network.loss: '{loss}' is binary; the data have {n_classes} classes")
         return loss, 1
     return loss, n_classes
 
@@ -511,9 +514,6 @@ def preflight(config: dict, base_dir: str) -> list[str]:
     n_train = len(x) - int(d["validation"] * len(x)) - int(d["test"] * len(x))
     if n_train < 1:
         return [f"data: no training samples left after the splits ({len(x)} samples)"]
-    b = config["training"]["batch_size"]
-    if b != "full" and b > n_train:
-        return [f"training.batch_size: {b} is larger than the {n_train} training samples"]
     return []
 
 
