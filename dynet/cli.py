@@ -143,13 +143,20 @@ def ls_(store, as_json):
     if as_json:
         click.echo(json.dumps(runs, indent=2))
         return
+    from . import models
+
     rows = []
     for r in runs:
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())
         m = r["metrics"] or {}
-        rows.append([r["run_id"], r["scenario"], r["status"], params or "-", r["replicate"],
-                     m.get("final_overlap", m.get("final_loss")), r["error"] or ""])
-    click.echo(_table(rows, ["run", "scenario", "status", "params", "rep", "final_overlap", "error"]))
+        try:
+            key = models.get(r["model"]).SUMMARY[0]  # the model's headline metric
+        except KeyError:
+            key = None
+        shown = f"{key}={_fmt(m.get(key))}" if key and key in m else "-"
+        rows.append([r["run_id"], r["scenario"], r["status"], params or "-", r["replicate"], shown,
+                     r["error"] or ""])
+    click.echo(_table(rows, ["run", "scenario", "status", "params", "rep", "metric", "error"]))
 
 
 @main.command()

@@ -483,9 +483,132 @@ class IsingScenario(_ScenarioBase):
         return self
 
 
+# --------------------------------------------------------------------------- RBM
+
+class _RBMDataBase(_Strict):
+    validation: float = Field(0.2, ge=0, lt=1, description="Fraction of samples held out for validation "
+                              "(drawn from the run's seed).")
+
+
+class RBMDigitsData(_RBMDataBase):
+    """The bundled 8x8 digits (1797 x 64), binarized: v = pixel / 16 > threshold."""
+
+    source: Literal["digits"]
+    threshold: float = Field(0.5, ge=0, lt=1, description="Pixel / 16 above this is 1.")
+
+
+class RBMBarsStripesData(_RBMDataBase):
+    """Every distinct size x size bars-and-stripes image (2^(size+1) - 2 of them)."""
+
+    source: Literal["bars-stripes"]
+    size: int = Field(4, ge=2, le=8, description="Image side; 4 gives the classic 30 patterns of 16 pixels.")
+    validation: float = Field(0.0, ge=0, lt=1, description="Fraction held out (default none: the "
+                              "exact log-likelihood of the whole set is the point).")
+
+
+class RBMFileData(_RBMDataBase):
+    """User data: a .npy/.npz array (samples x visible) of 0/1 (or bool), or binarized by threshold."""
+
+    source: Literal["file"]
+    path: str = Field(description="Path to the file, relative to the scenario file.")
+    key: str | None = Field(None, description="Array name inside a .npz (default: its only array).")
+    threshold: float | None = Field(None, description="Binarize: values above it are 1 (default: values "
+                                    "must already be 0 or 1).")
+
+
+RBMData = Annotated[Union[RBMDigitsData, RBMBarsStripesData, RBMFileData], Field(discriminator="source")]
+
+
+class RBMNetwork(_Strict):
+    n_hidden: int = Field(ge=1, le=100_000, description="Number of binary hidden units.")
+    init_std: float = Field(0.01, gt=0, le=10, description="Initial weights W ~ N(0, init_std^2) "
+                            "(scikit-learn: 0.01).")
+    visible_bias: Literal["zero", "data"] = Field(
+        "zero", description="Initial visible biases: zero (scikit-learn) or log(p_i / (1 - p_i)) of the "
+        "training data (Hinton's guide).")
+    hidden_bias: float = Field(0.0, description="Initial hidden biases.")
+
+
+class RBMTraining(_Strict):
+    method: Literal["cd", "pcd"] = Field("cd", description="cd: contrastive divergence from the data; pcd: "
+                                         "persistent chains, one per batch row (scikit-learn's BernoulliRBM).")
+    k: int = Field(1, ge=1, le=100_000, description="Gibbs steps per update (CD-k, PCD-k).")
+    epochs: int = Field(20, ge=1, le=1_000_000)
+    batch_size: int = Field(10, ge=1, le=1_000_000, description="Rows per update.")
+    lr: float = Field(0.05, gt=0, description="Learning rate (the schedule's starting rate).")
+    momentum: float = Field(0.0, ge=0, lt=1, description="d = momentum * d + lr * gradient; param += d.")
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty on W: gradient - weight_decay * W.")
+    shuffle: bool = Field(True, description="A fresh permutation of the rows every epoch (false: the data "
+                          "order every epoch, as scikit-learn).")
+
+
+class RBMSparsity(_Strict):
+    """Hidden sparsity target (Lee et al. 2008): the hidden biases get cost * (target - mean q)."""
+
+    target: float = Field(gt=0, lt=1, description="Target mean activation p of each hidden unit.")
+    cost: float = Field(ge=0, description="Weight lambda of the sparsity term.")
+
+
+class RBMSchedule(BaseModel):
+    """Learning-rate schedule ``name`` and parameters (``dynet.train.schedules``; not ``plateau``);
+    ``lr`` defaults to ``training.lr``. ``per``: advance it once per epoch or once per update."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    name: str = "constant"
+    per: Literal["epoch", "step"] = "epoch"
+
+
+class RBMSampling(_Strict):
+    """Gibbs chains from random visibles after training; every ``every``-th visible sample is stored."""
+
+    chains: int = Field(10, ge=0, le=100_000, description="Independent chains (0: no sampling).")
+    steps: int = Field(1000, ge=1, le=100_000_000, description="Gibbs steps (h ~ p(h|v), v ~ p(v|h)) per chain.")
+    every: int = Field(100, ge=1, description="Store the visible state every k steps.")
+
+
+class RBMRecord(_Strict):
+    every: int = Field(1, ge=1, description="Evaluate every k epochs (and the last).")
+    exact_max: int = Field(20, ge=0, le=26, description="Exact log Z and log-likelihood when "
+                           "min(n_visible, n_hidden) <= this (2^that terms per evaluation).")
+    snapshot_every: int = Field(0, ge=0, description="Store W every k epochs (0: only initial and final).")
+
+
+class RBMScenario(_ScenarioBase):
+    """A Bernoulli-Bernoulli restricted Boltzmann machine trained by CD-k or PCD-k."""
+
+    model: Literal["rbm"]
+    data: RBMData
+    network: RBMNetwork
+    training: RBMTraining = Field(default_factory=RBMTraining)
+    sparsity: RBMSparsity | None = None
+    schedule: RBMSchedule = Field(default_factory=RBMSchedule)
+    sampling: RBMSampling = Field(default_factory=RBMSampling)
+    record: RBMRecord = Field(default_factory=RBMRecord)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        from .train import schedules
+
+        sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
+        if sched["name"] == "plateau":
+            raise ValueError("schedule 'plateau' is not available for rbm (no loss to watch); "
+                             "use a fixed schedule")
+        spec = schedules.SCHEDULES.get(sched["name"])
+        if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
+            sched["lr"] = self.training.lr
+        problems = schedules.validate_schedule(sched)
+        if problems:
+            raise ValueError("; ".join("schedule." + p for p in problems))
+        if self.sampling.chains and self.sampling.every > self.sampling.steps:
+            raise ValueError(f"sampling.every {self.sampling.every} is larger than sampling.steps "
+                             f"{self.sampling.steps}: nothing would be stored")
+        return self
+
+
 SCENARIO_MODELS: dict[str, type[_ScenarioBase]] = {"hopfield": HopfieldScenario,
                                                   "feedforward": FeedforwardScenario,
-                                                  "ising": IsingScenario}
+                                                  "ising": IsingScenario,
+                                                  "rbm": RBMScenario}
 
 
 # --------------------------------------------------------------------------- errors

@@ -7,7 +7,7 @@ base_dir) -> problems``, ``cost(config) -> float`` (work estimate for batching),
 
 import importlib
 
-MODEL_NAMES = ("hopfield", "feedforward", "ising")
+MODEL_NAMES = ("hopfield", "feedforward", "ising", "rbm")
 
 
 def get(name: str):
