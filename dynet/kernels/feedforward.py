@@ -132,10 +132,10 @@ def penalize(params, grads, layout, l1, l2):
 def layer_norms(arr, layout, out):
     """``out[l] = ||W_l||_2`` (Frobenius) of the weight part of ``arr`` for each layer."""
     for l in range(layout.shape[0]):
-        w0 = layout[l, 2]
+        w = arr[layout[l, 2]:layout[l, 2] + layout[l, 0] * layout[l, 1]]
         acc = 0.0
-        for i in range(w0, w0 + layout[l, 0] * layout[l, 1]):
-            acc += arr[i] * arr[i]
+        for i in range(w.shape[0]):  # 0-based: no negative-index check per element
+            acc += w[i] * w[i]
         out[l] = np.sqrt(acc)
 
 

@@ -256,7 +256,8 @@ def relu_backward(z, a, grad_out, grad_in, param):
     """``grad_in = grad_out if z > 0 else 0``."""
     for i in range(grad_out.shape[0]):
         for j in range(grad_out.shape[1]):
-            grad_in[i, j] = grad_out[i, j] if z[i, j] > 0.0 else 0.0
+            g = grad_out[i, j]  # loaded unconditionally: a select, not an unpredictable branch
+            grad_in[i, j] = g if z[i, j] > 0.0 else 0.0
 
 
 @njit(cache=True)

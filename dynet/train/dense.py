@@ -36,45 +36,110 @@ from dynet.kernels.rng import next_double
 
 # --------------------------------------------------------------------------- dense
 
+@njit(cache=True, inline="always")
+def _s(S, col, i, p):
+    return S[p, i] if col else S[i, p]
+
+
+@njit(cache=True)
+def accumulate_product(S, col, V, O):
+    """``O[i, :] += sum_p S(i, p) V[p, :]`` for every row ``i``, ``p`` increasing.
+
+    ``S(i, p)`` is ``S[i, p]`` (``col=False``) or ``S[p, i]`` (``col=True``). The caller
+    initialises ``O`` (zeros or the bias). Four output rows share each loaded row of
+    ``V`` and the reduction is unrolled four times, ``o = o + a0 t0 + a1 t1 + a2 t2 +
+    a3 t3`` evaluated left to right: the same order and roundings as adding one term
+    at a time, with a quarter of the loads and stores of the accumulator rows.
+    """
+    n_out = O.shape[0]
+    n_red = V.shape[0]
+    width = V.shape[1]
+    i = 0
+    while i + 4 <= n_out:
+        o0 = O[i]
+        o1 = O[i + 1]
+        o2 = O[i + 2]
+        o3 = O[i + 3]
+        p = 0
+        while p + 4 <= n_red:
+            v0 = V[p]
+            v1 = V[p + 1]
+            v2 = V[p + 2]
+            v3 = V[p + 3]
+            a0, a1, a2, a3 = _s(S, col, i, p), _s(S, col, i, p + 1), _s(S, col, i, p + 2), _s(S, col, i, p + 3)
+            b0, b1, b2, b3 = (_s(S, col, i + 1, p), _s(S, col, i + 1, p + 1), _s(S, col, i + 1, p + 2),
+                              _s(S, col, i + 1, p + 3))
+            c0, c1, c2, c3 = (_s(S, col, i + 2, p), _s(S, col, i + 2, p + 1), _s(S, col, i + 2, p + 2),
+                              _s(S, col, i + 2, p + 3))
+            d0, d1, d2, d3 = (_s(S, col, i + 3, p), _s(S, col, i + 3, p + 1), _s(S, col, i + 3, p + 2),
+                              _s(S, col, i + 3, p + 3))
+            for j in range(width):
+                t0 = v0[j]
+                t1 = v1[j]
+                t2 = v2[j]
+                t3 = v3[j]
+                o0[j] = o0[j] + a0 * t0 + a1 * t1 + a2 * t2 + a3 * t3
+                o1[j] = o1[j] + b0 * t0 + b1 * t1 + b2 * t2 + b3 * t3
+                o2[j] = o2[j] + c0 * t0 + c1 * t1 + c2 * t2 + c3 * t3
+                o3[j] = o3[j] + d0 * t0 + d1 * t1 + d2 * t2 + d3 * t3
+            p += 4
+        while p < n_red:
+            v0 = V[p]
+            a0, b0, c0, d0 = _s(S, col, i, p), _s(S, col, i + 1, p), _s(S, col, i + 2, p), _s(S, col, i + 3, p)
+            for j in range(width):
+                t0 = v0[j]
+                o0[j] = o0[j] + a0 * t0
+                o1[j] = o1[j] + b0 * t0
+                o2[j] = o2[j] + c0 * t0
+                o3[j] = o3[j] + d0 * t0
+            p += 1
+        i += 4
+    while i < n_out:
+        o0 = O[i]
+        p = 0
+        while p + 4 <= n_red:
+            v0 = V[p]
+            v1 = V[p + 1]
+            v2 = V[p + 2]
+            v3 = V[p + 3]
+            a0, a1, a2, a3 = _s(S, col, i, p), _s(S, col, i, p + 1), _s(S, col, i, p + 2), _s(S, col, i, p + 3)
+            for j in range(width):
+                o0[j] = o0[j] + a0 * v0[j] + a1 * v1[j] + a2 * v2[j] + a3 * v3[j]
+            p += 4
+        while p < n_red:
+            v0 = V[p]
+            a0 = _s(S, col, i, p)
+            for j in range(width):
+                o0[j] = o0[j] + a0 * v0[j]
+            p += 1
+        i += 1
+
+
 @njit(cache=True)
 def dense_forward(X, W, b, Y):
     """``Y = X W + b``: ``Y[n, j] = b[j] + sum_k X[n, k] W[k, j]``.
 
-    Shapes: ``X (N, K)``, ``W (K, J)``, ``b (J,)``, ``Y (N, J)``. Loop order ``n-k-j``;
-    each ``Y[n, j]`` is summed over ``k`` in increasing order.
+    Shapes: ``X (N, K)``, ``W (K, J)``, ``b (J,)``, ``Y (N, J)``. Each ``Y[n, j]`` is
+    summed over ``k`` in increasing order, starting from ``b[j]``
+    (:func:`accumulate_product`).
     """
-    n_rows, n_in = X.shape
-    n_out = W.shape[1]
-    for n in range(n_rows):
-        y = Y[n]
-        for j in range(n_out):
-            y[j] = b[j]
-        for k in range(n_in):
-            x = X[n, k]
-            w = W[k]
-            for j in range(n_out):
-                y[j] += x * w[j]
+    for n in range(Y.shape[0]):
+        Y[n, :] = b
+    accumulate_product(X, False, W, Y)
 
 
 @njit(cache=True)
 def dense_backward_params(X, dY, dW, db):
     """``dW = X^T dY`` and ``db = sum_n dY[n]``.
 
-    ``dW[k, j] = sum_n X[n, k] dY[n, j]`` (loop order ``k-n-j``: a row of ``dW`` stays
-    in cache while the mini-batch ``dY`` is streamed); ``db[j] = sum_n dY[n, j]``.
+    ``dW[k, j] = sum_n X[n, k] dY[n, j]``, summed over ``n`` in increasing order
+    (:func:`accumulate_product`); ``db[j] = sum_n dY[n, j]``.
     Shapes: ``X (N, K)``, ``dY (N, J)``, ``dW (K, J)``, ``db (J,)``.
     """
-    n_rows, n_in = X.shape
+    n_rows = X.shape[0]
     n_out = dY.shape[1]
-    for k in range(n_in):
-        row = dW[k]
-        for j in range(n_out):
-            row[j] = 0.0
-        for n in range(n_rows):
-            x = X[n, k]
-            g = dY[n]
-            for j in range(n_out):
-                row[j] += x * g[j]
+    dW[:, :] = 0.0
+    accumulate_product(X, True, dY, dW)
     for j in range(n_out):
         db[j] = 0.0
     for n in range(n_rows):
@@ -85,30 +150,27 @@ def dense_backward_params(X, dY, dW, db):
 
 @njit(cache=True)
 def transpose_into(W, Wt):
-    """``Wt[j, k] = W[k, j]`` (``W (K, J)``, ``Wt (J, K)``)."""
-    for k in range(W.shape[0]):
-        for j in range(W.shape[1]):
-            Wt[j, k] = W[k, j]
+    """``Wt[j, k] = W[k, j]`` (``W (K, J)``, ``Wt (J, K)``), in 8 x 8 blocks that stay in cache."""
+    n_k, n_j = W.shape
+    for kb in range(0, n_k, 8):
+        k_end = min(kb + 8, n_k)
+        for jb in range(0, n_j, 8):
+            j_end = min(jb + 8, n_j)
+            for k in range(kb, k_end):
+                w = W[k]
+                for j in range(jb, j_end):
+                    Wt[j, k] = w[j]
 
 
 @njit(cache=True)
 def dense_backward_input_transposed(dY, Wt, dX):
     """``dX = dY Wt`` with ``Wt = W^T`` given: ``dX[n, k] = sum_j dY[n, j] Wt[j, k]``.
 
-    Loop order ``n-j-k`` (no reduction in the inner loop); each ``dX[n, k]`` is summed
-    over ``j`` in increasing order. Shapes: ``dY (N, J)``, ``Wt (J, K)``, ``dX (N, K)``.
+    Each ``dX[n, k]`` is summed over ``j`` in increasing order
+    (:func:`accumulate_product`). Shapes: ``dY (N, J)``, ``Wt (J, K)``, ``dX (N, K)``.
     """
-    n_rows, n_out = dY.shape
-    n_in = Wt.shape[1]
-    for n in range(n_rows):
-        x = dX[n]
-        for k in range(n_in):
-            x[k] = 0.0
-        for j in range(n_out):
-            g = dY[n, j]
-            wt = Wt[j]
-            for k in range(n_in):
-                x[k] += g * wt[k]
+    dX[:, :] = 0.0
+    accumulate_product(dY, False, Wt, dX)
 
 
 @njit(cache=True)

