@@ -1,6 +1,7 @@
 import os
 import textwrap
 
+import numpy as np
 import pytest
 
 HERE = os.path.dirname(__file__)
@@ -50,3 +51,30 @@ def write_scenario(tmp_path):
 @pytest.fixture
 def small_scenario(write_scenario):
     return write_scenario(SMALL, "small.toml")
+
+
+class MemoryRecord:
+    """An in-memory stand-in for store.RunRecord: model drivers can run without a store."""
+
+    def __init__(self):
+        self.static_arrays = {}
+        self.columns = {}
+
+    def static(self, name, data, dims, attributes=None):
+        self.static_arrays[name] = np.array(data)
+
+    def trajectory(self, specs):
+        rec = self
+
+        class _Trajectory:
+            def append(self, **cols):
+                for k, v in cols.items():
+                    rec.columns.setdefault(k, []).append(np.array(v))
+
+            def close(self):
+                return 0
+
+        return _Trajectory()
+
+    def col(self, name):
+        return np.concatenate(self.columns[name])

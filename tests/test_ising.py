@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import MemoryRecord
 from dynet.kernels import ising as K
 from dynet.kernels.rng import seed_state
 from dynet.models import ising as M
@@ -127,34 +128,10 @@ def ising_doc(**over):
     return doc
 
 
-class _Record:
-    """A minimal in-memory stand-in for store.RunRecord."""
-
-    def __init__(self):
-        self.static_arrays = {}
-        self.columns = {}
-
-    def static(self, name, data, dims, attributes=None):
-        self.static_arrays[name] = np.asarray(data)
-
-    def trajectory(self, specs):
-        rec = self
-
-        class T:
-            def append(self, **cols):
-                for k, v in cols.items():
-                    rec.columns.setdefault(k, []).append(np.asarray(v))
-
-            def close(self):
-                return 0
-
-        return T()
-
-
 @pytest.mark.parametrize("temperature", [1.8, 2.1])
 def test_onsager_magnetization_and_energy_below_tc(temperature):
     spec = parse_scenario(ising_doc(dynamics={"temperature": temperature})).runs[0]
-    metrics = M.run(spec, _Record())
+    metrics = M.run(spec, MemoryRecord())
     exact_m = M.onsager_magnetization(temperature)
     exact_e = M.onsager_energy(temperature)
     # finite-size corrections at L = 32 are far below 1% this far from T_c
@@ -164,15 +141,15 @@ def test_onsager_magnetization_and_energy_below_tc(temperature):
 
 
 def test_binder_cumulant_limits():
-    low = M.run(parse_scenario(ising_doc(dynamics={"temperature": 1.5}, lattice={"size": 16})).runs[0], _Record())
-    high = M.run(parse_scenario(ising_doc(dynamics={"temperature": 5.0}, lattice={"size": 16})).runs[0], _Record())
+    low = M.run(parse_scenario(ising_doc(dynamics={"temperature": 1.5}, lattice={"size": 16})).runs[0], MemoryRecord())
+    high = M.run(parse_scenario(ising_doc(dynamics={"temperature": 5.0}, lattice={"size": 16})).runs[0], MemoryRecord())
     assert low["binder"] == pytest.approx(2 / 3, abs=0.005)  # ordered: m^4 = (m^2)^2
     assert abs(high["binder"]) < 0.1  # Gaussian m: <m^4> = 3 <m^2>^2
 
 
 def test_same_seed_same_chain_and_recorded_arrays():
     spec = parse_scenario(ising_doc(record={"every": 5, "snapshot_every": 5000})).runs[0]
-    a, b = _Record(), _Record()
+    a, b = MemoryRecord(), MemoryRecord()
     ma = M.run(spec, a)
     mb = M.run(spec, b)
     assert ma == mb

@@ -12,6 +12,7 @@ from dynet.kernels.rng import seed_state
 from dynet.models import rbm as M
 from dynet.scenario import ScenarioError, parse_scenario
 
+from conftest import MemoryRecord
 from hopfield_reference import Xoshiro256ss
 
 
@@ -368,35 +369,8 @@ def rbm_doc(**over):
     return doc
 
 
-class _Record:
-    """A minimal in-memory stand-in for store.RunRecord."""
-
-    def __init__(self):
-        self.static_arrays = {}
-        self.columns = {}
-
-    def static(self, name, data, dims, attributes=None):
-        self.static_arrays[name] = np.array(data)
-
-    def trajectory(self, specs):
-        rec = self
-
-        class T:
-            def append(self, **cols):
-                for k, v in cols.items():
-                    rec.columns.setdefault(k, []).append(np.array(v))
-
-            def close(self):
-                return 0
-
-        return T()
-
-    def col(self, name):
-        return np.concatenate(self.columns[name])
-
-
 def test_training_on_bars_and_stripes_raises_the_exact_log_likelihood():
-    rec = _Record()
+    rec = MemoryRecord()
     metrics = M.run(parse_scenario(rbm_doc()).runs[0], rec)
     ll = rec.col("train_log_likelihood")
     assert rec.col("epoch").tolist() == [0, 50, 100, 150, 200, 250, 300, 350, 400]
@@ -426,14 +400,14 @@ def test_same_seed_is_bit_identical_and_another_seed_differs():
     doc = rbm_doc(data={"source": "digits", "validation": 0.2}, network={"n_hidden": 16},
                   training={"method": "pcd", "k": 1, "epochs": 3, "momentum": 0.5, "weight_decay": 1e-4},
                   sparsity={"target": 0.1, "cost": 0.1}, record={"every": 1, "snapshot_every": 2})
-    a, b = _Record(), _Record()
+    a, b = MemoryRecord(), MemoryRecord()
     assert M.run(parse_scenario(doc).runs[0], a) == M.run(parse_scenario(doc).runs[0], b)
     assert a.columns.keys() == b.columns.keys() and a.static_arrays.keys() == b.static_arrays.keys()
     for k in a.columns:
         np.testing.assert_array_equal(a.col(k), b.col(k))
     for k in a.static_arrays:
         np.testing.assert_array_equal(a.static_arrays[k], b.static_arrays[k])
-    other = _Record()
+    other = MemoryRecord()
     M.run(parse_scenario({**doc, "seed": 6}).runs[0], other)
     assert not np.array_equal(other.static_arrays["weights"], a.static_arrays["weights"])
     # digits with 16 hidden units: every statistic recorded, the exact ones too (16 <= exact_max)
