@@ -128,7 +128,9 @@ def penalize(params, grads, layout, l1, l2):
     return total
 
 
-@njit(cache=True)
+# fastmath: a recorded diagnostic, never fed back into training, so reordering its sum
+# (for SIMD; ~10x faster, differences ~1e-16 relative) is acceptable.
+@njit(cache=True, fastmath=True)
 def layer_norms(arr, layout, out):
     """``out[l] = ||W_l||_2`` (Frobenius) of the weight part of ``arr`` for each layer."""
     for l in range(layout.shape[0]):
