@@ -65,6 +65,7 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _common import table as _table, cpu_model as _cpu_model, blas_name as _blas_name, loadavg as _loadavg  # noqa: E402
 import numba  # noqa: E402
 from numba import njit  # noqa: E402
 
@@ -113,42 +114,6 @@ CONFIGS = {
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _table(headers, rows):
-    cols = list(zip(*([headers] + [[str(c) for c in r] for r in rows])))
-    widths = [max(len(c) for c in col) for col in cols]
-    out = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))),
-           "  ".join("-" * w for w in widths)]
-    for r in rows:
-        out.append("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-    return "\n".join(out)
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _blas_name():
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas.get('name')} {blas.get('version')}"
-    except Exception:
-        return "unknown"
-
-
-def _loadavg():
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
-
 
 def _same_bits(*pairs):
     """Bitwise equality of each (a, b) pair (unlike ==, tells -0.0 from 0.0 and compares NaNs)."""

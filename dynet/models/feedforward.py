@@ -124,6 +124,7 @@ class Setup:
     inverted: bool
     params: np.ndarray
     splits: dict  # name -> (X float32, Y float32 (n, k) or (0, 0), labels int64 or (0,))
+    rng_state: np.ndarray  # the kernel's xoshiro256** state (seed child 3)
 
 
 def resolve_loss(config: dict, task: str, n_classes: int) -> tuple[str, int]:
@@ -197,7 +198,7 @@ def init_params(config: dict, layout: np.ndarray, rng: np.random.Generator) -> n
 
 
 def setup(config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = ".") -> Setup:
-    data_ss, split_ss, init_ss, _ = seed_sequence.spawn(4)
+    data_ss, split_ss, init_ss, train_ss = seed_sequence.spawn(4)
     d = config["data"]
     x, y, task = load_data(d, np.random.default_rng(data_ss), base_dir)
     n_classes = int(y.max()) + 1 if task == CLASSIFICATION else 0
@@ -230,7 +231,8 @@ def setup(config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = "
     params = init_params(config, layout, np.random.default_rng(init_ss))
     return Setup(task=task, n_classes=n_classes, loss=loss, loss_code=L.LOSS_CODES[loss], n_out=n_out, sizes=sizes,
                  layout=layout, act_codes=act_codes, act_params=act_params, drop=drop,
-                 inverted=config["regularization"]["dropout_mode"] == "inverted", params=params, splits=splits)
+                 inverted=config["regularization"]["dropout_mode"] == "inverted", params=params, splits=splits,
+                 rng_state=seed_state(train_ss))
 
 
 def _batch_size(config: dict, n_train: int) -> int:
@@ -469,14 +471,13 @@ def run(spec, record) -> dict:
     """Train one feedforward run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
     config = spec.config
     st = setup(config, spec.seed_sequence(), spec.base_dir)
-    rng_state = seed_state(spec.seed_sequence().spawn(4)[3])
     epoch_specs, step_specs = trajectory_specs(st, config["record"]["per_step"])
     epochs = record.trajectory(epoch_specs)
     steps = record.trajectory(step_specs) if step_specs else None
     snapshots = []
     initial = st.params.copy()
     try:
-        metrics = train(config, st, rng_state, on_epoch=epochs.append, on_steps=steps.append if steps else None,
+        metrics = train(config, st, st.rng_state, on_epoch=epochs.append, on_steps=steps.append if steps else None,
                         on_snapshot=lambda e, p: snapshots.append((e, p.copy())))
     finally:  # a diverged run keeps the epochs it recorded, for diagnosis
         epochs.close()

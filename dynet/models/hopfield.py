@@ -316,7 +316,6 @@ def simulate(config: dict, patterns, weights, scale, s0, rng_state, *, sink=None
     K.overlaps(patterns, s, final_over)
     nearest = int(np.argmax(np.abs(final_over)))
     cue = config["init"].get("pattern")
-    converged = stop in (K.FIXED_POINT, K.TWO_CYCLE)
     retrieved_any = bool(np.abs(final_over).max() >= RETRIEVAL_OVERLAP)
     metrics = {
         "sweeps": int(done),

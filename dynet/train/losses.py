@@ -147,21 +147,27 @@ def cross_entropy(output, labels, grad):
 
 
 @njit(cache=True)
-def hinge(output, target, grad):
-    """Binary hinge ``(1/M) sum max(0, 1 - y z)`` for ``y`` in {-1, +1}; ``grad = -y / M`` where ``y z <= 1``."""
+def _margin_loss(output, target, grad, margin):
+    """``(1/M) sum max(0, margin - y z)`` for ``y`` in {-1, +1}; ``grad = -y / M`` where ``y z <= margin``."""
     n, c = output.shape
     scale = 1.0 / (n * c)
     total = 0.0
     for i in range(n):
         for j in range(c):
             y = target[i, j]
-            margin = 1.0 - y * output[i, j]
-            if margin >= 0.0:
-                total += margin
+            v = margin - y * output[i, j]
+            if v >= 0.0:
+                total += v
                 grad[i, j] = -scale * y
             else:
                 grad[i, j] = 0.0
     return total * scale
+
+
+@njit(cache=True)
+def hinge(output, target, grad):
+    """Binary hinge ``(1/M) sum max(0, 1 - y z)`` for ``y`` in {-1, +1}; ``grad = -y / M`` where ``y z <= 1``."""
+    return _margin_loss(output, target, grad, 1.0)
 
 
 @njit(cache=True)
@@ -196,19 +202,7 @@ def multi_margin(output, labels, grad):
 @njit(cache=True)
 def perceptron(output, target, grad):
     """Perceptron criterion ``(1/M) sum max(0, -y z)`` for ``y`` in {-1, +1}; ``grad = -y / M`` where ``y z <= 0``."""
-    n, c = output.shape
-    scale = 1.0 / (n * c)
-    total = 0.0
-    for i in range(n):
-        for j in range(c):
-            y = target[i, j]
-            v = -y * output[i, j]
-            if v >= 0.0:
-                total += v
-                grad[i, j] = -scale * y
-            else:
-                grad[i, j] = 0.0
-    return total * scale
+    return _margin_loss(output, target, grad, 0.0)
 
 
 @njit(cache=True)
