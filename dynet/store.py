@@ -7,12 +7,25 @@ Layout (format 1)::
         <run_id>/                  attrs: run record (see ``RunRecord``)
           <trajectory arrays>      e.g. sweep (sweep,), state (sweep, unit), ...
           <static arrays>          e.g. patterns (pattern, unit)
+          checkpoint/a, b/         in-run checkpoints of a long run (two slots, written
+                                   alternately; attrs["checkpoint"] names the good one);
+                                   removed when the run completes
 
 Every array carries ``dimension_names``, so ``xarray.open_zarr(STORE,
 group="runs/<run_id>")`` opens a run as a labelled dataset. A run's ``status`` is
 ``running`` while it is written, ``complete`` once its last array is written, or
 ``failed`` with the error. Each run is written by exactly one task, so no two
 writers share a chunk.
+
+A long run may save checkpoints (:meth:`RunRecord.save_checkpoint`): its trajectories
+are flushed, the model's state arrays are written into the slot not named by the
+run's ``checkpoint`` attribute, and only then the attribute is switched to that slot
+(with the model's JSON state and the trajectory lengths). A later attempt of the same
+run (same config, replicate, seed, dynet version) reopens the group instead of
+clearing it, truncates the trajectories to the saved lengths and hands the state to
+the model (:attr:`RunRecord.resumed`), so it continues where the checkpoint was taken
+and ends bit-identical to an uninterrupted run. A kill while a slot is written leaves
+the other slot and the attribute intact.
 """
 
 from __future__ import annotations
@@ -31,6 +44,8 @@ FORMAT = 1
 STORE_ATTR = "dynet_store"
 RUNS = "runs"
 CHUNK_BYTES = 1 << 20  # ~1 MB chunks along time
+
+CHECKPOINT = "checkpoint"
 
 RUNNING = "running"
 COMPLETE = "complete"
@@ -136,7 +151,7 @@ class Trajectory:
     exact length by :meth:`close`.
     """
 
-    def __init__(self, group: zarr.Group, specs: dict[str, TrajectorySpec]):
+    def __init__(self, group: zarr.Group, specs: dict[str, TrajectorySpec], resume_rows: int | None = None):
         self._specs = specs
         self._arrays = {}
         self._buffers = {name: [] for name in specs}
@@ -145,6 +160,13 @@ class Trajectory:
         rows = [chunk_rows(int(np.dtype(s.dtype).itemsize * math.prod(s.row_shape))) for s in specs.values()]
         # one chunk length for every array, so a flush always writes whole chunks
         self.chunk = min(rows)
+        if resume_rows is not None:  # continue the arrays of a checkpointed attempt, cut to the checkpoint
+            for name, spec in specs.items():
+                arr = group[name]
+                arr.resize((resume_rows, *spec.row_shape))
+                self._arrays[name] = arr
+            self._rows = self._written = resume_rows
+            return
         for name, spec in specs.items():
             self._arrays[name] = group.create_array(
                 name,
@@ -183,6 +205,15 @@ class Trajectory:
             self._buffers[name] = [data[n:]] if len(data) > n else []
         self._written += n
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._specs)
+
+    def flush(self) -> int:
+        """Write every buffered row (a checkpoint needs them on disk); return the length."""
+        self._flush(whole_chunks_only=False)
+        return self._written
+
     def close(self) -> int:
         """Write what is buffered, trim the arrays to their length, return the length."""
         self._flush(whole_chunks_only=False)
@@ -196,19 +227,43 @@ class RunRecord:
     """Writer for one run's group; used by the one task that runs it.
 
     Opening it clears whatever an earlier, unfinished attempt left in the group and
-    marks the run ``running``; :meth:`complete` marks it ``complete`` only after the
-    last array is written; :meth:`fail` stores the error.
+    marks the run ``running`` -- unless that attempt saved a checkpoint of this very
+    run, which is then resumed (:attr:`resumed`). :meth:`complete` marks it
+    ``complete`` only after the last array is written; :meth:`fail` stores the error.
     """
 
     def __init__(self, store_path: str | os.PathLike, run_id: str, attrs: dict):
         self.run_id = run_id
+        self._store_path = os.fspath(store_path)
         self._attrs = dict(attrs)
         self._attrs.update(status=RUNNING, error=None, dynet_version=__version__, store_format=FORMAT,
                            timings={"started": _now()}, metrics={})
+        #: the state a checkpointed earlier attempt saved (None: this attempt starts afresh)
+        self.resumed: dict | None = None
+        self._checkpoint = self._resumable()
+        if self._checkpoint is not None:
+            self.group = zarr.open_group(self._store_path, path=run_path(run_id), mode="r+")
+            self.resumed = self._checkpoint["state"]
+            self._attrs.update(checkpoint=self._checkpoint, resumed_at=self._checkpoint["saved"])
+            self.group.attrs.update(self._attrs)
+            return
         # the group is created with its attributes in one metadata write: a killed task
         # leaves either no group or a group marked running, never one without a status
-        self.group = zarr.open_group(os.fspath(store_path), path=run_path(run_id), mode="w",
+        self.group = zarr.open_group(self._store_path, path=run_path(run_id), mode="w",
                                      attributes=self._attrs)
+
+    def _resumable(self) -> dict | None:
+        """The checkpoint of an earlier attempt of exactly this run, if one was saved."""
+        try:
+            old = dict(zarr.open_group(self._store_path, path=run_path(self.run_id), mode="r").attrs)
+        except (FileNotFoundError, KeyError, ValueError, OSError):
+            return None
+        ckpt = old.get(CHECKPOINT)
+        same = all(old.get(k) == self._attrs.get(k) for k in ("config", "replicate", "seed", "dynet_version",
+                                                               "store_format"))
+        if not ckpt or not same or old.get("status") == COMPLETE:
+            return None
+        return ckpt
 
     def static(self, name: str, data: np.ndarray, dims: tuple[str, ...], attributes: dict | None = None) -> None:
         """Write a whole array that does not grow (patterns, weights, ...)."""
@@ -217,10 +272,37 @@ class RunRecord:
         chunks = (min(max(1, data.shape[0]), chunk_rows(row_bytes)), *data.shape[1:]) if data.ndim else ()
         chunks = tuple(max(1, c) for c in chunks)
         self.group.create_array(name, data=data, chunks=chunks, dimension_names=dims,
-                                attributes=attributes or {})
+                                attributes=attributes or {}, overwrite=self.resumed is not None)
 
     def trajectory(self, specs: dict[str, TrajectorySpec]) -> Trajectory:
-        return Trajectory(self.group, specs)
+        """Arrays growing along time; a resumed run continues them from the checkpoint."""
+        lengths = self._checkpoint["lengths"] if self._checkpoint else {}
+        first = next(iter(specs))
+        return Trajectory(self.group, specs, lengths.get(first))
+
+    def save_checkpoint(self, state: dict, arrays: dict[str, np.ndarray], trajectories: list[Trajectory]) -> None:
+        """Make this point of the run resumable: ``state`` (JSON) and ``arrays`` are what the
+        model needs to continue; every row appended to ``trajectories`` so far is kept."""
+        lengths = {}
+        for traj in trajectories:
+            n = traj.flush()
+            lengths.update({name: n for name in traj.names})
+        slot = "b" if self._checkpoint and self._checkpoint["slot"] == "a" else "a"
+        g = zarr.open_group(self._store_path, path=f"{run_path(self.run_id)}/{CHECKPOINT}/{slot}", mode="w")
+        for name, data in arrays.items():
+            data = np.asarray(data)
+            g.create_array(name, data=data, chunks=tuple(max(1, d) for d in data.shape))
+        self._checkpoint = {"slot": slot, "state": state, "lengths": lengths, "saved": _now()}
+        self._attrs[CHECKPOINT] = self._checkpoint
+        self.group.attrs[CHECKPOINT] = self._checkpoint
+
+    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of the checkpoint this attempt resumes from."""
+        if self._checkpoint is None:
+            raise StoreError(f"run {self.run_id} has no checkpoint")
+        g = zarr.open_group(self._store_path, path=f"{run_path(self.run_id)}/{CHECKPOINT}/{self._checkpoint['slot']}",
+                            mode="r")
+        return {name: arr[...] for name, arr in g.arrays()}
 
     def _finish(self, status: str, metrics: dict, error: str | None, elapsed: float) -> None:
         timings = dict(self._attrs["timings"], finished=_now(), elapsed_s=round(elapsed, 6))
@@ -228,6 +310,11 @@ class RunRecord:
         self.group.attrs.update({"status": status, "metrics": metrics, "error": error, "timings": timings})
 
     def complete(self, metrics: dict, elapsed: float) -> None:
+        if self._checkpoint is not None:  # a complete run needs no checkpoint
+            self._attrs[CHECKPOINT] = self._checkpoint = None
+            self.group.attrs[CHECKPOINT] = None
+            if CHECKPOINT in self.group:
+                del self.group[CHECKPOINT]
         self._finish(COMPLETE, metrics, None, elapsed)
 
     def fail(self, error: str, elapsed: float) -> None:

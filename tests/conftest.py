@@ -56,9 +56,15 @@ def small_scenario(write_scenario):
 class MemoryRecord:
     """An in-memory stand-in for store.RunRecord: model drivers can run without a store."""
 
+    resumed = None  # never a checkpoint to resume from
+
     def __init__(self):
         self.static_arrays = {}
         self.columns = {}
+        self.checkpoints = []
+
+    def save_checkpoint(self, state, arrays, trajectories):
+        self.checkpoints.append((state, {k: np.array(v) for k, v in arrays.items()}))
 
     def static(self, name, data, dims, attributes=None):
         self.static_arrays[name] = np.array(data)
@@ -70,6 +76,9 @@ class MemoryRecord:
             def append(self, **cols):
                 for k, v in cols.items():
                     rec.columns.setdefault(k, []).append(np.array(v))
+
+            def flush(self):
+                return 0
 
             def close(self):
                 return 0

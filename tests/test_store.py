@@ -109,3 +109,58 @@ def test_find_run_by_prefix(tmp_path):
         S.find_run(root, "ab")
     with pytest.raises(S.StoreError, match="no run 'zz'"):
         S.find_run(root, "zz")
+
+
+def _traj(rec):
+    return rec.trajectory({"epoch": S.TrajectorySpec(("epoch",), "int64"),
+                           "norm": S.TrajectorySpec(("epoch", "layer"), "float32", (2,))})
+
+
+def test_a_checkpointed_run_resumes_with_its_state_and_trajectories_cut_to_the_checkpoint(tmp_path):
+    path = tmp_path / "s.zarr"
+    S.open_store(path, create=True)
+    attrs = {"config": {"a": [1, 2]}, "replicate": 0, "seed": 7}
+    rec = S.RunRecord(path, "r", attrs)
+    assert rec.resumed is None
+    traj = _traj(rec)
+    traj.append(epoch=np.arange(5), norm=np.ones((5, 2), np.float32))
+    rec.save_checkpoint({"epoch": 5, "best": 0.5}, {"params": np.arange(4.0)}, [traj])
+    traj.append(epoch=np.arange(5, 8), norm=np.zeros((3, 2), np.float32))
+    rec.save_checkpoint({"epoch": 8, "best": 0.25}, {"params": np.arange(4.0) * 2}, [traj])
+    traj.append(epoch=np.arange(8, 10), norm=np.zeros((2, 2), np.float32))
+    traj.flush()  # rows after the last checkpoint reached the disk, then the worker died
+    rec.static("late", np.zeros(3), ("x",))
+
+    again = S.RunRecord(path, "r", attrs)
+    assert again.resumed == {"epoch": 8, "best": 0.25}
+    np.testing.assert_array_equal(again.checkpoint_arrays()["params"], np.arange(4.0) * 2)
+    traj = _traj(again)
+    assert again.group["epoch"].shape == (8,)  # the rows past the checkpoint are gone
+    traj.append(epoch=np.arange(8, 12), norm=np.full((4, 2), 3, np.float32))
+    assert traj.close() == 12
+    again.static("late", np.ones(3), ("x",))  # rewritten, not refused
+    again.complete({"m": 1}, 0.1)
+    root = S.open_store(path)
+    np.testing.assert_array_equal(S.load_array(root, "r", "epoch"), np.arange(12))
+    np.testing.assert_array_equal(S.load_array(root, "r", "norm")[:, 0], [1] * 5 + [0] * 3 + [3] * 4)
+    attrs_done = S.run_attrs(root, "r")
+    assert attrs_done["status"] == S.COMPLETE and attrs_done["checkpoint"] is None
+    assert S.CHECKPOINT not in root["runs/r"]
+
+
+def test_a_checkpoint_of_another_config_or_a_torn_slot_is_not_resumed(tmp_path):
+    path = tmp_path / "s.zarr"
+    S.open_store(path, create=True)
+    attrs = {"config": {"a": 1}, "replicate": 0, "seed": 7}
+    rec = S.RunRecord(path, "r", attrs)
+    traj = _traj(rec)
+    traj.append(epoch=np.arange(2), norm=np.ones((2, 2), np.float32))
+    rec.save_checkpoint({"epoch": 2}, {"params": np.arange(3.0)}, [traj])
+    # a worker killed while writing the next checkpoint leaves a torn slot "b": the good slot stays "a"
+    import zarr
+    zarr.open_group(str(path), path="runs/r/checkpoint/b", mode="w").create_array("params", data=np.zeros(1))
+    again = S.RunRecord(path, "r", attrs)
+    assert again.resumed == {"epoch": 2}
+    np.testing.assert_array_equal(again.checkpoint_arrays()["params"], np.arange(3.0))
+    other = S.RunRecord(path, "r", {**attrs, "config": {"a": 2}})  # the same id reused for other work: afresh
+    assert other.resumed is None and S.array_names(S.open_store(path), "r") == []
