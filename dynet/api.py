@@ -26,8 +26,9 @@ DEFAULT_STORE = "runs.zarr"
 TASK_COST = 1e9
 
 
-def validate(path: str | os.PathLike) -> Scenario:
-    """Load, validate and expand a scenario, and check the data it needs.
+def validate(path: str | os.PathLike, store: str | os.PathLike | None = None) -> Scenario:
+    """Load, validate and expand a scenario, and check the data it needs (and, given the
+    ``store`` its runs will write to, the runs of that store it reads, e.g. a transfer source).
 
     Raises :class:`ScenarioError` listing every problem; writes nothing.
     """
@@ -42,7 +43,8 @@ def validate(path: str | os.PathLike) -> Scenario:
         checked.add(key)
         label = ", ".join(f"{k}={v!r}" for k, v in spec.params.items())
         prefix = f"{scenario.path}: " + (f"sweep point {{{label}}}: " if label else "")
-        problems.extend(prefix + p for p in model.preflight(spec.config, spec.base_dir))
+        problems.extend(prefix + p for p in model.preflight(spec.config, spec.base_dir,
+                                                            None if store is None else os.fspath(store)))
     if problems:
         raise ScenarioError(problems)
     return scenario
@@ -125,17 +127,17 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
 
     Validation happens first and writes nothing; then the cluster is started (or the
     scheduler reached); only then is the store created. Complete runs are skipped,
-    incomplete or failed ones run again from their seed, so the result is
-    bit-identical to an uninterrupted run. ``progress(done, total)`` is called as
+    incomplete or failed ones run again from their seed (or continue from their last
+    in-run checkpoint), so the result is bit-identical to an uninterrupted run. ``progress(done, total)`` is called as
     runs finish; ``connect_timeout`` bounds the wait for a ``scheduler``.
     """
     from distributed import as_completed
 
     from .cluster import connect
 
-    scenario = validate(path)
-    model = _models.get(scenario.model)
     store_path = os.path.abspath(os.fspath(store))
+    scenario = validate(path, store_path)
+    model = _models.get(scenario.model)
     report = RunReport(scenario=scenario.name, store=store_path, sweep_keys=scenario.sweep_keys,
                        summary_metrics=tuple(getattr(model, "SUMMARY", ())))
     if os.path.exists(os.path.join(store_path, "zarr.json")):

@@ -96,9 +96,11 @@ def run(scenario, store, workers, scheduler, as_json):
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         rows = api.summarize(report)
-        header = [*report.sweep_keys, "runs", "failed", *report.summary_metrics]
+        # a model with several modes names the metrics of all of them: show those some run has
+        metrics = [m for m in report.summary_metrics if any(not math.isnan(r[m]) for r in rows)]
+        header = [*report.sweep_keys, "runs", "failed", *metrics]
         click.echo(_table([[*(r["params"].get(k) for k in report.sweep_keys), r["runs"], r["failed"],
-                            *(r[m] for m in report.summary_metrics)] for r in rows], header))
+                            *(r[m] for m in metrics)] for r in rows], header))
         click.echo(f"{len(report.results)} run(s) executed, {len(report.skipped)} already complete, "
                    f"{len(report.failed)} failed; store: {report.store}")
         for r in report.failed:
@@ -109,12 +111,14 @@ def run(scenario, store, workers, scheduler, as_json):
 
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--store", default=None, type=click.Path(file_okay=False),
+              help="Also check the runs the scenario reads from this store (a transfer source).")
 @click.option("--json", "as_json", is_flag=True, help="Print the expanded runs as JSON.")
-def validate(scenario, as_json):
+def validate(scenario, store, as_json):
     """Check a scenario file without running it."""
     from . import api
 
-    sc = _guard(api.validate, scenario)
+    sc = _guard(api.validate, scenario, store)
     if as_json:
         click.echo(json.dumps({"scenario": sc.name, "model": sc.model, "runs": [
             {"run_id": r.run_id, "params": r.params, "replicate": r.replicate, "seed": r.seed} for r in sc.runs]},

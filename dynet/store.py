@@ -151,7 +151,8 @@ class Trajectory:
     exact length by :meth:`close`.
     """
 
-    def __init__(self, group: zarr.Group, specs: dict[str, TrajectorySpec], resume_rows: int | None = None):
+    def __init__(self, group: zarr.Group, specs: dict[str, TrajectorySpec], resume_rows: int | None = None,
+                 overwrite: bool = False):
         self._specs = specs
         self._arrays = {}
         self._buffers = {name: [] for name in specs}
@@ -175,6 +176,7 @@ class Trajectory:
                 dtype=spec.dtype,
                 dimension_names=spec.dims,
                 fill_value=0,
+                overwrite=overwrite,
             )
 
     def append(self, **columns: np.ndarray) -> None:
@@ -275,10 +277,12 @@ class RunRecord:
                                 attributes=attributes or {}, overwrite=self.resumed is not None)
 
     def trajectory(self, specs: dict[str, TrajectorySpec]) -> Trajectory:
-        """Arrays growing along time; a resumed run continues them from the checkpoint."""
+        """Arrays growing along time. A resumed run continues those its checkpoint holds from the
+        checkpoint's length and writes any other afresh (a phase before the checkpointed one,
+        recomputed from the seed)."""
         lengths = self._checkpoint["lengths"] if self._checkpoint else {}
         first = next(iter(specs))
-        return Trajectory(self.group, specs, lengths.get(first))
+        return Trajectory(self.group, specs, lengths.get(first), overwrite=self.resumed is not None)
 
     def save_checkpoint(self, state: dict, arrays: dict[str, np.ndarray], trajectories: list[Trajectory]) -> None:
         """Make this point of the run resumable: ``state`` (JSON) and ``arrays`` are what the

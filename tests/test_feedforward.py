@@ -38,9 +38,11 @@ U32 = 2.0**-24  # float32 unit roundoff
 # =========================================================================== helpers
 
 class Net:
-    """Buffers for the kernels of one network of ``sizes`` on ``rows`` rows, in ``dtype``."""
+    """Buffers for the kernels of one network of ``sizes`` on ``rows`` rows, in ``dtype``;
+    ``bn``: batch norm on every hidden layer (True) or per hidden layer (a list)."""
 
-    def __init__(self, sizes, rows, act="tanh", act_param=None, drop=None, inverted=True, dtype=np.float64):
+    def __init__(self, sizes, rows, act="tanh", act_param=None, drop=None, inverted=True, dtype=np.float64,
+                 bn=False, momentum=0.1, eps=1e-5):
         self.sizes = list(sizes)
         self.rows = rows
         self.layout = F.make_layout(self.sizes, rows)
@@ -56,7 +58,13 @@ class Net:
         if drop is not None:
             self.drop[:n_hidden] = drop
         self.inverted = inverted
-        self.n_params = F.n_params(self.layout)
+        self.bn, n_feat = F.batch_norm_table(F.per_hidden(bn, n_hidden), self.layout)
+        self.bn_mean, self.bn_var = np.zeros(n_feat, dtype), np.ones(n_feat, dtype)
+        self.momentum, self.eps = momentum, eps
+        self.xhat = np.full(units, np.nan, dtype)
+        self.inv_std = np.full(n_feat, np.nan, dtype)
+        self.frozen = np.zeros(n_layers, np.bool_)
+        self.n_params = F.n_params(self.layout) + 2 * n_feat
 
     def units(self, buf, l):
         n_out = self.layout[l, 1]
@@ -64,18 +72,19 @@ class Net:
         return buf[u:u + self.rows * n_out].reshape(self.rows, n_out)
 
     def forward(self, params, x, rng_state, training=True):
-        return K.forward(params, self.layout, self.act_codes, self.act_params, self.drop, self.inverted, training,
-                         x, self.z, self.a, self.mask, rng_state)
+        return K.forward(params, self.layout, self.act_codes, self.act_params, self.drop, self.inverted, self.bn,
+                         self.bn_mean, self.bn_var, self.momentum, self.eps, training, x, self.z, self.a, self.mask,
+                         self.xhat, self.inv_std, rng_state)
 
     def loss(self, params, x, code, Y, lab, rng_state):
         """Forward (training mode, masks from a copy of ``rng_state``) and loss; fills dL/dlogits."""
         out = self.forward(params, x, rng_state.copy())
         return L.loss_and_grad(code, out, Y, lab, self.units(self.d, len(self.sizes) - 2))
 
-    def backward(self, params, x):
-        grads = np.full(self.n_params, np.nan, params.dtype)  # every entry must be written
-        K.backward(params, grads, self.layout, self.act_codes, self.act_params, self.drop, self.inverted, x,
-                   self.z, self.a, self.d, self.mask, self.wt)
+    def backward(self, params, x, lowest=0):
+        grads = np.full(self.n_params, np.nan, params.dtype)  # every entry of the layers >= lowest is written
+        K.backward(params, grads, self.layout, self.act_codes, self.act_params, self.drop, self.inverted, self.bn,
+                   lowest, x, self.z, self.a, self.d, self.mask, self.xhat, self.inv_std, self.wt)
         return grads
 
 
@@ -150,9 +159,9 @@ FD_RTOL, FD_ATOL = 1e-6, 1e-8
 KINK_MARGIN = 1e-3
 
 
-def check_gradients(sizes, act, loss, seed, drop=None, inverted=True, rows=7):
+def check_gradients(sizes, act, loss, seed, drop=None, inverted=True, rows=7, bn=False):
     rng = np.random.default_rng(seed)
-    net = Net(sizes, rows, act, ACTS[act], drop=drop, inverted=inverted)
+    net = Net(sizes, rows, act, ACTS[act], drop=drop, inverted=inverted, bn=bn)
     x = rng.normal(size=(rows, sizes[0]))
     params = rng.normal(0.0, 0.8, net.n_params)
     Y, lab = targets(loss, rng, rows, sizes[-1])
@@ -171,7 +180,7 @@ def check_gradients(sizes, act, loss, seed, drop=None, inverted=True, rows=7):
     fd = central_fd(lambda p: net.loss(p, x, code, Y, lab, state), params.copy(), H)
     np.testing.assert_allclose(grads, fd, rtol=FD_RTOL, atol=FD_ATOL, err_msg=f"{sizes} {act} {loss}")
     assert np.abs(fd).max() > 1e-3  # the check is not vacuous
-    return params, grads, masks
+    return params, grads, masks, net
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -191,7 +200,7 @@ def test_one_hidden_layer_gradients_match_finite_differences(act, loss):
                                             ([4, 8, 1], "leaky_relu", "bce_with_logits")])
 def test_dropout_gradients_with_a_fixed_mask(sizes, act, loss, inverted):
     p = 0.4
-    _, _, masks = check_gradients(sizes, act, loss, seed=23, drop=p, inverted=inverted)
+    _, _, masks, _ = check_gradients(sizes, act, loss, seed=23, drop=p, inverted=inverted)
     flat = np.concatenate([m.ravel() for m in masks])
     assert set(np.unique(flat)) == {0.0, 1.0} and 0 < flat.mean() < 1  # both kept and dropped units
 
@@ -297,10 +306,11 @@ class Epoch:
         done, diverged = K.train_epoch(
             params, np.zeros_like(params), opt.code, opt.init_state(len(params), hyper, np.float32),
             opt.pack_hyper(hyper), 0, np.asarray(lrs, np.float64), net.layout, net.act_codes, net.act_params,
-            net.drop, True, L.LOSS_CODES["mse"], 0.0, float(l2), 0.0, 0.0, self.sampling, batch, self.X, self.Y,
-            np.zeros(0, np.int64), np.empty(batch * sizes[0], np.float32), np.empty(batch * sizes[-1], np.float32),
-            np.empty(batch, np.int64), self.idx, net.z, net.a, net.d, net.mask, net.wt, rng_state, self.step_loss,
-            self.grad_sum, self.ratio, np.empty_like(params))
+            net.drop, True, net.bn, net.bn_mean, net.bn_var, net.momentum, net.eps, net.frozen, L.LOSS_CODES["mse"],
+            0.0, float(l2), 0.0, 0.0, self.sampling, batch, self.X, self.Y, np.zeros(0, np.int64),
+            np.empty(batch * sizes[0], np.float32), np.empty(batch * sizes[-1], np.float32),
+            np.empty(batch, np.int64), self.idx, net.z, net.a, net.d, net.mask, net.xhat, net.inv_std, net.wt,
+            rng_state, self.step_loss, self.grad_sum, self.ratio, np.empty_like(params))
         return done, diverged
 
 
@@ -514,12 +524,15 @@ def test_perceptron_never_solves_xor():
 
 
 def test_mlp_solves_xor_for_several_seeds():
-    specs = runs_of(scenario(seed=1969, network={"kind": "mlp", "hidden": [4], "activation": "tanh"}, **XOR,
+    # A 2-4-2 tanh net lands in XOR's local minimum (accuracy 0.5) from a few percent of
+    # initializations (3 of 32 replicates of this root seed); with 8 hidden units none of 32
+    # did, so the test does not hang on which streams the resolved config's hash picks.
+    specs = runs_of(scenario(seed=1970, network={"kind": "mlp", "hidden": [8], "activation": "tanh"}, **XOR,
                              sweep={"replicates": 4}))
     assert len({s.run_id for s in specs}) == 4
     for spec in specs:
         st, metrics, rows = train_spec(spec)
-        assert st.sizes == [2, 4, 2] and metrics["loss"] == "cross_entropy"
+        assert st.sizes == [2, 8, 2] and metrics["loss"] == "cross_entropy"
         assert metrics["train_metric"] == 1.0, spec.seed
         assert metrics["train_loss"] < 0.1
 

@@ -179,7 +179,7 @@ def temperatures(dynamics: dict) -> np.ndarray:
 
 # --------------------------------------------------------------------------- validation before running
 
-def preflight(config: dict, base_dir: str) -> list[str]:
+def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
     """Problems with this config that need its data (file patterns, image sizes)."""
     p = config["patterns"]
     if p["source"] == "random":

@@ -154,7 +154,7 @@ def run(spec, record) -> dict:
     return metrics
 
 
-def preflight(config: dict, base_dir: str) -> list[str]:
+def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
     return []
 
 
