@@ -44,7 +44,8 @@ class ScenarioError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # NaN and infinity are never a setting: they would pass comparisons like `t <= 0`
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- Hopfield
@@ -204,6 +205,8 @@ class _DataBase(_Strict):
     validation: float = Field(0.2, ge=0, lt=1, description="Fraction of samples held out for validation.")
     test: float = Field(0.0, ge=0, lt=1, description="Fraction of samples held out for the test split.")
     standardize: bool = Field(True, description="Scale inputs by the training split's mean and std.")
+    scale: float = Field(1.0, gt=0, description="Multiply the inputs by this first (1/16 maps the digits' "
+                         "0..16 to [0, 1]); the same in every run, unlike standardize.")
 
     @model_validator(mode="after")
     def _fractions(self):
@@ -291,12 +294,16 @@ LOSS_NAMES = ("mse", "bce_with_logits", "cross_entropy", "hinge", "multi_margin"
 
 
 class FeedforwardNetwork(_Strict):
-    """Dense layers: ``kind = mlp`` with ``hidden`` sizes, or a single neuron (logistic,
-    linear regression, Rosenblatt perceptron)."""
+    """Dense layers: ``kind = mlp`` with ``hidden`` sizes, an autoencoder (encoder ``hidden``
+    down to the bottleneck, mirrored decoder), or a single neuron (logistic, linear
+    regression, Rosenblatt perceptron)."""
 
-    kind: Literal["mlp", "logistic", "linear", "perceptron"] = "mlp"
-    hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=list,
-                                                                  description="Hidden layer sizes (mlp only).")
+    kind: Literal["mlp", "autoencoder", "logistic", "linear", "perceptron"] = "mlp"
+    hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        default_factory=list, description="Hidden layer sizes (mlp); an autoencoder's encoder down to the "
+        "bottleneck ([32, 8]: 32 -> 8 -> 32 -> output).")
+    bottleneck: int | None = Field(None, ge=1, le=100_000, description="Autoencoder: the code size, appended "
+                                   "to the encoder 'hidden'.")
     activation: Literal[HIDDEN_ACTIVATIONS] = Field("relu", description="Activation of every hidden layer.")
     activation_param: float | None = Field(None, description="negative_slope (leaky_relu), alpha (elu) or "
                                            "beta (softplus); PyTorch's default when omitted.")
@@ -306,8 +313,42 @@ class FeedforwardNetwork(_Strict):
 
     @model_validator(mode="after")
     def _single_neuron(self):
-        if self.kind != "mlp" and self.hidden:
+        if self.kind not in ("mlp", "autoencoder") and self.hidden:
             raise ValueError(f"hidden: a {self.kind} model has no hidden layers (remove 'hidden' or use kind = 'mlp')")
+        if self.bottleneck is not None and self.kind != "autoencoder":
+            raise ValueError(f"bottleneck: only an autoencoder has one (kind = '{self.kind}')")
+        if self.kind == "autoencoder" and not self.hidden and self.bottleneck is None:
+            raise ValueError("hidden: an autoencoder needs its encoder sizes (hidden = [32, 8]) or a bottleneck")
+        return self
+
+
+class FeedforwardTransfer(_Strict):
+    """Layers copied from a complete feedforward run of a store (weights, bias and batch norm),
+    chosen by ``run`` (id or unique prefix) or by ``scenario`` (+ ``point``, ``replicate``)."""
+
+    store: str | None = Field(None, description="The source store, relative to the scenario file; default: "
+                              "the store this run writes to (then checked when the run starts).")
+    run: str | None = Field(None, pattern=r"^[0-9a-f]+$", description="Source run id or a unique prefix of it.")
+    scenario: str | None = Field(None, description="Source scenario name (with point and replicate).")
+    point: dict[str, Any] = Field(default_factory=dict, description="Sweep parameters of the source run "
+                                  "(dotted key -> value), when its scenario has a sweep.")
+    replicate: int = Field(0, ge=0, description="Replicate number of the source run.")
+    layers: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, description="Source layer indices.")
+    into: list[Annotated[int, Field(ge=0)]] | None = Field(None, description="Destination layer of each "
+                                                           "source layer (default: the same indices).")
+
+    @model_validator(mode="after")
+    def _source(self):
+        if (self.run is None) == (self.scenario is None):
+            raise ValueError("init.transfer: name the source run by 'run' or by 'scenario' (one of them)")
+        if self.run is not None and (self.point or self.replicate):
+            raise ValueError("init.transfer.run: 'point' and 'replicate' select among a scenario's runs; "
+                             "a run id needs neither")
+        if self.into is not None and len(self.into) != len(self.layers):
+            raise ValueError(f"init.transfer.into: {len(self.into)} destinations for {len(self.layers)} layers")
+        dest = self.into if self.into is not None else self.layers
+        if len(set(dest)) != len(dest):
+            raise ValueError(f"init.transfer.into: a destination layer appears twice ({dest})")
         return self
 
 
@@ -316,6 +357,7 @@ class FeedforwardInit(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="Initializer parameters; Glorot's gain "
                                    "defaults to the hidden activation's recommended gain.")
     bias: float = Field(0.0, description="Constant initial bias.")
+    transfer: FeedforwardTransfer | None = Field(None, description="Initialize chosen layers from another run.")
 
     @model_validator(mode="after")
     def _known(self):
@@ -360,6 +402,8 @@ class FeedforwardTraining(_Strict):
         "permutation", description="A fresh permutation per epoch, or uniform draws with replacement.")
     clip_norm: float = Field(0.0, ge=0, description="Clip the global gradient norm (0: off).")
     clip_value: float = Field(0.0, ge=0, description="Clip every gradient element (0: off).")
+    freeze: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list, description="Layers (0 = the first) "
+                                                      "that training never changes (weights, bias, batch norm).")
 
     @model_validator(mode="after")
     def _batch(self):
@@ -374,6 +418,12 @@ class FeedforwardRegularization(_Strict):
     dropout: float | list[float] = Field(0.0, description="Drop probability after each hidden layer "
                                          "(one value for all, or one per hidden layer).")
     dropout_mode: Literal["inverted", "classic"] = "inverted"
+    batch_norm: bool | list[bool] = Field(False, description="Batch normalization between each hidden layer's "
+                                          "linear part and its activation (one value for all, or one per "
+                                          "hidden layer).")
+    batch_norm_momentum: float = Field(0.1, ge=0, le=1, description="PyTorch's momentum of the running "
+                                       "statistics: running = (1 - momentum) running + momentum batch.")
+    batch_norm_eps: float = Field(1e-5, gt=0, description="Added to the variance before its square root.")
 
     @model_validator(mode="after")
     def _dropout(self):
@@ -393,6 +443,10 @@ class EarlyStopping(_Strict):
 class FeedforwardRecord(_Strict):
     per_step: bool = Field(False, description="Also record the loss and learning rate of every step.")
     snapshot_every: int = Field(0, ge=0, description="Store all weights every k epochs (0: only initial, best, final).")
+    checkpoint_every: int = Field(0, ge=0, description="Save a checkpoint every k epochs (0: by time only). A run "
+                                  "stopped mid-training resumes from its last checkpoint, bit-identical.")
+    checkpoint_seconds: float = Field(60.0, ge=0, description="Also save one when this much training time has "
+                                      "passed since the last (0: never by time).")
 
 
 class FeedforwardScenario(_ScenarioBase):
@@ -411,12 +465,29 @@ class FeedforwardScenario(_ScenarioBase):
 
     @model_validator(mode="after")
     def _consistent(self):
+        from .models.feedforward import hidden_sizes
         from .train import schedules
 
-        drop = self.regularization.dropout
-        if isinstance(drop, list) and len(drop) != len(self.network.hidden):
-            raise ValueError(f"regularization.dropout: lists {len(drop)} values for "
-                             f"{len(self.network.hidden)} hidden layers")
+        n_hidden = len(hidden_sizes(self.network.model_dump()))
+        reg = self.regularization
+        for key in ("dropout", "batch_norm"):
+            value = getattr(reg, key)
+            if isinstance(value, list) and len(value) != n_hidden:
+                raise ValueError(f"regularization.{key}: lists {len(value)} values for {n_hidden} hidden layers")
+        if reg.batch_norm is True and n_hidden == 0:
+            raise ValueError(f"regularization.batch_norm: a {self.network.kind} network has no hidden layer "
+                             "to normalize")
+        bn_any = any(reg.batch_norm) if isinstance(reg.batch_norm, list) else reg.batch_norm
+        if bn_any and self.training.batch_size == 1:
+            raise ValueError("training.batch_size: batch norm needs at least 2 rows per batch")
+        n_layers = n_hidden + 1
+        tr = self.init.transfer
+        dest = [] if tr is None else [("init.transfer.into", tr.into)] if tr.into else [("init.transfer.layers",
+                                                                                          tr.layers)]
+        for key, layers in [("training.freeze", self.training.freeze), *dest]:
+            bad = [l for l in layers if l >= n_layers]
+            if bad:
+                raise ValueError(f"{key}: layer {bad[0]} does not exist (the network has layers 0..{n_layers - 1})")
         if self.early_stopping is not None and self.data.validation == 0:
             raise ValueError("early_stopping: needs a validation split (data.validation > 0)")
         sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
@@ -488,13 +559,19 @@ class IsingScenario(_ScenarioBase):
 class _RBMDataBase(_Strict):
     validation: float = Field(0.2, ge=0, lt=1, description="Fraction of samples held out for validation "
                               "(drawn from the run's seed).")
+    standardize: Literal["unit", "global", "none"] | None = Field(
+        None, description="Gaussian visible units only: shift every unit to mean 0 on the training split and "
+        "scale it to std 1 (unit, the default), or scale all units by one factor to mean variance 1 (global: "
+        "keeps nearly constant units, such as the digits' border pixels, from blowing up), or neither (none).")
 
 
 class RBMDigitsData(_RBMDataBase):
-    """The bundled 8x8 digits (1797 x 64), binarized: v = pixel / 16 > threshold."""
+    """The bundled 8x8 digits (1797 x 64), binarized: v = pixel / 16 > threshold (Bernoulli visible
+    units), or the pixel intensities 0..16 (Gaussian visible units)."""
 
     source: Literal["digits"]
-    threshold: float = Field(0.5, ge=0, lt=1, description="Pixel / 16 above this is 1.")
+    threshold: float | None = Field(0.5, ge=0, lt=1, description="Pixel / 16 above this is 1 (Bernoulli "
+                                    "visible units only).")
 
 
 class RBMBarsStripesData(_RBMDataBase):
@@ -507,7 +584,8 @@ class RBMBarsStripesData(_RBMDataBase):
 
 
 class RBMFileData(_RBMDataBase):
-    """User data: a .npy/.npz array (samples x visible) of 0/1 (or bool), or binarized by threshold."""
+    """User data: a .npy/.npz array (samples x visible) of 0/1 (or bool), or binarized by threshold;
+    any finite real values for Gaussian visible units."""
 
     source: Literal["file"]
     path: str = Field(description="Path to the file, relative to the scenario file.")
@@ -516,16 +594,29 @@ class RBMFileData(_RBMDataBase):
                                     "must already be 0 or 1).")
 
 
-RBMData = Annotated[Union[RBMDigitsData, RBMBarsStripesData, RBMFileData], Field(discriminator="source")]
+class RBMIrisData(_RBMDataBase):
+    """The bundled iris measurements (150 x 4, real-valued: Gaussian visible units only)."""
+
+    source: Literal["iris"]
+
+
+RBMData = Annotated[Union[RBMDigitsData, RBMBarsStripesData, RBMFileData, RBMIrisData],
+                    Field(discriminator="source")]
 
 
 class RBMNetwork(_Strict):
     n_hidden: int = Field(ge=1, le=100_000, description="Number of binary hidden units.")
+    visible: Literal["bernoulli", "gaussian"] = Field(
+        "bernoulli", description="bernoulli: binary visible units; gaussian: real visible units "
+        "v_i ~ N(b_i + sigma_i (W h)_i, sigma_i^2) (Gaussian-Bernoulli RBM).")
+    sigma: float | list[float] | None = Field(
+        None, description="Gaussian visible units only: the fixed standard deviation of every visible unit "
+        "(one value, or one per unit); default 1, for standardized data.")
     init_std: float = Field(0.01, gt=0, le=10, description="Initial weights W ~ N(0, init_std^2) "
                             "(scikit-learn: 0.01).")
     visible_bias: Literal["zero", "data"] = Field(
         "zero", description="Initial visible biases: zero (scikit-learn) or log(p_i / (1 - p_i)) of the "
-        "training data (Hinton's guide).")
+        "training data (Hinton's guide; Gaussian visible units: the training data's mean).")
     hidden_bias: float = Field(0.0, description="Initial hidden biases.")
 
 
@@ -569,12 +660,21 @@ class RBMSampling(_Strict):
 class RBMRecord(_Strict):
     every: int = Field(1, ge=1, description="Evaluate every k epochs (and the last).")
     exact_max: int = Field(20, ge=0, le=26, description="Exact log Z and log-likelihood when "
-                           "min(n_visible, n_hidden) <= this (2^that terms per evaluation).")
+                           "min(n_visible, n_hidden) <= this (2^that terms per evaluation); Gaussian visible "
+                           "units: when n_hidden <= this.")
     snapshot_every: int = Field(0, ge=0, description="Store W every k epochs (0: only initial and final).")
+    ais_runs: int = Field(0, ge=0, le=1_000_000, description="Annealed importance sampling estimate of log Z "
+                          "with this many runs (0: none).")
+    ais_betas: int = Field(10_000, ge=1, le=1_000_000, description="Intermediate distributions of each AIS "
+                           "run (steps from beta = 0 to 1).")
+    ais_ladder: Literal["linear", "geometric"] = Field(
+        "linear", description="Spacing of the AIS betas: linear, or geometric from 1e-4 to 1.")
+    ais_every: int = Field(0, ge=0, description="AIS every k epochs (a multiple of every; and the last epoch); "
+                           "0: after training only.")
 
 
 class RBMScenario(_ScenarioBase):
-    """A Bernoulli-Bernoulli restricted Boltzmann machine trained by CD-k or PCD-k."""
+    """A restricted Boltzmann machine (Bernoulli or Gaussian visible units) trained by CD-k or PCD-k."""
 
     model: Literal["rbm"]
     data: RBMData
@@ -602,13 +702,578 @@ class RBMScenario(_ScenarioBase):
         if self.sampling.chains and self.sampling.every > self.sampling.steps:
             raise ValueError(f"sampling.every {self.sampling.every} is larger than sampling.steps "
                              f"{self.sampling.steps}: nothing would be stored")
+        if self.record.ais_every and not self.record.ais_runs:
+            raise ValueError("record.ais_every: needs record.ais_runs > 0 (the number of AIS runs)")
+        if self.record.ais_every % self.record.every:
+            raise ValueError(f"record.ais_every: {self.record.ais_every} is not a multiple of record.every "
+                             f"{self.record.every} (AIS estimates go into recorded epochs)")
+        data, net = self.data, self.network
+        if net.visible == "gaussian":
+            if "threshold" in data.model_fields_set and data.threshold is not None:
+                raise ValueError("data.threshold: binarization does not apply to real-valued visible units "
+                                 "(network.visible = 'gaussian'); remove it")
+            if isinstance(data, RBMDigitsData):
+                data.threshold = None  # the resolved config says: not binarized
+            if data.standardize is None:
+                data.standardize = "unit"
+            if net.sigma is None:
+                net.sigma = 1.0
+            sigmas = net.sigma if isinstance(net.sigma, list) else [net.sigma]
+            if not sigmas or not all(0 < x < float("inf") for x in sigmas):
+                raise ValueError(f"network.sigma: every standard deviation must be finite and > 0 (got {net.sigma})")
+        else:
+            if data.standardize is not None:
+                raise ValueError("data.standardize: applies to real-valued visible units only "
+                                 "(network.visible = 'gaussian')")
+            if net.sigma is not None:
+                raise ValueError("network.sigma: applies to network.visible = 'gaussian' only")
+            if isinstance(data, RBMIrisData):
+                raise ValueError("data.source: 'iris' is real-valued; set network.visible = 'gaussian'")
+        return self
+
+
+# --------------------------------------------------------------------------- DBM
+
+class DBMNetwork(_Strict):
+    n_hidden1: int = Field(ge=1, le=100_000, description="Binary units of the first hidden layer h1 (joined to v).")
+    n_hidden2: int = Field(ge=1, le=100_000, description="Binary units of the second hidden layer h2 (joined "
+                           "to h1).")
+    init_std: float = Field(0.01, gt=0, le=10, description="Initial W1, W2 ~ N(0, init_std^2).")
+    visible_bias: Literal["zero", "data"] = Field(
+        "zero", description="Initial visible biases: zero or log(p_i / (1 - p_i)) of the training data.")
+    hidden_bias: float = Field(0.0, description="Initial biases of both hidden layers.")
+
+
+class DBMTraining(_Strict):
+    epochs: int = Field(20, ge=1, le=1_000_000)
+    batch_size: int = Field(10, ge=1, le=1_000_000, description="Data rows per update (mean-field positive phase).")
+    chains: int = Field(100, ge=1, le=1_000_000, description="Persistent Gibbs chains of the negative phase.")
+    k: int = Field(1, ge=1, le=100_000, description="Block Gibbs steps of every chain per update.")
+    lr: float = Field(0.01, gt=0, description="Learning rate (the schedule's starting rate).")
+    momentum: float = Field(0.0, ge=0, lt=1, description="d = momentum * d + lr * gradient; param += d.")
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty on W1 and W2: gradient - weight_decay * W.")
+    shuffle: bool = Field(True, description="A fresh permutation of the rows every epoch.")
+
+
+class DBMMeanField(_Strict):
+    """Mean-field inference of q(h1), q(h2) given v (the positive phase and the evaluation)."""
+
+    iterations: int = Field(30, ge=1, le=100_000, description="At most this many iterations (both blocks each).")
+    tolerance: float = Field(1e-6, ge=0, description="Stop when every q changed by less than this in an "
+                             "iteration (0: always run every iteration).")
+    damping: float = Field(0.0, ge=0, lt=1, description="q <- damping * q + (1 - damping) * update.")
+
+
+class DBMPretraining(_Strict):
+    """Greedy layer-wise pretraining (Salakhutdinov & Hinton 2009): CD-k on the bottom RBM with its
+    visible layer doubled, then on the top RBM with its hidden layer doubled; batch size, momentum,
+    weight decay and shuffling as in [training]."""
+
+    epochs: int = Field(0, ge=0, le=1_000_000, description="Epochs of each of the two RBMs (0: no pretraining).")
+    lr: float = Field(0.05, gt=0, description="Constant learning rate of both RBMs.")
+    k: int = Field(1, ge=1, le=100_000, description="Gibbs steps per update (CD-k).")
+
+
+class DBMRecord(_Strict):
+    every: int = Field(1, ge=1, description="Evaluate every k epochs (and the last).")
+    exact_max: int = Field(20, ge=0, le=24, description="Exact log Z, log-likelihood and lower bound when "
+                           "min(n_hidden1, n_visible + n_hidden2) <= this (2^that terms for log Z).")
+
+
+class DBMScenario(_ScenarioBase):
+    """A two-layer deep Boltzmann machine: mean-field positive phase, persistent chains (Salakhutdinov &
+    Hinton 2009)."""
+
+    model: Literal["dbm"]
+    data: RBMData
+    network: DBMNetwork
+    training: DBMTraining = Field(default_factory=DBMTraining)
+    mean_field: DBMMeanField = Field(default_factory=DBMMeanField)
+    pretraining: DBMPretraining = Field(default_factory=DBMPretraining)
+    schedule: RBMSchedule = Field(default_factory=RBMSchedule)
+    sampling: RBMSampling = Field(default_factory=RBMSampling)
+    record: DBMRecord = Field(default_factory=DBMRecord)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        from .train import schedules
+
+        data = self.data
+        if data.source == "iris":
+            raise ValueError("data.source: 'iris' is real-valued; a dbm has binary visible units")
+        if data.standardize is not None:
+            raise ValueError("data.standardize: applies to real-valued visible units only (not to a dbm)")
+        if data.source == "digits" and data.threshold is None:
+            raise ValueError("data.threshold: a dbm needs binary digits (pixel / 16 > threshold)")
+        sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
+        if sched["name"] == "plateau":
+            raise ValueError("schedule 'plateau' is not available for dbm (no loss to watch); "
+                             "use a fixed schedule")
+        spec = schedules.SCHEDULES.get(sched["name"])
+        if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
+            sched["lr"] = self.training.lr
+        problems = schedules.validate_schedule(sched)
+        if problems:
+            raise ValueError("; ".join("schedule." + p for p in problems))
+        if self.sampling.chains and self.sampling.every > self.sampling.steps:
+            raise ValueError(f"sampling.every {self.sampling.every} is larger than sampling.steps "
+                             f"{self.sampling.steps}: nothing would be stored")
+        return self
+
+
+# --------------------------------------------------------------------------- dbn
+
+class DBNData(_Strict):
+    """The bundled 8x8 digits (1797 x 64, 10 classes), split into training, validation and test
+    rows as a feedforward run splits them; pretraining sees the training rows only."""
+
+    source: Literal["digits"]
+    visible: Literal["probability", "binary"] = Field(
+        "probability", description="probability: the inputs are pixel / 16 and every pretraining epoch "
+        "draws fresh binary visible vectors from them; binary: pixel / 16 > threshold, for both.")
+    threshold: float | None = Field(None, ge=0, lt=1, description="visible = 'binary' only: pixel / 16 "
+                                    "above this is 1 (default 0.5).")
+    validation: float = Field(0.2, ge=0, lt=1, description="Fraction of samples held out for validation.")
+    test: float = Field(0.0, ge=0, lt=1, description="Fraction of samples held out for the test split.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.validation + self.test >= 1:
+            raise ValueError("validation: validation + test must leave samples for training")
+        if self.threshold is not None and self.visible != "binary":
+            raise ValueError("threshold: only applies to visible = 'binary' (probability inputs are not "
+                             "thresholded)")
+        return self
+
+
+class DBNNetwork(_Strict):
+    hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        description="Hidden layer sizes, bottom up: RBM l has hidden[l] hidden units; the classifier has "
+        "these sigmoid layers and a softmax output layer.")
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if not self.hidden:
+            raise ValueError("hidden: needs at least one hidden layer (a DBN is a stack of RBMs)")
+        return self
+
+
+class DBNPretraining(RBMTraining):
+    """Greedy layer-wise RBM training: every layer with the rbm scenario's ``[training]`` options
+    and these initial parameters (the rbm scenario's ``network`` keys), schedule and sparsity."""
+
+    init_std: float = Field(0.01, gt=0, le=10, description="Initial weights W ~ N(0, init_std^2).")
+    visible_bias: Literal["zero", "data"] = Field(
+        "zero", description="Initial visible biases: zero or log(p_i / (1 - p_i)) of the layer's training "
+        "input (Hinton's guide).")
+    hidden_bias: float = Field(0.0, description="Initial hidden biases.")
+    schedule: RBMSchedule = Field(default_factory=RBMSchedule)
+    sparsity: RBMSparsity | None = None
+
+    @model_validator(mode="after")
+    def _schedule(self):
+        from .train import schedules
+
+        sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
+        if sched["name"] == "plateau":
+            raise ValueError("schedule.name: 'plateau' is not available for pretraining (no loss to watch); "
+                             "use a fixed schedule")
+        spec = schedules.SCHEDULES.get(sched["name"])
+        if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
+            sched["lr"] = self.lr
+        problems = schedules.validate_schedule(sched)
+        if problems:
+            raise ValueError("; ".join("schedule." + p for p in problems))
+        return self
+
+
+#: The dbn scenario's tables that configure fine-tuning: the feedforward scenario's own.
+DBN_FINE_TUNING = ("init", "optimizer", "schedule", "training", "regularization", "early_stopping", "record")
+
+
+def dbn_feedforward_doc(dbn: dict) -> dict:
+    """The feedforward scenario (a dict, as from TOML) that fine-tunes a dbn scenario's network:
+    the same digits split (unstandardized: the dbn driver rescales the pixels), an mlp with the
+    dbn's hidden sizes and sigmoid units, and the dbn's fine-tuning tables."""
+    data = dbn["data"]
+    doc = {"name": dbn.get("name", "dbn"), "model": "feedforward", "seed": dbn["seed"],
+           "data": {"source": "digits", "validation": data.get("validation", 0.2), "test": data.get("test", 0.0),
+                    "standardize": False},
+           "network": {"kind": "mlp", "hidden": list(dbn["network"]["hidden"]), "activation": "sigmoid"}}
+    doc.update({k: dbn[k] for k in DBN_FINE_TUNING if k in dbn})
+    return doc
+
+
+class DBNScenario(_ScenarioBase):
+    """A deep belief network: greedy layer-wise RBM pretraining, then a sigmoid classifier
+    initialized from it and fine-tuned by backpropagation (or, with ``pretrain = false``, the
+    same classifier trained from its random initialization)."""
+
+    model: Literal["dbn"]
+    data: DBNData
+    network: DBNNetwork
+    pretrain: bool = Field(True, description="Initialize the hidden layers from the pretrained RBMs (false: "
+                           "from init.weights, the baseline).")
+    pretraining: DBNPretraining = Field(default_factory=DBNPretraining)
+    # fine-tuning: the feedforward scenario's fields, with its defaults and checks
+    init: FeedforwardInit = FeedforwardScenario.model_fields["init"]
+    optimizer: FeedforwardOptimizer = FeedforwardScenario.model_fields["optimizer"]
+    schedule: FeedforwardSchedule = FeedforwardScenario.model_fields["schedule"]
+    training: FeedforwardTraining = FeedforwardScenario.model_fields["training"]
+    regularization: FeedforwardRegularization = FeedforwardScenario.model_fields["regularization"]
+    early_stopping: EarlyStopping | None = FeedforwardScenario.model_fields["early_stopping"]
+    record: FeedforwardRecord = FeedforwardScenario.model_fields["record"]
+
+    @model_validator(mode="after")
+    def _fine_tuning(self):
+        if getattr(self.init, "transfer", None) is not None:
+            raise ValueError("init.transfer: a dbn initializes its hidden layers by pretraining; transfer "
+                             "layers in a feedforward scenario")
+        bn = getattr(self.regularization, "batch_norm", False)
+        if self.pretrain and (any(bn) if isinstance(bn, list) else bn):
+            raise ValueError("regularization.batch_norm: normalizing the pretrained layers' pre-activations, "
+                             "the network would no longer compute the RBMs' p(h | v); not with pretrain = true")
+        # the checks across tables (dropout per layer, early stopping and plateau need a validation split)
+        try:
+            FeedforwardScenario.model_validate(dbn_feedforward_doc(self.model_dump(mode="json")))
+        except ValidationError as exc:
+            raise ValueError("; ".join(_format_error(FeedforwardScenario, e) for e in exc.errors())) from None
+        return self
+
+
+# --------------------------------------------------------------------------- boltzmann
+
+BM_MAX_UNITS = 4096  # one dense float64 W: 128 MiB at this size
+BM_EXACT_MAX = 24  # exact sums enumerate 2^units terms
+BM_EXACT_AUTO = 20  # record.exact unset: exact sums up to this many units
+
+
+class BMNetwork(_Strict):
+    """Binary units, visible first then hidden (layer by layer); one dense symmetric W with zero
+    diagonal and a mask of the couplings the topology has."""
+
+    topology: Literal["full", "bipartite", "layered", "lattice"] = Field(
+        "full", description="full: every pair coupled; bipartite: visible-hidden only (restricted); layered: "
+        "adjacent layers visible-h1-h2-... only (deep); lattice: size x size periodic square lattice, "
+        "nearest neighbours only.")
+    visible: int | None = Field(None, ge=1, le=BM_MAX_UNITS, description="Visible units (not for lattice).")
+    hidden: Annotated[int, Field(ge=0, le=BM_MAX_UNITS)] | list[Annotated[int, Field(ge=1, le=BM_MAX_UNITS)]] = Field(
+        0, description="Hidden units; for layered a list of layer sizes (h1, h2, ...).")
+    size: int | None = Field(None, ge=3, le=64, description="Lattice side L (lattice only): n = L^2 visible units.")
+    spins: Literal["binary", "ising"] = Field("binary", description="Unit states: binary {0, 1} or ising {-1, +1}.")
+
+    @model_validator(mode="after")
+    def _shape(self):
+        t = self.topology
+        if t == "lattice":
+            if self.size is None:
+                raise ValueError("size: required for topology = 'lattice'")
+            if self.visible is not None or self.hidden not in (0, []):
+                raise ValueError("visible: a lattice has size^2 visible units and no hidden units: "
+                                 "give only network.size")
+            return self
+        if self.size is not None:
+            raise ValueError(f"size: only for topology = 'lattice' (topology is {t!r})")
+        if self.visible is None:
+            raise ValueError(f"visible: required for topology = {t!r}")
+        if isinstance(self.hidden, list) and t != "layered":
+            raise ValueError(f"hidden: a list of layers needs topology = 'layered' (topology is {t!r})")
+        if t == "bipartite" and self.hidden == 0:
+            raise ValueError("hidden: a bipartite (restricted) machine needs hidden units")
+        if t == "layered" and self.hidden in (0, []):
+            raise ValueError("hidden: a layered machine needs at least one hidden layer")
+        if self.n_units > BM_MAX_UNITS:
+            raise ValueError(f"hidden: {self.n_units} units in all; at most {BM_MAX_UNITS}")
+        return self
+
+    @property
+    def layers(self) -> list[int]:
+        """Unit counts: the visible layer, then each hidden layer (empty ones left out)."""
+        if self.topology == "lattice":
+            return [self.size * self.size]
+        hidden = self.hidden if isinstance(self.hidden, list) else [self.hidden]
+        return [self.visible] + [h for h in hidden if h]
+
+    @property
+    def n_units(self) -> int:
+        return sum(self.layers)
+
+
+class BMSKWeights(_Strict):
+    """Sherrington-Kirkpatrick couplings on the topology's pairs: W_ij ~ N(mean / n, coupling^2 / n)."""
+
+    source: Literal["sk"]
+    coupling: float = Field(1.0, gt=0, description="J: the couplings' standard deviation is J / sqrt(n).")
+    mean: float = Field(0.0, description="J0: the couplings' mean is J0 / n.")
+    bias: float = Field(0.0, description="Bias (field) b of every unit.")
+    seed: int | None = Field(None, ge=0, lt=2**63, description="Draw the couplings from this seed instead of "
+                             "the run's: one instance shared by every run (sweep it for several instances).")
+
+
+class BMConstantWeights(_Strict):
+    """One coupling J on every pair of the topology (a lattice: the Ising model; full: Curie-Weiss)."""
+
+    source: Literal["constant"]
+    coupling: float = Field(1.0, description="J (> 0 ferromagnetic).")
+    bias: float = Field(0.0, description="Bias (field) b of every unit.")
+
+    @model_validator(mode="after")
+    def _nonzero(self):
+        if self.coupling == 0:
+            raise ValueError("coupling: must be nonzero")
+        return self
+
+
+class BMHebbianWeights(_Strict):
+    """Hebbian weights of random +-1 patterns (Hopfield): W = (1/n) sum_mu xi xi^T on the topology's
+    pairs, zero diagonal. Needs network.spins = 'ising'."""
+
+    source: Literal["hebbian"]
+    patterns: int = Field(3, ge=1, le=BM_MAX_UNITS, description="Number of stored random patterns P.")
+    pattern_bias: float = Field(0.0, gt=-1, lt=1, description="P(xi_i = +1) = (1 + pattern_bias) / 2.")
+    bias: float = Field(0.0, description="Bias (field) b of every unit.")
+    seed: int | None = Field(None, ge=0, lt=2**63, description="Draw the patterns from this seed instead of "
+                             "the run's: the same patterns in every run (sweep it for several sets).")
+
+
+class BMFileWeights(_Strict):
+    """Weights from a .npy/.npz file: a symmetric (n, n) matrix with zero diagonal, zero off the topology."""
+
+    source: Literal["file"]
+    path: str = Field(description="Path to the file, relative to the scenario file.")
+    key: str | None = Field(None, description="Array name of W inside a .npz (default: its only array).")
+    bias_key: str | None = Field(None, description="Array name of the biases (n,) inside the same .npz "
+                                 "(default: the constant 'bias').")
+    bias: float = Field(0.0, description="Bias of every unit when bias_key is not given.")
+
+
+BMWeights = Annotated[Union[BMSKWeights, BMConstantWeights, BMHebbianWeights, BMFileWeights],
+                      Field(discriminator="source")]
+
+
+class BMInit(_Strict):
+    """Initial state of a sampling run (every replica of parallel tempering draws its own)."""
+
+    kind: Literal["random", "pattern", "mixture"] = Field(
+        "random", description="random: each unit on with probability 'activity'; pattern: stored pattern "
+        "'pattern' with a fraction 'flip' of units flipped; mixture: sign of the sum of stored patterns "
+        "'patterns' (hebbian weights).")
+    activity: float = Field(0.5, ge=0, le=1, description="random: P(unit = on).")
+    pattern: int = Field(0, ge=0, description="pattern: index of the stored pattern.")
+    flip: float = Field(0.0, ge=0, le=1, description="pattern: fraction of units flipped.")
+    patterns: list[Annotated[int, Field(ge=0)]] = Field([0, 1, 2], description="mixture: an odd number of "
+                                                        "distinct stored patterns.")
+
+
+class BMDynamics(_Strict):
+    """Single-unit sweeps of a sampling run and its temperature schedule."""
+
+    method: Literal["gibbs", "metropolis"] = Field(
+        "gibbs", description="gibbs: s_i on with probability sigmoid(dE_i / T) (heat bath, Glauber); "
+        "metropolis: flip with probability min(1, exp(-dE / T)).")
+    order: Literal["sequential", "permutation"] = Field(
+        "sequential", description="Units in index order every sweep, or a fresh random permutation.")
+    schedule: Literal["constant", "quench", "linear", "geometric", "custom", "tempering"] = Field(
+        "constant", description="constant: 'temperature'; quench: T = 0 (descent to a fixed point); "
+        "linear/geometric/custom: simulated annealing ([anneal]); tempering: parallel tempering ([tempering]). "
+        "Settings of the other schedules are ignored, so one file can sweep this key.")
+    temperature: float | None = Field(None, description="T > 0 of the constant schedule.")
+    sweeps: int = Field(1000, ge=1, le=100_000_000, description="Sweeps (annealing: the schedule's length; "
+                        "quench: the most sweeps; tempering: rounds).")
+    burn_in: int = Field(0, ge=0, le=100_000_000, description="Sweeps run before 'sweeps' and not recorded "
+                         "(constant and tempering).")
+
+
+class BMAnneal(_Strict):
+    """Simulated annealing over dynamics.sweeps sweeps: linear or geometric from t_start to t_end,
+    or a custom staircase of temperatures, then (quench) zero-temperature sweeps to a fixed point."""
+
+    t_start: float | None = Field(None, description="First temperature (linear, geometric).")
+    t_end: float | None = Field(None, description="Last temperature (linear, geometric).")
+    temperatures: list[float] | None = Field(None, description="custom: temperatures held for equal shares "
+                                             "of the sweeps, in order.")
+    quench: bool = Field(True, description="Finish with T = 0 sweeps until a fixed point.")
+    quench_sweeps: int = Field(100, ge=1, le=1_000_000, description="At most this many T = 0 sweeps.")
+
+
+class BMTempering(_Strict):
+    """Parallel tempering: replicas at an increasing ladder of temperatures swap neighbours."""
+
+    temperatures: list[float] | None = Field(None, description="The ladder, strictly increasing, T > 0.")
+    t_min: float | None = Field(None, description="Geometric ladder from t_min ...")
+    t_max: float | None = Field(None, description="... to t_max ...")
+    replicas: int | None = Field(None, ge=2, le=256, description="... with this many temperatures.")
+    swap_every: int = Field(1, ge=1, description="Attempt swaps every k rounds (even and odd pairs alternate).")
+
+    @model_validator(mode="after")
+    def _ladder(self):
+        geo = (self.t_min, self.t_max, self.replicas)
+        if self.temperatures is not None:
+            if any(v is not None for v in geo):
+                raise ValueError("temperatures: give either the ladder or t_min, t_max and replicas, not both")
+            t = self.temperatures
+            if len(t) < 2:
+                raise ValueError(f"temperatures: needs at least 2 temperatures (got {len(t)})")
+            if min(t) <= 0:
+                raise ValueError(f"temperatures: every temperature must be > 0 (got {min(t)})")
+            if any(b <= a for a, b in zip(t, t[1:])):
+                raise ValueError(f"temperatures: must be strictly increasing (got {t})")
+        else:
+            if any(v is None for v in geo):
+                raise ValueError("temperatures: give the ladder, or t_min, t_max and replicas")
+            if not 0 < self.t_min < self.t_max:
+                raise ValueError(f"t_min: need 0 < t_min < t_max (got {self.t_min}, {self.t_max})")
+        return self
+
+    @property
+    def ladder(self) -> list[float]:
+        if self.temperatures is not None:
+            return list(self.temperatures)
+        return np.geomspace(self.t_min, self.t_max, self.replicas).tolist()
+
+
+class BMTraining(_Strict):
+    """The Boltzmann learning rule dW_ij = lr (<s_i s_j>_data - <s_i s_j>_model), with persistent chains."""
+
+    epochs: int = Field(100, ge=1, le=1_000_000)
+    batch_size: int = Field(10, ge=1, le=1_000_000, description="Data rows per update.")
+    lr: float = Field(0.05, gt=0, description="Learning rate (the schedule's starting rate).")
+    momentum: float = Field(0.0, ge=0, lt=1, description="d = momentum * d + lr * gradient; param += d.")
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty on W: gradient - weight_decay * W.")
+    chains: int = Field(100, ge=1, le=1_000_000, description="Persistent free-phase chains.")
+    free_sweeps: int = Field(1, ge=1, le=100_000, description="Gibbs sweeps of every free chain per update.")
+    clamped_sweeps: int = Field(1, ge=1, le=100_000, description="Gibbs sweeps over the hidden units of each "
+                                "batch row's persistent clamped chain per update.")
+    init_std: float = Field(0.01, ge=0, le=10, description="Initial couplings ~ N(0, init_std^2).")
+    visible_bias: Literal["zero", "data"] = Field(
+        "zero", description="Initial visible biases: zero, or those of the independent-unit model of the "
+        "training data (logit of the mean for binary units, atanh of it for ising).")
+    shuffle: bool = Field(True, description="A fresh permutation of the rows every epoch.")
+
+
+class BMRecord(_Strict):
+    every: int = Field(1, ge=1, description="Record every k sweeps (sampling) or epochs (learning).")
+    snapshot_every: int = Field(0, ge=0, description="Store the state (sampling) or W (learning) every k "
+                                "sweeps / epochs (0: never).")
+    exact: bool | None = Field(None, description=f"Exact log Z by enumeration (2^units terms): learning "
+                               f"records the exact log-likelihood, a constant-temperature run the exact <E>. "
+                               f"Default: when units <= {BM_EXACT_AUTO}; at most {BM_EXACT_MAX} units.")
+    weights: bool = Field(False, description="Store W, the biases and the coupling mask of a sampling run "
+                          "(learning runs always store them).")
+
+
+class BoltzmannScenario(_ScenarioBase):
+    """A general Boltzmann machine: sampled (weights given) or trained (training and data given)."""
+
+    model: Literal["boltzmann"]
+    network: BMNetwork
+    weights: BMWeights | None = None
+    init: BMInit = Field(default_factory=BMInit)
+    dynamics: BMDynamics = Field(default_factory=BMDynamics)
+    anneal: BMAnneal | None = None
+    tempering: BMTempering | None = None
+    data: RBMData | None = None
+    training: BMTraining | None = None
+    schedule: RBMSchedule = Field(default_factory=RBMSchedule)
+    record: BMRecord = Field(default_factory=BMRecord)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        net = self.network
+        n = net.n_units
+        if (self.weights is None) == (self.training is None):
+            raise ValueError("weights: give [weights] (a sampling run) or [training] with [data] (a learning "
+                             "run), not both or neither")
+        if self.record.exact and n > BM_EXACT_MAX:
+            raise ValueError(f"record.exact: exact enumeration needs at most {BM_EXACT_MAX} units "
+                             f"(2^units terms); this network has {n}")
+        if self.training is not None:
+            return self._learning(n)
+        if self.data is not None:
+            raise ValueError("data: only for learning runs (with [training])")
+        w = self.weights
+        if w.source == "hebbian" and net.spins != "ising":
+            raise ValueError("weights.source: hebbian weights need network.spins = 'ising' (+-1 units)")
+        init = self.init
+        if init.kind != "random":
+            if w.source != "hebbian":
+                raise ValueError(f"init.kind: {init.kind!r} starts from stored patterns: needs hebbian weights")
+            if init.kind == "pattern" and init.pattern >= w.patterns:
+                raise ValueError(f"init.pattern: {init.pattern} is out of range for {w.patterns} patterns")
+            if init.kind == "mixture":
+                p = init.patterns
+                if len(p) % 2 == 0 or len(set(p)) != len(p):
+                    raise ValueError(f"init.patterns: needs an odd number of distinct patterns (got {p})")
+                if max(p) >= w.patterns:
+                    raise ValueError(f"init.patterns: {max(p)} is out of range for {w.patterns} patterns")
+        dyn = self.dynamics
+        if dyn.schedule == "constant":
+            if dyn.temperature is None:
+                raise ValueError("dynamics.temperature: required with schedule = 'constant'")
+            if dyn.temperature <= 0:
+                raise ValueError(f"dynamics.temperature: must be > 0 (got {dyn.temperature}); "
+                                 "zero-temperature dynamics is schedule = 'quench'")
+        elif dyn.schedule in ("linear", "geometric", "custom"):
+            a = self.anneal
+            if a is None:
+                raise ValueError(f"anneal: required with dynamics.schedule = {dyn.schedule!r}")
+            if dyn.schedule == "custom":
+                t = a.temperatures
+                if not t:
+                    raise ValueError("anneal.temperatures: a custom schedule needs a non-empty list of temperatures")
+                if min(t) <= 0:
+                    raise ValueError(f"anneal.temperatures: every temperature must be > 0 (got {min(t)})")
+                if len(t) > dyn.sweeps:
+                    raise ValueError(f"anneal.temperatures: {len(t)} temperatures for {dyn.sweeps} sweeps "
+                                     "(dynamics.sweeps): at least one sweep each")
+            else:
+                for key in ("t_start", "t_end"):
+                    v = getattr(a, key)
+                    if v is None:
+                        raise ValueError(f"anneal.{key}: required with dynamics.schedule = {dyn.schedule!r}")
+                    if v <= 0:
+                        raise ValueError(f"anneal.{key}: must be > 0 (got {v})")
+        elif dyn.schedule == "tempering" and self.tempering is None:
+            raise ValueError("tempering: required with dynamics.schedule = 'tempering'")
+        return self
+
+    def _learning(self, n: int):
+        from .train import schedules
+
+        if self.data is None:
+            raise ValueError("data: required with [training]")
+        d = self.data
+        if d.source not in ("digits", "bars-stripes", "file"):
+            raise ValueError(f"data.source: {d.source!r} data are real-valued; the units of a Boltzmann machine "
+                             "are binary (digits, bars-stripes or file)")
+        if getattr(d, "threshold", 0.0) is None and d.source == "digits":
+            raise ValueError("data.threshold: binary units need the digits binarized (a threshold in [0, 1))")
+        if getattr(d, "standardize", None) is not None:
+            raise ValueError("data.standardize: only for Gaussian visible units; these units are binary")
+        nv = self.network.layers[0]
+        need = {"digits": 64, "bars-stripes": getattr(d, "size", 0) ** 2}.get(d.source)
+        if need is not None and need != nv:
+            raise ValueError(f"network.visible: {d.source} data have {need} visible units, not {nv}")
+        sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
+        if sched["name"] == "plateau":
+            raise ValueError("schedule 'plateau' is not available for boltzmann (no loss to watch); "
+                             "use a fixed schedule")
+        spec = schedules.SCHEDULES.get(sched["name"])
+        if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
+            sched["lr"] = self.training.lr
+        problems = schedules.validate_schedule(sched)
+        if problems:
+            raise ValueError("; ".join("schedule." + p for p in problems))
         return self
 
 
 SCENARIO_MODELS: dict[str, type[_ScenarioBase]] = {"hopfield": HopfieldScenario,
                                                   "feedforward": FeedforwardScenario,
                                                   "ising": IsingScenario,
-                                                  "rbm": RBMScenario}
+                                                  "rbm": RBMScenario,
+                                                  "dbm": DBMScenario,
+                                                  "dbn": DBNScenario,
+                                                  "boltzmann": BoltzmannScenario}
 
 
 # --------------------------------------------------------------------------- errors

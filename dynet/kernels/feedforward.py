@@ -14,21 +14,38 @@ Layout shared by every kernel here (built by :func:`dynet.models.feedforward.Lay
   and then dropout with probability ``drop[l]``. The output layer is linear: the
   losses take logits (``dynet.train.losses``), and an output nonlinearity (softmax,
   sigmoid, step) only enters predictions.
+* Batch normalisation (``torch.nn.BatchNorm1d`` semantics, :mod:`dynet.train.dense`):
+  ``bn`` is an int64 (L, 2) table; a hidden layer ``l`` with ``bn[l, 0] >= 0`` computes
+  Linear -> BN -> activation. Its ``gamma_l = params[g : g + n_out]`` and
+  ``beta_l = params[g + n_out : g + 2 n_out]`` (``g = bn[l, 0]``) are parameters like any
+  other; its running statistics ``bn_mean[s : s + n_out]`` and ``bn_var[s : s + n_out]``
+  (``s = bn[l, 1]``) are state, updated with ``bn_momentum`` in training and used (with
+  ``bn_eps``) in evaluation. ``z_buf`` then holds the normalised values (the activation's
+  input), ``xhat_buf`` (laid out like ``z_buf``) and ``inv_std[s : s + n_out]`` what the
+  backward pass needs. The layer's bias is kept in the layout (as PyTorch keeps it) but
+  cancels in the batch mean: its gradient is exactly 0 and is written as 0.
+* Frozen layers (``frozen[l]``): no gradient, penalty, clipping share or optimizer
+  update reaches their weights, bias, gamma and beta (their running statistics still
+  follow the batches, as in PyTorch's training mode). Back-propagation stops at the
+  lowest layer that is not frozen.
 * Random draws (sampling, dropout masks) come from one xoshiro256** ``rng_state``.
 """
 
 import numpy as np
 from numba import njit
 
-from ..train.activations import activate, activate_backward
-from ..train.dense import (dense_backward_input_transposed, dense_backward_params, dense_forward,
-                           dropout_backward, dropout_forward_sample, transpose_into)
+from ..train.activations import RELU, activate, activate_backward
+from ..train.dense import (batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train,
+                           dense_backward_input_relu, dense_backward_input_transposed, dense_backward_params,
+                           dense_backward_params_transposed, dense_forward, dense_forward_relu,
+                           dense_forward_transposed, dropout_backward, dropout_forward_sample, transpose_into)
 from ..train.losses import loss_and_grad
 from ..train.optimizers import clip_norm_flat, clip_value_flat, optimizer_step
 from .rng import next_below, permutation
 
 SAMPLE_PERMUTATION = 0
 SAMPLE_REPLACEMENT = 1
+NARROW = 16  # layers with fewer outputs than this compute their products transposed (_narrow)
 
 
 @njit(cache=True)
@@ -53,12 +70,45 @@ def _bias(params, layout, l):
 
 
 @njit(cache=True)
-def forward(params, layout, act_codes, act_params, drop, inverted, training, x, z_buf, a_buf, mask_buf,
-            rng_state):
-    """Forward pass of the rows ``x`` (rows, n_in); fills every layer's ``z`` and ``a``.
+def _gamma(params, bn, layout, l):
+    return params[bn[l, 0]:bn[l, 0] + layout[l, 1]]
 
-    Returns the output layer's activations (the logits), a view into ``a_buf``.
-    In training, dropout masks are drawn from ``rng_state`` into ``mask_buf``.
+
+@njit(cache=True)
+def _beta(params, bn, layout, l):
+    return params[bn[l, 0] + layout[l, 1]:bn[l, 0] + 2 * layout[l, 1]]
+
+
+@njit(cache=True)
+def _features(arr, bn, layout, l):
+    return arr[bn[l, 1]:bn[l, 1] + layout[l, 1]]
+
+
+@njit(cache=True)
+def _narrow(n_out, n_long):
+    """Whether a layer with ``n_out`` outputs computes a product transposed, so that the
+    vectorised loop runs over ``n_long`` (the rows, or the inputs for ``dW``) instead."""
+    return n_out < NARROW <= n_long
+
+
+@njit(cache=True)
+def _scratch(layout, rows, dtype):
+    """Scratch for :func:`_forward_pass`'s transposed products: ``X^T`` and ``Z^T`` of a narrow layer."""
+    widest = 0
+    for l in range(layout.shape[0]):
+        widest = max(widest, layout[l, 0])
+    return np.empty(rows * (widest + NARROW), dtype)
+
+
+@njit(cache=True)
+def _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_momentum, bn_eps,
+                  training, x, z_buf, a_buf, mask_buf, xhat_buf, inv_std, rng_state, t_buf):
+    """:func:`forward` with its scratch ``t_buf`` (from :func:`_scratch`) given.
+
+    Three ways to the same values: a narrow layer (fewer than :data:`NARROW` outputs, at
+    least as many rows) computes ``Z^T = W^T X^T`` from a transposed copy of its input
+    (:func:`dense_forward_transposed`); a ReLU layer without batch norm gets its
+    activations from the product (:func:`dense_forward_relu`); else :func:`dense_forward`.
     """
     rows = x.shape[0]
     n_layers = layout.shape[0]
@@ -67,9 +117,34 @@ def forward(params, layout, act_codes, act_params, drop, inverted, training, x, 
     for l in range(n_layers):
         z = _units(z_buf, layout, l, rows)
         a = _units(a_buf, layout, l, rows)
-        dense_forward(prev, _weights(params, layout, l), _bias(params, layout, l), z)
-        if l < n_layers - 1:
-            activate(act_codes[l], z, a, act_params[l])
+        W = _weights(params, layout, l)
+        b = _bias(params, layout, l)
+        hidden = l < n_layers - 1
+        n_in = layout[l, 0]
+        n_out = layout[l, 1]
+        narrow = _narrow(n_out, rows)
+        fused = hidden and not narrow and act_codes[l] == RELU and bn[l, 0] < 0
+        if narrow:
+            xt = t_buf[:n_in * rows].reshape((n_in, rows))
+            zt = t_buf[n_in * rows:(n_in + n_out) * rows].reshape((n_out, rows))
+            transpose_into(prev, xt)
+            dense_forward_transposed(W, xt, b, zt)
+            transpose_into(zt, z)
+        elif fused:
+            dense_forward_relu(prev, W, b, z, a)
+        else:
+            dense_forward(prev, W, b, z)
+        if hidden:
+            if bn[l, 0] >= 0:
+                gamma, beta = _gamma(params, bn, layout, l), _beta(params, bn, layout, l)
+                rm, rv = _features(bn_mean, bn, layout, l), _features(bn_var, bn, layout, l)
+                if training:
+                    batchnorm_forward_train(z, gamma, beta, rm, rv, bn_momentum, bn_eps, z,
+                                            _units(xhat_buf, layout, l, rows), _features(inv_std, bn, layout, l))
+                else:
+                    batchnorm_forward_eval(z, gamma, beta, rm, rv, bn_eps, z)
+            if not fused:
+                activate(act_codes[l], z, a, act_params[l])
             if drop[l] > 0.0:
                 dropout_forward_sample(a, drop[l], inverted, training, rng_state,
                                        _units(mask_buf, layout, l, rows), a)
@@ -80,31 +155,100 @@ def forward(params, layout, act_codes, act_params, drop, inverted, training, x, 
 
 
 @njit(cache=True)
-def backward(params, grads, layout, act_codes, act_params, drop, inverted, x, z_buf, a_buf, d_buf,
-             mask_buf, wt_buf):
-    """Back-propagate ``d_buf``'s output-layer rows (dL/dlogits) through every layer.
+def forward(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_momentum, bn_eps,
+            training, x, z_buf, a_buf, mask_buf, xhat_buf, inv_std, rng_state):
+    """Forward pass of the rows ``x`` (rows, n_in); fills every layer's ``z`` and ``a``.
+
+    Returns the output layer's activations (the logits), a view into ``a_buf``.
+    In training, dropout masks are drawn from ``rng_state`` into ``mask_buf``, and batch
+    norm uses the batch statistics (and updates the running ones); in evaluation it
+    uses the running statistics and ``xhat_buf`` / ``inv_std`` are not touched.
+    """
+    return _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_momentum,
+                         bn_eps, training, x, z_buf, a_buf, mask_buf, xhat_buf, inv_std, rng_state,
+                         _scratch(layout, x.shape[0], x.dtype))
+
+
+@njit(cache=True)
+def backward(params, grads, layout, act_codes, act_params, drop, inverted, bn, lowest, x, z_buf, a_buf, d_buf,
+             mask_buf, xhat_buf, inv_std, wt_buf):
+    """Back-propagate ``d_buf``'s output-layer rows (dL/dlogits) down to layer ``lowest``.
 
     Writes ``dW_l = a_{l-1}^T dz_l`` and ``db_l = sum_rows dz_l`` into ``grads`` (not
-    accumulated), with ``dz_{l-1} = f'(z_{l-1}) * dropout(dz_l W_l^T)``.
-    ``wt_buf`` is scratch for a transposed weight matrix.
+    accumulated) for the layers ``l >= lowest``, with
+    ``dz_{l-1} = f'(z_{l-1}) * dropout(dz_l W_l^T)``; a batch-norm layer first maps
+    ``dz_l`` through :func:`batchnorm_backward` (writing d gamma and d beta) and gets
+    ``db_l = 0``. Layers below ``lowest`` are not touched. ``wt_buf`` is scratch for a
+    transposed weight matrix. A narrow layer (fewer than :data:`NARROW` outputs, at
+    least as many inputs) computes ``dW_l^T`` and transposes it; below a ReLU layer
+    without dropout the derivative is applied inside the ``dz_l W_l^T`` product. Both
+    give the same values as the plain kernels.
     """
     rows = x.shape[0]
     n_layers = layout.shape[0]
-    for l in range(n_layers - 1, -1, -1):
+    for l in range(n_layers - 1, lowest - 1, -1):
         dz = _units(d_buf, layout, l, rows)
+        has_bn = l < n_layers - 1 and bn[l, 0] >= 0
+        if has_bn:
+            batchnorm_backward(dz, _units(xhat_buf, layout, l, rows), _gamma(params, bn, layout, l),
+                               _features(inv_std, bn, layout, l), dz, _gamma(grads, bn, layout, l),
+                               _beta(grads, bn, layout, l))
         prev = x if l == 0 else _units(a_buf, layout, l - 1, rows)
-        dense_backward_params(prev, dz, _weights(grads, layout, l), _bias(grads, layout, l))
-        if l > 0:
-            n_in = layout[l, 0]
-            n_out = layout[l, 1]
+        n_in = layout[l, 0]
+        n_out = layout[l, 1]
+        if _narrow(n_out, n_in):
+            dwt = wt_buf[:n_in * n_out].reshape((n_out, n_in))
+            dense_backward_params_transposed(prev, dz, dwt, _bias(grads, layout, l))
+            transpose_into(dwt, _weights(grads, layout, l))
+        else:
+            dense_backward_params(prev, dz, _weights(grads, layout, l), _bias(grads, layout, l))
+        if has_bn:
+            _bias(grads, layout, l)[:] = 0.0  # the batch mean cancels the bias
+        if l > lowest:
             wt = wt_buf[:n_in * n_out].reshape((n_out, n_in))
             transpose_into(_weights(params, layout, l), wt)
             da = _units(d_buf, layout, l - 1, rows)
-            dense_backward_input_transposed(dz, wt, da)
-            if drop[l - 1] > 0.0:
-                dropout_backward(da, _units(mask_buf, layout, l - 1, rows), drop[l - 1], inverted, True, da)
-            activate_backward(act_codes[l - 1], _units(z_buf, layout, l - 1, rows),
-                              _units(a_buf, layout, l - 1, rows), da, da, act_params[l - 1])
+            z_prev = _units(z_buf, layout, l - 1, rows)
+            if act_codes[l - 1] == RELU and drop[l - 1] == 0.0:
+                dense_backward_input_relu(dz, wt, z_prev, da)
+            else:
+                dense_backward_input_transposed(dz, wt, da)
+                if drop[l - 1] > 0.0:
+                    dropout_backward(da, _units(mask_buf, layout, l - 1, rows), drop[l - 1], inverted, True, da)
+                activate_backward(act_codes[l - 1], z_prev, _units(a_buf, layout, l - 1, rows), da, da,
+                                  act_params[l - 1])
+
+
+@njit(cache=True)
+def _layer_segments(layout, bn, l):
+    """The (start, stop) ranges of layer ``l``'s parameters in the flat buffer: W and b, then gamma and beta."""
+    seg = np.full((2, 2), -1, np.int64)
+    seg[0, 0] = layout[l, 2]
+    seg[0, 1] = layout[l, 3] + layout[l, 1]
+    if l < layout.shape[0] - 1 and bn[l, 0] >= 0:
+        seg[1, 0] = bn[l, 0]
+        seg[1, 1] = bn[l, 0] + 2 * layout[l, 1]
+    return seg
+
+
+@njit(cache=True)
+def zero_frozen(grads, layout, bn, frozen):
+    """Set the gradients of every parameter of the frozen layers to 0."""
+    for l in range(layout.shape[0]):
+        if frozen[l]:
+            seg = _layer_segments(layout, bn, l)
+            for k in range(2):
+                grads[seg[k, 0]:seg[k, 1]] = 0.0
+
+
+@njit(cache=True)
+def restore_frozen(saved, params, layout, bn, frozen):
+    """Copy the parameters of the frozen layers from ``saved`` back into ``params``."""
+    for l in range(layout.shape[0]):
+        if frozen[l]:
+            seg = _layer_segments(layout, bn, l)
+            for k in range(2):
+                params[seg[k, 0]:seg[k, 1]] = saved[seg[k, 0]:seg[k, 1]]
 
 
 @njit(cache=True)
@@ -143,18 +287,20 @@ def layer_norms(arr, layout, out):
 
 @njit(cache=True)
 def train_epoch(params, grads, opt_code, opt_state, opt_hyper, step0, lrs, layout, act_codes, act_params,
-                drop, inverted, loss_code, l1, l2, clip_norm, clip_value, sampling, batch_size,
-                X, Y, labels, x_buf, y_buf, lab_buf, idx, z_buf, a_buf, d_buf, mask_buf, wt_buf, rng_state,
-                step_loss, grad_norm_sum, update_ratio, before):
+                drop, inverted, bn, bn_mean, bn_var, bn_momentum, bn_eps, frozen, loss_code, l1, l2, clip_norm,
+                clip_value, sampling, batch_size, X, Y, labels, x_buf, y_buf, lab_buf, idx, z_buf, a_buf, d_buf,
+                mask_buf, xhat_buf, inv_std, wt_buf, rng_state, step_loss, grad_norm_sum, update_ratio, before):
     """One epoch of mini-batch training; returns ``(n_steps, diverged_step)``.
 
     Batches: ``ceil(n / batch_size)`` of them; rows drawn by a fresh permutation (the last
     batch smaller, like PyTorch's DataLoader) or uniformly with replacement. For each
-    batch: forward (training mode), loss and dL/dlogits, backward, L1/L2 penalty
-    gradients, clipping by global norm (``clip_norm > 0``, as ``clip_grad_norm_``) and
-    by value (``clip_value > 0``), then one optimizer step ``t = step0 + k + 1`` at
-    learning rate ``lrs[k]``. Targets: ``Y`` (float rows) for value losses, ``labels``
-    for label losses; the unused one has zero rows.
+    batch: forward (training mode), loss and dL/dlogits, backward (down to the lowest
+    layer that is not frozen), L1/L2 penalty gradients, the frozen layers' gradients set
+    to 0, clipping by global norm (``clip_norm > 0``, as ``clip_grad_norm_``) and by value
+    (``clip_value > 0``), then one optimizer step ``t = step0 + k + 1`` at learning rate
+    ``lrs[k]``, after which the frozen layers' parameters are put back (undoing weight
+    decay and momentum, which move parameters without a gradient). Targets: ``Y`` (float
+    rows) for value losses, ``labels`` for label losses; the unused one has zero rows.
 
     Per step ``k``: ``step_loss[k]`` (data loss of the batch, before the step). Per layer:
     ``grad_norm_sum[l]`` accumulates ``||dW_l||`` (after penalties, before clipping);
@@ -172,6 +318,12 @@ def train_epoch(params, grads, opt_code, opt_state, opt_hyper, step0, lrs, layou
             idx[i] = next_below(rng_state, n)
     n_layers = layout.shape[0]
     norms = np.empty(n_layers)
+    lowest = 0  # back-propagation stops at the lowest layer that is trained
+    while lowest < n_layers and frozen[lowest]:
+        lowest += 1
+    any_frozen = frozen.any()
+    frozen_values = params.copy() if any_frozen else params[:0]
+    t_buf = _scratch(layout, batch_size, x_buf.dtype)
     for k in range(n_batches):
         start = k * batch_size
         stop = min(start + batch_size, n) if sampling == SAMPLE_PERMUTATION else start + batch_size
@@ -187,17 +339,19 @@ def train_epoch(params, grads, opt_code, opt_state, opt_hyper, step0, lrs, layou
         if labels.shape[0] > 0:
             for r in range(rows):
                 lb[r] = labels[idx[start + r]]
-        out = forward(params, layout, act_codes, act_params, drop, inverted, True, xb, z_buf, a_buf, mask_buf,
-                      rng_state)
+        out = _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_momentum,
+                            bn_eps, True, xb, z_buf, a_buf, mask_buf, xhat_buf, inv_std, rng_state, t_buf)
         g_out = _units(d_buf, layout, n_layers - 1, rows)
         loss = loss_and_grad(loss_code, out, yb, lb, g_out)
         step_loss[k] = loss
         if not np.isfinite(loss):
             return k, k
-        backward(params, grads, layout, act_codes, act_params, drop, inverted, xb, z_buf, a_buf, d_buf,
-                 mask_buf, wt_buf)
+        backward(params, grads, layout, act_codes, act_params, drop, inverted, bn, lowest, xb, z_buf, a_buf, d_buf,
+                 mask_buf, xhat_buf, inv_std, wt_buf)
         if l1 != 0.0 or l2 != 0.0:
             penalize(params, grads, layout, l1, l2)
+        if any_frozen:
+            zero_frozen(grads, layout, bn, frozen)
         layer_norms(grads, layout, norms)
         for l in range(n_layers):
             grad_norm_sum[l] += norms[l]
@@ -209,6 +363,8 @@ def train_epoch(params, grads, opt_code, opt_state, opt_hyper, step0, lrs, layou
         if last:
             before[:] = params
         optimizer_step(opt_code, params, grads, opt_state, step0 + k + 1, lrs[k], opt_hyper)
+        if any_frozen:
+            restore_frozen(frozen_values, params, layout, bn, frozen)
         if last:
             layer_norms(before, layout, norms)
             for i in range(before.shape[0]):
@@ -221,14 +377,17 @@ def train_epoch(params, grads, opt_code, opt_state, opt_hyper, step0, lrs, layou
 
 
 @njit(cache=True)
-def evaluate(params, layout, act_codes, act_params, drop, inverted, X, batch_size, z_buf, a_buf, mask_buf,
-             x_buf, out, act_sum, act_sq, alive, rng_state):
+def evaluate(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_eps, X, batch_size,
+             z_buf, a_buf, mask_buf, x_buf, out, act_sum, act_sq, alive, keep_layer, kept, rng_state):
     """Forward pass in evaluation mode over every row of ``X``, ``batch_size`` rows at a time.
 
     Writes the logits to ``out`` (n, n_out). For hidden layer ``l``: ``act_sum[l]`` and
     ``act_sq[l]`` get the sum and sum of squares of its outputs (after evaluation-mode
-    dropout, which scales by ``1 - p`` in the classic variant), and ``alive[u]`` (over hidden units in layer order) is set when unit ``u``
-    is nonzero for some row, so ``1 - mean(alive)`` of a ReLU layer is its dead fraction.
+    dropout, which scales by ``1 - p`` in the classic variant), and ``alive[u]`` (over hidden
+    units in layer order) is set when unit ``u`` is nonzero for some row, so
+    ``1 - mean(alive)`` of a ReLU layer is its dead fraction.
+    With ``keep_layer >= 0``, that hidden layer's outputs are copied into ``kept`` (n, width)
+    (an autoencoder's bottleneck codes). Batch norm uses the running statistics.
     """
     n = X.shape[0]
     n_in = X.shape[1]
@@ -236,13 +395,17 @@ def evaluate(params, layout, act_codes, act_params, drop, inverted, X, batch_siz
     act_sum[:] = 0.0
     act_sq[:] = 0.0
     alive[:] = False
+    t_buf = _scratch(layout, batch_size, x_buf.dtype)
     for start in range(0, n, batch_size):
         rows = min(batch_size, n - start)
         xb = x_buf[:rows * n_in].reshape((rows, n_in))
         xb[:, :] = X[start:start + rows]
-        o = forward(params, layout, act_codes, act_params, drop, inverted, False, xb, z_buf, a_buf, mask_buf,
-                    rng_state)
+        o = _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, 0.0, bn_eps,
+                          False, xb, z_buf, a_buf, mask_buf, z_buf[:0], bn_mean[:0], rng_state,
+                          t_buf)  # no xhat / inv_std in evaluation
         out[start:start + rows] = o
+        if keep_layer >= 0:
+            kept[start:start + rows] = _units(a_buf, layout, keep_layer, rows)
         unit0 = 0
         for l in range(n_layers - 1):
             a = _units(a_buf, layout, l, rows)

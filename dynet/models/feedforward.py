@@ -5,7 +5,26 @@ The driver prepares the data splits and the flat float32 parameter buffer, then 
 compiled code) and :func:`~dynet.kernels.feedforward.evaluate` for the per-epoch
 metrics. Random streams (children of the run's SeedSequence): 0 generates the data,
 1 splits it, 2 initializes the weights, 3 seeds the kernel's xoshiro256** state
-(mini-batch sampling and dropout masks).
+(mini-batch sampling and dropout masks). Transferred layers (``init.transfer``) are
+copied from another run after the initialization, so seed child 2 is drawn either way.
+
+Parameters (``Setup.params``, float32): every dense layer's ``W`` then ``b`` in layer
+order at the offsets of ``Setup.layout``, then ``gamma`` and ``beta`` of each batch-norm
+layer (``Setup.bn``); the running statistics of batch norm are state
+(``Setup.bn_mean``, ``Setup.bn_var``), not parameters.
+
+``network.kind = "autoencoder"``: the encoder is ``hidden`` (+ ``bottleneck``), the
+decoder its mirror image, the output layer as wide as the input; the targets are the
+inputs (labels ignored), the loss MSE or BCE-with-logits, and the metric the
+reconstruction R^2 ``1 - SSE / SST`` over all inputs of the split (scikit-learn's
+``r2_score(..., multioutput="variance_weighted")``; for BCE of ``sigmoid(logits)``).
+
+Stored arrays: per layer ``weight_l`` / ``bias_l`` (best or final), ``initial_*``,
+``last_*`` (when the best epoch was restored), batch-norm ``bn_gamma_l``, ``bn_beta_l``,
+``bn_running_mean_l``, ``bn_running_var_l`` beside them; the attributes of ``weight_l``
+name the layer's ``part`` (encoder/decoder of an autoencoder), whether it was ``frozen``
+and where it was ``transferred_from``. An autoencoder also stores its bottleneck codes of
+the validation split (``val_code``, with ``val_label`` for labelled data).
 
 The output layer is linear and every loss takes logits; the output nonlinearity of
 the task (softmax for cross-entropy, sigmoid for binary cross-entropy, the step for
@@ -17,11 +36,14 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+import time
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import data as _data
+from .. import store as _store
 from ..kernels import feedforward as K
 from ..kernels.rng import seed_state
 from ..store import TrajectorySpec
@@ -33,6 +55,7 @@ from ..train import schedules as S
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
+RECONSTRUCTION = "reconstruction"  # an autoencoder's task: the targets are the inputs
 
 #: Metrics shown (averaged over replicates) in run summaries.
 SUMMARY = ("train_loss", "val_loss", "train_metric", "val_metric", "test_metric", "epochs_run")
@@ -125,17 +148,52 @@ class Setup:
     params: np.ndarray
     splits: dict  # name -> (X float32, Y float32 (n, k) or (0, 0), labels int64 or (0,))
     rng_state: np.ndarray  # the kernel's xoshiro256** state (seed child 3)
+    # batch norm: (L, 2) rows (gamma offset in params, offset in bn_mean / bn_var), -1 without
+    bn: np.ndarray = field(default_factory=lambda: np.full((1, 2), -1, np.int64))
+    bn_mean: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # running statistics (state)
+    bn_var: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    bn_momentum: float = 0.1
+    bn_eps: float = 1e-5
+    frozen: np.ndarray = field(default_factory=lambda: np.zeros(1, np.bool_))  # per layer
+    code_layer: int = -1  # an autoencoder's bottleneck layer (its outputs are the codes)
+    labels: dict = field(default_factory=dict)  # split -> class labels of an autoencoder's data
+    transfer: dict | None = None  # where transferred layers came from (see load_transfer)
+    last_running: tuple | None = None  # train(): the final running statistics when the best were restored
+
+
+def encoder_sizes(net: dict) -> list[int]:
+    """An autoencoder's encoder: ``hidden`` followed by ``bottleneck`` when given."""
+    return [*net["hidden"], *([net["bottleneck"]] if net.get("bottleneck") else [])]
+
+
+def hidden_sizes(net: dict) -> list[int]:
+    """Sizes of every hidden layer: ``hidden`` (mlp), the encoder and its mirror image without
+    the bottleneck (autoencoder: [32, 8] gives [32, 8, 32]), none (single neurons)."""
+    if net["kind"] == "mlp":
+        return list(net["hidden"])
+    if net["kind"] == "autoencoder":
+        enc = encoder_sizes(net)
+        return enc + enc[-2::-1]
+    return []
 
 
 def resolve_loss(config: dict, task: str, n_classes: int) -> tuple[str, int]:
-    """(loss name, number of outputs) for the network kind, task and classes; ValueError if they clash."""
+    """(loss name, number of outputs) for the network kind, task and classes; ValueError if they clash.
+
+    An autoencoder's outputs are its inputs: the number returned is 0 (the caller knows the width).
+    """
     net = config["network"]
     kind = net["kind"]
+    loss = net["loss"]
+    if kind == "autoencoder":
+        if loss not in (None, "mse", "bce_with_logits"):
+            raise ValueError(f"network.loss: an autoencoder reconstructs its inputs with 'mse' or "
+                             f"'bce_with_logits', not '{loss}'")
+        return loss or "mse", 0
     if kind == "linear" and task != REGRESSION:
         raise ValueError("network.kind: 'linear' is linear regression: it needs regression data")
     if kind in ("logistic", "perceptron") and task != CLASSIFICATION:
         raise ValueError(f"network.kind: '{kind}' needs classification data")
-    loss = net["loss"]
     if loss is None:
         if task == REGRESSION:
             loss = "mse"
@@ -158,7 +216,7 @@ def resolve_loss(config: dict, task: str, n_classes: int) -> tuple[str, int]:
 
 def _targets(loss: str, y: np.ndarray, task: str):
     """(Y float32 (n, k), labels int64) in the form loss ``loss`` reads (the other one empty)."""
-    if task == REGRESSION:
+    if task in (REGRESSION, RECONSTRUCTION):
         return y.astype(np.float32), np.zeros(0, np.int64)
     if L.LOSS_TARGETS[loss] == "labels":
         return np.zeros((0, 0), np.float32), y.astype(np.int64)
@@ -180,15 +238,36 @@ def make_layout(sizes: list[int], batch: int) -> np.ndarray:
 
 
 def n_params(layout: np.ndarray) -> int:
+    """Number of dense-layer parameters (batch norm's gamma and beta follow them in ``Setup.params``)."""
     last = layout[-1]
     return int(last[3] + last[1])
+
+
+def per_hidden(value, n_hidden: int) -> list:
+    """A setting given once for every hidden layer or as a list of one value per hidden layer."""
+    return list(value) if isinstance(value, list) else [value] * n_hidden
+
+
+def batch_norm_table(flags: list[bool], layout: np.ndarray) -> tuple[np.ndarray, int]:
+    """The (L, 2) table ``(gamma offset, running-statistics offset)`` (-1: no batch norm) and the number
+    of normalised features. Gamma and beta of the normalised layers follow the dense parameters."""
+    bn = np.full((len(layout), 2), -1, np.int64)
+    off, feat = n_params(layout), 0
+    for l, flag in enumerate(flags):
+        if flag:
+            n_out = int(layout[l, 1])
+            bn[l] = off, feat
+            off += 2 * n_out
+            feat += n_out
+    return bn, feat
 
 
 def init_params(config: dict, layout: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     init = config["init"]
     params = dict(init["params"])
     act = config["network"]["activation"]
-    if init["weights"].startswith(("glorot", "xavier")) and "gain" not in params and config["network"]["kind"] == "mlp":
+    if (init["weights"].startswith(("glorot", "xavier")) and "gain" not in params
+            and config["network"]["kind"] in ("mlp", "autoencoder")):
         params["gain"] = A.gain(act, config["network"]["activation_param"])
     flat = np.empty(n_params(layout), np.float32)
     for n_in, n_out, w, b, _ in layout:
@@ -197,26 +276,53 @@ def init_params(config: dict, layout: np.ndarray, rng: np.random.Generator) -> n
     return flat
 
 
-def setup(config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = ".") -> Setup:
-    data_ss, split_ss, init_ss, train_ss = seed_sequence.spawn(4)
-    d = config["data"]
-    x, y, task = load_data(d, np.random.default_rng(data_ss), base_dir)
+def prepare_data(config: dict, data_rng: np.random.Generator, base_dir: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """The data as the network sees it before splitting: (X scaled by ``data.scale``, y, task);
+    an autoencoder's task is reconstruction (its targets are X itself, set after standardizing)."""
+    x, y, task = load_data(config["data"], data_rng, base_dir)
+    scale = config["data"].get("scale", 1.0)
+    if scale != 1.0:
+        x = x * scale
+    if config["network"]["kind"] == "autoencoder":
+        task = RECONSTRUCTION
+    return x, y, task
+
+
+def network_sizes(config: dict, x: np.ndarray, y: np.ndarray, task: str) -> tuple[list[int], str, int]:
+    """(layer sizes from inputs to outputs, loss name, number of classes) of a run on this data."""
     n_classes = int(y.max()) + 1 if task == CLASSIFICATION else 0
     loss, n_out = resolve_loss(config, task, n_classes)
     if task == REGRESSION:
         n_out = y.shape[1]
+    elif task == RECONSTRUCTION:
+        n_out = x.shape[1]
+    return [x.shape[1], *hidden_sizes(config["network"]), n_out], loss, n_classes
+
+
+def setup(config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = ".", store: str | None = None) -> Setup:
+    """Data splits, network and initial parameters of a run. ``store``: where ``init.transfer`` looks
+    for its source run when it names no store (the store the run writes to)."""
+    data_ss, split_ss, init_ss, train_ss = seed_sequence.spawn(4)
+    d = config["data"]
+    x, y, task = prepare_data(config, np.random.default_rng(data_ss), base_dir)
+    sizes, loss, n_classes = network_sizes(config, x, y, task)
     tr, va, te = _data.split(len(x), (1.0 - d["validation"] - d["test"], d["validation"], d["test"]),
                              np.random.default_rng(split_ss))
     xs = [x[tr], x[va], x[te]]
     if d["standardize"]:
         xs = list(_data.standardize(*xs))
     splits = {}
+    labels = {}
     for name, idx, xx in zip(("train", "validation", "test"), (tr, va, te), xs):
-        yy, lab = _targets(loss, y[idx], task)
+        if task == RECONSTRUCTION:
+            yy, lab = _targets(loss, xx, task)
+            if y.ndim == 1 and y.dtype.kind == "i":
+                labels[name] = y[idx]
+        else:
+            yy, lab = _targets(loss, y[idx], task)
         splits[name] = (np.ascontiguousarray(xx, np.float32), yy, lab)
     net = config["network"]
-    hidden = list(net["hidden"]) if net["kind"] == "mlp" else []
-    sizes = [x.shape[1], *hidden, n_out]
+    hidden = sizes[1:-1]
     batch = _batch_size(config, len(tr))
     layout = make_layout(sizes, batch)
     act = net["activation"]
@@ -225,14 +331,26 @@ def setup(config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = "
     n_hidden = len(hidden)
     act_codes = np.full(max(1, n_hidden), A.ACTIVATION_CODES[act], np.int64)
     act_params = np.full(max(1, n_hidden), float(param), np.float64)
-    dropv = config["regularization"]["dropout"]
-    drop = np.array(dropv if isinstance(dropv, list) else [dropv] * n_hidden, np.float64)
-    drop = np.concatenate([drop, np.zeros(1)])  # the output layer has none
+    reg = config["regularization"]
+    drop = np.array(per_hidden(reg["dropout"], n_hidden) + [0.0], np.float64)  # the output layer has none
+    bn, n_feat = batch_norm_table(per_hidden(reg.get("batch_norm", False), n_hidden), layout)
     params = init_params(config, layout, np.random.default_rng(init_ss))
-    return Setup(task=task, n_classes=n_classes, loss=loss, loss_code=L.LOSS_CODES[loss], n_out=n_out, sizes=sizes,
-                 layout=layout, act_codes=act_codes, act_params=act_params, drop=drop,
-                 inverted=config["regularization"]["dropout_mode"] == "inverted", params=params, splits=splits,
-                 rng_state=seed_state(train_ss))
+    gamma_beta = [np.r_[np.ones(int(layout[l, 1])), np.zeros(int(layout[l, 1]))] for l in range(len(layout))
+                  if bn[l, 0] >= 0]
+    params = np.concatenate([params, *gamma_beta]).astype(np.float32)
+    frozen = np.zeros(len(layout), np.bool_)
+    frozen[config["training"].get("freeze", [])] = True
+    st = Setup(task=task, n_classes=n_classes, loss=loss, loss_code=L.LOSS_CODES[loss], n_out=sizes[-1], sizes=sizes,
+               layout=layout, act_codes=act_codes, act_params=act_params, drop=drop,
+               inverted=reg["dropout_mode"] == "inverted", params=params, splits=splits,
+               rng_state=seed_state(train_ss), bn=bn, bn_mean=np.zeros(n_feat, np.float32),
+               bn_var=np.ones(n_feat, np.float32), bn_momentum=float(reg.get("batch_norm_momentum", 0.1)),
+               bn_eps=float(reg.get("batch_norm_eps", 1e-5)), frozen=frozen,
+               code_layer=len(encoder_sizes(net)) - 1 if net["kind"] == "autoencoder" else -1, labels=labels)
+    transfer = config["init"].get("transfer")
+    if transfer:
+        apply_transfer(st, load_transfer(transfer, sizes, list(bn[:, 0] >= 0), base_dir, store))
+    return st
 
 
 def _batch_size(config: dict, n_train: int) -> int:
@@ -240,13 +358,121 @@ def _batch_size(config: dict, n_train: int) -> int:
     return n_train if b == "full" else min(int(b), n_train)
 
 
+# --------------------------------------------------------------------------- transfer
+
+class TransferError(ValueError):
+    """The source run of ``init.transfer`` is missing, incomplete, ambiguous or does not fit."""
+
+
+def _source_run(tr: dict, base_dir: str, default_store: str | None):
+    """(store path, store root group, run id, run attributes) of the run ``init.transfer`` names."""
+    if tr.get("store"):
+        path = tr["store"] if os.path.isabs(tr["store"]) else os.path.join(base_dir, tr["store"])
+        key = "init.transfer.store"
+    elif default_store is not None:
+        path, key = os.fspath(default_store), "init.transfer"
+    else:
+        raise TransferError("init.transfer.store: no store given and the run's own store is not known here")
+    try:
+        root = _store.open_store(path)
+    except _store.StoreError as exc:
+        raise TransferError(f"{key}: {exc}") from None
+    if tr.get("run"):
+        try:
+            rid = _store.find_run(root, tr["run"])
+        except _store.StoreError as exc:
+            raise TransferError(f"init.transfer.run: {exc} ({path})") from None
+    else:
+        point = tr.get("point") or {}
+        with warnings.catch_warnings():  # runs being written meanwhile leave files that are not groups yet
+            warnings.filterwarnings("ignore", message=r"Object at .* is not recognized as a component")
+            runs = _store.list_runs(root)
+        matches = [r for r, a in runs.items() if a.get("scenario") == tr["scenario"]
+                   and a.get("replicate") == tr.get("replicate", 0)
+                   and all(a.get("params", {}).get(k) == v for k, v in point.items())]
+        selection = f"replicate {tr.get('replicate', 0)}" + (f", point {point}" if point else "")
+        what = f"scenario '{tr['scenario']}' ({selection})"
+        if not matches:
+            raise TransferError(f"init.transfer.scenario: no run of {what} in {path}")
+        if len(matches) > 1:
+            keys = sorted({k for r in matches for k in runs[r].get("params", {})})
+            raise TransferError(f"init.transfer.point: {len(matches)} runs of {what} in {path}; choose one "
+                                f"with init.transfer.point (sweep keys: {', '.join(keys)}) or init.transfer.run")
+        rid = matches[0]
+    attrs = _store.run_attrs(root, rid)
+    if attrs.get("model") != "feedforward":
+        raise TransferError(f"init.transfer: run {rid} in {path} is a {attrs.get('model')} run, not feedforward")
+    if attrs.get("status") != _store.COMPLETE:
+        raise TransferError(f"init.transfer: run {rid} in {path} is not complete (status {attrs.get('status')})")
+    return path, root, rid, attrs
+
+
+def load_transfer(tr: dict, sizes: list[int], bn_layers: list[bool], base_dir: str,
+                  default_store: str | None = None) -> dict:
+    """Read the layers ``init.transfer`` copies and check they fit a network of ``sizes`` whose layers
+    ``l`` have batch norm where ``bn_layers[l]`` (in the source and destination alike).
+
+    Returns ``{"store", "run", "scenario", "layers", "into", "arrays"}`` with ``arrays[m]`` the
+    destination layer ``m``'s ``weight``, ``bias`` (and ``bn_gamma``, ``bn_beta``,
+    ``bn_running_mean``, ``bn_running_var`` when the source layer has batch norm).
+    Raises :class:`TransferError` with a one-line ``key.path: message``.
+    """
+    path, root, rid, attrs = _source_run(tr, base_dir, default_store)
+    names = set(_store.array_names(root, rid))
+    layers = list(tr["layers"])
+    into = list(tr.get("into") or layers)
+    arrays = {}
+    for src, dst in zip(layers, into):
+        if f"weight_{src}" not in names:
+            n_src = sum(1 for n in names if n.startswith("weight_"))
+            raise TransferError(f"init.transfer.layers: run {rid} has no layer {src} (it has {n_src})")
+        w = _store.load_array(root, rid, f"weight_{src}")
+        want = (sizes[dst], sizes[dst + 1])
+        if w.shape != want:
+            raise TransferError(f"init.transfer.layers: source layer {src} of run {rid} is {w.shape[0]} x "
+                                f"{w.shape[1]}, destination layer {dst} is {want[0]} x {want[1]}")
+        arrays[dst] = {"weight": w, "bias": _store.load_array(root, rid, f"bias_{src}")}
+        src_bn = f"bn_gamma_{src}" in names
+        if src_bn != bn_layers[dst]:
+            raise TransferError(f"init.transfer.layers: source layer {src} of run {rid} "
+                                f"{'has' if src_bn else 'has no'} batch norm but destination layer {dst} "
+                                f"{'has' if bn_layers[dst] else 'has none'} (set regularization.batch_norm to match)")
+        if bn_layers[dst]:
+            for part in ("bn_gamma", "bn_beta", "bn_running_mean", "bn_running_var"):
+                arrays[dst][part] = _store.load_array(root, rid, f"{part}_{src}")
+    return {"store": os.path.abspath(path), "run": rid, "scenario": attrs.get("scenario"), "layers": layers,
+            "into": into, "arrays": arrays}
+
+
+def apply_transfer(st: Setup, transfer: dict) -> None:
+    """Copy the transferred layers (:func:`load_transfer`) into ``st``: weights, bias, and batch norm's
+    gamma, beta and running statistics."""
+    for dst, arrs in transfer["arrays"].items():
+        n_in, n_out, w, b, _ = (int(v) for v in st.layout[dst])
+        st.params[w:w + n_in * n_out] = arrs["weight"].ravel()
+        st.params[b:b + n_out] = arrs["bias"]
+        if "bn_gamma" in arrs:
+            g, s = (int(v) for v in st.bn[dst])
+            st.params[g:g + n_out] = arrs["bn_gamma"]
+            st.params[g + n_out:g + 2 * n_out] = arrs["bn_beta"]
+            st.bn_mean[s:s + n_out] = arrs["bn_running_mean"]
+            st.bn_var[s:s + n_out] = arrs["bn_running_var"]
+    st.transfer = {k: v for k, v in transfer.items() if k != "arrays"}
+
+
 # --------------------------------------------------------------------------- evaluation
 
 class Evaluator:
-    """Evaluation-mode forward passes over a split: loss, metric, activation statistics."""
+    """Evaluation-mode forward passes over a split: loss, metric, activation statistics.
 
-    def __init__(self, st: Setup, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch: int):
+    With ``keep_layer >= 0`` the outputs of that hidden layer are kept in ``self.kept``
+    (an autoencoder's codes)."""
+
+    def __init__(self, st: Setup, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch: int,
+                 keep_layer: int = -1):
         self.st, self.x, self.y, self.labels = st, x, y, labels
+        self.keep_layer = keep_layer
+        self.kept = np.empty((len(x), st.sizes[keep_layer + 1] if keep_layer >= 0 else 0), np.float32)
         self.batch = batch
         self.n = len(x)
         layout = make_layout(st.sizes, batch)
@@ -266,8 +492,9 @@ class Evaluator:
 
     def __call__(self, params: np.ndarray) -> dict:
         st = self.st
-        K.evaluate(params, self.layout, st.act_codes, st.act_params, st.drop, st.inverted, self.x, self.batch,
-                   self.z, self.a, self.mask, self.xb, self.out, self.act_sum, self.act_sq, self.alive, self.rng)
+        K.evaluate(params, self.layout, st.act_codes, st.act_params, st.drop, st.inverted, st.bn, st.bn_mean,
+                   st.bn_var, st.bn_eps, self.x, self.batch, self.z, self.a, self.mask, self.xb, self.out,
+                   self.act_sum, self.act_sq, self.alive, self.keep_layer, self.kept, self.rng)
         loss = L.loss_and_grad(st.loss_code, self.out, self.y, self.labels, self.grad)
         res = {"loss": float(loss), "metric": self.metric()}
         hidden = st.sizes[1:-1]
@@ -281,7 +508,15 @@ class Evaluator:
         return res
 
     def metric(self) -> float:
-        """Accuracy (classification) or R^2 averaged over target columns (regression)."""
+        """Accuracy (classification), R^2 averaged over target columns (regression), or the
+        reconstruction R^2 ``1 - SSE / SST`` summed over every input (autoencoder)."""
+        if self.st.task == RECONSTRUCTION:
+            y = self.y.astype(np.float64)
+            rec = self.out.astype(np.float64)
+            if self.st.loss == "bce_with_logits":
+                rec = 1.0 / (1.0 + np.exp(-rec))
+            total = ((y - y.mean(axis=0)) ** 2).sum()
+            return float(1.0 - ((y - rec) ** 2).sum() / total) if total > 0 else math.nan
         if self.st.task == REGRESSION:
             resid = ((self.y - self.out) ** 2).sum(axis=0)
             total = ((self.y - self.y.mean(axis=0)) ** 2).sum(axis=0)
@@ -345,8 +580,22 @@ class _Schedule:
             self.plateau.step(val_loss)
 
 
-def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_steps=None, on_snapshot=None) -> dict:
-    """Train ``st.params`` in place; returns final metrics. Callbacks receive recorded rows."""
+def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_steps=None, on_snapshot=None,
+          on_checkpoint=None, resume: tuple[dict, dict] | None = None) -> dict:
+    """Train ``st.params`` (and batch norm's running statistics) in place; returns final metrics.
+
+    Callbacks receive recorded rows. With early stopping's ``restore_best``, the parameters
+    and running statistics of the best epoch are restored; the final ones are in
+    ``metrics["_final_params"]`` and ``st.last_running``.
+
+    Checkpoints: after every epoch that does not end training, ``on_checkpoint(epoch,
+    capture)`` may call ``capture()`` for ``(state, arrays)``: everything the loop needs to
+    continue (parameters, optimizer state, the kernel's random state, running statistics,
+    the best epoch so far, early stopping's and reduce-on-plateau's counters). Passing
+    that pair back as ``resume`` (to a fresh :func:`setup` of the same run) continues with
+    the next epoch, bit-identical to a run that was never stopped; the rows recorded up to
+    the checkpoint are not sent again.
+    """
     tr = config["training"]
     x, y, lab = st.splits["train"]
     n = len(x)
@@ -362,7 +611,8 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
     n_layers = len(st.sizes) - 1
     units = int(st.layout[-1, 4] + batch * st.layout[-1, 1])
     buf = dict(z=np.empty(units, np.float32), a=np.empty(units, np.float32), d=np.empty(units, np.float32),
-               mask=np.empty(units, np.float32))
+               mask=np.empty(units, np.float32), xhat=np.empty(units if len(st.bn_mean) else 0, np.float32))
+    inv_std = np.empty(len(st.bn_mean), np.float32)
     grads = np.zeros_like(st.params)
     x_buf = np.empty(batch * st.sizes[0], np.float32)
     y_buf = np.empty(batch * max(1, y.shape[1]), np.float32)
@@ -380,7 +630,7 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
              if len(st.splits[name][0])}
     has_val = "validation" in evals
     es = config["early_stopping"]
-    best = {"loss": math.inf, "epoch": 0, "params": st.params.copy()}
+    best = {"loss": math.inf, "epoch": 0, "params": st.params.copy(), "running": (st.bn_mean.copy(), st.bn_var.copy())}
     wait = 0
     snap = config["record"]["snapshot_every"]
 
@@ -397,20 +647,48 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
             on_epoch(**{k: np.asarray(v) for k, v in cols.items()})
         return ev, ve
 
-    nan_layers = np.full(n_layers, np.nan)
-    ev, ve = row(0, float(sched.epoch_rates(0)[0]), math.nan, nan_layers, nan_layers)
-    if on_snapshot is not None:
-        on_snapshot(0, st.params)
+    def capture() -> tuple[dict, dict]:
+        plateau = sched.plateau
+        scalars = [best["loss"]] + ([plateau.lr, plateau.best] if plateau is not None else [])
+        state = {"epoch": epochs_run, "best_epoch": best["epoch"], "wait": wait,
+                 "plateau": None if plateau is None else {"num_bad_epochs": plateau.num_bad_epochs,
+                                                          "cooldown_counter": plateau.cooldown_counter,
+                                                          "last_epoch": plateau.last_epoch}}
+        arrays = {"params": st.params, "opt_state": opt_state, "rng_state": rng_state, "bn_mean": st.bn_mean,
+                  "bn_var": st.bn_var, "best_params": best["params"], "best_bn_mean": best["running"][0],
+                  "best_bn_var": best["running"][1], "scalars": np.array(scalars, np.float64)}
+        return state, arrays
+
     epochs_run = 0
     stopped_early = False
-    for epoch in range(1, tr["epochs"] + 1):
+    if resume is None:
+        nan_layers = np.full(n_layers, np.nan)
+        ev, ve = row(0, float(sched.epoch_rates(0)[0]), math.nan, nan_layers, nan_layers)
+        if on_snapshot is not None:
+            on_snapshot(0, st.params)
+    else:
+        state, arrays = resume
+        for name, target in (("params", st.params), ("opt_state", opt_state), ("rng_state", rng_state),
+                             ("bn_mean", st.bn_mean), ("bn_var", st.bn_var)):
+            target[...] = arrays[name]
+        scalars = arrays["scalars"]
+        best.update(loss=float(scalars[0]), epoch=state["best_epoch"], params=arrays["best_params"].copy(),
+                    running=(arrays["best_bn_mean"].copy(), arrays["best_bn_var"].copy()))
+        wait = state["wait"]
+        epochs_run = state["epoch"]
+        if sched.plateau is not None:
+            sched.plateau.lr, sched.plateau.best = float(scalars[1]), float(scalars[2])
+            for key, value in state["plateau"].items():
+                setattr(sched.plateau, key, value)
+    for epoch in range(epochs_run + 1, tr["epochs"] + 1):
         lrs = sched.epoch_rates(epoch - 1)
         grad_sum[:] = 0.0
         done, diverged = K.train_epoch(
             st.params, grads, opt.code, opt_state, opt_hyper, (epoch - 1) * steps, lrs, st.layout, st.act_codes,
-            st.act_params, st.drop, st.inverted, st.loss_code, reg["l1"], reg["l2"], tr["clip_norm"],
-            tr["clip_value"], sampling, batch, x, y, lab, x_buf, y_buf, lab_buf, idx, buf["z"], buf["a"], buf["d"],
-            buf["mask"], wt_buf, rng_state, step_loss, grad_sum, update_ratio, before)
+            st.act_params, st.drop, st.inverted, st.bn, st.bn_mean, st.bn_var, st.bn_momentum, st.bn_eps, st.frozen,
+            st.loss_code, reg["l1"], reg["l2"], tr["clip_norm"], tr["clip_value"], sampling, batch, x, y, lab,
+            x_buf, y_buf, lab_buf, idx, buf["z"], buf["a"], buf["d"], buf["mask"], buf["xhat"], inv_std, wt_buf,
+            rng_state, step_loss, grad_sum, update_ratio, before)
         if diverged >= 0:
             raise TrainingDiverged(f"training diverged: the loss became {step_loss[diverged]} at epoch {epoch}, "
                                    f"step {diverged + 1} of {steps}")
@@ -426,20 +704,25 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
         if has_val:
             sched.end_epoch(ve["loss"])
             if ve["loss"] < best["loss"] - (es["min_delta"] if es else 0.0):
-                best.update(loss=ve["loss"], epoch=epoch, params=st.params.copy())
+                best.update(loss=ve["loss"], epoch=epoch, params=st.params.copy(),
+                            running=(st.bn_mean.copy(), st.bn_var.copy()))
                 wait = 0
             else:
                 wait += 1
             if es and wait >= es["patience"]:
                 stopped_early = True
                 break
+        if on_checkpoint is not None and epoch < tr["epochs"]:
+            on_checkpoint(epoch, capture)
     final_params = st.params.copy()
     if es and es["restore_best"] and best["epoch"] > 0:
+        st.last_running = (st.bn_mean.copy(), st.bn_var.copy())
         st.params[:] = best["params"]
+        st.bn_mean[:], st.bn_var[:] = best["running"]
     ev = evals["train"](st.params)
     ve = evals["validation"](st.params) if has_val else {}
     metrics = {
-        "task": st.task, "loss": st.loss, "metric": "r2" if st.task == REGRESSION else "accuracy",
+        "task": st.task, "loss": st.loss, "metric": "accuracy" if st.task == CLASSIFICATION else "r2",
         "n_params": int(len(st.params)), "epochs_run": epochs_run, "stopped_early": stopped_early,
         "steps_per_epoch": steps,
         "train_loss": ev["loss"], "train_metric": ev["metric"],
@@ -460,34 +743,83 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
 
 # --------------------------------------------------------------------------- the run
 
-def _write_weights(record, st: Setup, params: np.ndarray, prefix: str = "") -> None:
+def _write_weights(record, st: Setup, params: np.ndarray, prefix: str = "", running: tuple | None = None) -> None:
+    """Every layer's weights and bias, and batch norm's gamma, beta and running statistics
+    (``running = (mean, var)``, default ``st``'s)."""
+    running = (st.bn_mean, st.bn_var) if running is None else running
+    transferred = {} if st.transfer is None else dict(zip(st.transfer["into"], st.transfer["layers"]))
     for l, (n_in, n_out, w, b, _) in enumerate(st.layout):
-        record.static(f"{prefix}weight_{l}", params[w:w + n_in * n_out].reshape(n_in, n_out),
-                      (f"unit_{l}", f"unit_{l + 1}"))
-        record.static(f"{prefix}bias_{l}", params[b:b + n_out], (f"unit_{l + 1}",))
+        attrs = {"frozen": bool(st.frozen[l])}
+        if st.code_layer >= 0:
+            attrs["part"] = "encoder" if l <= st.code_layer else "decoder"
+        if l in transferred:
+            attrs["transferred_from"] = f"{st.transfer['run']}:weight_{transferred[l]}"
+        dims = (f"unit_{l}", f"unit_{l + 1}")
+        record.static(f"{prefix}weight_{l}", params[w:w + n_in * n_out].reshape(n_in, n_out), dims, attrs)
+        record.static(f"{prefix}bias_{l}", params[b:b + n_out], dims[1:])
+        if l < len(st.layout) - 1 and st.bn[l, 0] >= 0:
+            g, f = (int(v) for v in st.bn[l])
+            record.static(f"{prefix}bn_gamma_{l}", params[g:g + n_out], dims[1:])
+            record.static(f"{prefix}bn_beta_{l}", params[g + n_out:g + 2 * n_out], dims[1:])
+            record.static(f"{prefix}bn_running_mean_{l}", running[0][f:f + n_out], dims[1:])
+            record.static(f"{prefix}bn_running_var_{l}", running[1][f:f + n_out], dims[1:])
+
+
+def _record_store(record) -> str | None:
+    """The path of the store a run record writes to (None for a stand-in without one)."""
+    group = getattr(record, "group", None)
+    root = getattr(getattr(group, "store", None), "root", None)
+    return None if root is None else os.fspath(root)
 
 
 def run(spec, record) -> dict:
     """Train one feedforward run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
     config = spec.config
-    st = setup(config, spec.seed_sequence(), spec.base_dir)
+    st = setup(config, spec.seed_sequence(), spec.base_dir, store=_record_store(record))
+    return train_and_record(config, st, record)
+
+
+def train_and_record(config: dict, st: Setup, record) -> dict:
+    """Train the network of ``st`` into ``record`` (trajectories, checkpoints, weights, codes); its metrics.
+
+    Resumes from the record's checkpoint when an earlier attempt of the run saved one."""
     epoch_specs, step_specs = trajectory_specs(st, config["record"]["per_step"])
     epochs = record.trajectory(epoch_specs)
     steps = record.trajectory(step_specs) if step_specs else None
     snapshots = []
     initial = st.params.copy()
+    initial_running = (st.bn_mean.copy(), st.bn_var.copy())
+    resume = None
+    if record.resumed is not None:  # an earlier attempt of this run saved a checkpoint: continue it
+        arrays = record.checkpoint_arrays()
+        snapshots = [(int(e), p) for e, p in zip(record.resumed["snapshots"], arrays.pop("snapshots", []))]
+        resume = (record.resumed, arrays)
+    every, seconds = config["record"]["checkpoint_every"], config["record"]["checkpoint_seconds"]
+    last = [time.monotonic()]
+
+    def checkpoint(epoch, capture):
+        if not (every and epoch % every == 0 or seconds and time.monotonic() - last[0] >= seconds):
+            return
+        state, arrays = capture()
+        state["snapshots"] = [e for e, _ in snapshots]
+        if snapshots:
+            arrays["snapshots"] = np.stack([p for _, p in snapshots])
+        record.save_checkpoint(state, arrays, [t for t in (epochs, steps) if t is not None])
+        last[0] = time.monotonic()
+
     try:
         metrics = train(config, st, st.rng_state, on_epoch=epochs.append, on_steps=steps.append if steps else None,
-                        on_snapshot=lambda e, p: snapshots.append((e, p.copy())))
+                        on_snapshot=lambda e, p: snapshots.append((e, p.copy())), on_checkpoint=checkpoint,
+                        resume=resume)
     finally:  # a diverged run keeps the epochs it recorded, for diagnosis
         epochs.close()
         if steps is not None:
             steps.close()
     final = metrics.pop("_final_params")
-    _write_weights(record, st, initial, "initial_")
+    _write_weights(record, st, initial, "initial_", initial_running)
     _write_weights(record, st, st.params)  # best when restored, else final
     if metrics["restored_best"]:
-        _write_weights(record, st, final, "last_")
+        _write_weights(record, st, final, "last_", st.last_running)
     if len(snapshots) > 1:
         record.static("snapshot", np.array([e for e, _ in snapshots], np.int64), ("snapshot",))
         for l, (n_in, n_out, w, b, _) in enumerate(st.layout):
@@ -495,27 +827,59 @@ def run(spec, record) -> dict:
                                                             for _, p in snapshots]),
                           ("snapshot", f"unit_{l}", f"unit_{l + 1}"))
     record.static("layer_sizes", np.array(st.sizes, np.int64), ("size",))
+    if st.code_layer >= 0 and len(st.splits["validation"][0]):
+        ev = Evaluator(st, *st.splits["validation"], min(1024, len(st.splits["validation"][0])), st.code_layer)
+        ev(st.params)
+        record.static("val_code", ev.kept, ("val_sample", "code"))
+        if "validation" in st.labels:
+            record.static("val_label", st.labels["validation"], ("val_sample",))
+    if st.transfer is not None:
+        metrics.update(transfer_run=st.transfer["run"], transfer_scenario=st.transfer["scenario"],
+                       transfer_store=st.transfer["store"], transfer_layers=st.transfer["layers"],
+                       transfer_into=st.transfer["into"])
+    metrics["frozen_layers"] = [int(l) for l in np.flatnonzero(st.frozen)]
     return metrics
 
 
-def preflight(config: dict, base_dir: str) -> list[str]:
-    """Problems that need the data: missing files, NaNs, task/loss clashes, tiny splits."""
+def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
+    """Problems that need the data or another run: missing files, NaNs, task/loss clashes, tiny splits,
+    a batch of one row under batch norm, and a transfer source run (in ``init.transfer.store``, else
+    in ``store``, the store the runs will write to) that is missing, incomplete, ambiguous or of the
+    wrong shape."""
     try:
-        x, y, task = load_data(config["data"], np.random.default_rng(0), base_dir)
+        x, y, task = prepare_data(config, np.random.default_rng(0), base_dir)
     except _data.DataError as exc:
         return [f"data.path: {exc}"]
     if not np.isfinite(x).all():
         return ["data: the inputs contain NaN or infinite values"]
-    n_classes = int(y.max()) + 1 if task == CLASSIFICATION else 0
     try:
-        resolve_loss(config, task, n_classes)
+        sizes, loss, _ = network_sizes(config, x, y, task)
     except ValueError as exc:
         return [str(exc)]
     d = config["data"]
     n_train = len(x) - int(d["validation"] * len(x)) - int(d["test"] * len(x))
     if n_train < 1:
         return [f"data: no training samples left after the splits ({len(x)} samples)"]
-    return []
+    problems = []
+    if task == RECONSTRUCTION and loss == "bce_with_logits":
+        if d["standardize"]:
+            problems.append("network.loss: 'bce_with_logits' reconstructs inputs in [0, 1]: set "
+                            "data.standardize = false (and data.scale to bring the inputs into [0, 1])")
+        elif x.min() < 0 or x.max() > 1:
+            problems.append(f"network.loss: 'bce_with_logits' reconstructs inputs in [0, 1]; these span "
+                            f"[{x.min():g}, {x.max():g}] (set data.scale)")
+    bn_layers = per_hidden(config["regularization"].get("batch_norm", False), len(sizes) - 2) + [False]
+    batch = _batch_size(config, n_train)
+    if any(bn_layers) and (batch < 2 or config["training"]["sampling"] == "permutation" and n_train % batch == 1):
+        problems.append(f"regularization.batch_norm: a batch of 1 row ({n_train} training samples in batches of "
+                        f"{batch}) has no batch statistics; change training.batch_size")
+    transfer = config["init"].get("transfer")
+    if transfer and (transfer.get("store") or store is not None):
+        try:
+            load_transfer(transfer, sizes, bn_layers, base_dir, store)
+        except TransferError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def cost(config: dict) -> float:
@@ -523,7 +887,7 @@ def cost(config: dict) -> float:
     d = config["data"]
     n = {"xor": 4, "parity": 2 ** d.get("n_bits", 3), "iris": 150, "digits": 1797}.get(d["source"],
                                                                                         d.get("n_samples") or 1000)
-    width = [64, *config["network"]["hidden"], 10]
+    width = [64, *hidden_sizes(config["network"]), 10]
     size = sum(a * b for a, b in zip(width[:-1], width[1:]))
     return 6.0 * n * size * config["training"]["epochs"]
 

@@ -24,6 +24,13 @@ same-order float32 loops). ``dX = dY W^T`` would be a
 dot product of two rows (a reduction, which only vectorises with ``fastmath``
 reassociation, and then rounds differently with the compilation context);
 transposing ``W`` into scratch first was both faster and reproducible.
+
+Variants that compute the same values, for speed: the ReLU fused into the forward
+product (:func:`dense_forward_relu`) and its derivative into the ``dX`` product
+(:func:`dense_backward_input_relu`), and, for layers with few outputs, the forward
+product and ``dW`` computed transposed (:func:`dense_forward_transposed`,
+:func:`dense_backward_params_transposed`) so the vectorised loop is long. Each output
+element is still the same sum in the same order, so the bits do not change.
 """
 
 import math
@@ -41,15 +48,46 @@ def _s(S, col, i, p):
     return S[p, i] if col else S[i, p]
 
 
+# What a product does to each block of finished output rows while they are still in L1
+# (accumulate_product_then): nothing, ``R = max(O, 0)`` (a ReLU layer's activations), or
+# ``O = O if R > 0 else 0`` (the ReLU derivative, ``R`` the layer's pre-activations).
+THEN_NOTHING = 0
+THEN_RELU = 1
+THEN_RELU_MASK = 2
+
+
+@njit(cache=True, inline="always")
+def _finish_rows(O, R, then, i0, i1):
+    """Apply ``then`` to the output rows ``i0 <= i < i1`` (see :data:`THEN_RELU`)."""
+    if then == THEN_RELU:
+        for i in range(i0, i1):  # one row per loop: few pointers, so the loop vectorises
+            o = O[i]
+            r = R[i]
+            for j in range(o.shape[0]):
+                q = o[j]
+                r[j] = q if q > 0.0 else 0.0
+    elif then == THEN_RELU_MASK:
+        for i in range(i0, i1):
+            o = O[i]
+            r = R[i]
+            for j in range(o.shape[0]):
+                g = o[j]  # loaded unconditionally: a select, not an unpredictable branch
+                o[j] = g if r[j] > 0.0 else 0.0
+
+
 @njit(cache=True)
-def accumulate_product(S, col, V, O):
-    """``O[i, :] += sum_p S(i, p) V[p, :]`` for every row ``i``, ``p`` increasing.
+def accumulate_product_then(S, col, V, O, then, R):
+    """``O[i, :] += sum_p S(i, p) V[p, :]`` for every row ``i``, ``p`` increasing, then ``then``.
 
     ``S(i, p)`` is ``S[i, p]`` (``col=False``) or ``S[p, i]`` (``col=True``). The caller
     initialises ``O`` (zeros or the bias). Four output rows share each loaded row of
     ``V`` and the reduction is unrolled four times, ``o = o + a0 t0 + a1 t1 + a2 t2 +
     a3 t3`` evaluated left to right: the same order and roundings as adding one term
     at a time, with a quarter of the loads and stores of the accumulator rows.
+    Each block of finished rows then gets ``then`` (:data:`THEN_NOTHING`,
+    :data:`THEN_RELU` writing ``R``, :data:`THEN_RELU_MASK` reading ``R``, which has
+    ``O``'s shape; pass ``O`` itself with ``THEN_NOTHING``) while it is in L1: the same
+    values as a separate elementwise pass afterwards.
     """
     n_out = O.shape[0]
     n_red = V.shape[0]
@@ -93,6 +131,7 @@ def accumulate_product(S, col, V, O):
                 o2[j] = o2[j] + c0 * t0
                 o3[j] = o3[j] + d0 * t0
             p += 1
+        _finish_rows(O, R, then, i, i + 4)
         i += 4
     while i < n_out:
         o0 = O[i]
@@ -112,7 +151,14 @@ def accumulate_product(S, col, V, O):
             for j in range(width):
                 o0[j] = o0[j] + a0 * v0[j]
             p += 1
+        _finish_rows(O, R, then, i, i + 1)
         i += 1
+
+
+@njit(cache=True)
+def accumulate_product(S, col, V, O):
+    """:func:`accumulate_product_then` with nothing after: ``O[i, :] += sum_p S(i, p) V[p, :]``."""
+    accumulate_product_then(S, col, V, O, THEN_NOTHING, O)
 
 
 @njit(cache=True)
@@ -129,6 +175,44 @@ def dense_forward(X, W, b, Y):
 
 
 @njit(cache=True)
+def dense_forward_relu(X, W, b, Z, A):
+    """:func:`dense_forward` ``Z = X W + b`` and a ReLU layer's activations ``A = max(Z, 0)``.
+
+    The ReLU is applied to each block of rows of ``Z`` as soon as it is complete: the
+    values of :func:`dense_forward` followed by ``dynet.train.activations.relu``.
+    """
+    for n in range(Z.shape[0]):
+        Z[n, :] = b
+    accumulate_product_then(X, False, W, Z, THEN_RELU, A)
+
+
+@njit(cache=True)
+def dense_forward_transposed(W, Xt, b, Zt):
+    """``Zt = (X W + b)^T`` from ``Xt = X^T``: ``Zt[j, n] = b[j] + sum_k W[k, j] Xt[k, n]``.
+
+    The same sums in the same order as :func:`dense_forward` (``W[k, j] X[n, k]`` is the
+    same product as ``X[n, k] W[k, j]``), for a narrow layer: the vectorised inner loop
+    runs over the ``N`` rows instead of the ``J`` outputs.
+    Shapes: ``W (K, J)``, ``Xt (K, N)``, ``b (J,)``, ``Zt (J, N)``.
+    """
+    for j in range(Zt.shape[0]):
+        Zt[j, :] = b[j]
+    accumulate_product(W, True, Xt, Zt)
+
+
+@njit(cache=True)
+def _column_sums(dY, db):
+    """``db[j] = sum_n dY[n, j]``, ``n`` increasing."""
+    n_out = dY.shape[1]
+    for j in range(n_out):
+        db[j] = 0.0
+    for n in range(dY.shape[0]):
+        g = dY[n]
+        for j in range(n_out):
+            db[j] += g[j]
+
+
+@njit(cache=True)
 def dense_backward_params(X, dY, dW, db):
     """``dW = X^T dY`` and ``db = sum_n dY[n]``.
 
@@ -136,30 +220,45 @@ def dense_backward_params(X, dY, dW, db):
     (:func:`accumulate_product`); ``db[j] = sum_n dY[n, j]``.
     Shapes: ``X (N, K)``, ``dY (N, J)``, ``dW (K, J)``, ``db (J,)``.
     """
-    n_rows = X.shape[0]
-    n_out = dY.shape[1]
     dW[:, :] = 0.0
     accumulate_product(X, True, dY, dW)
-    for j in range(n_out):
-        db[j] = 0.0
-    for n in range(n_rows):
-        g = dY[n]
-        for j in range(n_out):
-            db[j] += g[j]
+    _column_sums(dY, db)
+
+
+@njit(cache=True)
+def dense_backward_params_transposed(X, dY, dWt, db):
+    """:func:`dense_backward_params` with ``dWt = dW^T = dY^T X`` written instead of ``dW``.
+
+    ``dWt[j, k] = sum_n dY[n, j] X[n, k]``: the same sums in the same order, for a narrow
+    layer (the inner loop runs over the ``K`` inputs instead of the ``J`` outputs).
+    Shapes: ``X (N, K)``, ``dY (N, J)``, ``dWt (J, K)``, ``db (J,)``.
+    """
+    dWt[:, :] = 0.0
+    accumulate_product(dY, True, X, dWt)
+    _column_sums(dY, db)
 
 
 @njit(cache=True)
 def transpose_into(W, Wt):
-    """``Wt[j, k] = W[k, j]`` (``W (K, J)``, ``Wt (J, K)``), in 8 x 8 blocks that stay in cache."""
+    """``Wt[j, k] = W[k, j]`` (``W (K, J)``, ``Wt (J, K)``), in 8 x 8 blocks that stay in cache.
+
+    The blocks' loops have constant trip counts, so LLVM unrolls them; the last ``J mod 8``
+    rows and ``K mod 8`` columns of ``Wt`` follow element by element.
+    """
     n_k, n_j = W.shape
-    for kb in range(0, n_k, 8):
-        k_end = min(kb + 8, n_k)
-        for jb in range(0, n_j, 8):
-            j_end = min(jb + 8, n_j)
-            for k in range(kb, k_end):
-                w = W[k]
-                for j in range(jb, j_end):
-                    Wt[j, k] = w[j]
+    k_blocks = n_k - n_k % 8
+    j_blocks = n_j - n_j % 8
+    for k0 in range(0, k_blocks, 8):
+        for j0 in range(0, j_blocks, 8):
+            for j in range(j0, j0 + 8):
+                for k in range(k0, k0 + 8):
+                    Wt[j, k] = W[k, j]
+    for j in range(j_blocks, n_j):
+        for k in range(k_blocks):
+            Wt[j, k] = W[k, j]
+    for k in range(k_blocks, n_k):
+        for j in range(n_j):
+            Wt[j, k] = W[k, j]
 
 
 @njit(cache=True)
@@ -171,6 +270,19 @@ def dense_backward_input_transposed(dY, Wt, dX):
     """
     dX[:, :] = 0.0
     accumulate_product(dY, False, Wt, dX)
+
+
+@njit(cache=True)
+def dense_backward_input_relu(dY, Wt, Z, dX):
+    """:func:`dense_backward_input_transposed` through the ReLU below: ``dX = dY Wt`` where ``Z > 0``, else 0.
+
+    ``Z (N, K)`` are the pre-activations of the ReLU layer that produced this layer's
+    input: the values of ``dense_backward_input_transposed`` followed by
+    ``dynet.train.activations.relu_backward``, with the mask applied to each block of
+    rows while it is in cache.
+    """
+    dX[:, :] = 0.0
+    accumulate_product_then(dY, False, Wt, dX, THEN_RELU_MASK, Z)
 
 
 @njit(cache=True)
