@@ -1,54 +1,89 @@
-"""Bernoulli-Bernoulli restricted Boltzmann machines: data, training, evaluation, sampling.
+"""Restricted Boltzmann machines (Bernoulli or Gaussian visible units): data, training,
+evaluation, annealed importance sampling, sampling.
 
+Bernoulli-Bernoulli (``network.visible = "bernoulli"``, the default):
 ``E(v, h) = -b.v - c.h - v^T W h`` over binary visible ``v`` and hidden ``h`` units,
 ``W`` of shape (visible, hidden); ``F(v) = -b.v - sum_j softplus(c_j + v W_j)`` and
 ``p(v) = exp(-F(v)) / Z``.
 
-A run loads binary data (bundled digits thresholded, bars-and-stripes, or a user file),
-splits off a validation set, and trains by CD-k or persistent CD (PCD-k, one chain per
-batch row as in scikit-learn's ``BernoulliRBM``) with one compiled call per epoch
-(:func:`dynet.kernels.rbm.train_epoch`). After the initialization and every
-``record.every`` epochs (and the last) it records along ``epoch``:
+Gaussian-Bernoulli (``network.visible = "gaussian"``; Hinton's guide section 13.2, Cho et
+al. 2011): real visible units with fixed standard deviations ``sigma``,
+``E(v, h) = sum_i (v_i - b_i)**2 / (2 sigma_i**2) - c.h - sum_ij (v_i / sigma_i) W_ij h_j``,
+``p(h_j = 1 | v) = sigmoid(c_j + sum_i v_i W_ij / sigma_i)``,
+``p(v_i | h) = N(b_i + sigma_i (W h)_i, sigma_i**2)`` and
+``F(v) = sum_i (v_i - b_i)**2 / (2 sigma_i**2) - sum_j softplus(c_j + (v / sigma) W_j)``.
+sigma is not learned: the usual practice is to standardize the data on the training
+split (``data.standardize = "unit"``, the default: mean 0 and std 1 per unit; or
+``"global"``: mean 0 per unit and one common scale giving mean variance 1) and keep
+``sigma = 1``; ``network.sigma`` sets other values (one, or one per unit). All
+statistics (reconstruction error, free energies, log-likelihoods: log densities) are in
+the standardized units the model sees.
+
+A run loads its data (Bernoulli: bundled digits thresholded, bars-and-stripes, or a
+binary user file; Gaussian: the digits' pixel intensities 0..16, iris, bars-and-stripes
+or any real user file), splits off a validation set, and trains by CD-k or persistent CD
+(PCD-k, one chain per batch row as in scikit-learn's ``BernoulliRBM``) with one compiled
+call per epoch (:func:`dynet.kernels.rbm.train_epoch`, :func:`dynet.kernels.rbm.gb_train_epoch`).
+After the initialization and every ``record.every`` epochs (and the last) it records
+along ``epoch``:
 
 * ``train_recon_error`` / ``val_recon_error``: mean over rows and visible units of
-  ``(v_i - p(v_i | h))**2`` with ``h`` *sampled* from ``p(h | v)`` (one stochastic
-  up-pass, a mean-field down-pass: the quantity most RBM code prints);
-* ``train_pseudo_likelihood`` / ``val_pseudo_likelihood``: scikit-learn's
-  ``score_samples`` estimator, ``nv * log sigmoid(F(v~) - F(v))`` with ``v~`` = ``v`` with
-  one unit flipped, averaged over the rows. As scikit-learn with a fixed
-  ``random_state``, the flipped unit of each row is drawn once per run, so the curve
-  moves with the model, not with the draw;
+  ``(v_i - E[v_i | h])**2`` with ``h`` *sampled* from ``p(h | v)`` (one stochastic
+  up-pass, a mean-field down-pass: the quantity most RBM code prints; for Gaussian
+  units the reconstruction MSE);
+* ``train_pseudo_likelihood`` / ``val_pseudo_likelihood`` (Bernoulli only, NaN for
+  Gaussian units): scikit-learn's ``score_samples`` estimator,
+  ``nv * log sigmoid(F(v~) - F(v))`` with ``v~`` = ``v`` with one unit flipped, averaged
+  over the rows. As scikit-learn with a fixed ``random_state``, the flipped unit of each
+  row is drawn once per run, so the curve moves with the model, not with the draw;
 * ``train_free_energy`` / ``val_free_energy`` (means) and ``free_energy_gap`` =
   mean F(validation) - mean F(training subset): the overfitting monitor of Hinton's
   guide, rising when the model prefers the training data;
 * ``hidden_mean``: mean ``p(h_j = 1 | v)`` over the training subset and units (what a
   sparsity target steers);
-* ``log_z``, ``train_log_likelihood``, ``val_log_likelihood``: exact, by enumerating
-  the smaller layer (``2**min(nv, nh)`` terms), when ``min(nv, nh) <= record.exact_max``;
-  NaN otherwise (AIS estimates are not implemented);
+* ``log_z``, ``train_log_likelihood``, ``val_log_likelihood``: exact, when
+  ``record.exact_max`` allows: Bernoulli by enumerating the smaller layer
+  (``2**min(nv, nh)`` terms), Gaussian by summing closed-form Gaussian integrals over the
+  ``2**nh`` hidden states; NaN otherwise;
+* ``log_z_ais``, ``log_z_ais_se``, ``train_log_likelihood_ais``, ``val_log_likelihood_ais``:
+  with ``record.ais_runs > 0``, at every ``record.ais_every``-th epoch (0: none) and after
+  the last, an annealed importance sampling estimate of ``log Z`` (Salakhutdinov and
+  Murray 2008; :func:`ais_log_partition`): ``ais_runs`` runs through ``ais_betas``
+  distributions (``ais_ladder`` spacing) from the base-rate model (W = 0; visible biases
+  ``log(p_i / (1 - p_i))`` of the training data, or for Gaussian units ``N(mean of the
+  training rows, sigma**2)``), ``log Z = log Z_base + log mean(w)`` with the delta-method
+  standard error ``sd(w) / (sqrt(runs) mean(w))``, and the log-likelihoods ``-mean F -
+  log_z_ais``; NaN at the other records. Computed also when the exact value is, so the
+  two can be compared;
 * ``lr``, ``weight_norm`` (Frobenius norm of W).
 
 The training-side statistics use a fixed random subset of the training rows of the
 validation set's size (the whole training set when there is no validation set); the
-exact log-likelihood uses every training row.
+exact and AIS log-likelihoods use every training row.
 
 After training, ``sampling.chains`` Gibbs chains start from uniformly random visible
-vectors and run ``sampling.steps`` steps; every ``sampling.every``-th step each chain's
-visible sample is stored (``samples``, int8, ``sample x visible``; row ``s`` is chain
-``sample_chain[s]`` at step ``sample_step[s]``) with the probabilities it was drawn
-from (``sample_mean``, float32). ``weights`` (visible x hidden), ``visible_bias``,
+vectors (Gaussian: standard normal) and run ``sampling.steps`` steps; every
+``sampling.every``-th step each chain's visible sample is stored (``samples``,
+``sample x visible``, int8 for Bernoulli, float32 in data units ``v * data_scale +
+data_shift`` for Gaussian; row ``s`` is chain ``sample_chain[s]`` at step
+``sample_step[s]``) with the mean of ``p(v | h)`` it was drawn from (``sample_mean``,
+float32, in the same units). ``weights`` (visible x hidden), ``visible_bias``,
 ``hidden_bias``, ``initial_weights`` and ``image_shape`` (for plotting filters and
-samples) are stored whole.
+samples) are stored whole; Gaussian runs add ``visible_sigma``, ``data_shift`` and
+``data_scale`` (the standardization, model units ``(x - data_shift) / data_scale``).
 
 Precision: float64 throughout. The parameters are small (64 x 256 for digits), the
 kernels are bound by the sigmoid and row sums more than by memory, and float64 keeps
 the exact log-partition sums (up to 2**20 terms in Gray-code order), free-energy gaps
-(differences of numbers near 100) and the comparison with scikit-learn (float64) tight.
+(differences of numbers near 100), AIS log weights (sums of 10**4 small increments)
+and the comparison with scikit-learn (float64) tight.
 
 Random streams (children of the run's SeedSequence): 0 data (unused by the current
 sources), 1 the validation split, 2 the initial weights, 3 the training kernel's
 xoshiro256** state (permutations, Gibbs draws), 4 the evaluation (training subset,
-flipped units; its child 0 seeds the reconstruction draws), 5 the sampling chains.
+flipped units; its child 0 seeds the reconstruction draws), 5 the sampling chains
+(its child 0 the initial visibles, child 1 the chains' xoshiro256** state), 6 the AIS
+runs' xoshiro256** state (one stream through all the run's AIS estimates).
 """
 
 from __future__ import annotations
@@ -66,7 +101,8 @@ from ..store import TrajectorySpec, chunk_rows
 from ..train import schedules as S
 
 #: Metrics shown (averaged over replicates) in run summaries.
-SUMMARY = ("train_recon_error", "val_pseudo_likelihood", "free_energy_gap", "train_log_likelihood")
+SUMMARY = ("train_recon_error", "val_pseudo_likelihood", "free_energy_gap", "train_log_likelihood",
+           "val_log_likelihood_ais")
 
 
 class TrainingDiverged(RuntimeError):
@@ -113,6 +149,47 @@ def load_data(data: dict, base_dir: str = ".") -> tuple[np.ndarray, tuple[int, .
     return x.astype(np.uint8), None
 
 
+def load_real_data(data: dict, base_dir: str = ".") -> tuple[np.ndarray, tuple[int, ...] | None]:
+    """(real data float64 (n, nv), image shape or None) for Gaussian visible units: the digits'
+    pixel intensities 0..16 (not binarized), iris, bars and stripes as 0.0 / 1.0, or any finite
+    2-D array from a user file."""
+    src = data["source"]
+    if src == "digits":
+        images, _ = _data.load_digits()
+        return images.astype(np.float64), (8, 8)
+    if src == "iris":
+        return _data.load_iris()[0].copy(), None
+    if src == "bars-stripes":
+        return bars_and_stripes(data["size"]).astype(np.float64), (data["size"], data["size"])
+    path = data["path"] if os.path.isabs(data["path"]) else os.path.join(base_dir, data["path"])
+    x = _data.load_array(path, data["key"])
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise _data.DataError(f"{path}: needs a 2-D array (samples x visible units), got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise _data.DataError(f"{path}: needs numbers, got dtype {x.dtype}")
+    x = np.asarray(x, np.float64)
+    if not np.isfinite(x).all():
+        raise _data.DataError(f"{path}: data contain NaN or infinite values")
+    return x, None
+
+
+def standardization(x_train: np.ndarray, kind: str = "unit") -> tuple[np.ndarray, np.ndarray]:
+    """(shift, scale) per unit for ``(x - shift) / scale``: ``unit`` maps the training rows to
+    mean 0 and std 1 per unit (a constant unit keeps scale 1, as :func:`dynet.data.standardize`);
+    ``global`` to mean 0 per unit and mean variance 1 (one scale for all units); ``none``
+    leaves the data as they are."""
+    nv = x_train.shape[1]
+    if kind == "none" or len(x_train) == 0:
+        return np.zeros(nv), np.ones(nv)
+    shift = x_train.mean(axis=0)
+    if kind == "global":
+        s = math.sqrt(float(x_train.var(axis=0).mean()))
+        return shift, np.full(nv, s if s > 0 else 1.0)
+    scale = x_train.std(axis=0)
+    scale[scale == 0] = 1.0
+    return shift, scale
+
+
 def to_csr(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Active-unit lists of binary rows: (idx int64, ptr int64 (n + 1,))."""
     x = np.asarray(x)
@@ -135,6 +212,32 @@ def free_energy(v: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> n
     """``F(v) = -b.v - sum_j softplus(c_j + v W_j)`` per row."""
     v = np.atleast_2d(v).astype(np.float64)
     return -(v @ b) - np.logaddexp(0.0, v @ W + c).sum(axis=1)
+
+
+def per_unit(sigma, n_visible: int) -> np.ndarray:
+    """Visible standard deviations (one value or one per unit) as a float64 array, one per unit."""
+    return np.broadcast_to(np.asarray(sigma, np.float64), (n_visible,)).copy()
+
+
+def gb_energy(v, h, W, b, c, sigma) -> np.ndarray:
+    """Gaussian-Bernoulli ``E(v, h) = sum_i (v_i - b_i)**2 / (2 sigma_i**2) - c.h - (v / sigma)^T W h``."""
+    v = np.atleast_2d(v).astype(np.float64)
+    h = np.atleast_2d(h).astype(np.float64)
+    return (((v - b) / sigma) ** 2).sum(axis=1) / 2 - (h @ c) - np.einsum("ri,ij,rj->r", v / sigma, W, h)
+
+
+def gb_free_energy(v, W, b, c, sigma) -> np.ndarray:
+    """Gaussian-Bernoulli ``F(v) = sum_i (v_i - b_i)**2 / (2 sigma_i**2) - sum_j softplus(c_j + (v / sigma) W_j)``."""
+    v = np.atleast_2d(v).astype(np.float64)
+    return (((v - b) / sigma) ** 2).sum(axis=1) / 2 - np.logaddexp(0.0, (v / sigma) @ W + c).sum(axis=1)
+
+
+def gb_log_partition(W: np.ndarray, b: np.ndarray, c: np.ndarray, sigma: np.ndarray) -> float:
+    """Exact ``log Z`` of a Gaussian-Bernoulli RBM (``2**nh`` terms, each a closed-form Gaussian integral)."""
+    W = np.asarray(W, np.float64)
+    sigma = per_unit(sigma, W.shape[0])
+    return K.gb_log_partition(np.ascontiguousarray(W.T), np.asarray(b, np.float64), np.asarray(c, np.float64),
+                              sigma)
 
 
 def log_partition(W: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
@@ -179,7 +282,7 @@ class Trainer:
         self.n = len(self.data)
         self.batch_size = min(self.batch_size, self.n)
         self.steps = (self.n + self.batch_size - 1) // self.batch_size
-        self.idx, self.ptr = to_csr(self.data)
+        self._prepare_data()
         self.WT = np.ascontiguousarray(self.W.T)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
@@ -201,10 +304,17 @@ class Trainer:
         self.v_n = np.zeros(max(1, chains), np.int64)
         self.epochs = 0
 
-    def epoch(self, lrs: np.ndarray) -> None:
+    def _prepare_data(self) -> None:
+        self.idx, self.ptr = to_csr(self.data)
+
+    def _rates(self, lrs: np.ndarray) -> np.ndarray:
         lrs = np.ascontiguousarray(lrs, np.float64)
         if len(lrs) != self.steps:
             raise ValueError(f"need {self.steps} learning rates, got {len(lrs)}")
+        return lrs
+
+    def epoch(self, lrs: np.ndarray) -> None:
+        lrs = self._rates(lrs)
         K.train_epoch(self.W, self.WT, self.b, self.c, self.dW, self.db, self.dc, self.G, self.gb, self.gc,
                       self.idx, self.ptr, self.order, bool(self.shuffle), int(self.batch_size),
                       K.METHODS[self.method], int(self.k), self.chain_act, self.chain_n, lrs, float(self.momentum),
@@ -218,6 +328,30 @@ class Trainer:
         for r, (act, n) in enumerate(zip(self.chain_act, self.chain_n)):
             out[r, act[:n]] = 1
         return out
+
+
+@dataclass
+class GaussianTrainer(Trainer):
+    """A Gaussian-Bernoulli RBM's :class:`Trainer`: ``data`` are real rows (float64 (n, nv)),
+    ``sigma`` the fixed visible standard deviations (one value or one per unit);
+    ``chains_v`` holds the persistent chains' last visible samples (PCD)."""
+
+    sigma: np.ndarray | float = 1.0
+
+    def _prepare_data(self) -> None:
+        self.data = np.ascontiguousarray(self.data, np.float64)
+        self.sigma = per_unit(self.sigma, self.W.shape[0])
+        # the persistent chains start from h = 0, as the Bernoulli ones; their first step draws v
+        self.chains_v = np.zeros((self.batch_size if self.method == "pcd" else 1, self.W.shape[0]))
+
+    def epoch(self, lrs: np.ndarray) -> None:
+        lrs = self._rates(lrs)
+        K.gb_train_epoch(self.W, self.WT, self.b, self.c, self.sigma, self.dW, self.db, self.dc, self.G, self.gb,
+                         self.gc, self.data, self.order, bool(self.shuffle), int(self.batch_size),
+                         K.METHODS[self.method], int(self.k), self.chain_act, self.chain_n, self.chains_v, lrs,
+                         float(self.momentum), float(self.weight_decay), float(self.sparsity_target),
+                         float(self.sparsity_cost), self.rng_state, self.a_h, self.p_h, self.a_v, self.h_act)
+        self.epochs += 1
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -254,12 +388,110 @@ class Evaluator:
         return res
 
 
+    def free_energies(self, W, b, c) -> np.ndarray:
+        """``F(v)`` of every row (a view of a buffer the next call overwrites)."""
+        K.free_energies(W, b, c, self.idx, self.ptr, np.empty(W.shape[1]), self.out)
+        return self.out
+
+
+class GaussianEvaluator:
+    """The per-epoch statistics of real rows under a Gaussian-Bernoulli RBM: reconstruction
+    MSE (``h`` sampled, the mean of ``p(v | h)``), mean ``p(h | v)``, free energy, and the
+    log-likelihood (a log density) given ``log Z``; no pseudo-likelihood (NaN)."""
+
+    def __init__(self, x: np.ndarray, sigma: np.ndarray, rng_state: np.ndarray):
+        self.x = np.ascontiguousarray(x, np.float64)
+        self.n = len(x)
+        self.sigma = np.ascontiguousarray(sigma, np.float64)
+        self.rng_state = rng_state
+        self.out = np.empty(self.n)
+        self.out2 = np.empty(self.n)
+
+    def free_energies(self, W, b, c) -> np.ndarray:
+        K.gb_free_energies(W, b, c, self.sigma, self.x, np.empty(W.shape[1]), self.out)
+        return self.out
+
+    def __call__(self, W, WT, b, c, log_z: float | None = None) -> dict:
+        nan = math.nan
+        if self.n == 0:
+            return dict(recon_error=nan, pseudo_likelihood=nan, free_energy=nan, hidden_mean=nan, log_likelihood=nan)
+        nv, nh = W.shape
+        K.gb_reconstruct(W, WT, b, c, self.sigma, self.x, self.rng_state, np.empty(nh), np.empty(nh), np.empty(nv),
+                         np.empty(nh, np.int64), self.out, self.out2)
+        res = dict(recon_error=float(self.out.sum() / (self.n * nv)),
+                   hidden_mean=float(self.out2.sum() / (self.n * nh)), pseudo_likelihood=nan)
+        f = float(self.free_energies(W, b, c).mean())
+        res["free_energy"] = f
+        res["log_likelihood"] = float(-f - log_z) if log_z is not None else nan
+        return res
+
+
 def empirical_log_likelihood(x: np.ndarray) -> float:
     """Mean log-probability of the rows under their own empirical distribution: the
     largest mean log-likelihood any model can reach on them."""
     _, counts = np.unique(x, axis=0, return_counts=True)
     p = counts / counts.sum()
     return float(np.sum(counts * np.log(p)) / counts.sum())
+
+
+# --------------------------------------------------------------------------- annealed importance sampling
+
+#: The smallest nonzero beta of the geometric AIS ladder.
+GEOMETRIC_BETA_MIN = 1e-4
+
+
+def ais_betas(n: int, ladder: str = "linear") -> np.ndarray:
+    """The ``n + 1`` inverse temperatures ``0 = beta_0 < ... < beta_n = 1`` of an AIS run:
+    evenly spaced (``linear``), or 0 followed by ``n`` values spaced geometrically from
+    :data:`GEOMETRIC_BETA_MIN` to 1 (``geometric``: small steps where the model is switched on)."""
+    if ladder == "linear" or n == 1:
+        return np.linspace(0.0, 1.0, n + 1)
+    if ladder == "geometric":
+        return np.concatenate([[0.0], np.geomspace(GEOMETRIC_BETA_MIN, 1.0, n)])
+    raise ValueError(f"unknown AIS ladder {ladder!r} (linear, geometric)")
+
+
+def base_rate_biases(x_train: np.ndarray) -> np.ndarray:
+    """Visible biases of the independent model that matches the training units' means:
+    ``log(p_i / (1 - p_i))``, ``p`` clipped to [1e-3, 1 - 1e-3] (Hinton's guide; the AIS base model)."""
+    p = np.clip(x_train.mean(axis=0), 1e-3, 1.0 - 1e-3)
+    return np.log(p / (1.0 - p))
+
+
+def ais_log_partition(W, b, c, b_base, betas, n_runs: int, rng_state: np.ndarray, sigma=None):
+    """Annealed importance sampling estimate of ``log Z`` (Salakhutdinov and Murray 2008).
+
+    ``n_runs`` runs of :func:`dynet.kernels.rbm.ais_bernoulli` (``sigma`` None) or
+    :func:`dynet.kernels.rbm.ais_gaussian` from the base model with visible biases (means)
+    ``b_base`` along ``betas``; ``rng_state`` advances. Returns ``(log_z, se, log_w)``:
+    ``log_z = log Z_0 + log mean(w)``, the standard error of that by the delta method,
+    ``se = sd(w) / (sqrt(n_runs) mean(w))`` (NaN for one run), and the runs' log weights.
+    ``log Z_0 = sum_i softplus(b_base_i) + nh log 2`` (Bernoulli) or ``sum_i log(sqrt(2 pi)
+    sigma_i) + nh log 2`` (Gaussian). ``mean(w)`` is an unbiased estimate of ``Z / Z_0``; its
+    log is biased low by about ``se**2 / 2`` (Jensen), so log-likelihoods from it are high.
+    """
+    W = np.ascontiguousarray(W, np.float64)
+    nv, nh = W.shape
+    WT = np.ascontiguousarray(W.T)
+    b, c = np.asarray(b, np.float64), np.asarray(c, np.float64)
+    b_base = np.ascontiguousarray(b_base, np.float64)
+    betas = np.ascontiguousarray(betas, np.float64)
+    log_w = np.empty(n_runs)
+    a_h, p_h, a_v, h_act = np.empty(nh), np.empty(nh), np.empty(nv), np.empty(nh, np.int64)
+    if sigma is None:
+        K.ais_bernoulli(W, WT, b, c, b_base, betas, log_w, rng_state, a_h, p_h, a_v, np.empty(nv), h_act,
+                        np.empty(nv, np.int64))
+        log_z0 = float(np.logaddexp(0.0, b_base).sum())
+    else:
+        sigma = per_unit(sigma, nv)
+        K.ais_gaussian(W, WT, b, c, sigma, b_base, betas, log_w, rng_state, a_h, p_h, a_v, np.empty(nv), h_act)
+        log_z0 = float(np.log(math.sqrt(2.0 * math.pi) * sigma).sum())
+    log_z0 += nh * math.log(2.0)
+    top = log_w.max()
+    w = np.exp(log_w - top)
+    mean = w.mean()
+    se = float(w.std(ddof=1) / (math.sqrt(n_runs) * mean)) if n_runs > 1 else math.nan
+    return log_z0 + float(top + math.log(mean)), se, log_w
 
 
 # --------------------------------------------------------------------------- schedule
@@ -288,8 +520,8 @@ def init_params(config: dict, x_train: np.ndarray, n_visible: int, rng: np.rando
     nh = net["n_hidden"]
     W = rng.normal(0.0, net["init_std"], (n_visible, nh))
     if net["visible_bias"] == "data" and len(x_train):
-        p = np.clip(x_train.mean(axis=0), 1e-3, 1.0 - 1e-3)
-        b = np.log(p / (1.0 - p))  # Hinton's guide: log(p_i / (1 - p_i))
+        # Gaussian units: the mean of p(v | h = 0) is b; Bernoulli: Hinton's guide, log(p_i / (1 - p_i))
+        b = x_train.mean(axis=0) if net.get("visible") == "gaussian" else base_rate_biases(x_train)
     else:
         b = np.zeros(n_visible)
     c = np.full(nh, float(net["hidden_bias"]))
@@ -309,24 +541,38 @@ def epoch_specs() -> dict:
     return {"epoch": TrajectorySpec(("epoch",), "int64"), **{c: TrajectorySpec(("epoch",), "float64") for c in cols}}
 
 
+#: The AIS columns of the epoch trajectory (NaN where no AIS estimate was made).
+AIS_COLUMNS = ("log_z_ais", "log_z_ais_se", "train_log_likelihood_ais", "val_log_likelihood_ais")
+
+
+def ais_specs() -> dict:
+    return {c: TrajectorySpec(("epoch",), "float64") for c in AIS_COLUMNS}
+
+
 def run(spec, record) -> dict:
     """Train one RBM run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
     cfg = spec.config
     tr_cfg, rec_cfg, smp = cfg["training"], cfg["record"], cfg["sampling"]
-    _, split_ss, init_ss, train_ss, eval_ss, sample_ss = spec.seed_sequence().spawn(6)
-    x, image_shape = load_data(cfg["data"], spec.base_dir)
+    gaussian = cfg["network"].get("visible") == "gaussian"
+    _, split_ss, init_ss, train_ss, eval_ss, sample_ss, ais_ss = spec.seed_sequence().spawn(7)
+    x, image_shape = load_real_data(cfg["data"], spec.base_dir) if gaussian else load_data(cfg["data"], spec.base_dir)
     n, nv = x.shape
     nh = cfg["network"]["n_hidden"]
     tr, va = _split(cfg, n, split_ss)
     x_tr, x_va = x[tr], x[va]
+    if gaussian:
+        shift, scale = standardization(x_tr, cfg["data"]["standardize"])
+        x_tr, x_va = (x_tr - shift) / scale, (x_va - shift) / scale
+        sigma = per_unit(cfg["network"]["sigma"], nv)
     W, b, c = init_params(cfg, x_tr, nv, np.random.default_rng(init_ss))
     record.static("initial_weights", W, ("visible", "hidden"))
     sparsity = cfg["sparsity"]
-    trainer = Trainer(x_tr, W, b, c, method=tr_cfg["method"], k=tr_cfg["k"], batch_size=tr_cfg["batch_size"],
-                      momentum=tr_cfg["momentum"], weight_decay=tr_cfg["weight_decay"],
-                      sparsity_target=sparsity["target"] if sparsity else 0.1,
-                      sparsity_cost=sparsity["cost"] if sparsity else 0.0, shuffle=tr_cfg["shuffle"],
-                      rng_state=seed_state(train_ss))
+    opts = dict(method=tr_cfg["method"], k=tr_cfg["k"], batch_size=tr_cfg["batch_size"],
+                momentum=tr_cfg["momentum"], weight_decay=tr_cfg["weight_decay"],
+                sparsity_target=sparsity["target"] if sparsity else 0.1,
+                sparsity_cost=sparsity["cost"] if sparsity else 0.0, shuffle=tr_cfg["shuffle"],
+                rng_state=seed_state(train_ss))
+    trainer = GaussianTrainer(x_tr, W, b, c, sigma=sigma, **opts) if gaussian else Trainer(x_tr, W, b, c, **opts)
 
     # evaluation sets: the validation rows and a fixed training subset of the same size
     ev_ss = eval_ss.spawn(1)[0]
@@ -334,12 +580,29 @@ def run(spec, record) -> dict:
     n_sub = len(va) if len(va) else len(tr)
     sub = np.sort(ev_rng.choice(len(tr), n_sub, replace=False))
     recon_state = seed_state(ev_ss)
-    ev_train = Evaluator(x_tr[sub], ev_rng.integers(0, nv, n_sub), recon_state)
-    ev_val = Evaluator(x_va, ev_rng.integers(0, nv, len(va)), recon_state)
-    exact = min(nv, nh) <= rec_cfg["exact_max"]
-    ll_train = Evaluator(x_tr, np.zeros(len(tr), np.int64), recon_state) if exact else None
+    bits_tr, bits_va = ev_rng.integers(0, nv, n_sub), ev_rng.integers(0, nv, len(va))
+    if gaussian:
+        ev_train, ev_val = GaussianEvaluator(x_tr[sub], sigma, recon_state), GaussianEvaluator(x_va, sigma, recon_state)
+    else:
+        ev_train, ev_val = Evaluator(x_tr[sub], bits_tr, recon_state), Evaluator(x_va, bits_va, recon_state)
+    # exact log Z: a sum over the smaller layer (Bernoulli) or over the hidden states (Gaussian)
+    exact = (nh if gaussian else min(nv, nh)) <= rec_cfg["exact_max"]
+    ais_runs = rec_cfg["ais_runs"]
+    if gaussian:
+        ll_train = GaussianEvaluator(x_tr, sigma, recon_state) if exact or ais_runs else None
+        b_base = x_tr.mean(axis=0)
+    else:
+        ll_train = Evaluator(x_tr, np.zeros(len(tr), np.int64), recon_state) if exact or ais_runs else None
+        b_base = base_rate_biases(x_tr)
+    betas = ais_betas(rec_cfg["ais_betas"], rec_cfg["ais_ladder"])
+    ais_state = seed_state(ais_ss)
 
-    traj = record.trajectory(epoch_specs())
+    def partition() -> float:
+        if gaussian:
+            return float(K.gb_log_partition(trainer.WT, trainer.b, trainer.c, sigma))
+        return log_partition(trainer.W, trainer.b, trainer.c)
+
+    traj = record.trajectory({**epoch_specs(), **ais_specs()})
     snap_every = rec_cfg["snapshot_every"]
     snaps = record.trajectory({"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
                                "snapshot_weights": TrajectorySpec(("snapshot", "visible", "hidden"), "float64",
@@ -348,20 +611,25 @@ def run(spec, record) -> dict:
     last = {}
 
     def row(epoch: int, lr: float) -> None:
-        log_z = log_partition(trainer.W, trainer.b, trainer.c) if exact else None
+        log_z = partition() if exact else None
         et = ev_train(trainer.W, trainer.WT, trainer.b, trainer.c, log_z)
         ev = ev_val(trainer.W, trainer.WT, trainer.b, trainer.c, log_z)
-        train_ll = math.nan
-        if exact:
-            K.free_energies(trainer.W, trainer.b, trainer.c, ll_train.idx, ll_train.ptr, trainer.a_h, ll_train.out)
-            train_ll = float(-ll_train.out.mean() - log_z)
+        f_train = float(ll_train.free_energies(trainer.W, trainer.b, trainer.c).mean()) if ll_train else math.nan
+        nan = math.nan
         vals = dict(epoch=epoch, lr=lr, weight_norm=float(np.sqrt(np.sum(trainer.W**2))),
                     hidden_mean=et["hidden_mean"], train_recon_error=et["recon_error"],
                     val_recon_error=ev["recon_error"], train_pseudo_likelihood=et["pseudo_likelihood"],
                     val_pseudo_likelihood=ev["pseudo_likelihood"], train_free_energy=et["free_energy"],
                     val_free_energy=ev["free_energy"], free_energy_gap=ev["free_energy"] - et["free_energy"],
-                    log_z=log_z if exact else math.nan, train_log_likelihood=train_ll,
-                    val_log_likelihood=ev["log_likelihood"])
+                    log_z=log_z if exact else nan, train_log_likelihood=-f_train - log_z if exact else nan,
+                    val_log_likelihood=ev["log_likelihood"],
+                    log_z_ais=nan, log_z_ais_se=nan, train_log_likelihood_ais=nan, val_log_likelihood_ais=nan)
+        every = rec_cfg["ais_every"]
+        if ais_runs and ((every and epoch % every == 0) or epoch == epochs):
+            z, se, _ = ais_log_partition(trainer.W, trainer.b, trainer.c, b_base, betas, ais_runs, ais_state,
+                                         sigma if gaussian else None)
+            vals.update(log_z_ais=z, log_z_ais_se=se, train_log_likelihood_ais=-f_train - z,
+                        val_log_likelihood_ais=-ev["free_energy"] - z)
         traj.append(**{k: np.array([v]) for k, v in vals.items()})
         last.update(vals)
 
@@ -388,6 +656,10 @@ def run(spec, record) -> dict:
     record.static("visible_bias", trainer.b, ("visible",))
     record.static("hidden_bias", trainer.c, ("hidden",))
     record.static("validation_index", va.astype(np.int64), ("validation_row",))
+    if gaussian:
+        record.static("visible_sigma", sigma, ("visible",))
+        record.static("data_shift", shift, ("visible",))
+        record.static("data_scale", scale, ("visible",))
     if image_shape is not None:
         record.static("image_shape", np.array(image_shape, np.int64), ("image_axis",))
 
@@ -395,55 +667,79 @@ def run(spec, record) -> dict:
     metrics.pop("lr", None)
     metrics.update(n_train=int(len(tr)), n_validation=int(len(va)), n_visible=int(nv), n_hidden=int(nh),
                    steps_per_epoch=int(trainer.steps), exact_log_likelihood=bool(exact))
-    if exact:
+    if exact and not gaussian:
         metrics["max_train_log_likelihood"] = empirical_log_likelihood(x_tr)
     if smp["chains"]:
-        metrics.update(sample(trainer, smp, record, sample_ss))
+        unscale = (shift, scale) if gaussian else None
+        metrics.update(sample(trainer, smp, record, sample_ss, unscale=unscale))
     return metrics
 
 
-def sample(trainer: Trainer, smp: dict, record, ss: np.random.SeedSequence) -> dict:
-    """Run the Gibbs chains of ``[sampling]`` from random visibles into the ``sample`` trajectory."""
+def sample(trainer: Trainer, smp: dict, record, ss: np.random.SeedSequence, unscale=None) -> dict:
+    """Run the Gibbs chains of ``[sampling]`` from random visibles into the ``sample`` trajectory.
+
+    Bernoulli chains start from uniformly random bits; Gaussian chains (a
+    :class:`GaussianTrainer`) from standard normal visibles, and their samples and means
+    are stored in data units, ``v * scale + shift`` with ``unscale = (shift, scale)``.
+    """
     W, WT, b, c = trainer.W, trainer.WT, trainer.b, trainer.c
     nv, nh = W.shape
+    gaussian = isinstance(trainer, GaussianTrainer)
     chains, steps, every = smp["chains"], smp["steps"], smp["every"]
     init_ss, chain_ss = ss.spawn(2)
-    v = (np.random.default_rng(init_ss).random((chains, nv)) < 0.5).astype(np.uint8)
+    if gaussian:
+        v = np.random.default_rng(init_ss).standard_normal((chains, nv))
+        shift, scale = unscale if unscale is not None else (np.zeros(nv), np.ones(nv))
+    else:
+        v = (np.random.default_rng(init_ss).random((chains, nv)) < 0.5).astype(np.uint8)
     state = seed_state(chain_ss)
+    dtype = "float32" if gaussian else "int8"
     traj = record.trajectory({"sample_step": TrajectorySpec(("sample",), "int64"),
                               "sample_chain": TrajectorySpec(("sample",), "int64"),
-                              "samples": TrajectorySpec(("sample", "visible"), "int8", (nv,)),
+                              "samples": TrajectorySpec(("sample", "visible"), dtype, (nv,)),
                               "sample_mean": TrajectorySpec(("sample", "visible"), "float32", (nv,))})
     # blocks of whole records, about a chunk of samples each
     per_block = max(1, chunk_rows(nv * 4) // chains)
-    out_v = np.empty((per_block, chains, nv), np.int8)
+    out_v = np.empty((per_block, chains, nv), dtype)
     out_p = np.empty((per_block, chains, nv), np.float32)
-    work = (np.empty(nh), np.empty(nh), np.empty(nv), np.empty(nv), np.empty(nh, np.int64), np.empty(nv, np.int64))
     done = 0
     total = (steps // every) * every
     mean_on = 0.0
     n_rec = 0
     while done < total:
         n_steps = min(per_block * every, total - done)
-        got = K.gibbs_chains(W, WT, b, c, v, n_steps, every, out_v, out_p, 0, state, *work)
+        if gaussian:
+            got = K.gb_gibbs_chains(W, WT, b, c, trainer.sigma, v, n_steps, every, out_v, out_p, 0, state,
+                                    np.empty(nh), np.empty(nh), np.empty(nv), np.empty(nh, np.int64))
+            vs = out_v[:got] * scale.astype(np.float32) + shift.astype(np.float32)
+            ps = out_p[:got] * scale.astype(np.float32) + shift.astype(np.float32)
+        else:
+            got = K.gibbs_chains(W, WT, b, c, v, n_steps, every, out_v, out_p, 0, state, np.empty(nh), np.empty(nh),
+                                 np.empty(nv), np.empty(nv), np.empty(nh, np.int64), np.empty(nv, np.int64))
+            vs, ps = out_v[:got], out_p[:got]
         step_at = done + every * np.arange(1, got + 1)
         traj.append(sample_step=np.repeat(step_at, chains), sample_chain=np.tile(np.arange(chains), got),
-                    samples=out_v[:got].reshape(-1, nv), sample_mean=out_p[:got].reshape(-1, nv))
-        mean_on += float(out_v[:got].sum())
+                    samples=vs.reshape(-1, nv), sample_mean=ps.reshape(-1, nv))
+        mean_on += float(out_v[:got].sum(dtype=np.float64))
         n_rec += got
         done += n_steps
     traj.close()
-    return {"samples_stored": int(n_rec * chains),
-            "sample_activity": mean_on / max(1, n_rec * chains * nv)}
+    key = "sample_mean_value" if gaussian else "sample_activity"  # model units (standardized) for Gaussian
+    return {"samples_stored": int(n_rec * chains), key: mean_on / max(1, n_rec * chains * nv)}
 
 
-def preflight(config: dict, base_dir: str) -> list[str]:
-    """Problems that need the data: missing or non-binary files, too few rows for the batch."""
+def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
+    """Problems that need the data: missing or unusable files, too few rows for the batch,
+    a per-unit ``network.sigma`` of the wrong length. (An RBM run reads nothing from ``store``.)"""
+    gaussian = config["network"].get("visible") == "gaussian"
     try:
-        x, _ = load_data(config["data"], base_dir)
+        x, _ = load_real_data(config["data"], base_dir) if gaussian else load_data(config["data"], base_dir)
     except _data.DataError as exc:
         return [f"data.path: {exc}"]
-    n = len(x)
+    n, nv = x.shape
+    sigma = config["network"].get("sigma")
+    if gaussian and isinstance(sigma, list) and len(sigma) != nv:
+        return [f"network.sigma: {len(sigma)} standard deviations for {nv} visible units"]
     n_val = int(config["data"]["validation"] * n)
     n_train = n - n_val
     if config["data"]["validation"] > 0 and n_val == 0:
@@ -463,13 +759,19 @@ def cost(config: dict) -> float:
         n, nv = 1797, 64
     elif d["source"] == "bars-stripes":
         n, nv = 2 ** (d["size"] + 1) - 2, d["size"] ** 2
+    elif d["source"] == "iris":
+        n, nv = 150, 4
     else:
         n, nv = 1000, 100
     nh = config["network"]["n_hidden"]
-    tr = config["training"]
+    tr, rec = config["training"], config["record"]
     work = tr["epochs"] * n * (tr["k"] + 1) * nv * nh
-    if min(nv, nh) <= config["record"]["exact_max"]:
-        work += (tr["epochs"] // config["record"]["every"] + 1) * 2.0 ** min(nv, nh) * max(nv, nh) * 20
+    n_exact = nh if config["network"].get("visible") == "gaussian" else min(nv, nh)
+    if n_exact <= rec["exact_max"]:
+        work += (tr["epochs"] // rec["every"] + 1) * 2.0 ** n_exact * max(nv, nh) * 20
+    if rec["ais_runs"]:
+        n_ais = 1 + (tr["epochs"] // rec["ais_every"] + 1 if rec["ais_every"] else 0)
+        work += n_ais * rec["ais_runs"] * rec["ais_betas"] * 2 * nv * nh
     smp = config["sampling"]
     return float(work + smp["chains"] * smp["steps"] * nv * nh)
 
@@ -477,13 +779,31 @@ def cost(config: dict) -> float:
 def warmup() -> None:
     """Compile (or load from cache) the kernels on a tiny problem."""
     x = bars_and_stripes(2)
+    state = np.array([1, 2, 3, 4], np.uint64)
     for method in ("cd", "pcd"):
         t = Trainer(x, np.full((4, 3), 0.01), np.zeros(4), np.zeros(3), method=method, k=1, batch_size=2)
         t.epoch(np.full(t.steps, 0.01))
-    ev = Evaluator(x, np.zeros(len(x), np.int64), np.array([1, 2, 3, 4], np.uint64))
+        g = GaussianTrainer(x, np.full((4, 3), 0.01), np.zeros(4), np.zeros(3), method=method, k=1, batch_size=2)
+        g.epoch(np.full(g.steps, 0.01))
+    ev = Evaluator(x, np.zeros(len(x), np.int64), state)
     ev(t.W, t.WT, t.b, t.c, log_partition(t.W, t.b, t.c))
+    GaussianEvaluator(x, g.sigma, state)(g.W, g.WT, g.b, g.c, gb_log_partition(g.W, g.b, g.c, g.sigma))
     log_partition(np.zeros((3, 4)), np.zeros(3), np.zeros(4))
-    v = np.zeros((1, 4), np.uint8)
-    K.gibbs_chains(t.W, t.WT, t.b, t.c, v, 1, 1, np.empty((1, 1, 4), np.int8), np.empty((1, 1, 4), np.float32), 0,
-                   np.array([1, 2, 3, 4], np.uint64), np.empty(3), np.empty(3), np.empty(4), np.empty(4),
-                   np.empty(3, np.int64), np.empty(4, np.int64))
+    betas = ais_betas(2)
+    ais_log_partition(t.W, t.b, t.c, t.b, betas, 2, state)
+    ais_log_partition(g.W, g.b, g.c, g.b, betas, 2, state, g.sigma)
+    sample(t, {"chains": 1, "steps": 1, "every": 1}, _NoRecord(), np.random.SeedSequence(0))
+    sample(g, {"chains": 1, "steps": 1, "every": 1}, _NoRecord(), np.random.SeedSequence(0))
+
+
+class _NoRecord:
+    """A record that keeps nothing (for :func:`warmup`)."""
+
+    def trajectory(self, specs):
+        return self
+
+    def append(self, **columns):
+        pass
+
+    def close(self):
+        return 0
