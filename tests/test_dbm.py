@@ -318,21 +318,76 @@ def test_pretraining_epoch_is_the_documented_cd_update(up, down, k):
     np.testing.assert_array_equal(state, ref.state_array())
 
 
-def test_pretraining_composes_a_better_starting_model():
-    """Greedy pretraining alone (one short epoch of joint training after it) takes the
-    exact log-likelihood of 3x3 bars and stripes well above the random start's 9 log(1/2)."""
+def spy_on_pretrain_layer(monkeypatch):
+    """Record every call of M.pretrain_layer: (inputs, W, b, c, up, down, what it returned)."""
+    calls = []
+    real = M.pretrain_layer
+
+    def spy(X, W, b, c, up, down, **kw):
+        args = tuple(np.array(a) for a in (X, W, b, c))
+        out = real(X, W, b, c, up, down, **kw)
+        calls.append((*args, up, down, out))
+        return out
+
+    monkeypatch.setattr(M, "pretrain_layer", spy)
+    return calls
+
+
+def test_pretraining_composes_the_two_rbms(monkeypatch):
+    """On a tiny input: the bottom RBM (visible input doubled) trains on the data, the top RBM
+    (hidden input doubled) on sigmoid(c1_bottom + 2 X W1) from the trained bottom RBM, starting
+    from the initial W2, c1, c2; the result keeps W1, b of the bottom, W2, c2 of the top, and
+    c1 = (c1_bottom + c1_top) / 2."""
+    calls = spy_on_pretrain_layer(monkeypatch)
+    cfg = parse_scenario(dbm_doc(training={"epochs": 1, "batch_size": 2, "chains": 2}, schedule={"name": "constant"},
+                                 pretraining={"epochs": 3, "lr": 0.5})).runs[0].config
+    init = tiny_dbm(30, nv=4, n1=3, n2=2, scale=0.5)
+    W1, W2, b, c1, c2, err1, err2 = M.pretrain(cfg, DATA, *(p.copy() for p in init),
+                                               seed_state(np.random.SeedSequence(31)))
+    (X_bot, W_bot, b_bot, c_bot, up_bot, down_bot, bottom), (X_top, W_top, b_top, c_top, up_top, down_top, top) = calls
+    assert (up_bot, down_bot, up_top, down_top) == (2.0, 1.0, 1.0, 2.0)
+    np.testing.assert_array_equal(X_bot, DATA)
+    for got, want in zip((W_bot, b_bot, c_bot, W_top, b_top, c_top), (init[0], init[2], init[3], init[1], init[3],
+                                                                       init[4])):
+        np.testing.assert_array_equal(got, want)
+    W1_bot, _, c1_bottom, _ = bottom
+    W2_top, c1_top, c2_top, _ = top
+    np.testing.assert_allclose(X_top, sig(c1_bottom + 2.0 * DATA @ W1_bot), rtol=1e-14)
+    assert not np.allclose(X_top, sig(c1_bottom + DATA @ W1_bot))  # the doubling matters here
+    np.testing.assert_array_equal(W1, W1_bot)
+    np.testing.assert_array_equal(b, bottom[1])
+    np.testing.assert_array_equal(W2, W2_top)
+    np.testing.assert_array_equal(c2, c2_top)
+    np.testing.assert_array_equal(c1, 0.5 * (c1_bottom + c1_top))
+    assert not np.allclose(c1_bottom, c1_top)  # so the mean is not either one
+    np.testing.assert_array_equal(err1, bottom[3])
+    np.testing.assert_array_equal(err2, top[3])
+
+
+def test_pretraining_composes_a_better_starting_model(monkeypatch):
+    """Greedy pretraining (then one joint epoch at lr 1e-4, which barely moves it) on 3x3 bars
+    and stripes. Thresholds from the data: every pixel is on in 7 of the 14 images, so the
+    best model without couplings has log-likelihood 9 log(1/2) (the same run without
+    pretraining stays below it); and the best reconstruction that ignores the hidden units
+    (each input's mean) errs by the inputs' variance, which both trained RBMs beat."""
+    calls = spy_on_pretrain_layer(monkeypatch)
     doc = dbm_doc(training={"epochs": 1, "batch_size": 2, "lr": 1e-4, "chains": 10}, schedule={"name": "constant"},
                   pretraining={"epochs": 300, "lr": 0.1}, record={"every": 1})
     rec = MemoryRecord()
     metrics = M.run(parse_scenario(doc).runs[0], rec)
+    independent = 9 * math.log(0.5)
+    assert R.bars_and_stripes(3).mean(axis=0).tolist() == [0.5] * 9
     ll = rec.col("train_log_likelihood")
-    assert ll[0] > 9 * math.log(0.5) + 1.5
+    assert independent < ll[0] <= metrics["max_train_log_likelihood"] == pytest.approx(-math.log(14))
+    plain = MemoryRecord()
+    M.run(parse_scenario({**doc, "pretraining": {"epochs": 0}}).runs[0], plain)
+    assert plain.col("train_log_likelihood")[0] < independent
     err1, err2 = rec.static_arrays["pretrain_error1"], rec.static_arrays["pretrain_error2"]
     assert err1.shape == err2.shape == (300,)
-    # both RBMs learn to reconstruct their inputs (the top one's are probabilities: no error near 0)
-    assert err1[-10:].mean() < 0.5 * err1[:10].mean() and err2[-10:].mean() < err2[:10].mean() - 0.03
-    assert metrics["pretrain_recon_error1"] == err1[-1]
-    # the composed model: W1, b from the bottom RBM, W2, c2 from the top, c1 their mean
+    assert metrics["pretrain_recon_error1"] == err1[-1] and metrics["pretrain_recon_error2"] == err2[-1]
+    for (X, *_), err in zip(calls, (err1, err2)):
+        variance = ((X - X.mean(axis=0)) ** 2).mean()  # the error of reconstructing each input by its mean
+        assert err[:10].mean() > err[-10:].mean() and err[-10:].mean() < variance
     assert not np.array_equal(rec.static_arrays["initial_weights1"], rec.static_arrays["weights1"])
 
 

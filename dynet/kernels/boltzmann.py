@@ -10,9 +10,10 @@ Conventions shared by every kernel here:
   ``dE = -d * u_i`` with the local field ``u_i = h_i + b_i`` (exact: ``W_ii = 0``).
   Drivers recompute ``h`` (:func:`local_fields`) and ``E`` (:func:`energy`) exactly at the
   start of every block, so round-off cannot build up. When ``W`` holds integers (the
-  sampling driver passes Hebbian and constant couplings so, in a unit of energy of its
-  own), every ``h_i`` is an exact integer whatever the order of the updates, so a tie
-  ``u_i = 0`` is exact and does not depend on where a block starts.
+  sampling driver passes Hebbian and constant couplings as integers, with the biases and
+  temperatures in the same unit of energy: :mod:`dynet.models.boltzmann`), every ``h_i`` is
+  an exact integer whatever the order of the updates, so a tie ``u_i = 0`` is exact and
+  does not depend on where a block starts.
 * A visit of unit ``i`` at temperature ``T``:
 
   - Gibbs (heat bath, Glauber): ``s_i = hi`` with probability ``sigmoid((hi - lo) u_i / T)``

@@ -256,25 +256,30 @@ def gibbs_chains(W1, W1T, W2, W2T, b, c1, c2, v, h1, h2, n_steps, every, out_v, 
 # --------------------------------------------------------------------------- training
 
 @njit(cache=True, error_model="numpy")
+def _scratch(nv, n1, n2):
+    """Work arrays of :func:`_batch_stats` (every entry is written before it is read):
+    ``a1v, q1, a1, p1`` (n1), ``q2, a2, p2`` (n2), ``av, pv, vact`` (nv), ``act``."""
+    return (np.empty(n1), np.empty(n1), np.empty(n1), np.empty(n1), np.empty(n2), np.empty(n2), np.empty(n2),
+            np.empty(nv), np.empty(nv), np.empty(nv, np.int64), np.empty(max(nv, n1, n2), np.int64))
+
+
+@njit(cache=True, error_model="numpy")
 def _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iters, tol, damping, k,
-                 chain_v, chain_h1, chain_h2, G1, G2, gb, gc1, gc2, s0, s1, s2, s3):
+                 chain_v, chain_h1, chain_h2, G1, G2, gb, gc1, gc2, scratch, s0, s1, s2, s3):
     """Add one batch's statistics (data rows ``order[start:stop]``, then the chains) to
     ``G1, G2, gb, gc1, gc2``; returns ``(mean-field iterations, s0, s1, s2, s3)``.
-    See :func:`train_epoch`."""
-    nv, n1 = W1.shape
+    ``scratch`` is :func:`_scratch`'s. See :func:`train_epoch`."""
+    n1 = W1.shape[1]
     n2 = W2.shape[1]
-    a1v, q1, a1, p1 = np.empty(n1), np.empty(n1), np.empty(n1), np.empty(n1)
-    q2, a2, p2 = np.empty(n2), np.empty(n2), np.empty(n2)
-    av, pv = np.empty(nv), np.empty(nv)
-    act = np.empty(max(nv, n1, n2), np.int64)
+    a1v, q1, a1, p1, q2, a2, p2, av, pv, vact, act = scratch
     mf_total = 0
     inv_m = 1.0 / (stop - start)
     for t in range(start, stop):
         row = order[t]
-        vact = idx[ptr[row]:ptr[row + 1]]
-        _row_sum(W1, c1, vact, vact.shape[0], a1v)
+        on = idx[ptr[row]:ptr[row + 1]]  # the data row's active units
+        _row_sum(W1, c1, on, on.shape[0], a1v)
         mf_total += _mean_field(W2, W2T, c2, a1v, q1, q2, a1, a2, iters, tol, damping)
-        _accumulate(G1, gb, gc1, vact, vact.shape[0], q1, inv_m)
+        _accumulate(G1, gb, gc1, on, on.shape[0], q1, inv_m)
         for j in range(n1):
             g = G2[j]
             s = inv_m * q1[j]
@@ -288,7 +293,6 @@ def _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iter
             s0, s1, s2, s3 = _chain_step(W1, W1T, W2, W2T, b, c1, c2, chain_v[r], chain_h1[r], chain_h2[r], a1,
                                          p1, av, pv, a2, p2, act, s0, s1, s2, s3)
     inv_c = 1.0 / n_chains
-    vact = np.empty(nv, np.int64)
     for r in range(n_chains):
         n_v = _active(chain_v[r], vact)
         _row_sum(W1, c1, vact, n_v, a1)
@@ -351,12 +355,13 @@ def train_epoch(W1, W1T, W2, W2T, b, c1, c2, dW1, dW2, db, dc1, dc2, G1, G2, gb,
     s2 = rng_state[2]
     s3 = rng_state[3]
     mf_total = 0
+    scratch = _scratch(W1.shape[0], W1.shape[1], W2.shape[1])
     steps = (n + batch_size - 1) // batch_size
     for step in range(steps):
         start = step * batch_size
         stop = min(n, start + batch_size)
         it, s0, s1, s2, s3 = _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iters, tol,
-                                          damping, k, chain_v, chain_h1, chain_h2, G1, G2, gb, gc1, gc2,
+                                          damping, k, chain_v, chain_h1, chain_h2, G1, G2, gb, gc1, gc2, scratch,
                                           s0, s1, s2, s3)
         mf_total += it
         lr = lrs[step]
@@ -382,6 +387,7 @@ def batch_gradient(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, rows, iters, tol, damp
     advance as in training. Returns the mean-field iterations."""
     it, s0, s1, s2, s3 = _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, rows, 0, rows.shape[0], iters, tol,
                                       damping, k, chain_v, chain_h1, chain_h2, G1, G2, gb, gc1, gc2,
+                                      _scratch(W1.shape[0], W1.shape[1], W2.shape[1]),
                                       rng_state[0], rng_state[1], rng_state[2], rng_state[3])
     rng_state[0] = s0
     rng_state[1] = s1

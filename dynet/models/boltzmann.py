@@ -23,17 +23,26 @@ Gibbs or Metropolis sweeps (``dynamics.method``, ``dynamics.order``) with
 * ``tempering``: parallel tempering over the ladder of ``[tempering]``, one replica per
   temperature, ``burn_in`` unrecorded rounds (swap counts restart after them), then ``sweeps``.
 
-One chain records along ``sweep`` (sweep 0 is the initial state; then every
-``record.every`` sweeps and the last): ``energy``, ``mean_state`` (magnetization for
-+-1 units, mean activity for 0/1), ``flips`` (since the previous record),
-``temperature`` and, with Hebbian weights, ``overlap`` (``sweep x pattern``, ``xi^mu . s / n``).
-Parallel tempering records ``energy``, ``mean_state`` (``sweep x temperature``) and
-``swap_acceptance`` (``sweep x pair``: accepted / attempted swaps of the pair
-``(T_k, T_{k+1})`` so far). ``record.snapshot_every`` stores ``state`` (``snapshot x unit``,
+Hebbian and constant weights are simulated in a unit of energy of their own: ``W = unit *
+J`` with integer ``J`` (``unit = 1/n``, or ``|c|``; :func:`make_weights`), and the kernels
+get ``J``, ``b / unit`` and ``T / unit`` (the same ``E / T``), energies coming back times
+``unit``. So every local field is an exact integer: the ``T = 0`` rule (the lower-energy
+state, kept on a tie ``u_i = 0``) is decided exactly, and where the kernel calls start
+does not change a run.
+
+Records go along ``sweep``: sweep (round) 0 is the state after any ``burn_in``, then
+every ``record.every`` sweeps and always the last. One chain records ``energy``,
+``mean_state`` (magnetization for +-1 units, mean activity for 0/1), ``flips`` (since the
+previous record), ``temperature`` and, with Hebbian weights, ``overlap`` (``sweep x
+pattern``, ``xi^mu . s / n``). Parallel tempering records ``energy``, ``mean_state``
+(``sweep x temperature``) and ``swap_acceptance`` (``sweep x pair``: accepted / attempted
+swaps of the pair ``(T_k, T_{k+1})`` since the burn-in; NaN before the pair's first
+attempt, so at round 0). ``record.snapshot_every`` stores ``state`` (``snapshot x unit``,
 or ``snapshot x temperature x unit``). Static arrays: ``initial_state``, ``final_state``,
 ``patterns`` (Hebbian), ``temperatures`` and ``swap_attempts`` / ``swap_accepts``
 (tempering), and with ``record.weights`` ``weights``, ``bias``, ``mask``.
-Metrics: ``initial_energy``, ``final_energy``, ``lowest_energy`` (after any sweep),
+Metrics: ``initial_energy`` (before any burn-in), ``final_energy``, ``lowest_energy``
+(the lowest energy from sweep 0 on: the state at sweep 0 and after every later sweep),
 ``mean_energy``, ``mean_state``, ``mean_abs_state`` (<|m|>) and ``abs_mean_state`` (|<m>|)
 (over the records after sweep 0), ``sweeps_done``,
 ``fixed_point``; Hebbian: ``max_overlap`` (largest ``|overlap|`` at the end),
@@ -80,7 +89,8 @@ from ..kernels.rng import seed_state
 from ..scenario import BM_EXACT_AUTO, BMNetwork, BMTempering
 from ..store import TrajectorySpec, chunk_rows
 from .hopfield import random_patterns
-from .rbm import TrainingDiverged, empirical_log_likelihood, epoch_rates, load_data
+from .rbm import (TrainingDiverged, _NoRecord, _split, base_rate_biases, empirical_log_likelihood, epoch_rates,
+                  load_data)
 
 #: Metrics shown (averaged over replicates) in run summaries.
 SUMMARY = ("final_energy", "abs_mean_state", "max_overlap", "swap_acceptance", "train_log_likelihood")
@@ -553,7 +563,7 @@ class Learner:
         self.clamped[:, nv:] = self._random((len(rows), n - nv), rng)
         self.free = self._random((training["chains"], n), rng)
         self.t = training
-        self.batch_size = min(training["batch_size"], len(rows))
+        self.batch_size = training["batch_size"]  # at most len(rows): checked in preflight
         self.steps = (len(rows) + self.batch_size - 1) // self.batch_size
         self.order = np.empty(len(rows), np.int64)
         self.h = np.empty(n)
@@ -581,11 +591,12 @@ class Learner:
 
 
 def initial_bias(x_train: np.ndarray, n: int, training: dict, spins: str) -> np.ndarray:
-    """Zero, or for the visible units the independent-unit model of the training data."""
+    """Zero, or for the visible units the independent-unit model of the training data:
+    :func:`dynet.models.rbm.base_rate_biases` (``logit(p)``) for 0/1 units, half of it for +-1
+    units (``p(s = +1) = sigmoid(2 b)``)."""
     b = np.zeros(n)
     if training["visible_bias"] == "data" and len(x_train):
-        p = np.clip(x_train.mean(axis=0), 1e-3, 1.0 - 1e-3)
-        b[:x_train.shape[1]] = np.log(p / (1.0 - p)) if spins == "binary" else np.arctanh(2.0 * p - 1.0)
+        b[:x_train.shape[1]] = base_rate_biases(x_train) * (1.0 if spins == "binary" else 0.5)
     return b
 
 
@@ -602,9 +613,7 @@ def _learn(spec, record) -> dict:
     net, tr, rec = cfg["network"], cfg["training"], cfg["record"]
     par_ss, init_ss, train_ss, split_ss = spec.seed_sequence().spawn(4)
     x, image_shape = load_data(cfg["data"], spec.base_dir)
-    tr_idx, va_idx, _ = _data.split(len(x), (1.0 - cfg["data"]["validation"], cfg["data"]["validation"], 0.0),
-                                 np.random.default_rng(split_ss))
-    tr_idx, va_idx = np.sort(tr_idx), np.sort(va_idx)
+    tr_idx, va_idx = _split(cfg, len(x), split_ss)
     lo, hi = SPIN_VALUES[net["spins"]]
     rows = np.where(x == 1, hi, lo).astype(np.int8)
     mask = coupling_mask(net)
@@ -681,7 +690,9 @@ def run(spec, record) -> dict:
 
 
 def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
-    """Problems that need files: the weight file (shape, symmetry, diagonal, topology), the data."""
+    """Problems that need files: the weight file (shape, symmetry, diagonal, topology); the
+    data (readable, binary, as many columns as visible units, training rows left after the
+    validation split, at least ``training.batch_size`` of them)."""
     if config["training"] is not None:
         try:
             x, _ = load_data(config["data"], base_dir)
@@ -693,6 +704,9 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
         n_train = len(x) - int(config["data"]["validation"] * len(x))
         if n_train < 1:
             return [f"data.validation: leaves no training rows of {len(x)}"]
+        batch = config["training"]["batch_size"]
+        if batch > n_train:
+            return [f"training.batch_size: {batch} is larger than the {n_train} training rows"]
         return []
     w = config["weights"]
     if w["source"] != "file":
@@ -728,20 +742,11 @@ def cost(config: dict) -> float:
     return float(work)
 
 
-class _NullRecord:
-    """A run record that keeps nothing (for :func:`warmup`)."""
+class _NullRecord(_NoRecord):
+    """:class:`dynet.models.rbm._NoRecord` that also takes static arrays (for :func:`warmup`)."""
 
     def static(self, *args, **kwargs):
         pass
-
-    def trajectory(self, specs):
-        return self
-
-    def append(self, **columns):
-        pass
-
-    def close(self):
-        return 0
 
 
 #: Tiny runs that call every kernel with the argument types of real runs.

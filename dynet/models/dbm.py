@@ -67,7 +67,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import data as _data
 from ..kernels import dbm as K
 from ..kernels import rbm as KR
 from ..kernels.rng import seed_state
@@ -76,10 +75,6 @@ from . import rbm as R
 
 #: Metrics shown (averaged over replicates) in run summaries.
 SUMMARY = ("train_recon_error", "train_lower_bound", "train_log_likelihood", "val_log_likelihood")
-
-
-class TrainingDiverged(RuntimeError):
-    """The parameters became NaN or infinite."""
 
 
 # --------------------------------------------------------------------------- numpy reference formulas
@@ -216,8 +211,7 @@ def init_params(config: dict, x_train: np.ndarray, n_visible: int, rng: np.rando
     W1 = rng.normal(0.0, net["init_std"], (n_visible, n1))
     W2 = rng.normal(0.0, net["init_std"], (n1, n2))
     if net["visible_bias"] == "data" and len(x_train):
-        p = np.clip(x_train.mean(axis=0), 1e-3, 1.0 - 1e-3)
-        b = np.log(p / (1.0 - p))
+        b = R.base_rate_biases(x_train)
     else:
         b = np.zeros(n_visible)
     return W1, W2, b, np.full(n1, float(net["hidden_bias"])), np.full(n2, float(net["hidden_bias"]))
@@ -257,7 +251,7 @@ def pretrain(cfg: dict, x_train: np.ndarray, W1, W2, b, c1, c2, rng_state: np.nd
     K.up_probabilities(W1, c1_bottom, X, 2.0, H1)
     W2, c1_top, c2, err2 = pretrain_layer(H1, W2, c1, c2, 1.0, 2.0, **common)
     if not all(np.isfinite(a).all() for a in (W1, W2, b, c1_bottom, c1_top, c2)):
-        raise TrainingDiverged("pretraining diverged: the parameters became non-finite (lower pretraining.lr)")
+        raise R.TrainingDiverged("pretraining diverged: the parameters became non-finite (lower pretraining.lr)")
     return W1, W2, b, 0.5 * (c1_bottom + c1_top), c2, err1, err2
 
 
@@ -281,8 +275,7 @@ def run(spec, record) -> dict:
     x, image_shape = R.load_data(cfg["data"], spec.base_dir)
     n, nv = x.shape
     n1, n2 = cfg["network"]["n_hidden1"], cfg["network"]["n_hidden2"]
-    val = cfg["data"]["validation"]
-    tr, va = (np.sort(i) for i in _data.split(n, (1.0 - val, val, 0.0), np.random.default_rng(split_ss))[:2])
+    tr, va = R._split(cfg, n, split_ss)
     x_tr, x_va = x[tr], x[va]
     W1, W2, b, c1, c2 = init_params(cfg, x_tr, nv, np.random.default_rng(init_ss))
     record.static("initial_weights1", W1, ("visible", "hidden1"))
@@ -324,7 +317,7 @@ def run(spec, record) -> dict:
             lrs = R.epoch_rates(cfg, epoch - 1, trainer.steps)
             trainer.epoch(lrs)
             if not all(np.isfinite(p).all() for p in trainer.params()):
-                raise TrainingDiverged(f"training diverged: the parameters became non-finite at epoch {epoch} "
+                raise R.TrainingDiverged(f"training diverged: the parameters became non-finite at epoch {epoch} "
                                        "(lower training.lr)")
             if epoch % rec_cfg["every"] == 0 or epoch == epochs:
                 row(epoch, float(lrs[0]))

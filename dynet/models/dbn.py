@@ -10,15 +10,15 @@ RBM ``l``'s hidden representation of those same rows. The representation passed 
 the mean-field one, ``P_{l+1} = sigmoid(P_l W_l + c_l)`` (float64), ``P_0`` the input
 (below), which is exactly what the classifier's hidden layers compute from the same
 weights. The RBM kernels train on binary rows, so every epoch of RBM ``l`` draws a fresh
-binary sample ``v ~ Bernoulli(P_l)`` of its training rows (the stochastic counterpart of
-training on the probabilities, as Hinton & Salakhutdinov's code does; a sampled-once
-data set would fix one noisy draw per digit for every epoch).
+binary sample ``v ~ Bernoulli(P_l)`` of its training rows (whose expectation over the
+draws is ``P_l``; a sampled-once data set would fix one noisy draw per digit for every
+epoch).
 
 Input: ``data.visible = "probability"`` (default) uses ``P_0 = pixel / 16`` as the
-network's input, and RBM 1 sees a fresh binarization of it every epoch (dynamic
-binarization, as for MNIST in Salakhutdinov & Murray 2008), so no gray level is
-thresholded away; ``"binary"`` uses ``pixel / 16 > threshold`` for both (then the
-per-epoch draws reproduce the same rows).
+network's input, and RBM 1 trains on a fresh Bernoulli sample of it every epoch (pixel
+``i`` of a row is on with probability ``pixel_i / 16``), so no gray level is thresholded
+away; ``"binary"`` uses ``pixel / 16 > threshold`` for both (then the per-epoch draws
+reproduce the same rows).
 
 **Fine-tuning.** The classifier is :mod:`dynet.models.feedforward`'s mlp with the same
 hidden sizes, sigmoid units and a linear output layer with softmax cross-entropy, built
