@@ -515,19 +515,19 @@ def _batches(st, params, batch, nb, seed):
     return xs, labels, Z, A, G, grads, layout
 
 
-def bench_pieces(st, params, batch, cfg, steps_per_epoch, log, fma=True):
+def bench_pieces(st, params, batch, cfg, steps_per_epoch, log):
     """Per-step cost of every piece of dynet's training step, and of its FMA / float32-Adam variants."""
     nb = 8
     xs, labels, Z, A, G, grads, layout = _batches(st, params, batch, nb, 0)
     Ws = [(np.ascontiguousarray(w), np.ascontiguousarray(b)) for w, b in layer_arrays(st, params)]
     sizes = st.sizes
     L = len(sizes) - 1
-    P = fma_products() if fma else None
+    P = fma_products()
     pc = lambda h, *a: _per_call(h, a, nb, cfg)  # noqa: E731
     rows = []
 
-    def row(piece, calls, t_dyn, t_var, same, flops=0.0, group="step"):
-        rows.append({"piece": piece, "group": group, "calls_per_step": calls, "dynet_us": 1e6 * calls * t_dyn,
+    def row(piece, calls, t_dyn, t_var, same, flops=0.0):
+        rows.append({"piece": piece, "calls_per_step": calls, "dynet_us": 1e6 * calls * t_dyn,
                      "variant_us": None if t_var is None else 1e6 * calls * t_var, "same_bits": same,
                      "flops": flops})
         log(f"    B={batch} {piece}: dynet {1e6 * t_dyn:.1f} us" +
@@ -535,8 +535,6 @@ def bench_pieces(st, params, batch, cfg, steps_per_epoch, log, fma=True):
 
     def variant(h, name, outs, fresh):
         """Time the FMA variant of a product and check whether its outputs equal dynet's ``outs``."""
-        if P is None:
-            return None, None
         mine = [np.empty_like(o) for o in outs]
         t = pc(h, P[name], *fresh(mine))
         return t, _same_bits(*zip(outs, mine))

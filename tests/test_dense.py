@@ -6,6 +6,13 @@ the standard a-priori bound for a length-``K`` dot product accumulated in float3
 ``u = eps32 / 2`` (Higham, *Accuracy and Stability of Numerical Algorithms*, 3.1).
 Gradients are checked against central finite differences in float64 of
 ``L = sum(w * output)`` for a fixed random ``w``.
+
+The products sum each output in a fixed order (no fastmath), so they are also compared
+bit for bit with the plain ``i-k-j`` loop (numpy row operations in the same order): the
+plain products, the ReLU-fused and the transposed (narrow-layer) variants, on shapes with
+row and reduction remainders. ``kernels.feedforward``'s forward and backward passes, which
+choose among those variants by shape, are compared bit for bit with the plain kernels
+called one by one.
 """
 
 from __future__ import annotations
@@ -142,6 +149,126 @@ def test_dense_zero_width_output():
     D.dense_backward_input(np.ones((3, 0), np.float32), W, dX)
     assert (dX == 0).all()
     assert forward(X, W, np.ones(0, np.float32)).shape == (3, 0)
+
+
+def same_bits(a, b):
+    """Bitwise equality (tells -0.0 from 0.0, unlike ==)."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def ikj(S, V, init):
+    """The plain i-k-j product ``O[i, :] = init[i, :] + sum_p S[i, p] V[p, :]``, one term at a time
+    in increasing ``p``, each multiply and add rounded to the dtype (numpy row operations)."""
+    out = init.copy()
+    for p in range(S.shape[1]):
+        out += S[:, p:p + 1] * V[p]
+    return out
+
+
+def relu_ref(z):
+    return np.where(z > 0, z, np.zeros_like(z))
+
+
+# Awkward shapes: 11 rows = two 4-row blocks + 3, a reduction of 38 = nine 4-term steps + 2,
+# outputs 19 (wide) and 5 (narrow, the transposed kernels' case); inputs with exact zeros and
+# negatives, so the ReLU and its mask see all three cases.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_and_transposed_products_sum_in_the_plain_order(dtype):
+    rng = np.random.default_rng(29)
+    n, k = 11, 38
+    X = rng.normal(size=(n, k)).astype(dtype)
+    X[X < -1.0] = 0.0
+    for j in (19, 5):
+        W = rng.normal(size=(k, j)).astype(dtype)
+        b = rng.normal(size=j).astype(dtype)
+        dY = rng.normal(size=(n, j)).astype(dtype)
+        Zprev = rng.normal(size=(n, k)).astype(dtype)
+        Zprev[:, ::5] = 0.0
+        Z_ref = ikj(X, W, np.tile(b, (n, 1)))
+
+        Z, A = np.full((n, j), np.nan, dtype), np.full((n, j), np.nan, dtype)
+        D.dense_forward_relu(X, W, b, Z, A)
+        assert same_bits(Z, Z_ref) and same_bits(A, relu_ref(Z_ref))
+
+        Zt = np.full((j, n), np.nan, dtype)
+        D.dense_forward_transposed(W, np.ascontiguousarray(X.T), b, Zt)
+        assert same_bits(Zt, np.ascontiguousarray(Z_ref.T))
+
+        dWt, db = np.full((j, k), np.nan, dtype), np.full(j, np.nan, dtype)
+        D.dense_backward_params_transposed(X, dY, dWt, db)
+        dW_ref = ikj(np.ascontiguousarray(X.T), dY, np.zeros((k, j), dtype))
+        assert same_bits(dWt, np.ascontiguousarray(dW_ref.T))
+        assert same_bits(db, ikj(np.ones((1, n), dtype), dY, np.zeros((1, j), dtype))[0])
+
+        Wt = np.full((j, k), np.nan, dtype)
+        D.transpose_into(W, Wt)
+        assert same_bits(Wt, np.ascontiguousarray(W.T))
+        dX = np.full((n, k), np.nan, dtype)
+        D.dense_backward_input_relu(dY, Wt, Zprev, dX)
+        dX_ref = ikj(dY, Wt, np.zeros((n, k), dtype))
+        assert same_bits(dX, np.where(Zprev > 0, dX_ref, np.zeros_like(dX_ref)))
+        assert (dX == 0).any() and (dX != 0).any()
+
+
+@pytest.mark.parametrize("shape", [(37, 19), (19, 37), (24, 16), (5, 40), (8, 8)])
+def test_transpose_into_blocks_and_tails(shape):
+    W = np.arange(shape[0] * shape[1], dtype=np.float32).reshape(shape)
+    Wt = np.full(shape[::-1], np.nan, np.float32)
+    D.transpose_into(W, Wt)
+    assert np.array_equal(Wt, W.T)
+
+
+def test_network_passes_equal_the_plain_kernels():
+    # kernels.feedforward picks faster kernels by shape: the ReLU fused into the products,
+    # a narrow layer (fewer than 16 outputs, at least 16 rows / inputs) computed transposed.
+    # Its forward and backward must give exactly what the plain kernels give one by one.
+    # float64, the signature the gradient tests of test_feedforward compile anyway; the
+    # products are checked in both dtypes above.
+    from test_feedforward import Net
+
+    from dynet.kernels import feedforward as K
+    from dynet.train import activations as A
+
+    dtype = np.float64
+    sizes, rows = [20, 24, 12, 5], 18  # layer 1: narrow hidden layer; layer 2: narrow output
+    assert K._narrow(12, rows) and K._narrow(5, rows) and K._narrow(12, 24)  # the transposed paths run
+    net = Net(sizes, rows, "relu", dtype=dtype)
+    rng = np.random.default_rng(30)
+    x = rng.normal(size=(rows, sizes[0])).astype(dtype)
+    params = rng.normal(0.0, 0.5, net.n_params).astype(dtype)
+    state = R.seed_state(np.random.SeedSequence(30))
+    out = net.forward(params, x, state)
+    g_out = rng.normal(size=out.shape).astype(dtype)
+    net.units(net.d, len(sizes) - 2)[:] = g_out
+    grads = net.backward(params, x)
+
+    n_layers = len(sizes) - 1
+    Ws = [(params[w:w + a * c].reshape(a, c), params[bo:bo + c]) for a, c, w, bo, _ in net.layout]
+    zs, acts, prev = [], [], x
+    for l, (W, b) in enumerate(Ws):
+        z = np.empty((rows, W.shape[1]), dtype)
+        D.dense_forward(prev, W, b, z)
+        a = z.copy()
+        if l < n_layers - 1:
+            A.relu(z, a, 0.0)
+        zs.append(z)
+        acts.append(a)
+        prev = a
+    for l in range(n_layers):
+        assert same_bits(net.units(net.z, l), zs[l]) and same_bits(net.units(net.a, l), acts[l])
+    ref = np.empty_like(grads)
+    dz = g_out
+    for l in range(n_layers - 1, -1, -1):
+        n_in, n_out, w, bo, _ = net.layout[l]
+        dW, db = ref[w:w + n_in * n_out].reshape(n_in, n_out), ref[bo:bo + n_out]
+        D.dense_backward_params(x if l == 0 else acts[l - 1], dz, dW, db)
+        if l > 0:
+            da = np.empty((rows, n_in), dtype)
+            D.dense_backward_input(dz, Ws[l][0], da)
+            A.relu_backward(zs[l - 1], acts[l - 1], da, da, 0.0)
+            assert same_bits(net.units(net.d, l - 1), da)
+            dz = da
+    assert same_bits(grads, ref)
 
 
 # --------------------------------------------------------------------------- dropout
