@@ -466,7 +466,6 @@ class FeedforwardScenario(_ScenarioBase):
     @model_validator(mode="after")
     def _consistent(self):
         from .models.feedforward import hidden_sizes
-        from .train import schedules
 
         n_hidden = len(hidden_sizes(self.network.model_dump()))
         reg = self.regularization
@@ -490,13 +489,7 @@ class FeedforwardScenario(_ScenarioBase):
                 raise ValueError(f"{key}: layer {bad[0]} does not exist (the network has layers 0..{n_layers - 1})")
         if self.early_stopping is not None and self.data.validation == 0:
             raise ValueError("early_stopping: needs a validation split (data.validation > 0)")
-        sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
-        spec = schedules.SCHEDULES.get(sched["name"])
-        if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
-            sched["lr"] = (self.optimizer.model_extra or {}).get("lr", 0.01)
-        problems = schedules.validate_schedule(sched)
-        if problems:
-            raise ValueError("; ".join("schedule." + p for p in problems))
+        sched = _check_schedule(self.schedule, (self.optimizer.model_extra or {}).get("lr", 0.01))
         if sched["name"] == "plateau" and self.data.validation == 0:
             raise ValueError("schedule.name: 'plateau' watches the validation loss: needs data.validation > 0")
         return self
@@ -649,6 +642,25 @@ class RBMSchedule(BaseModel):
     per: Literal["epoch", "step"] = "epoch"
 
 
+def _check_schedule(schedule: BaseModel, lr: float, *, no_plateau: str | None = None) -> dict:
+    """Validate a schedule table (``name`` and its parameters, ``lr`` defaulting to ``lr``); return it.
+
+    ``no_plateau`` names a model with no loss for reduce-on-plateau to watch."""
+    from .train import schedules
+
+    sched = {"name": schedule.name, **(schedule.model_extra or {})}
+    if no_plateau and sched["name"] == "plateau":
+        raise ValueError(f"schedule.name: 'plateau' is not available for {no_plateau} (no loss to watch); "
+                         "use a fixed schedule")
+    spec = schedules.SCHEDULES.get(sched["name"])
+    if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
+        sched["lr"] = lr
+    problems = schedules.validate_schedule(sched)
+    if problems:
+        raise ValueError("; ".join("schedule." + p for p in problems))
+    return sched
+
+
 class RBMSampling(_Strict):
     """Gibbs chains from random visibles after training; every ``every``-th visible sample is stored."""
 
@@ -687,18 +699,7 @@ class RBMScenario(_ScenarioBase):
 
     @model_validator(mode="after")
     def _consistent(self):
-        from .train import schedules
-
-        sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
-        if sched["name"] == "plateau":
-            raise ValueError("schedule 'plateau' is not available for rbm (no loss to watch); "
-                             "use a fixed schedule")
-        spec = schedules.SCHEDULES.get(sched["name"])
-        if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
-            sched["lr"] = self.training.lr
-        problems = schedules.validate_schedule(sched)
-        if problems:
-            raise ValueError("; ".join("schedule." + p for p in problems))
+        _check_schedule(self.schedule, self.training.lr, no_plateau="rbm")
         if self.sampling.chains and self.sampling.every > self.sampling.steps:
             raise ValueError(f"sampling.every {self.sampling.every} is larger than sampling.steps "
                              f"{self.sampling.steps}: nothing would be stored")
@@ -796,8 +797,6 @@ class DBMScenario(_ScenarioBase):
 
     @model_validator(mode="after")
     def _consistent(self):
-        from .train import schedules
-
         data = self.data
         if data.source == "iris":
             raise ValueError("data.source: 'iris' is real-valued; a dbm has binary visible units")
@@ -805,16 +804,7 @@ class DBMScenario(_ScenarioBase):
             raise ValueError("data.standardize: applies to real-valued visible units only (not to a dbm)")
         if data.source == "digits" and data.threshold is None:
             raise ValueError("data.threshold: a dbm needs binary digits (pixel / 16 > threshold)")
-        sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
-        if sched["name"] == "plateau":
-            raise ValueError("schedule 'plateau' is not available for dbm (no loss to watch); "
-                             "use a fixed schedule")
-        spec = schedules.SCHEDULES.get(sched["name"])
-        if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
-            sched["lr"] = self.training.lr
-        problems = schedules.validate_schedule(sched)
-        if problems:
-            raise ValueError("; ".join("schedule." + p for p in problems))
+        _check_schedule(self.schedule, self.training.lr, no_plateau="dbm")
         if self.sampling.chains and self.sampling.every > self.sampling.steps:
             raise ValueError(f"sampling.every {self.sampling.every} is larger than sampling.steps "
                              f"{self.sampling.steps}: nothing would be stored")
@@ -872,18 +862,7 @@ class DBNPretraining(RBMTraining):
 
     @model_validator(mode="after")
     def _schedule(self):
-        from .train import schedules
-
-        sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
-        if sched["name"] == "plateau":
-            raise ValueError("schedule.name: 'plateau' is not available for pretraining (no loss to watch); "
-                             "use a fixed schedule")
-        spec = schedules.SCHEDULES.get(sched["name"])
-        if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
-            sched["lr"] = self.lr
-        problems = schedules.validate_schedule(sched)
-        if problems:
-            raise ValueError("; ".join("schedule." + p for p in problems))
+        _check_schedule(self.schedule, self.lr, no_plateau="pretraining")
         return self
 
 
@@ -1238,8 +1217,6 @@ class BoltzmannScenario(_ScenarioBase):
         return self
 
     def _learning(self, n: int):
-        from .train import schedules
-
         if self.data is None:
             raise ValueError("data: required with [training]")
         d = self.data
@@ -1254,16 +1231,7 @@ class BoltzmannScenario(_ScenarioBase):
         need = {"digits": 64, "bars-stripes": getattr(d, "size", 0) ** 2}.get(d.source)
         if need is not None and need != nv:
             raise ValueError(f"network.visible: {d.source} data have {need} visible units, not {nv}")
-        sched = {"name": self.schedule.name, **(self.schedule.model_extra or {})}
-        if sched["name"] == "plateau":
-            raise ValueError("schedule 'plateau' is not available for boltzmann (no loss to watch); "
-                             "use a fixed schedule")
-        spec = schedules.SCHEDULES.get(sched["name"])
-        if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
-            sched["lr"] = self.training.lr
-        problems = schedules.validate_schedule(sched)
-        if problems:
-            raise ValueError("; ".join("schedule." + p for p in problems))
+        _check_schedule(self.schedule, self.training.lr, no_plateau="boltzmann")
         return self
 
 
