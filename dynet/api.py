@@ -34,7 +34,7 @@ def validate(path: str | os.PathLike, store: str | os.PathLike | None = None) ->
     """
     scenario = load_scenario(path)
     model = _models.get(scenario.model)
-    problems = []
+    found: dict[str, list[str]] = {}  # problem -> labels of the sweep points that have it
     checked = set()
     for spec in scenario.runs:
         key = repr(sorted(spec.params.items()))
@@ -42,9 +42,14 @@ def validate(path: str | os.PathLike, store: str | os.PathLike | None = None) ->
             continue
         checked.add(key)
         label = ", ".join(f"{k}={v!r}" for k, v in spec.params.items())
-        prefix = f"{scenario.path}: " + (f"sweep point {{{label}}}: " if label else "")
-        problems.extend(prefix + p for p in model.preflight(spec.config, spec.base_dir,
-                                                            None if store is None else os.fspath(store)))
+        for p in model.preflight(spec.config, spec.base_dir, None if store is None else os.fspath(store)):
+            found.setdefault(p, []).append(label)
+    problems = []
+    for p, labels in found.items():  # a problem every point shares is one line, not one per point
+        if len(labels) == 1:
+            problems.append(f"{scenario.path}: " + (f"sweep point {{{labels[0]}}}: " if labels[0] else "") + p)
+        else:
+            problems.append(f"{scenario.path}: {p} ({len(labels)} sweep points)")
     if problems:
         raise ScenarioError(problems)
     return scenario

@@ -251,3 +251,13 @@ def test_transfer_that_does_not_fit(source, net, words):
     assert msg.startswith("init.transfer.layers: "), msg
     for w in words:
         assert w in msg, (w, msg)
+
+
+def test_a_problem_every_sweep_point_shares_is_one_line(source):
+    d, _, _ = source
+    body = NET + TRANSFER.replace("src.zarr", "nope.zarr") + '[sweep]\ngrid = { "training.freeze" = [[], [0]] }\n'
+    path = destination(d, body, "sweep.toml")
+    with pytest.raises(ScenarioError) as info:
+        api.validate(path)
+    line, = info.value.lines
+    assert line.startswith(f"{path}: init.transfer.store: ") and line.endswith("no dynet store here (2 sweep points)")
