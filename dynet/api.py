@@ -133,8 +133,9 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     Validation happens first and writes nothing; then the cluster is started (or the
     scheduler reached); only then is the store created. Complete runs are skipped,
     incomplete or failed ones run again from their seed (or continue from their last
-    in-run checkpoint), so the result is bit-identical to an uninterrupted run. ``progress(done, total)`` is called as
-    runs finish; ``connect_timeout`` bounds the wait for a ``scheduler``.
+    in-run checkpoint), so the result is bit-identical to an uninterrupted run.
+    ``progress(done, total)`` is called as runs finish; ``connect_timeout`` bounds the
+    wait for a ``scheduler``.
     """
     from distributed import as_completed
 

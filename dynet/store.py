@@ -292,7 +292,7 @@ class RunRecord:
             n = traj.flush()
             lengths.update({name: n for name in traj.names})
         slot = "b" if self._checkpoint and self._checkpoint["slot"] == "a" else "a"
-        g = zarr.open_group(self._store_path, path=f"{run_path(self.run_id)}/{CHECKPOINT}/{slot}", mode="w")
+        g = zarr.open_group(self._store_path, path=self._slot_path(slot), mode="w")
         for name, data in arrays.items():
             data = np.asarray(data)
             g.create_array(name, data=data, chunks=tuple(max(1, d) for d in data.shape))
@@ -304,19 +304,21 @@ class RunRecord:
         """The arrays of the checkpoint this attempt resumes from."""
         if self._checkpoint is None:
             raise StoreError(f"run {self.run_id} has no checkpoint")
-        g = zarr.open_group(self._store_path, path=f"{run_path(self.run_id)}/{CHECKPOINT}/{self._checkpoint['slot']}",
-                            mode="r")
+        g = zarr.open_group(self._store_path, path=self._slot_path(self._checkpoint["slot"]), mode="r")
         return {name: arr[...] for name, arr in g.arrays()}
+
+    def _slot_path(self, slot: str) -> str:
+        return f"{run_path(self.run_id)}/{CHECKPOINT}/{slot}"
 
     def _finish(self, status: str, metrics: dict, error: str | None, elapsed: float) -> None:
         timings = dict(self._attrs["timings"], finished=_now(), elapsed_s=round(elapsed, 6))
         self._attrs.update(status=status, metrics=metrics, error=error, timings=timings)
-        self.group.attrs.update({"status": status, "metrics": metrics, "error": error, "timings": timings})
+        self.group.attrs.update({"status": status, "metrics": metrics, "error": error, "timings": timings,
+                                 CHECKPOINT: self._checkpoint})
 
     def complete(self, metrics: dict, elapsed: float) -> None:
         if self._checkpoint is not None:  # a complete run needs no checkpoint
             self._attrs[CHECKPOINT] = self._checkpoint = None
-            self.group.attrs[CHECKPOINT] = None
             if CHECKPOINT in self.group:
                 del self.group[CHECKPOINT]
         self._finish(COMPLETE, metrics, None, elapsed)
