@@ -73,7 +73,6 @@ import numba  # noqa: E402
 from numba import njit  # noqa: E402
 
 from dynet.kernels import feedforward as K  # noqa: E402
-from dynet.kernels.rng import seed_state  # noqa: E402
 from dynet.models import feedforward as M  # noqa: E402
 from dynet.scenario import parse_scenario  # noqa: E402
 from dynet.train import dense as D  # noqa: E402
@@ -193,10 +192,9 @@ def run_dynet(batch, epochs, seed, impl=None):
     spec = parse_scenario(scenario_doc(batch, epochs, seed)).runs[0]
     st = M.setup(spec.config, spec.seed_sequence())
     init = st.params.copy()
-    rng_state = seed_state(spec.seed_sequence().spawn(4)[3])  # as dynet.models.feedforward.run seeds it
     timer = _EpochTimer(impl if impl is not None else K.train_epoch)
     with _patched(K, "train_epoch", timer), _Clock() as clk:
-        metrics = M.train(spec.config, st, rng_state)
+        metrics = M.train(spec.config, st, st.rng_state)  # as dynet.models.feedforward.run does
     n = len(st.splits["train"][0])
     assert timer.calls == epochs and metrics["epochs_run"] == epochs
     return {"seconds": timer.seconds, "cpu_per_wall": timer.cpu / timer.seconds,

@@ -226,14 +226,15 @@ def backward(params, grads, layout, act_codes, act_params, drop, inverted, bn, l
 
 @njit(cache=True)
 def _layer_segments(layout, bn, l):
-    """The (start, stop) ranges of layer ``l``'s parameters in the flat buffer: W and b, then gamma and beta."""
-    seg = np.full((2, 2), -1, np.int64)
-    seg[0, 0] = layout[l, 2]
-    seg[0, 1] = layout[l, 3] + layout[l, 1]
+    """``(w0, w1, g0, g1)``: layer ``l``'s parameters in the flat buffer are ``[w0, w1)`` (W and b)
+    and ``[g0, g1)`` (gamma and beta; empty without batch norm). A tuple, so the per-batch
+    callers allocate nothing."""
+    g0 = 0
+    g1 = 0
     if l < layout.shape[0] - 1 and bn[l, 0] >= 0:
-        seg[1, 0] = bn[l, 0]
-        seg[1, 1] = bn[l, 0] + 2 * layout[l, 1]
-    return seg
+        g0 = bn[l, 0]
+        g1 = bn[l, 0] + 2 * layout[l, 1]
+    return layout[l, 2], layout[l, 3] + layout[l, 1], g0, g1
 
 
 @njit(cache=True)
@@ -241,9 +242,9 @@ def zero_frozen(grads, layout, bn, frozen):
     """Set the gradients of every parameter of the frozen layers to 0."""
     for l in range(layout.shape[0]):
         if frozen[l]:
-            seg = _layer_segments(layout, bn, l)
-            for k in range(2):
-                grads[seg[k, 0]:seg[k, 1]] = 0.0
+            w0, w1, g0, g1 = _layer_segments(layout, bn, l)
+            grads[w0:w1] = 0.0
+            grads[g0:g1] = 0.0
 
 
 @njit(cache=True)
@@ -251,9 +252,9 @@ def restore_frozen(saved, params, layout, bn, frozen):
     """Copy the parameters of the frozen layers from ``saved`` back into ``params``."""
     for l in range(layout.shape[0]):
         if frozen[l]:
-            seg = _layer_segments(layout, bn, l)
-            for k in range(2):
-                params[seg[k, 0]:seg[k, 1]] = saved[seg[k, 0]:seg[k, 1]]
+            w0, w1, g0, g1 = _layer_segments(layout, bn, l)
+            params[w0:w1] = saved[w0:w1]
+            params[g0:g1] = saved[g0:g1]
 
 
 @njit(cache=True)
