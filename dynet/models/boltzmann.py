@@ -129,6 +129,12 @@ def coupling_mask(network: dict) -> np.ndarray:
     return mask
 
 
+def symmetric_on(g: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The symmetric matrix of ``g``'s strict upper triangle, zero off the topology ``mask``."""
+    upper = np.triu(g, 1)
+    return (upper + upper.T) * mask
+
+
 def energies(W: np.ndarray, b: np.ndarray, states: np.ndarray) -> np.ndarray:
     """``E(s) = -1/2 s^T W s - b^T s`` of each row of ``states`` (numpy)."""
     s = np.atleast_2d(states).astype(np.float64)
@@ -220,9 +226,7 @@ def make_weights(config: dict, rng: np.random.Generator,
     if w.get("seed") is not None:
         rng = np.random.default_rng(np.random.SeedSequence(w["seed"]))
     if src == "sk":
-        g = rng.normal(w["mean"] / n, w["coupling"] / math.sqrt(n), (n, n))
-        J = np.triu(g, 1)
-        J = (J + J.T) * mask
+        J = symmetric_on(rng.normal(w["mean"] / n, w["coupling"] / math.sqrt(n), (n, n)), mask)
     elif src == "constant":
         J = math.copysign(1.0, w["coupling"]) * mask
         unit = abs(float(w["coupling"]))
@@ -291,6 +295,12 @@ def _averages(energies: np.ndarray, means: np.ndarray) -> dict:
     m = float(means.mean())
     return dict(mean_energy=float(energies.mean()), mean_state=m, mean_abs_state=float(np.abs(means).mean()),
                 abs_mean_state=abs(m))
+
+
+def _overlap_metrics(patterns: np.ndarray, s: np.ndarray) -> dict:
+    """``max_overlap`` (largest ``|xi^mu . s / n|``) and ``nearest_pattern`` of the state ``s``."""
+    ov = np.abs((patterns.astype(np.float64) @ s) / len(s))
+    return dict(max_overlap=float(ov.max()), nearest_pattern=int(np.argmax(ov)))
 
 
 def _energy(J: np.ndarray, unit: float, b: np.ndarray, s: np.ndarray) -> float:
@@ -384,8 +394,7 @@ def _one_chain(config, record, J, unit, b, patterns, s, rng_state) -> dict:
                    fixed_point=bool(stopped), final_temperature=float(temps[done - 1]),
                    **_averages(np.concatenate(rec_e), np.concatenate(rec_m)))
     if n_pat:
-        ov = (pats.astype(np.float64) @ s) / n
-        metrics.update(max_overlap=float(np.abs(ov).max()), nearest_pattern=int(np.argmax(np.abs(ov))))
+        metrics.update(_overlap_metrics(pats, s))
     if dyn["schedule"] == "constant" and exact_enabled(config, n):
         log_z, mean_e = log_partition(J, b, net["spins"], dyn["temperature"] / unit)
         metrics.update(exact_mean_energy=unit * mean_e, log_z=log_z)
@@ -484,8 +493,7 @@ def _tempering(config, record, J, unit, b, patterns, S, rng_state) -> tuple[dict
                    min_swap_acceptance=float(rates.min()), sweeps_done=int(done), t_min=float(temps[0]),
                    t_max=float(temps[-1]), **_averages(np.concatenate(rec_e), np.concatenate(rec_m)))
     if patterns is not None:
-        ov = (patterns.astype(np.float64) @ s) / n
-        metrics.update(max_overlap=float(np.abs(ov).max()), nearest_pattern=int(np.argmax(np.abs(ov))))
+        metrics.update(_overlap_metrics(patterns, s))
     return metrics, S[at]
 
 
@@ -618,9 +626,7 @@ def _learn(spec, record) -> dict:
     rows = np.where(x == 1, hi, lo).astype(np.int8)
     mask = coupling_mask(net)
     n = len(mask)
-    g = np.random.default_rng(par_ss).normal(0.0, tr["init_std"], (n, n))
-    W0 = np.triu(g, 1)
-    W0 = (W0 + W0.T) * mask
+    W0 = symmetric_on(np.random.default_rng(par_ss).normal(0.0, tr["init_std"], (n, n)), mask)
     b0 = initial_bias(x[tr_idx], n, tr, net["spins"])
     learner = Learner(net, rows[tr_idx], W0, b0, tr, np.random.default_rng(init_ss), seed_state(train_ss))
     record.static("initial_weights", learner.W, ("unit", "unit_b"))
