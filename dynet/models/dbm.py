@@ -385,13 +385,7 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
 
 def cost(config: dict) -> float:
     """Rough work of a run (multiply-adds), for batching small runs into one task."""
-    d = config["data"]
-    if d["source"] == "digits":
-        n, nv = 1797, 64
-    elif d["source"] == "bars-stripes":
-        n, nv = 2 ** (d["size"] + 1) - 2, d["size"] ** 2
-    else:
-        n, nv = 1000, 100
+    n, nv = R.data_size(config["data"])  # (a DBM's data are never iris: the config rejects it)
     n1, n2 = config["network"]["n_hidden1"], config["network"]["n_hidden2"]
     tr, mf, rec = config["training"], config["mean_field"], config["record"]
     per_row = nv * n1 + mf["iterations"] * 2 * n1 * n2

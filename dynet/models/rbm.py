@@ -125,6 +125,15 @@ def bars_and_stripes(size: int = 4) -> np.ndarray:
     return np.ascontiguousarray(images[np.sort(first)])
 
 
+def _load_file(data: dict, base_dir: str) -> tuple[str, np.ndarray]:
+    """``(path, array)`` of a user file (``data.path``, ``data.key``), checked to be a non-empty 2-D array."""
+    path = data["path"] if os.path.isabs(data["path"]) else os.path.join(base_dir, data["path"])
+    x = _data.load_array(path, data["key"])
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise _data.DataError(f"{path}: needs a 2-D array (samples x visible units), got shape {x.shape}")
+    return path, x
+
+
 def load_data(data: dict, base_dir: str = ".") -> tuple[np.ndarray, tuple[int, ...] | None]:
     """(binary data uint8 (n, nv), image shape or None) for a scenario's ``data`` table."""
     src = data["source"]
@@ -133,10 +142,7 @@ def load_data(data: dict, base_dir: str = ".") -> tuple[np.ndarray, tuple[int, .
         return (images / 16.0 > data["threshold"]).astype(np.uint8), (8, 8)
     if src == "bars-stripes":
         return bars_and_stripes(data["size"]), (data["size"], data["size"])
-    path = data["path"] if os.path.isabs(data["path"]) else os.path.join(base_dir, data["path"])
-    x = _data.load_array(path, data["key"])
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise _data.DataError(f"{path}: needs a 2-D array (samples x visible units), got shape {x.shape}")
+    path, x = _load_file(data, base_dir)
     if x.dtype == bool:
         return x.astype(np.uint8), None
     x = np.asarray(x, np.float64)
@@ -161,10 +167,7 @@ def load_real_data(data: dict, base_dir: str = ".") -> tuple[np.ndarray, tuple[i
         return _data.load_iris()[0].copy(), None
     if src == "bars-stripes":
         return bars_and_stripes(data["size"]).astype(np.float64), (data["size"], data["size"])
-    path = data["path"] if os.path.isabs(data["path"]) else os.path.join(base_dir, data["path"])
-    x = _data.load_array(path, data["key"])
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise _data.DataError(f"{path}: needs a 2-D array (samples x visible units), got shape {x.shape}")
+    path, x = _load_file(data, base_dir)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise _data.DataError(f"{path}: needs numbers, got dtype {x.dtype}")
     x = np.asarray(x, np.float64)
@@ -382,11 +385,10 @@ class Evaluator:
                    hidden_mean=float(self.out2.sum() / (self.n * nh)))
         K.pseudo_likelihood(W, b, c, self.idx, self.ptr, self.x, self.bits, a_h, self.out)
         res["pseudo_likelihood"] = float(self.out.mean())
-        K.free_energies(W, b, c, self.idx, self.ptr, a_h, self.out)
-        res["free_energy"] = float(self.out.mean())
-        res["log_likelihood"] = float(-self.out.mean() - log_z) if log_z is not None else math.nan
+        f = float(self.free_energies(W, b, c).mean())
+        res["free_energy"] = f
+        res["log_likelihood"] = float(-f - log_z) if log_z is not None else math.nan
         return res
-
 
     def free_energies(self, W, b, c) -> np.ndarray:
         """``F(v)`` of every row (a view of a buffer the next call overwrites)."""
@@ -702,6 +704,11 @@ def sample(trainer: Trainer, smp: dict, record, ss: np.random.SeedSequence, unsc
     per_block = max(1, chunk_rows(nv * 4) // chains)
     out_v = np.empty((per_block, chains, nv), dtype)
     out_p = np.empty((per_block, chains, nv), np.float32)
+    if gaussian:  # kernel work arrays, allocated once for all blocks
+        work = (np.empty(nh), np.empty(nh), np.empty(nv), np.empty(nh, np.int64))
+        shift32, scale32 = shift.astype(np.float32), scale.astype(np.float32)
+    else:
+        work = (np.empty(nh), np.empty(nh), np.empty(nv), np.empty(nv), np.empty(nh, np.int64), np.empty(nv, np.int64))
     done = 0
     total = (steps // every) * every
     mean_on = 0.0
@@ -709,13 +716,11 @@ def sample(trainer: Trainer, smp: dict, record, ss: np.random.SeedSequence, unsc
     while done < total:
         n_steps = min(per_block * every, total - done)
         if gaussian:
-            got = K.gb_gibbs_chains(W, WT, b, c, trainer.sigma, v, n_steps, every, out_v, out_p, 0, state,
-                                    np.empty(nh), np.empty(nh), np.empty(nv), np.empty(nh, np.int64))
-            vs = out_v[:got] * scale.astype(np.float32) + shift.astype(np.float32)
-            ps = out_p[:got] * scale.astype(np.float32) + shift.astype(np.float32)
+            got = K.gb_gibbs_chains(W, WT, b, c, trainer.sigma, v, n_steps, every, out_v, out_p, 0, state, *work)
+            vs = out_v[:got] * scale32 + shift32
+            ps = out_p[:got] * scale32 + shift32
         else:
-            got = K.gibbs_chains(W, WT, b, c, v, n_steps, every, out_v, out_p, 0, state, np.empty(nh), np.empty(nh),
-                                 np.empty(nv), np.empty(nv), np.empty(nh, np.int64), np.empty(nv, np.int64))
+            got = K.gibbs_chains(W, WT, b, c, v, n_steps, every, out_v, out_p, 0, state, *work)
             vs, ps = out_v[:got], out_p[:got]
         step_at = done + every * np.arange(1, got + 1)
         traj.append(sample_step=np.repeat(step_at, chains), sample_chain=np.tile(np.arange(chains), got),
@@ -752,17 +757,21 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
     return []
 
 
+def data_size(data: dict) -> tuple[int, int]:
+    """``(rows, visible units)`` of a ``data`` table without loading it (a guess for user files),
+    for the cost estimates."""
+    if data["source"] == "digits":
+        return 1797, 64
+    if data["source"] == "bars-stripes":
+        return 2 ** (data["size"] + 1) - 2, data["size"] ** 2
+    if data["source"] == "iris":
+        return 150, 4
+    return 1000, 100
+
+
 def cost(config: dict) -> float:
     """Rough work of a run (multiply-adds), for batching small runs into one task."""
-    d = config["data"]
-    if d["source"] == "digits":
-        n, nv = 1797, 64
-    elif d["source"] == "bars-stripes":
-        n, nv = 2 ** (d["size"] + 1) - 2, d["size"] ** 2
-    elif d["source"] == "iris":
-        n, nv = 150, 4
-    else:
-        n, nv = 1000, 100
+    n, nv = data_size(config["data"])
     nh = config["network"]["n_hidden"]
     tr, rec = config["training"], config["record"]
     work = tr["epochs"] * n * (tr["k"] + 1) * nv * nh
