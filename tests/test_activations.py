@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from dynet.train import activations as A
+from peers import require
 
 NAMES = list(A.ACTIVATION_CODES)
 EPS64 = np.finfo(np.float64).eps
@@ -263,7 +264,7 @@ def test_gains():
 
 
 def test_gains_match_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     for name in ("linear", "sigmoid", "tanh", "relu", "leaky_relu"):
         assert A.gain(name) == pytest.approx(torch.nn.init.calculate_gain(name), rel=1e-15)
     assert A.gain("leaky_relu", 0.3) == pytest.approx(torch.nn.init.calculate_gain("leaky_relu", 0.3), rel=1e-15)
@@ -273,7 +274,7 @@ def test_gains_match_torch():
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "step"])
 def test_against_torch(name):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     F = torch.nn.functional
     rng = np.random.default_rng(9)
     z = away_from_zero(rng, (5, 4))

@@ -24,6 +24,7 @@ import pytest
 
 from dynet.kernels import rng as R
 from dynet.train import dense as D
+from peers import require
 
 EPS64 = np.finfo(np.float64).eps
 EPS32 = float(np.finfo(np.float32).eps)
@@ -497,7 +498,7 @@ def test_batchnorm_in_place_output_and_single_row():
 
 
 def test_batchnorm_against_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     rng = np.random.default_rng(27)
     x = rng.normal(1.0, 3.0, size=(8, 4))
     gm, bt = rng.normal(size=4), rng.normal(size=4)

@@ -23,6 +23,7 @@ from test_feedforward import Net, check_gradients, runs_of, scenario, validation
 from dynet.kernels.rng import seed_state
 from dynet.models import feedforward as F
 from dynet.train import losses as L
+from peers import require
 
 EPS = 1e-5
 
@@ -118,7 +119,7 @@ def test_running_statistics_and_evaluation_mode():
 # --------------------------------------------------------------------------- PyTorch
 
 def test_network_with_batch_norm_against_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     sizes, rows = [4, 6, 5, 3], 8
     net = Net(sizes, rows, "tanh", bn=[True, True])
     rng = np.random.default_rng(8)

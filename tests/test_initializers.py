@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from dynet.train import initializers as I
+from peers import require
 
 SHAPE = (400, 500)  # fan_in = 400, fan_out = 500
 N = SHAPE[0] * SHAPE[1]
@@ -128,7 +129,7 @@ def test_fan_based_need_2d_shapes():
 
 
 def test_fan_convention_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     # our W is (fan_in, fan_out); torch's nn.Linear weight is its transpose (out, in)
     fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(FAN_OUT, FAN_IN))
     assert (fan_in, fan_out) == (FAN_IN, FAN_OUT)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from dynet.train import losses as L
+from peers import require
 
 NAMES = list(L.LOSS_CODES)
 EPS64 = np.finfo(np.float64).eps
@@ -263,7 +264,7 @@ def torch_loss(torch, name, z, target):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("scale", [1.0, 1e4])
 def test_against_torch(name, scale):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     rng = np.random.default_rng(14)
     z, target = make_case(name, rng, shape=(6, 5))
     z = z * scale

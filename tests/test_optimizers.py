@@ -13,6 +13,7 @@ from numba import njit
 
 from dynet.train import optimizers as O
 from dynet.train.optimizers import OPTIMIZERS, Optimizer
+from peers import require
 
 P0 = [1.0, -2.0, 0.5]
 # A fixed gradient sequence; the third coordinate has a large gradient first, so
@@ -540,7 +541,7 @@ def torch_run(torch, name, hp, p0, grads, lrs=None, dtype=np.float32):
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch")
+    return require("torch")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from dynet.scenario import ScenarioError, parse_scenario
 
 from conftest import MemoryRecord
 from hopfield_reference import Xoshiro256ss
+from peers import require
 
 
 # --------------------------------------------------------------------------- brute force
@@ -329,7 +330,7 @@ class _DrivenRandomState(np.random.RandomState):
 
 
 def test_pcd1_matches_sklearn_bernoulli_rbm_step_for_step():
-    sklearn_rbm = pytest.importorskip("sklearn.neural_network")
+    sklearn_rbm = require("sklearn.neural_network")
     x = M.load_data({"source": "digits", "threshold": 0.5})[0][:200]  # 20 batches of 10: no partial batch
     nv, nh, lr, epochs = 64, 24, 0.1, 3
     W0 = np.random.default_rng(15).normal(0, 0.01, (nv, nh))

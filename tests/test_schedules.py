@@ -13,6 +13,7 @@ import pytest
 
 from dynet.train import schedules as S
 from dynet.train.schedules import ReduceLROnPlateau, lr_array, schedule_lr, validate_schedule
+from peers import require
 
 
 def at(spec, *steps):
@@ -250,7 +251,7 @@ def test_valid_specs_pass():
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch")
+    return require("torch")
 
 
 def torch_lrs(torch, make, n):
