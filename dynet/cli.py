@@ -192,5 +192,45 @@ def show(store, run_id, as_json):
         click.echo(f"  {name:<18} {a['dtype']:<8} {tuple(a['shape'])} dims={tuple(a['dims'])}")
 
 
+@main.command(name="cluster")
+@click.argument("system", type=click.Choice(["slurm", "pbs"]))
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch jobs to submit (each starts CORES single-threaded workers).")
+@click.option("--adapt", "adapt_max", type=click.IntRange(min=1), default=None, metavar="MAX",
+              help="Instead of --jobs: submit jobs as work arrives, up to MAX at once.")
+@click.option("--cores", type=click.IntRange(min=1), default=None, help="Cores (= worker processes) per job.")
+@click.option("--memory", default=None, help="Memory per job, e.g. 16GB.")
+@click.option("--walltime", default=None, help="Wall-time limit per job, e.g. 02:00:00.")
+@click.option("--queue", default=None, help="Partition (SLURM) or queue (PBS).")
+@click.option("--account", default=None, help="Account or project to charge.")
+@click.option("--interface", default=None, help="Network interface the workers listen on (e.g. ib0).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address the scheduler listens on: this node's address the compute nodes reach.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, help="Scheduler port (0: any free).")
+@click.option("--prologue", multiple=True, help="A shell line each job runs first (repeatable), "
+              "e.g. 'source ~/dynet-venv/bin/activate'.")
+@click.option("--directive", multiple=True, help="An extra #SBATCH / #PBS directive, without the prefix.")
+@click.option("--print-script", is_flag=True, help="Print the job script and exit; submit nothing.")
+def cluster_(system, jobs, adapt_max, cores, memory, walltime, queue, account, interface, host, port, prologue,
+             directive, print_script):
+    """Start a Dask cluster on SLURM or PBS (needs dynet[jobqueue]) and keep it until Ctrl-C.
+
+    Unset job settings come from Dask's jobqueue config (~/.config/dask/jobqueue.yaml).
+    Then send runs to it from anywhere: dynet run SCENARIO --scheduler ADDRESS.
+    """
+    from . import jobqueue
+
+    spec = jobqueue.JobSpec(cores=cores, memory=memory, walltime=walltime, queue=queue, account=account,
+                            interface=interface, host=host, port=port, prologue=tuple(prologue),
+                            extra_directives=tuple(directive))
+    try:
+        if print_script:
+            click.echo(_guard(jobqueue.job_script, system, spec))
+            return
+        _guard(jobqueue.serve, system, spec, jobs=jobs, adapt_max=adapt_max, echo=click.echo)
+    except jobqueue.JobSettingsError as exc:
+        _fail([str(exc)], 2)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
