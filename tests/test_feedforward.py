@@ -997,7 +997,7 @@ def test_end_to_end_store_opens_in_xarray(e2e):
 
 
 def test_end_to_end_rerun_skips_and_two_workers_are_bit_identical(e2e):
-    from test_run import assert_same_runs, store_contents
+    from support import assert_same_runs, store_contents
 
     path, d, _ = e2e
     again = api.run_scenario(path, store=d / "one.zarr", workers=1)

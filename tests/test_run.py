@@ -14,29 +14,7 @@ from distributed import Client, LocalCluster
 from dynet import api, store as S
 from dynet.cluster import ClusterError
 from dynet.scenario import RunSpec, load_scenario
-
-
-def store_contents(path) -> dict:
-    """run id -> (status, metrics, {array name: ndarray}) for every run of a store."""
-    root = S.open_store(path)
-    out = {}
-    for rid, attrs in S.list_runs(root).items():
-        arrays = {name: S.load_array(root, rid, name) for name in S.array_names(root, rid)}
-        out[rid] = (attrs.get("status"), attrs.get("metrics"), arrays)
-    return out
-
-
-def assert_same_runs(a: dict, b: dict) -> None:
-    assert sorted(a) == sorted(b)
-    for rid in a:
-        sa, ma, xa = a[rid]
-        sb, mb, xb = b[rid]
-        assert sa == sb == S.COMPLETE, rid
-        assert ma == mb, rid
-        assert sorted(xa) == sorted(xb)
-        for name in xa:
-            assert xa[name].dtype == xb[name].dtype
-            np.testing.assert_array_equal(xa[name], xb[name], err_msg=f"{rid}/{name}")
+from support import assert_same_runs, store_contents
 
 
 @pytest.fixture(scope="module")
