@@ -14,11 +14,13 @@ import math
 import os
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
 from . import models as _models
 from . import store as _store
+from .cluster import ClusterError
 from .scenario import RunSpec, Scenario, ScenarioError, load_scenario
 
 DEFAULT_STORE = "runs.zarr"
@@ -57,28 +59,59 @@ def validate(path: str | os.PathLike, store: str | os.PathLike | None = None) ->
 
 # --------------------------------------------------------------------------- worker side
 
-def execute_run(store_path: str, spec: RunSpec) -> dict:
-    """Run one run into its own group of the store; a run that raises is stored as failed."""
-    attrs = {
-        "run_id": spec.run_id, "scenario": spec.scenario, "model": spec.model, "config": spec.config,
-        "params": spec.params, "replicate": spec.replicate, "seed": spec.seed,
-    }
+#: result statuses beyond the stored ones: the run is claimed by another live attempt
+ELSEWHERE = "elsewhere"
+#: a run of a batch whose worker died before the run started (nothing written)
+NOT_RUN = "not_run"
+
+
+def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, lease_s: float | None = None) -> dict:
+    """Run one run into its own group of the store; a run that raises is stored as failed.
+
+    The run is claimed first (:func:`store.claim_run`): a run that is already complete is
+    not run again (status ``complete``, ``skipped``), and one claimed by another live
+    attempt is left to it (status ``elsewhere``, with the holder). ``session`` names the
+    client that sent the task; it is recorded with the attempt.
+    """
     t0 = time.perf_counter()
-    record = _store.RunRecord(store_path, spec.run_id, attrs)
+    owner = {"attempt": uuid.uuid4().hex[:16], "session": session}
+    claim = _store.claim_run(store_path, spec.run_id, owner, lease_s)
+    if not isinstance(claim, _store.Claim):
+        return {**_result(spec, ELSEWHERE, {}, None, 0.0),
+                "holder": {k: claim.get(k) for k in ("host", "pid", "attempt", "session", "age_s")}}
+    record = None
     try:
+        previous = _store.read_run_attrs(store_path, spec.run_id)
+        if previous is not None and previous.get("status") == _store.COMPLETE:  # done by an earlier attempt
+            return {**_result(spec, _store.COMPLETE, previous.get("metrics") or {}, None, 0.0), "skipped": True}
+        attrs = {
+            "run_id": spec.run_id, "scenario": spec.scenario, "model": spec.model, "config": spec.config,
+            "params": spec.params, "replicate": spec.replicate, "seed": spec.seed,
+        }
+        attempt = {"id": owner["attempt"], "session": session, "host": _store.HOST, "pid": os.getpid()}
+        record = _store.RunRecord(store_path, spec.run_id, attrs, attempt=attempt, previous=previous)
         metrics = _models.get(spec.model).run(spec, record)
+        elapsed = time.perf_counter() - t0
+        if claim.lost:  # our heartbeat stalled past the lease and another attempt took the run over
+            return {**_result(spec, ELSEWHERE, {}, None, elapsed), "holder": None}
+        record.complete(metrics, elapsed)
+        return _result(spec, _store.COMPLETE, metrics, None, elapsed)
     except Exception as exc:  # noqa: BLE001 - a failing run must not stop the others
         error = f"{type(exc).__name__}: {exc}"
-        record.fail(error + "\n" + traceback.format_exc(limit=8), time.perf_counter() - t0)
+        if record is not None:
+            try:
+                record.fail(error + "\n" + traceback.format_exc(limit=8), time.perf_counter() - t0)
+            except Exception:  # noqa: BLE001 - e.g. the disk is full: the run stays "running", then stale
+                pass
         return _result(spec, _store.FAILED, {}, error, time.perf_counter() - t0)
-    elapsed = time.perf_counter() - t0
-    record.complete(metrics, elapsed)
-    return _result(spec, _store.COMPLETE, metrics, None, elapsed)
+    finally:
+        claim.release()
 
 
-def execute_batch(store_path: str, specs: list[RunSpec]) -> list[dict]:
+def execute_batch(store_path: str, specs: list[RunSpec], *, session: str | None = None,
+                  lease_s: float | None = None) -> list[dict]:
     """A Dask task: several small runs in a row, so the task outlasts its scheduling cost."""
-    return [execute_run(store_path, spec) for spec in specs]
+    return [execute_run(store_path, spec, session=session, lease_s=lease_s) for spec in specs]
 
 
 def _result(spec: RunSpec, status: str, metrics: dict, error: str | None, elapsed: float) -> dict:
@@ -93,7 +126,8 @@ class RunReport:
     scenario: str
     store: str
     results: list[dict] = field(default_factory=list)  # runs executed now
-    skipped: list[dict] = field(default_factory=list)  # runs already complete in the store
+    # runs already complete in the store, or completed meanwhile by another client ("elsewhere": True)
+    skipped: list[dict] = field(default_factory=list)
     sweep_keys: list[str] = field(default_factory=list)
     summary_metrics: tuple[str, ...] = ()
 
@@ -103,7 +137,8 @@ class RunReport:
 
     def to_json(self) -> dict:
         return {"scenario": self.scenario, "store": self.store, "executed": len(self.results),
-                "skipped": len(self.skipped), "failed": len(self.failed), "runs": self.results + self.skipped}
+                "skipped": len(self.skipped), "failed": len(self.failed),
+                "elsewhere": sum(1 for r in self.skipped if r.get("elsewhere")), "runs": self.results + self.skipped}
 
 
 def make_batches(specs: list[RunSpec], n_workers: int, cost: Callable[[dict], float],
@@ -125,20 +160,30 @@ def make_batches(specs: list[RunSpec], n_workers: int, cost: Callable[[dict], fl
     return batches
 
 
+class ClusterLostError(ClusterError):
+    """The connection to the Dask scheduler was lost in the middle of a sweep."""
+
+
 def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_STORE, workers: int | None = None,
                  scheduler: str | None = None, progress: Callable[[int, int], None] | None = None,
-                 connect_timeout: float = 10.0) -> RunReport:
+                 connect_timeout: float = 10.0,
+                 lease_s: float | None = None) -> RunReport:
     """Run every run of a scenario that is not already complete in ``store``.
 
-    Validation happens first and writes nothing; then the cluster is started (or the
+    Validation happens first and writes nothing; then the store is checked to be usable
+    and writable (a probe file, removed again); then the cluster is started (or the
     scheduler reached); only then is the store created. Complete runs are skipped,
     incomplete or failed ones run again from their seed (or continue from their last
     in-run checkpoint), so the result is bit-identical to an uninterrupted run.
+
+    Each task claims a run before running it (``lease_s``: the claim's lease, default
+    ``DYNET_LEASE_SECONDS`` or 60 s): a run another client is running is left to it, and
+    this call waits until that run is complete (reported as skipped, ``elsewhere``), runs
+    it itself if that claim goes stale, or reports its failure. Losing the scheduler
+    raises :class:`ClusterLostError` (nothing is written for runs that did not start).
     ``progress(done, total)`` is called as runs finish; ``connect_timeout`` bounds the
     wait for a ``scheduler``.
     """
-    from distributed import as_completed
-
     from .cluster import connect
 
     store_path = os.path.abspath(os.fspath(store))
@@ -146,8 +191,7 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     model = _models.get(scenario.model)
     report = RunReport(scenario=scenario.name, store=store_path, sweep_keys=scenario.sweep_keys,
                        summary_metrics=tuple(getattr(model, "SUMMARY", ())))
-    if os.path.exists(os.path.join(store_path, "zarr.json")):
-        _store.open_store(store_path)  # refuse an incompatible store before starting anything
+    _store.check_writable(store_path)  # refuse an unusable store before starting anything
 
     with connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout) as client:
         root = _store.open_store(store_path, create=True)
@@ -161,44 +205,143 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
                                        "skipped": True})
             else:
                 todo.append(spec)
-        total = len(todo)
-        if progress:
-            progress(0, total)
-        n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})) or (workers or 1))
-        batches = make_batches(todo, n_workers, model.cost)
-        futures = {}
-        for i, batch in enumerate(batches):
-            fut = client.submit(execute_batch, store_path, batch, key=f"dynet-{scenario.name}-{batch[0].run_id}-{i}",
-                                pure=False)
-            futures[fut] = batch
-        done = 0
-        for fut in as_completed(list(futures), loop=client.loop):
-            batch = futures[fut]
-            try:
-                results = fut.result()
-            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed more often than allowed
-                error = f"{type(exc).__name__}: {exc}"
-                results = []
-                for spec in batch:
-                    _mark_failed(store_path, spec.run_id, error)
-                    results.append(_result(spec, _store.FAILED, {}, error, 0.0))
-            report.results.extend(results)
-            done += len(batch)
-            if progress:
-                progress(done, total)
+        _Sweep(client, scenario, store_path, report, progress, workers,
+               float(lease_s or _store.default_lease())).run(todo, model.cost)
     order = {s.run_id: i for i, s in enumerate(scenario.runs)}
     report.results.sort(key=lambda r: order[r["run_id"]])
+    report.skipped.sort(key=lambda r: order[r["run_id"]])
     return report
 
 
-def _mark_failed(store_path: str, run_id: str, error: str) -> None:
-    import zarr
+class _Sweep:
+    """The client's side of one sweep: submit batches, collect results as they arrive
+    (dropping each future at once, so a restarted worker never recomputes a finished
+    task), wait for runs another client runs, and turn a lost scheduler into one error."""
 
-    try:
-        g = zarr.open_group(store_path, path=_store.run_path(run_id), mode="a")
-        g.attrs.update({"status": _store.FAILED, "error": error})
-    except Exception:  # noqa: BLE001 - best effort; the run is reported failed either way
-        pass
+    def __init__(self, client, scenario: Scenario, store_path: str, report: RunReport, progress, workers, lease_s):
+        self.client, self.scenario, self.store_path, self.report = client, scenario, store_path, report
+        self.progress, self.workers, self.lease_s = progress, workers, lease_s
+        self.session = uuid.uuid4().hex[:12]
+        self.done = 0
+        self.total = 0
+        self.n_submitted = 0
+
+    def run(self, todo: list[RunSpec], cost) -> None:
+        from distributed import as_completed
+
+        self.total = len(todo)
+        self._progress()
+        n_workers = max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})) or (self.workers or 1))
+        pending: dict = {}  # future -> its batch; a future is dropped as soon as its result is read
+        ac = as_completed(loop=self.client.loop)
+        for fut, batch in self._submit(make_batches(todo, n_workers, cost)):
+            pending[fut] = batch
+            ac.add(fut)
+        fut = None  # hold no future longer than needed
+        waiting: dict[str, RunSpec] = {}  # runs another live attempt is running
+        poll = min(1.0, self.lease_s / 10)
+        while pending or waiting:
+            if pending and (not waiting or ac.has_ready()):
+                for fut in ac.next_batch(block=not waiting):
+                    batch = pending.pop(fut)
+                    results = self._collect(fut, batch)
+                    del fut
+                    self._record(results, {s.run_id: s for s in batch}, waiting)
+                continue
+            again = self._poll(waiting)
+            if again:
+                for fut, batch in self._submit([again]):
+                    pending[fut] = batch
+                    ac.add(fut)
+                fut = None
+            elif waiting:
+                time.sleep(poll)
+
+    def _submit(self, batches: list[list[RunSpec]]):
+        for batch in batches:
+            self.n_submitted += 1
+            key = f"dynet-{self.scenario.name}-{batch[0].run_id}-{self.session}-{self.n_submitted}"
+            yield self.client.submit(execute_batch, self.store_path, batch, session=self.session,
+                                     lease_s=self.lease_s, key=key, pure=False), batch
+
+    def _progress(self) -> None:
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def _record(self, results: list[dict], specs: dict[str, RunSpec], waiting: dict) -> None:
+        for r in results:
+            if r["status"] == ELSEWHERE:
+                waiting[r["run_id"]] = specs[r["run_id"]]
+                continue
+            (self.report.skipped if r.get("skipped") else self.report.results).append(r)
+            self.done += 1
+        self._progress()
+
+    def _poll(self, waiting: dict[str, RunSpec]) -> list[RunSpec]:
+        """Look at the runs other attempts hold: complete ones are counted, failed ones reported,
+        those whose claim is gone or stale come back to be run here."""
+        again = []
+        for rid, spec in list(waiting.items()):
+            attrs = _store.read_run_attrs(self.store_path, rid) or {}
+            claim = _store.read_claim(self.store_path, rid)
+            status = attrs.get("status")
+            if status == _store.COMPLETE:
+                self.report.skipped.append({**_result(spec, status, attrs.get("metrics") or {}, None, 0.0),
+                                            "skipped": True, "elsewhere": True})
+            elif claim is not None and not claim["stale"]:
+                continue  # still running elsewhere
+            elif status == _store.FAILED and claim is None:
+                error = (attrs.get("error") or "").split("\n")[0]
+                self.report.results.append({**_result(spec, status, {}, error, 0.0), "elsewhere": True})
+            else:
+                again.append(spec)  # its attempt died or gave up: run it here
+                del waiting[rid]
+                continue
+            del waiting[rid]
+            self.done += 1
+            self._progress()
+        return again
+
+    def _collect(self, fut, batch: list[RunSpec]) -> list[dict]:
+        try:
+            return fut.result()
+        except Exception as exc:  # noqa: BLE001 - sorted out below
+            if fut.status == "cancelled" or self.client.status != "running":
+                complete = sum(1 for s in self.scenario.runs
+                               if (_store.read_run_attrs(self.store_path, s.run_id) or {}).get("status")
+                               == _store.COMPLETE)
+                raise ClusterLostError(
+                    f"lost the connection to the Dask scheduler: {complete} of {len(self.scenario.runs)} runs "
+                    f"are complete in {self.store_path}; run the same command again to finish the rest") from None
+            return self._task_failed(batch, exc)
+
+    def _task_failed(self, batch: list[RunSpec], exc: Exception) -> list[dict]:
+        """A task that raised instead of returning results (a worker that died too often):
+        the runs of the batch this client had started are stored as failed; the others
+        are left as they are (complete ones counted, not-started ones reported, not written)."""
+        if type(exc).__name__ == "KilledWorker":
+            import re
+
+            import dask
+
+            m = re.search(r"on (\d+) different workers", str(exc))
+            n = int(m.group(1)) if m else int(dask.config.get("distributed.scheduler.allowed-failures", 3)) + 1
+            reason = f"worker died {n} times while running this run (out of memory?)"
+        else:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            reason = f"its task failed: {type(exc).__name__}: {first}"
+        results = []
+        for spec in batch:
+            attrs = _store.read_run_attrs(self.store_path, spec.run_id) or {}
+            status = attrs.get("status")
+            if status == _store.COMPLETE:
+                results.append(_result(spec, status, attrs.get("metrics") or {}, None, 0.0))
+            elif status == _store.RUNNING and (attrs.get("attempt") or {}).get("session") == self.session:
+                _store.mark_failed(self.store_path, spec.run_id, reason)
+                results.append(_result(spec, _store.FAILED, {}, reason, 0.0))
+            else:
+                results.append(_result(spec, NOT_RUN, {}, f"not started: {reason}; run again", 0.0))
+        return results
 
 
 def summarize(report: RunReport) -> list[dict]:
@@ -225,24 +368,61 @@ def summarize(report: RunReport) -> list[dict]:
 
 # --------------------------------------------------------------------------- reading the store
 
+def _live_status(store_path: str, rid: str, attrs: dict) -> tuple[str | None, str | None, dict | None]:
+    """(status, error line, claim) of a run as a reader should see it: a ``running`` run whose
+    attempt stopped heartbeating (or never claimed it) is ``stale``."""
+    status, error = attrs.get("status"), (attrs.get("error") or "").split("\n")[0] or None
+    if status != _store.RUNNING:
+        return status, error, None
+    claim = _store.read_claim(store_path, rid)
+    if claim is None:
+        return _store.STALE, "stale: no live attempt holds this run; `dynet run` runs it again", None
+    who = f"host {claim.get('host')} pid {claim.get('pid')}"
+    if claim["stale"]:
+        return _store.STALE, f"stale: {claim['why']} ({who}); `dynet run` runs it again", claim
+    return status, None, claim
+
+
+def _lease(claim: dict | None) -> dict | None:
+    if claim is None:
+        return None
+    return {k: claim.get(k) for k in ("host", "pid", "attempt", "session", "claimed", "age_s", "lease_s", "stale")}
+
+
 def list_runs(store: str | os.PathLike) -> list[dict]:
-    """One dict per run: id, scenario, params, replicate, status, metrics."""
+    """One dict per run: id, scenario, params, replicate, status, metrics, error (its first line).
+
+    Besides the stored statuses (``running``, ``complete``, ``failed``), ``damaged`` is a run
+    whose metadata cannot be read (``error`` says why) and ``stale`` a ``running`` run whose
+    attempt no longer heartbeats (killed); ``lease`` describes a running run's claim
+    (host, pid, heartbeat age ``age_s``)."""
     root = _store.open_store(store)
-    return [{"run_id": rid, "scenario": a.get("scenario"), "model": a.get("model"), "params": a.get("params", {}),
-             "replicate": a.get("replicate"), "status": a.get("status"), "metrics": a.get("metrics", {}),
-             "error": (a.get("error") or "").split("\n")[0] or None}
-            for rid, a in _store.list_runs(root).items()]
+    path = os.fspath(store)
+    out = []
+    for rid, a in _store.list_runs(root).items():
+        status, error, claim = _live_status(path, rid, a)
+        out.append({"run_id": rid, "scenario": a.get("scenario"), "model": a.get("model"),
+                    "params": a.get("params", {}), "replicate": a.get("replicate"), "status": status,
+                    "metrics": a.get("metrics", {}), "error": error, "lease": _lease(claim)})
+    return out
 
 
 def show_run(store: str | os.PathLike, run_id: str) -> dict:
-    """A run's full record (attributes) and its arrays' shapes and dimension names."""
+    """A run's full record (attributes) and its arrays' shapes and dimension names; ``status``
+    as :func:`list_runs` reports it, and ``lease`` (host, pid, heartbeat age) while it runs."""
     root = _store.open_store(store)
     rid = _store.find_run(root, run_id)
     attrs = _store.run_attrs(root, rid)
-    group = root[_store.run_path(rid)]
-    arrays = {name: {"shape": list(a.shape), "dims": list(a.metadata.dimension_names or ()), "dtype": str(a.dtype)}
-              for name, a in sorted(group.arrays())}
-    return {"run_id": rid, **attrs, "arrays": arrays}
+    status, error, claim = _live_status(os.fspath(store), rid, attrs)
+    arrays = {}
+    if status != _store.DAMAGED:
+        group = root[_store.run_path(rid)]
+        arrays = {name: {"shape": list(a.shape), "dims": list(a.metadata.dimension_names or ()),
+                         "dtype": str(a.dtype)} for name, a in sorted(group.arrays())}
+    info = {"run_id": rid, **attrs, "status": status, "lease": _lease(claim), "arrays": arrays}
+    if status == _store.STALE:
+        info["error"] = error
+    return info
 
 
 def load_run(store: str | os.PathLike, run_id: str) -> dict:

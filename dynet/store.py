@@ -10,12 +10,24 @@ Layout (format 1)::
           checkpoint/a, b/         in-run checkpoints of a long run (two slots, written
                                    alternately; attrs["checkpoint"] names the good one);
                                    removed when the run completes
+      claims/                      a group holding no arrays: one small JSON file
+        <run_id>.<gen>.json        per run being run now (its lease; see ``claim_run``)
 
 Every array carries ``dimension_names``, so ``xarray.open_zarr(STORE,
 group="runs/<run_id>")`` opens a run as a labelled dataset. A run's ``status`` is
 ``running`` while it is written, ``complete`` once its last array is written, or
-``failed`` with the error. Each run is written by exactly one task, so no two
-writers share a chunk.
+``failed`` with the error. Readers also report ``damaged`` (the run group's
+``zarr.json`` is not valid JSON: the run is listed with the reason and run again) and,
+from the claims, ``stale`` (``running`` but its attempt's heartbeat stopped). A run
+folder without a ``zarr.json`` (e.g. left by a full disk) is a run that never
+started: it is not listed, and the next ``dynet run`` runs it.
+
+Each run is written by exactly one attempt at a time: before writing, a task claims
+the run (:func:`claim_run`, an exclusive create of ``claims/<run_id>.<gen>.json``
+holding host, pid, attempt id and a heartbeat that a background thread refreshes);
+a run claimed by a live attempt is left to it, a claim whose heartbeat is older than
+its lease (or whose process is gone, on the same host) is ``stale`` and may be taken
+over by creating the next generation.
 
 A long run may save checkpoints (:meth:`RunRecord.save_checkpoint`): its trajectories
 are flushed, the model's state arrays are written into the slot not named by the
@@ -31,8 +43,13 @@ the other slot and the attribute intact.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import os
+import socket
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +60,8 @@ from . import __version__
 FORMAT = 1
 STORE_ATTR = "dynet_store"
 RUNS = "runs"
+CLAIMS = "claims"
+ZARR_JSON = "zarr.json"
 CHUNK_BYTES = 1 << 20  # ~1 MB chunks along time
 
 CHECKPOINT = "checkpoint"
@@ -50,6 +69,14 @@ CHECKPOINT = "checkpoint"
 RUNNING = "running"
 COMPLETE = "complete"
 FAILED = "failed"
+#: statuses readers derive (never written): a run group whose metadata is unreadable, and a
+#: ``running`` run whose attempt stopped heartbeating
+DAMAGED = "damaged"
+STALE = "stale"
+
+#: seconds a claim stays valid without a heartbeat (``DYNET_LEASE_SECONDS`` overrides)
+LEASE_S = 60.0
+HOST = socket.gethostname()
 
 
 class StoreError(Exception):
@@ -60,8 +87,41 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _check_root(root: zarr.Group, path: str) -> None:
-    meta = root.attrs.get(STORE_ATTR)
+def default_lease() -> float:
+    """The lease (seconds) of a claim: ``DYNET_LEASE_SECONDS`` or :data:`LEASE_S`."""
+    try:
+        return max(0.5, float(os.environ.get("DYNET_LEASE_SECONDS", LEASE_S)))
+    except ValueError:
+        return LEASE_S
+
+
+def _read_json(path: str) -> dict:
+    """A metadata file's JSON; :class:`ValueError` with the reason when it is not valid JSON."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON ({exc})" if raw.strip() else "empty file") from None
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")  # noqa: TRY004 - one error type for "unreadable metadata"
+    return doc
+
+
+def _check_meta(path: str) -> dict:
+    """Read a metadata file the whole store depends on; a damaged one is a one-line StoreError naming it."""
+    try:
+        return _read_json(path)
+    except ValueError as exc:
+        raise StoreError(f"{path}: {exc}: the store's metadata is damaged") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _check_root(meta: dict, path: str) -> None:
+    if meta.get("zarr_format") != 3 or meta.get("node_type") != "group":
+        raise StoreError(f"{path}: not a dynet store (its root is not a Zarr v3 group)")
+    meta = (meta.get("attributes") or {}).get(STORE_ATTR)
     if meta is None:
         raise StoreError(f"{path}: not a dynet store (no '{STORE_ATTR}' attribute on its root group)")
     fmt = meta.get("format")
@@ -72,41 +132,156 @@ def _check_root(root: zarr.Group, path: str) -> None:
         )
 
 
+def _is_zarr_v2(path: str) -> bool:
+    return any(os.path.exists(os.path.join(path, n)) for n in (".zgroup", ".zattrs", ".zarray", ".zmetadata"))
+
+
 def open_store(path: str | os.PathLike, *, create: bool = False) -> zarr.Group:
     """Open a dynet store's root group, creating it when ``create`` and absent.
 
     Raises :class:`StoreError` for a missing store (unless ``create``), for a Zarr
-    hierarchy that is not a dynet store, and for an incompatible format version.
+    hierarchy that is not a dynet store (a Zarr v2 store included), for damaged root
+    metadata, for an incompatible format version, and when it cannot be created.
     """
     path = os.fspath(path)
-    exists = os.path.exists(os.path.join(path, "zarr.json"))
-    if not exists:
+    meta_path = os.path.join(path, ZARR_JSON)
+    if not os.path.exists(meta_path):
+        if _is_zarr_v2(path):
+            raise StoreError(f"{path}: a Zarr v2 store (it has .zgroup/.zattrs); dynet reads and writes "
+                             f"Zarr v3 stores only")
         if not create:
             raise StoreError(f"{path}: no dynet store here")
-        if os.path.exists(path) and os.listdir(path):
+        if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
             raise StoreError(f"{path}: exists and is not a Zarr store; refusing to write into it")
-        root = zarr.open_group(path, mode="w")
-        root.attrs.update({STORE_ATTR: {"format": FORMAT, "dynet_version": __version__, "created": _now()}})
-        root.create_group(RUNS)
+        try:
+            # the root is created with its attributes in one write and never with mode "w": two
+            # clients creating the same store at once must not wipe each other's runs
+            try:
+                root = zarr.create_group(path, attributes={STORE_ATTR: {
+                    "format": FORMAT, "dynet_version": __version__, "created": _now()}})
+            except zarr.errors.ContainsGroupError:
+                root = zarr.open_group(path, mode="r+")
+            root.require_group(RUNS)
+            root.require_group(CLAIMS)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the store: {exc.strerror or exc}") from None
         return root
-    root = zarr.open_group(path, mode="r+" if create else "r")
-    _check_root(root, path)
-    return root
+    _check_root(_check_meta(meta_path), path)
+    runs_meta = os.path.join(path, RUNS, ZARR_JSON)
+    if os.path.exists(runs_meta):
+        _check_meta(runs_meta)
+    return zarr.open_group(path, mode="r+" if create else "r")
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Check, before anything starts, that runs can be written into the store at ``path``.
+
+    An existing store is checked (format, metadata) and a probe file is written into and
+    removed from its ``runs`` folder; for a new store, the folders are created, probed and
+    removed again. Raises :class:`StoreError` (one line); leaves nothing behind.
+    """
+    path = os.path.abspath(os.fspath(path))
+    probe_name = f".dynet-probe-{uuid.uuid4().hex}"
+    if os.path.exists(os.path.join(path, ZARR_JSON)):
+        open_store(path)
+        target = os.path.join(path, RUNS)
+        made: list[str] = []
+    else:
+        if _is_zarr_v2(path):
+            open_store(path)  # raises the Zarr v2 message
+        if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+            raise StoreError(f"{path}: exists and is not a Zarr store; refusing to write into it")
+        target, made = path, []
+        parent = path
+        while not os.path.exists(parent):
+            made.append(parent)
+            parent = os.path.dirname(parent)
+    probe = os.path.join(target, probe_name)
+    try:
+        for d in reversed(made):
+            os.mkdir(d)
+        os.makedirs(target, exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(b"dynet")
+        os.unlink(probe)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot write the store: {exc.strerror or exc}"
+                         + (f" ({exc.filename})" if exc.filename and exc.filename != path else "")) from None
+    finally:
+        for d in made:  # deepest first
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
 
 
 def run_path(run_id: str) -> str:
     return f"{RUNS}/{run_id}"
 
 
+def _local_dir(root: zarr.Group) -> str | None:
+    base = getattr(root.store, "root", None)
+    if base is None:
+        return None
+    return os.path.join(os.fspath(base), root.path) if root.path else os.fspath(base)
+
+
+def _damaged(reason: str) -> dict:
+    return {"status": DAMAGED, "error": reason}
+
+
+def read_run_attrs(store_path: str | os.PathLike, run_id: str) -> dict | None:
+    """A run's attributes read straight from its group's metadata: ``None`` when the run
+    never started (no group, or a folder without ``zarr.json``); ``{"status": "damaged",
+    "error": reason}`` when the metadata is unreadable."""
+    meta = os.path.join(os.fspath(store_path), RUNS, run_id, ZARR_JSON)
+    try:
+        doc = _read_json(meta)
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as exc:
+        return _damaged(f"{RUNS}/{run_id}/{ZARR_JSON}: {getattr(exc, 'strerror', None) or exc}")
+    if doc.get("node_type") != "group":
+        return _damaged(f"{RUNS}/{run_id}/{ZARR_JSON}: not a Zarr group")
+    attrs = doc.get("attributes")
+    return dict(attrs) if isinstance(attrs, dict) else _damaged(f"{RUNS}/{run_id}/{ZARR_JSON}: no attributes")
+
+
 def list_runs(root: zarr.Group) -> dict[str, dict]:
-    """Run id -> run attributes, for every run group in the store."""
-    runs = root.get(RUNS)
-    if runs is None:
+    """Run id -> run attributes, for every run group in the store.
+
+    A run whose group metadata is not valid JSON is listed as ``{"status": "damaged",
+    "error": reason}``; a run folder without metadata (never started) is not listed.
+    """
+    base = _local_dir(root)
+    if base is None:  # not a local folder: ask zarr, one group at a time
+        runs = root.get(RUNS)
+        out = {}
+        for name in sorted(runs.group_keys()) if runs is not None else ():
+            try:
+                out[name] = dict(runs[name].attrs)
+            except (ValueError, KeyError) as exc:
+                out[name] = _damaged(str(exc))
+        return out
+    try:
+        names = sorted(e.name for e in os.scandir(os.path.join(base, RUNS)) if e.is_dir())
+    except FileNotFoundError:
         return {}
-    return {name: dict(g.attrs) for name, g in sorted(runs.groups())}
+    out = {}
+    for name in names:
+        attrs = read_run_attrs(base, name)
+        if attrs is not None:
+            out[name] = attrs
+    return out
 
 
 def run_attrs(root: zarr.Group, run_id: str) -> dict:
+    base = _local_dir(root)
+    if base is not None:
+        attrs = read_run_attrs(base, run_id)
+        if attrs is None:
+            raise StoreError(f"no run '{run_id}' in this store")
+        return attrs
     try:
         return dict(root[run_path(run_id)].attrs)
     except KeyError:
@@ -120,7 +295,8 @@ def find_run(root: zarr.Group, prefix: str) -> str:
         return ids[0]
     if not ids:
         raise StoreError(f"no run '{prefix}' in this store")
-    raise StoreError(f"run id '{prefix}' is ambiguous: {', '.join(ids[:5])}")
+    more = ", ..." if len(ids) > 5 else ""
+    raise StoreError(f"run id '{prefix}' is ambiguous: matches {len(ids)} runs: {', '.join(ids[:5])}{more}")
 
 
 def load_array(root: zarr.Group, run_id: str, name: str) -> np.ndarray:
@@ -129,6 +305,218 @@ def load_array(root: zarr.Group, run_id: str, name: str) -> np.ndarray:
 
 def array_names(root: zarr.Group, run_id: str) -> list[str]:
     return sorted(name for name, _ in root[run_path(run_id)].arrays())
+
+
+# --------------------------------------------------------------------------- claims (leases)
+#
+# A claim is a small JSON file ``claims/<run_id>.<gen>.json`` created exclusively
+# (O_CREAT | O_EXCL): of two attempts creating the same generation, one wins. The highest
+# generation is the run's current claim. Its owner's heartbeat thread rewrites it (atomic
+# replace) every ``lease_s / 6`` seconds; a claim whose heartbeat is older than its
+# ``lease_s``, or whose process is gone (same host), is stale and is taken over by creating
+# the next generation. Releasing deletes the file. Everything goes through ``claim_run``,
+# ``read_claim`` and :class:`Claim`, so another backend (an object store's conditional
+# write) can replace the file system here.
+
+def _claims_dir(store_path: str) -> str:
+    return os.path.join(store_path, CLAIMS)
+
+
+def _ensure_claims_dir(store_path: str) -> str:
+    d = _claims_dir(store_path)
+    if not os.path.exists(os.path.join(d, ZARR_JSON)):  # a store made before claims existed
+        zarr.open_group(store_path, mode="r+").require_group(CLAIMS)
+    return d
+
+
+def _claim_files(store_path: str, run_id: str) -> list[tuple[int, str]]:
+    prefix = run_id + "."
+    try:
+        names = os.listdir(_claims_dir(store_path))
+    except FileNotFoundError:
+        return []
+    out = []
+    for n in names:
+        gen = n[len(prefix):-5]
+        if n.startswith(prefix) and n.endswith(".json") and gen.isdigit():
+            out.append((int(gen), os.path.join(_claims_dir(store_path), n)))
+    return sorted(out)
+
+
+def _pid_gone(pid) -> bool:
+    """Whether process ``pid`` of this host is gone (a zombie counts as gone)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, TypeError, OverflowError):
+        return False
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _claim_info(path: str, now: float | None = None) -> dict | None:
+    """A claim file's content plus ``age_s`` (since its heartbeat), ``stale`` and ``why``;
+    None once it is gone."""
+    now = time.time() if now is None else now
+    try:
+        mtime = os.stat(path).st_mtime
+        info = _read_json(path)
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError):  # being created this instant (empty), or garbage: judged by its age
+        info = {}
+    lease = float(info.get("lease_s") or LEASE_S)
+    age = now - float(info.get("heartbeat") or mtime)
+    info.update(age_s=round(age, 3), stale=False, why=None)
+    if info.get("host") == HOST and info.get("pid") is not None and _pid_gone(info["pid"]):
+        info.update(stale=True, why=f"its process {info['pid']} on {HOST} is gone")
+    elif age > lease:
+        info.update(stale=True, why=f"no heartbeat for {age:.0f} s (lease {lease:g} s)")
+    return info
+
+
+def read_claim(store_path: str | os.PathLike, run_id: str) -> dict | None:
+    """The run's current claim (see :func:`_claim_info`), or None when nobody claims it."""
+    store_path = os.fspath(store_path)
+    for _ in range(5):
+        files = _claim_files(store_path, run_id)
+        if not files:
+            return None
+        info = _claim_info(files[-1][1])
+        if info is not None:
+            return info
+    return None
+
+
+class Claim:
+    """This process's claim on one run; a background thread keeps its heartbeat fresh."""
+
+    def __init__(self, store_path: str, run_id: str, gen: int, path: str, info: dict):
+        self.store_path, self.run_id, self.gen, self.path, self.info = store_path, run_id, gen, path, info
+        self.lost = False  # another attempt took the claim over (our heartbeat stalled past the lease)
+        self._released = False
+        self._lock = threading.Lock()
+
+    @property
+    def lease_s(self) -> float:
+        return float(self.info["lease_s"])
+
+    def beat(self) -> None:
+        """Refresh the heartbeat (atomic replace of the claim file); notice a takeover."""
+        with self._lock:
+            if self._released or self.lost:
+                return
+            if any(g > self.gen for g, _ in _claim_files(self.store_path, self.run_id)):
+                self.lost = True
+                return
+            self.info["heartbeat"] = time.time()
+            tmp = f"{self.path}.{uuid.uuid4().hex[:8]}.tmp"
+            try:
+                with open(tmp, "w") as f:
+                    json.dump(self.info, f)
+                os.replace(tmp, self.path)
+            except OSError:  # a full disk, a lost mount: the next beat tries again
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        _HEARTBEATS.remove(self)
+        if not self.lost:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+
+class _Heartbeats:
+    """One daemon thread per process refreshing every claim it holds."""
+
+    def __init__(self):
+        self._claims: set[Claim] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, claim: Claim) -> None:
+        with self._lock:
+            self._claims.add(claim)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="dynet-heartbeat", daemon=True)
+                self._thread.start()
+
+    def remove(self, claim: Claim) -> None:
+        with self._lock:
+            self._claims.discard(claim)
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                claims = list(self._claims)
+            interval = min((c.lease_s for c in claims), default=LEASE_S) / 6
+            time.sleep(min(10.0, max(0.1, interval)))
+            with self._lock:
+                claims = [c for c in self._claims]
+            for c in claims:
+                c.beat()
+
+
+_HEARTBEATS = _Heartbeats()
+
+
+def claim_run(store_path: str | os.PathLike, run_id: str, owner: dict, lease_s: float | None = None) -> Claim | dict:
+    """Claim ``run_id`` for one attempt described by ``owner`` (``attempt``, ``session``, ...).
+
+    Returns a :class:`Claim` (heartbeating until :meth:`Claim.release`) when the run was
+    unclaimed or its claim stale; otherwise the live claim's info (host, pid, attempt,
+    ``age_s``): another attempt is running it.
+    """
+    store_path = os.fspath(store_path)
+    lease = float(lease_s or default_lease())
+    d = _ensure_claims_dir(store_path)
+    for _ in range(50):
+        files = _claim_files(store_path, run_id)
+        gen = 1
+        if files:
+            info = _claim_info(files[-1][1])
+            if info is None:
+                continue  # released this instant: look again
+            if not info["stale"]:
+                return info
+            gen = files[-1][0] + 1
+        path = os.path.join(d, f"{run_id}.{gen}.json")
+        info = {**owner, "run_id": run_id, "gen": gen, "host": HOST, "pid": os.getpid(), "claimed": _now(),
+                "heartbeat": time.time(), "lease_s": lease}
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            continue  # another attempt won this generation
+        with os.fdopen(fd, "w") as f:
+            json.dump(info, f)
+        for _, old in files:  # the stale claims this one supersedes
+            try:
+                os.unlink(old)
+            except FileNotFoundError:
+                pass
+        claim = Claim(store_path, run_id, gen, path, info)
+        _HEARTBEATS.add(claim)
+        return claim
+    raise StoreError(f"{store_path}: could not claim run {run_id}: its claim keeps changing")
+
+
+def mark_failed(store_path: str | os.PathLike, run_id: str, error: str) -> None:
+    """Mark a started run failed from outside its attempt (its worker died): one attribute write."""
+    g = zarr.open_group(os.fspath(store_path), path=run_path(run_id), mode="r+")
+    timings = dict(g.attrs.get("timings") or {}, finished=_now())
+    g.attrs.update({"status": FAILED, "error": error, "timings": timings})
 
 
 def chunk_rows(row_nbytes: int) -> int:
@@ -234,15 +622,22 @@ class RunRecord:
     ``complete`` only after the last array is written; :meth:`fail` stores the error.
     """
 
-    def __init__(self, store_path: str | os.PathLike, run_id: str, attrs: dict):
+    def __init__(self, store_path: str | os.PathLike, run_id: str, attrs: dict, *, attempt: dict | None = None,
+                 previous: dict | None | bool = False):
+        """``attempt`` (id, session, host, pid) is recorded with the run; ``previous`` is the run's
+        attributes as the caller already read them (None: no group; False: read them here)."""
         self.run_id = run_id
         self._store_path = os.fspath(store_path)
         self._attrs = dict(attrs)
+        if previous is False:
+            previous = read_run_attrs(self._store_path, run_id)
+        previous = previous or {}
         self._attrs.update(status=RUNNING, error=None, dynet_version=__version__, store_format=FORMAT,
-                           timings={"started": _now()}, metrics={})
+                           timings={"started": _now()}, metrics={},
+                           attempt=dict(attempt or {}), attempts=int(previous.get("attempts") or 0) + 1)
         #: the state a checkpointed earlier attempt saved (None: this attempt starts afresh)
         self.resumed: dict | None = None
-        self._checkpoint = self._resumable()
+        self._checkpoint = self._resumable(previous)
         if self._checkpoint is not None:
             self.group = zarr.open_group(self._store_path, path=run_path(run_id), mode="r+")
             self.resumed = self._checkpoint["state"]
@@ -251,19 +646,16 @@ class RunRecord:
             return
         # the group is created with its attributes in one metadata write: a killed task
         # leaves either no group or a group marked running, never one without a status
+        # (mode "w" also replaces a damaged group or a folder a full disk left without metadata)
         self.group = zarr.open_group(self._store_path, path=run_path(run_id), mode="w",
                                      attributes=self._attrs)
 
-    def _resumable(self) -> dict | None:
+    def _resumable(self, old: dict) -> dict | None:
         """The checkpoint of an earlier attempt of exactly this run, if one was saved."""
-        try:
-            old = dict(zarr.open_group(self._store_path, path=run_path(self.run_id), mode="r").attrs)
-        except (FileNotFoundError, KeyError, ValueError, OSError):
-            return None
         ckpt = old.get(CHECKPOINT)
         same = all(old.get(k) == self._attrs.get(k) for k in ("config", "replicate", "seed", "dynet_version",
                                                                "store_format"))
-        if not ckpt or not same or old.get("status") == COMPLETE:
+        if not ckpt or not same or old.get("status") in (COMPLETE, DAMAGED):
             return None
         return ckpt
 
