@@ -127,7 +127,7 @@ def make_batches(specs: list[RunSpec], n_workers: int, cost: Callable[[dict], fl
 
 def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_STORE, workers: int | None = None,
                  scheduler: str | None = None, progress: Callable[[int, int], None] | None = None,
-                 connect_timeout: float = 10.0) -> RunReport:
+                 connect_timeout: float = 10.0, security=None) -> RunReport:
     """Run every run of a scenario that is not already complete in ``store``.
 
     Validation happens first and writes nothing; then the cluster is started (or the
@@ -135,7 +135,7 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     incomplete or failed ones run again from their seed (or continue from their last
     in-run checkpoint), so the result is bit-identical to an uninterrupted run.
     ``progress(done, total)`` is called as runs finish; ``connect_timeout`` bounds the
-    wait for a ``scheduler``.
+    wait for a ``scheduler``; ``security`` (``cluster.tls_security``) is its TLS setup.
     """
     from distributed import as_completed
 
@@ -149,7 +149,8 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     if os.path.exists(os.path.join(store_path, "zarr.json")):
         _store.open_store(store_path)  # refuse an incompatible store before starting anything
 
-    with connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout) as client:
+    with connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout,
+                 security=security) as client:
         root = _store.open_store(store_path, create=True)
         existing = _store.list_runs(root)
         todo = []
