@@ -127,8 +127,14 @@ class QuietWorker(_NoHTTP, Worker):
 
 
 @contextlib.contextmanager
-def _children_ignore_sigint():
-    """Start processes with SIGINT ignored (inherited through exec), then restore the handler."""
+def _sigint_ignored():
+    """Ignore Ctrl-C for a moment: while the cluster starts or stops.
+
+    Processes started meanwhile inherit the ignored SIGINT through exec (so a Ctrl-C
+    meant for ``dynet run`` never interrupts a worker process in its imports), and a
+    Ctrl-C while the cluster stops would only leave it half stopped. (A blocked signal
+    cannot do the same: the spawned processes do not inherit the mask.)
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -136,7 +142,7 @@ def _children_ignore_sigint():
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous)  # (not the default handler at import: the CLI's)
 
 
 def default_workers() -> int:
@@ -149,14 +155,15 @@ def local_cluster(n_workers: int) -> SpecCluster:
 
     scheduler = {"cls": QuietScheduler,
                  "options": {"host": "127.0.0.1", "port": 0, "dashboard": False, "dashboard_address": None}}
+    # worker processes log nothing below CRITICAL: task errors reach the client as run
+    # failures, and a worker stopped with the cluster must not print its lost heartbeats
     worker = {"cls": Nanny,
               "options": {"host": "127.0.0.1", "nthreads": 1, "worker_class": QuietWorker,
                           "dashboard": False, "dashboard_address": None,
                           "memory_limit": parse_memory_limit("auto", 1, n_workers, logger=logger),
-                          "silence_logs": logging.ERROR}}
-    with _children_ignore_sigint():
-        return SpecCluster(scheduler=scheduler, workers={i: worker for i in range(n_workers)}, worker=worker,
-                           silence_logs=logging.ERROR, name="dynet")
+                          "silence_logs": logging.CRITICAL}}
+    return SpecCluster(scheduler=scheduler, workers={i: worker for i in range(n_workers)}, worker=worker,
+                       silence_logs=logging.ERROR, name="dynet")
 
 
 # --------------------------------------------------------------------------- external scheduler
@@ -295,6 +302,12 @@ def _dashboard_link(client) -> str | None:
     return None
 
 
+def _quiet_shutdown() -> None:
+    """After a Ctrl-C: requests cut short while the cluster stops are expected, not worth a traceback."""
+    for name in ("asyncio", "distributed", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 @contextlib.contextmanager
 def connect(*, scheduler: str | None = None, workers: int | None = None, models=("hopfield",),
             timeout: float = 10.0, security=None):
@@ -320,21 +333,30 @@ def connect(*, scheduler: str | None = None, workers: int | None = None, models=
                 logger.info("dashboard: %s", link)
             client.register_plugin(DynetWorkerPlugin(models))
             yield client
+        except KeyboardInterrupt:
+            _quiet_shutdown()
+            raise
         finally:
-            with contextlib.suppress(Exception):
+            with _sigint_ignored(), contextlib.suppress(Exception):
                 client.close(timeout=timeout)
         return
     if security is not None:
         raise ClusterConfigError("the TLS options apply to --scheduler only (the embedded cluster is local)")
     n = workers or default_workers()
+    cluster = None
     try:
-        cluster = local_cluster(n)
-    except Exception as exc:  # noqa: BLE001 - report any start failure as one line
-        raise ClusterError(f"cannot start a local Dask cluster with {n} workers: {_one_line(exc)}") from None
-    try:
+        with _sigint_ignored():
+            try:
+                cluster = local_cluster(n)
+            except Exception as exc:  # noqa: BLE001 - report any start failure as one line
+                raise ClusterError(f"cannot start a local Dask cluster with {n} workers: {_one_line(exc)}") from None
         with Client(cluster, set_as_default=False) as client:
             client.register_plugin(DynetWorkerPlugin(models))
             yield client
+    except KeyboardInterrupt:
+        _quiet_shutdown()
+        raise
     finally:
-        with _children_ignore_sigint(), contextlib.suppress(Exception):
-            cluster.close()
+        if cluster is not None:
+            with _sigint_ignored(), contextlib.suppress(Exception):
+                cluster.close()

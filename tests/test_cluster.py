@@ -2,10 +2,13 @@
 in seconds with one line, the embedded cluster serves no HTTP, the worker plugin compiles once
 and off the event loop, progress lines in a log, Ctrl-C."""
 
+import asyncio
 import errno
 import http.server
+import itertools
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +19,7 @@ import psutil
 import pytest
 
 from dynet import cluster
+from dynet import store as S
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -160,3 +164,174 @@ def test_busy_port_8787_no_warning(tmp_path, small_scenario):
     # stderr (not a terminal here) holds progress lines and nothing else
     assert all(re.fullmatch(r"runs \d+/12 done, \d+s elapsed", line) for line in proc.stderr.splitlines()), \
         proc.stderr
+
+
+# --------------------------------------------------------------------------- worker plugin
+
+def test_plugin_compiles_once_per_worker_process():
+    from distributed import Client
+
+    with cluster.connect(workers=1, models=("hopfield",)) as client:
+        assert isinstance(client, Client)
+        client.register_plugin(cluster.DynetWorkerPlugin(("hopfield",)))  # what a second `dynet run` does
+        client.register_plugin(cluster.DynetWorkerPlugin(("hopfield",)))
+        (warmups,) = client.run(lambda: list(cluster.warmups)).values()
+        assert warmups == ["hopfield"]
+
+
+def test_plugin_setup_leaves_the_event_loop_free(monkeypatch):
+    """The warm-up runs in a thread: the worker's event loop keeps ticking meanwhile."""
+
+    class SlowModel:
+        @staticmethod
+        def warmup():
+            time.sleep(1.0)
+
+    real = cluster.importlib.import_module
+    monkeypatch.setattr(cluster.importlib, "import_module",
+                        lambda name: SlowModel if name == "dynet.models.slow" else real(name))
+
+    async def main():
+        ticks = 0
+        plugin = cluster.DynetWorkerPlugin(("slow",))
+        task = asyncio.ensure_future(plugin.setup(worker=None))
+        while not task.done():
+            await asyncio.sleep(0.02)
+            ticks += 1
+        await task
+        await plugin.setup(worker=None)  # again: nothing to compile
+        return ticks
+
+    try:
+        ticks = asyncio.run(main())
+    finally:
+        cluster._warmed.discard("slow")
+    assert ticks >= 20, "the event loop was blocked during the warm-up"
+    assert cluster.warmups.count("slow") == 1
+
+
+# --------------------------------------------------------------------------- progress and Ctrl-C
+
+LONG = """
+name = "long"
+model = "hopfield"
+seed = 11
+
+[network]
+n_units = 600
+
+[patterns]
+source = "random"
+count = 20
+
+[init]
+kind = "random"
+
+[dynamics]
+update = "async-permutation"
+temperature = 0.6
+max_sweeps = 1500
+stop_at_fixed_point = false
+
+[record]
+every = 5
+
+[sweep]
+replicates = 12
+"""
+
+PROGRESS = re.compile(r"runs (\d+)/(\d+) done, (?:(\d+)h)?(?:(\d+)m)?(\d+)s elapsed")
+
+
+def seconds(m) -> int:
+    h, mi, s = (int(x or 0) for x in m.groups()[2:])
+    return 3600 * h + 60 * mi + s
+
+
+def test_progress_lines_at_a_steady_pace_in_a_log(tmp_path, write_scenario):
+    scenario = write_scenario(LONG, "long.toml")
+    proc = cli("run", scenario, "--store", tmp_path / "s.zarr", "--workers", "1", timeout=600,
+               env={"DYNET_PROGRESS_SECONDS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    matches = [PROGRESS.fullmatch(line) for line in proc.stderr.splitlines()]
+    assert matches and all(matches), proc.stderr
+    done = [int(m[1]) for m in matches]
+    assert done[0] == 0 and done[-1] == 12 and done == sorted(done)
+    assert all(int(m[2]) == 12 for m in matches)
+    times = [seconds(m) for m in matches]
+    assert times == sorted(times)
+    # never silent much longer than the heartbeat (6 x the interval; generous for a loaded machine)
+    assert max(b - a for a, b in itertools.pairwise(times)) <= 15, proc.stderr
+
+
+def test_interactive_progress_is_a_bar(tmp_path, small_scenario):
+    import pty
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "dynet.cli", "run", small_scenario, "--store",
+                             str(tmp_path / "s.zarr"), "--workers", "1"], stdout=subprocess.DEVNULL,
+                            stderr=slave, env=env, cwd=ROOT)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=240) == 0
+    os.close(master)
+    text = b"".join(chunks).decode(errors="replace")
+    assert "runs (12 to do)" in text and "12/12" in text
+    assert "done," not in text  # no log lines on a terminal
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_scenario):
+    scenario = write_scenario(LONG, "long.toml")
+    path = tmp_path / "s.zarr"
+    proc = subprocess.Popen([sys.executable, "-m", "dynet.cli", "run", scenario, "--store", str(path),
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        complete = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                complete = [a["status"] for a in S.list_runs(S.open_store(path)).values()].count("complete")
+            except (S.StoreError, KeyError, FileNotFoundError, ValueError):
+                complete = 0
+            if complete >= 2:
+                break
+            time.sleep(0.05)
+        assert complete >= 2 and proc.poll() is None, "the interrupt should land mid-scenario"
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    statuses = [a["status"] for a in S.list_runs(S.open_store(path)).values()]
+    n = statuses.count("complete")
+    assert lines[-1] == f"interrupted: {n} of 12 runs complete; run the same command again to finish the rest", err
+    assert all(PROGRESS.fullmatch(line) for line in lines[:-1]), err
+    assert "Traceback" not in err
+    assert 2 <= n < 12
+    # the embedded cluster's processes are gone too
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("worker processes outlived dynet run")
+    # and running the same command again finishes the rest
+    again = cli("run", scenario, "--store", path, "--workers", "2", "--json", timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert [a["status"] for a in S.list_runs(S.open_store(path)).values()].count("complete") == 12
