@@ -166,8 +166,7 @@ class ClusterLostError(ClusterError):
 
 def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_STORE, workers: int | None = None,
                  scheduler: str | None = None, progress: Callable[[int, int], None] | None = None,
-                 connect_timeout: float = 10.0,
-                 lease_s: float | None = None) -> RunReport:
+                 connect_timeout: float = 10.0, security=None, lease_s: float | None = None) -> RunReport:
     """Run every run of a scenario that is not already complete in ``store``.
 
     Validation happens first and writes nothing; then the store is checked to be usable
@@ -182,7 +181,7 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     it itself if that claim goes stale, or reports its failure. Losing the scheduler
     raises :class:`ClusterLostError` (nothing is written for runs that did not start).
     ``progress(done, total)`` is called as runs finish; ``connect_timeout`` bounds the
-    wait for a ``scheduler``.
+    wait for a ``scheduler``; ``security`` (``cluster.tls_security``) is its TLS setup.
     """
     from .cluster import connect
 
@@ -193,7 +192,8 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
                        summary_metrics=tuple(getattr(model, "SUMMARY", ())))
     _store.check_writable(store_path)  # refuse an unusable store before starting anything
 
-    with connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout) as client:
+    with connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout,
+                 security=security) as client:
         root = _store.open_store(store_path, create=True)
         existing = _store.list_runs(root)
         todo = []

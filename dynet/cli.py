@@ -8,8 +8,13 @@ each on stderr. Heavy imports happen inside commands so ``--help`` is instant.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import signal
 import sys
+import threading
+import time
 
 import click
 
@@ -37,7 +42,7 @@ def _guard(fn, *args, **kwargs):
     except StoreError as exc:
         _fail([str(exc)], 2)
     except ClusterError as exc:
-        _fail([str(exc)], 1)
+        _fail([str(exc)], getattr(exc, "exit_code", 1))
 
 
 def _fmt(v) -> str:
@@ -60,6 +65,103 @@ def main():
     """Simulate and train classic neural networks; store every trajectory in Zarr."""
 
 
+def _elapsed(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s // 60 % 60:02d}m{s % 60:02d}s"
+
+
+class _Progress:
+    """Runs done so far, on stderr.
+
+    On a terminal, a bar. Elsewhere (a batch job's log), one line at each 10 % step, at
+    most every ``interval`` seconds when runs finished since the last line, and every
+    ``6 * interval`` seconds regardless, so a log shows the job is alive.
+    """
+
+    def __init__(self, interactive: bool, interval: float = 10.0):
+        self.interactive, self.interval = interactive, interval
+        self.bar = None
+        self.total = self.done = self.last_done = 0
+        self.failed = None
+        self.started = self.last_line = time.monotonic()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.ticker = None
+
+    def __call__(self, done: int, total: int, failed: int | None = None, **_):
+        with self.lock:
+            first = self.bar is None and self.ticker is None
+            step = total and (done * 10 // total) > (self.done * 10 // max(self.total, 1))
+            self.done, self.total, self.failed = done, total, failed
+            if self.interactive:
+                if first:
+                    self.bar = click.progressbar(length=max(total, 1), label=f"runs ({total} to do)",
+                                                 file=sys.stderr, show_pos=True)
+                    self.bar.__enter__()
+                self.bar.update(done - self.last_done)
+                self.last_done = done
+                return
+            if first:
+                self.ticker = threading.Thread(target=self._tick, name="dynet-progress", daemon=True)
+                self.ticker.start()
+            if first or step or done == total:
+                self._line()
+
+    def _line(self):
+        now = time.monotonic()
+        failed = f", {self.failed} failed" if self.failed is not None else ""
+        click.echo(f"runs {self.done}/{self.total} done{failed}, {_elapsed(now - self.started)} elapsed", err=True)
+        self.last_line, self.last_done = now, self.done
+
+    def _tick(self):
+        while not self.stop.wait(min(1.0, self.interval)):
+            with self.lock:
+                quiet = time.monotonic() - self.last_line
+                if (self.done != self.last_done and quiet >= self.interval) or quiet >= 6 * self.interval:
+                    self._line()
+
+    def close(self):
+        self.stop.set()
+        if self.ticker is not None:
+            self.ticker.join()
+            self.ticker = None
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _on_sigint():
+    """First Ctrl-C: KeyboardInterrupt (the run stops and cleans up); a second one exits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        if handler.hit:
+            os._exit(130)
+        handler.hit = True
+        raise KeyboardInterrupt
+
+    handler.hit = False
+    signal.signal(signal.SIGINT, handler)
+
+
+def _interrupted(api, scenario: str, store: str):
+    """Say how far the interrupted run got, from the store, and exit 130."""
+    try:
+        ids = {r.run_id for r in api.validate(scenario).runs}
+        statuses = {r["run_id"]: r["status"] for r in api.list_runs(store)} if os.path.isdir(store) else {}
+        n = sum(statuses.get(rid) == "complete" for rid in ids)
+        what = f"{n} of {len(ids)} runs complete"
+    except Exception:  # noqa: BLE001 - the message below is still true
+        what = "stopped"
+    click.echo(f"interrupted: {what}; run the same command again to finish the rest", err=True)
+    sys.exit(130)
+
+
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--store", default="runs.zarr", show_default=True, type=click.Path(file_okay=False),
@@ -68,30 +170,40 @@ def main():
               help="Worker processes of the embedded cluster (default: one per core).")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Send the runs to a running Dask scheduler (e.g. tcp://10.0.0.5:8786) instead.")
+@click.option("--tls-ca-file", default=None, metavar="FILE",
+              help="TLS scheduler (tls://...): the CA certificate (default: Dask's distributed.comm.tls config).")
+@click.option("--tls-cert", default=None, metavar="FILE", help="TLS scheduler: this client's certificate.")
+@click.option("--tls-key", default=None, metavar="FILE", help="TLS scheduler: this client's private key.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def run(scenario, store, workers, scheduler, as_json):
-    """Run every run of SCENARIO not already complete in the store."""
+def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_json):
+    """Run every run of SCENARIO not already complete in the store.
+
+    Ctrl-C stops the runs in flight; running the same command again finishes the rest.
+    """
     from . import api
+    from .cluster import tls_security
 
-    bar = {}
-
-    def progress(done, total):
-        if as_json:
-            return
-        if "bar" not in bar:
-            bar["bar"] = click.progressbar(length=max(total, 1), label=f"runs ({total} to do)", file=sys.stderr,
-                                           show_pos=True)
-            bar["bar"].__enter__()
-            bar["last"] = 0
-        bar["bar"].update(done - bar["last"])
-        bar["last"] = done
-
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    cluster_log = logging.getLogger("dynet.cluster")
+    cluster_log.addHandler(handler)
+    cluster_log.setLevel(logging.INFO)
+    interval = float(os.environ.get("DYNET_PROGRESS_SECONDS") or 10)
+    progress = None if as_json else _Progress(sys.stderr.isatty(), interval)
+    _on_sigint()
     try:
+        security = _guard(tls_security, tls_ca_file, tls_cert, tls_key) \
+            if (tls_ca_file or tls_cert or tls_key) else None
         report = _guard(api.run_scenario, scenario, store=store, workers=workers, scheduler=scheduler,
-                        progress=progress)
+                        progress=progress, security=security)
+    except KeyboardInterrupt:
+        if progress:
+            progress.close()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing left to stop: finish the message
+        _interrupted(api, scenario, store)
     finally:
-        if "bar" in bar:
-            bar["bar"].__exit__(None, None, None)
+        if progress:
+            progress.close()
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

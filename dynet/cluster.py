@@ -1,29 +1,84 @@
-"""Where runs execute: an embedded LocalCluster or a running Dask scheduler.
+"""Where runs execute: an embedded local cluster or a running Dask scheduler.
 
-The embedded default is a LocalCluster of worker processes bound to 127.0.0.1, one
-thread each, as many as there are cores. Every worker gets :class:`DynetWorkerPlugin`,
-which pins numba to one thread (one worker per core already fills the machine),
-lowers Zarr's async concurrency, and compiles the kernels before the first task,
-so no task pays compile time.
+The embedded default is a cluster of worker processes bound to 127.0.0.1, one thread
+each, as many as there are cores. It serves no HTTP at all (no dashboard, no
+``/health`` or ``/metrics``): nothing listens but the scheduler's and the workers'
+own comms, on 127.0.0.1. Its worker processes ignore SIGINT, so a Ctrl-C reaches only
+``dynet run``, which stops them itself.
+
+An external scheduler (``--scheduler tcp://HOST:PORT`` or ``tls://HOST:PORT``) is
+probed first, with one overall deadline on the connection, the handshake and one
+request: an address that is not a Dask scheduler (an HTTP server, a silent listener,
+a worker) fails in seconds with one line instead of hanging. TLS takes a CA file and a
+client certificate and key, given to :func:`tls_security` or read from Dask's config
+(``distributed.comm.tls.*``).
+
+Every worker gets :class:`DynetWorkerPlugin`, which compiles the kernels of the
+scenario's model once per worker process, off the worker's event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
+import importlib.util
 import logging
 import os
+import signal
+import threading
 
-from distributed import Client, LocalCluster
+from distributed import Client, Nanny, Scheduler, SpecCluster, Worker
 from distributed.diagnostics.plugin import WorkerPlugin
+
+logger = logging.getLogger(__name__)
 
 
 class ClusterError(Exception):
-    """The Dask scheduler cannot be reached or the cluster cannot start."""
+    """The Dask scheduler cannot be reached or the cluster cannot start (exit status 1)."""
+
+    exit_code = 1
+
+
+class ClusterConfigError(ClusterError):
+    """A bad scheduler address or TLS setting: bad input (exit status 2)."""
+
+    exit_code = 2
+
+
+# --------------------------------------------------------------------------- worker plugin
+
+_warm_lock = threading.Lock()
+_warmed: set[str] = set()   # model kinds whose kernels this process has compiled
+warmups: list[str] = []     # every warm-up this process ran, in order (read by the tests)
+
+
+def warm_models(models) -> list[str]:
+    """Compile the kernels of each model kind not yet warm in this process; return those compiled.
+
+    Thread-safe and idempotent: a second call (a second ``dynet run`` registering the
+    plugin again) compiles nothing. A task that calls a kernel while it is being
+    compiled waits on numba's compiler lock and then uses the compiled code, so no
+    kernel is ever compiled twice.
+    """
+    done = []
+    with _warm_lock:
+        for model in models:
+            if model in _warmed:
+                continue
+            importlib.import_module(f"dynet.models.{model}").warmup()
+            _warmed.add(model)
+            warmups.append(model)
+            done.append(model)
+    return done
 
 
 class DynetWorkerPlugin(WorkerPlugin):
-    """Prepare a worker for dynet tasks: thread settings and warm kernels."""
+    """Prepare a worker for dynet tasks: thread settings and warm kernels.
+
+    ``setup`` is a coroutine that runs the compilation in a thread, so the worker's
+    event loop keeps answering the scheduler (heartbeats, other plugins) meanwhile.
+    """
 
     name = "dynet"
 
@@ -32,44 +87,276 @@ class DynetWorkerPlugin(WorkerPlugin):
         self.numba_threads = numba_threads
         self.zarr_concurrency = zarr_concurrency
 
-    def setup(self, worker):
-        import numba
+    async def setup(self, worker):
         import zarr
 
-        numba.set_num_threads(min(self.numba_threads, numba.config.NUMBA_NUM_THREADS))
         zarr.config.set({"async.concurrency": self.zarr_concurrency})
-        for model in self.models:
-            importlib.import_module(f"dynet.models.{model}").warmup()
+        await asyncio.get_running_loop().run_in_executor(None, self._prepare)
+
+    def _prepare(self):
+        import numba
+
+        numba.set_num_threads(min(self.numba_threads, numba.config.NUMBA_NUM_THREADS))
+        warm_models(self.models)
+
+
+# --------------------------------------------------------------------------- embedded cluster
+
+class _NoHTTP:
+    """A Dask server that opens no HTTP listener (dynet uses neither dashboard nor metrics)."""
+
+    def start_http_server(self, routes, dashboard_address, default_port=0, ssl_options=None):
+        return None
+
+
+def _ignore_sigint() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class QuietScheduler(_NoHTTP, Scheduler):
+    """The embedded cluster's scheduler: no HTTP server."""
+
+
+class QuietWorker(_NoHTTP, Worker):
+    """The embedded cluster's worker: no HTTP server, and Ctrl-C is left to ``dynet run``."""
+
+    def __init__(self, *args, **kwargs):
+        _ignore_sigint()
+        super().__init__(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Ignore Ctrl-C for a moment: while the cluster starts or stops.
+
+    Processes started meanwhile inherit the ignored SIGINT through exec (so a Ctrl-C
+    meant for ``dynet run`` never interrupts a worker process in its imports), and a
+    Ctrl-C while the cluster stops would only leave it half stopped. (A blocked signal
+    cannot do the same: the spawned processes do not inherit the mask.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)  # (not the default handler at import: the CLI's)
 
 
 def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+def local_cluster(n_workers: int) -> SpecCluster:
+    """Worker processes (one thread each) under nannies, everything on 127.0.0.1, no HTTP."""
+    from distributed.worker_memory import parse_memory_limit
+
+    scheduler = {"cls": QuietScheduler,
+                 "options": {"host": "127.0.0.1", "port": 0, "dashboard": False, "dashboard_address": None}}
+    # worker processes log nothing below CRITICAL: task errors reach the client as run
+    # failures, and a worker stopped with the cluster must not print its lost heartbeats
+    worker = {"cls": Nanny,
+              "options": {"host": "127.0.0.1", "nthreads": 1, "worker_class": QuietWorker,
+                          "dashboard": False, "dashboard_address": None,
+                          "memory_limit": parse_memory_limit("auto", 1, n_workers, logger=logger),
+                          "silence_logs": logging.CRITICAL}}
+    return SpecCluster(scheduler=scheduler, workers={i: worker for i in range(n_workers)}, worker=worker,
+                       silence_logs=logging.ERROR, name="dynet")
+
+
+# --------------------------------------------------------------------------- external scheduler
+
+def tls_security(ca_file=None, cert=None, key=None):
+    """A :class:`distributed.security.Security` for a TLS scheduler.
+
+    With no file given, Dask's config decides (``distributed.comm.tls.ca-file``,
+    ``distributed.comm.tls.client.cert`` / ``.key``); with files, all of CA and
+    certificate are needed (the key may be inside the certificate file).
+    """
+    from distributed.security import Security
+
+    given = {"--tls-ca-file": ca_file, "--tls-cert": cert, "--tls-key": key}
+    if not any(given.values()):
+        return Security()
+    for opt, path in given.items():
+        if path and not os.path.isfile(path):
+            raise ClusterConfigError(f"{opt} {path}: no such file")
+    missing = [opt for opt in ("--tls-ca-file", "--tls-cert") if not given[opt]]
+    if missing:
+        raise ClusterConfigError(f"TLS needs --tls-ca-file and --tls-cert (and --tls-key unless the key is in "
+                                 f"the certificate file); missing {' and '.join(missing)}")
+    try:
+        sec = Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+        sec.get_connection_args("client")  # loads the files: report a bad one now
+    except Exception as exc:  # noqa: BLE001 - ssl errors are OSError/ValueError subclasses
+        raise ClusterConfigError(f"cannot use the TLS files {ca_file}, {cert}, {key}: {_one_line(exc)}") from None
+    return sec
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def _uses_tls(security) -> bool:
+    return bool(security and security.get_connection_args("client").get("ssl_context"))
+
+
+def scheduler_address(address: str, security=None) -> str:
+    """``address`` checked and completed: ``tcp://`` or ``tls://`` (the latter when TLS is set up)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    addr = address.strip()
+    usage = "expected tcp://HOST:PORT or tls://HOST:PORT"
+    if "://" not in addr:
+        addr = f"{'tls' if _uses_tls(security) else 'tcp'}://{addr}"
+    try:
+        scheme, loc = parse_address(addr, strict=True)
+        host, port = parse_host_port(loc)
+    except ValueError as exc:
+        raise ClusterConfigError(f"--scheduler {address}: not a scheduler address ({exc}); {usage}") from None
+    if scheme not in ("tcp", "tls"):
+        raise ClusterConfigError(f"--scheduler {address}: unsupported protocol {scheme}://; {usage}")
+    if not host or not 0 < int(port) < 65536:
+        raise ClusterConfigError(f"--scheduler {address}: not a scheduler address; {usage}")
+    if scheme == "tls" and not _uses_tls(security):
+        raise ClusterConfigError(f"--scheduler {address}: TLS needs --tls-ca-file, --tls-cert and --tls-key "
+                                 f"(or distributed.comm.tls.* in Dask's config)")
+    return addr
+
+
+def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
+    """Connect, shake hands and ask for the scheduler's identity, all within ``timeout`` seconds.
+
+    Returns the identity; raises :class:`ClusterError` with one line on anything else.
+    Runs on its own event loop in a thread, so it works inside a running loop too.
+    """
+    from distributed.comm import CommClosedError, connect
+
+    args = security.get_connection_args("client") if security else {}
+    box: dict = {}
+
+    async def ask():
+        comm = await connect(address, timeout=timeout, **args)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    def main():
+        try:
+            box["identity"] = asyncio.run(asyncio.wait_for(ask(), timeout + 1))  # connect() gives up first
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=main, name="dynet-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 6)
+    where = f"cannot reach Dask scheduler at {address}"
+    exc = box.get("error")
+    if thread.is_alive() or isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        raise ClusterError(f"{where}: no answer within {timeout:g} s")
+    if isinstance(exc, CommClosedError):
+        hint = "" if address.startswith("tls://") else (
+            "; a TLS scheduler needs tls:// and --tls-ca-file, --tls-cert, --tls-key")
+        raise ClusterError(f"{where}: the connection closed during the handshake (not a Dask scheduler?{hint})")
+    if isinstance(exc, OSError):
+        root = exc
+        while root.__cause__ is not None:
+            root = root.__cause__
+        reason = root.strerror if isinstance(root, OSError) and root.strerror else _one_line(root)
+        if root is not exc and str(exc).startswith("Timed out trying to connect"):
+            raise ClusterError(f"{where}: no connection within {timeout:g} s (last try: {reason})")
+        raise ClusterError(f"{where}: {reason}")
+    if exc is not None:
+        raise ClusterError(f"{where}: it answered, but not as a Dask scheduler ({type(exc).__name__}: "
+                           f"{_one_line(exc)})")
+    identity = box.get("identity")
+    if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
+        kind = identity.get("type") if isinstance(identity, dict) else None
+        raise ClusterError(f"{where}: it answered, but is " + (f"a Dask {kind}" if kind else "not a Dask scheduler")
+                           + (", not the scheduler" if kind else ""))
+    return identity
+
+
+def _defuse(exc: BaseException) -> None:
+    """Mark a Client whose constructor failed as closed, so its ``__del__`` neither waits nor prints."""
+    tb = exc.__traceback__
+    while tb is not None:
+        obj = tb.tb_frame.f_locals.get("self")
+        if isinstance(obj, Client):
+            obj.status = "closed"
+        tb = tb.tb_next
+
+
+def _dashboard_link(client) -> str | None:
+    if importlib.util.find_spec("bokeh") is None:
+        return None
+    with contextlib.suppress(Exception):
+        info = client.scheduler_info(n_workers=0)
+        if "dashboard" in info.get("services", {}):
+            return client.dashboard_link
+    return None
+
+
+def _quiet_shutdown() -> None:
+    """After a Ctrl-C: requests cut short while the cluster stops are expected, not worth a traceback."""
+    for name in ("asyncio", "distributed", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 @contextlib.contextmanager
 def connect(*, scheduler: str | None = None, workers: int | None = None, models=("hopfield",),
-            timeout: float = 10.0):
-    """Yield a :class:`distributed.Client` on a scheduler address or an embedded LocalCluster."""
+            timeout: float = 10.0, security=None):
+    """Yield a :class:`distributed.Client` on a scheduler address or an embedded local cluster.
+
+    ``security``: a :class:`distributed.security.Security` for a TLS scheduler (see
+    :func:`tls_security`); by default Dask's config. Every wait for the scheduler is
+    bounded by ``timeout`` seconds.
+    """
     if scheduler:
+        if security is None:
+            security = tls_security()
+        address = scheduler_address(scheduler, security)
+        probe_scheduler(address, security, timeout)
         try:
-            client = Client(scheduler, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ClusterError(f"cannot reach Dask scheduler at {scheduler}: {exc}") from None
+            client = Client(address, timeout=timeout, security=security, set_as_default=False)
+        except Exception as exc:  # noqa: BLE001 - it answered the probe a moment ago
+            _defuse(exc)
+            raise ClusterError(f"cannot reach Dask scheduler at {address}: {_one_line(exc)}") from None
         try:
+            link = _dashboard_link(client)
+            if link:
+                logger.info("dashboard: %s", link)
             client.register_plugin(DynetWorkerPlugin(models))
             yield client
+        except KeyboardInterrupt:
+            _quiet_shutdown()
+            raise
         finally:
-            client.close()
+            with _sigint_ignored(), contextlib.suppress(Exception):
+                client.close(timeout=timeout)
         return
+    if security is not None:
+        raise ClusterConfigError("the TLS options apply to --scheduler only (the embedded cluster is local)")
     n = workers or default_workers()
+    cluster = None
     try:
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=logging.ERROR)
-    except Exception as exc:  # noqa: BLE001 - report any start failure as one line
-        raise ClusterError(f"cannot start a local Dask cluster with {n} workers: {exc}") from None
-    try:
+        with _sigint_ignored():
+            try:
+                cluster = local_cluster(n)
+            except Exception as exc:  # noqa: BLE001 - report any start failure as one line
+                raise ClusterError(f"cannot start a local Dask cluster with {n} workers: {_one_line(exc)}") from None
         with Client(cluster, set_as_default=False) as client:
             client.register_plugin(DynetWorkerPlugin(models))
             yield client
+    except KeyboardInterrupt:
+        _quiet_shutdown()
+        raise
     finally:
-        cluster.close()
+        if cluster is not None:
+            with _sigint_ignored(), contextlib.suppress(Exception):
+                cluster.close()

@@ -1,0 +1,337 @@
+"""The cluster side of `dynet run`, with real processes: unreachable or wrong schedulers fail
+in seconds with one line, the embedded cluster serves no HTTP, the worker plugin compiles once
+and off the event loop, progress lines in a log, Ctrl-C."""
+
+import asyncio
+import errno
+import http.server
+import itertools
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from dynet import cluster
+from dynet import store as S
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(*args, timeout=90, env=None):
+    """Run `dynet ARGS` as a subprocess; fails the test if it does not return within ``timeout``."""
+    full_env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "dynet.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=ROOT)
+
+
+def one_error_line(proc) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+class SilentServer:
+    """A TCP listener on 127.0.0.1 that accepts connections and never says a word."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def silent_server():
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def http_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+# --------------------------------------------------------------------------- wrong schedulers
+
+def test_silent_listener_fails_with_one_line(tmp_path, small_scenario, silent_server):
+    start = time.monotonic()
+    proc = cli("run", small_scenario, "--store", tmp_path / "s.zarr", "--scheduler",
+               f"tcp://127.0.0.1:{silent_server.port}")
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 1
+    line = one_error_line(proc)
+    assert line == f"error: cannot reach Dask scheduler at tcp://127.0.0.1:{silent_server.port}: no answer within 10 s"
+    assert silent_server.conns, "the listener was reached"
+    assert elapsed < 60
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_http_server_is_not_a_scheduler(tmp_path, small_scenario, http_server):
+    port = http_server.server_address[1]
+    proc = cli("run", small_scenario, "--store", tmp_path / "s.zarr", "--scheduler", f"127.0.0.1:{port}")
+    assert proc.returncode == 1
+    assert one_error_line(proc).startswith(f"error: cannot reach Dask scheduler at tcp://127.0.0.1:{port}: ")
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_garbage_address_fails_at_once_without_traceback(tmp_path, small_scenario):
+    proc = cli("run", small_scenario, "--store", tmp_path / "s.zarr", "--scheduler", "garbage", timeout=60)
+    assert proc.returncode == 2
+    line = one_error_line(proc)
+    assert line.startswith("error: --scheduler garbage: not a scheduler address")
+    assert "tcp://HOST:PORT" in line
+
+
+def test_tls_address_without_tls_files(tmp_path, small_scenario):
+    proc = cli("run", small_scenario, "--store", tmp_path / "s.zarr", "--scheduler", "tls://127.0.0.1:1", timeout=60)
+    assert proc.returncode == 2
+    assert "TLS needs --tls-ca-file, --tls-cert and --tls-key" in one_error_line(proc)
+
+
+def test_refused_connection_names_the_reason():
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]  # free again once closed
+    with pytest.raises(cluster.ClusterError, match=f"at tcp://127.0.0.1:{port}: no connection within 1 s "
+                                                   r"\(last try: Connection refused\)"):
+        cluster.probe_scheduler(f"tcp://127.0.0.1:{port}", None, 1)
+
+
+# --------------------------------------------------------------------------- the embedded cluster
+
+def listeners(pid: int) -> list[tuple[str, int]]:
+    return [(c.laddr.ip, c.laddr.port) for c in psutil.Process(pid).net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN]
+
+
+def test_embedded_cluster_serves_no_http():
+    from distributed import Client
+
+    with cluster.local_cluster(1) as lc, Client(lc, set_as_default=False) as client:
+        sched = lc.scheduler
+        assert not hasattr(sched, "http_server") and "dashboard" not in sched.services
+        info = client.run(lambda dask_worker: (os.getpid(), dask_worker.address, sorted(dask_worker.services),
+                                               hasattr(dask_worker, "http_server")))
+        ((pid, address, services, http),) = info.values()
+        assert services == [] and not http
+        # the worker process listens on its comm port only, on 127.0.0.1
+        assert listeners(pid) == [("127.0.0.1", int(address.rsplit(":", 1)[1]))]
+        for nanny in lc.workers.values():
+            assert not nanny.services
+
+
+def test_busy_port_8787_no_warning(tmp_path, small_scenario):
+    try:
+        held = socket.create_server(("127.0.0.1", 8787))
+    except OSError as exc:  # somebody else holds it: the same situation
+        assert exc.errno == errno.EADDRINUSE
+        held = None
+    try:
+        proc = cli("run", small_scenario, "--store", tmp_path / "s.zarr", "--workers", "1", timeout=240)
+    finally:
+        if held:
+            held.close()
+    assert proc.returncode == 0, proc.stderr
+    assert "8787" not in proc.stderr and "already in use" not in proc.stderr
+    # stderr (not a terminal here) holds progress lines and nothing else
+    assert all(re.fullmatch(r"runs \d+/12 done, \d+s elapsed", line) for line in proc.stderr.splitlines()), \
+        proc.stderr
+
+
+# --------------------------------------------------------------------------- worker plugin
+
+def test_plugin_compiles_once_per_worker_process():
+    from distributed import Client
+
+    with cluster.connect(workers=1, models=("hopfield",)) as client:
+        assert isinstance(client, Client)
+        client.register_plugin(cluster.DynetWorkerPlugin(("hopfield",)))  # what a second `dynet run` does
+        client.register_plugin(cluster.DynetWorkerPlugin(("hopfield",)))
+        (warmups,) = client.run(lambda: list(cluster.warmups)).values()
+        assert warmups == ["hopfield"]
+
+
+def test_plugin_setup_leaves_the_event_loop_free(monkeypatch):
+    """The warm-up runs in a thread: the worker's event loop keeps ticking meanwhile."""
+
+    class SlowModel:
+        @staticmethod
+        def warmup():
+            time.sleep(1.0)
+
+    real = cluster.importlib.import_module
+    monkeypatch.setattr(cluster.importlib, "import_module",
+                        lambda name: SlowModel if name == "dynet.models.slow" else real(name))
+
+    async def main():
+        ticks = 0
+        plugin = cluster.DynetWorkerPlugin(("slow",))
+        task = asyncio.ensure_future(plugin.setup(worker=None))
+        while not task.done():
+            await asyncio.sleep(0.02)
+            ticks += 1
+        await task
+        await plugin.setup(worker=None)  # again: nothing to compile
+        return ticks
+
+    try:
+        ticks = asyncio.run(main())
+    finally:
+        cluster._warmed.discard("slow")
+    assert ticks >= 20, "the event loop was blocked during the warm-up"
+    assert cluster.warmups.count("slow") == 1
+
+
+# --------------------------------------------------------------------------- progress and Ctrl-C
+
+LONG = """
+name = "long"
+model = "hopfield"
+seed = 11
+
+[network]
+n_units = 600
+
+[patterns]
+source = "random"
+count = 20
+
+[init]
+kind = "random"
+
+[dynamics]
+update = "async-permutation"
+temperature = 0.6
+max_sweeps = 1500
+stop_at_fixed_point = false
+
+[record]
+every = 5
+
+[sweep]
+replicates = 12
+"""
+
+PROGRESS = re.compile(r"runs (\d+)/(\d+) done, (?:(\d+)h)?(?:(\d+)m)?(\d+)s elapsed")
+
+
+def seconds(m) -> int:
+    h, mi, s = (int(x or 0) for x in m.groups()[2:])
+    return 3600 * h + 60 * mi + s
+
+
+def test_progress_lines_at_a_steady_pace_in_a_log(tmp_path, write_scenario):
+    scenario = write_scenario(LONG, "long.toml")
+    proc = cli("run", scenario, "--store", tmp_path / "s.zarr", "--workers", "1", timeout=600,
+               env={"DYNET_PROGRESS_SECONDS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    matches = [PROGRESS.fullmatch(line) for line in proc.stderr.splitlines()]
+    assert matches and all(matches), proc.stderr
+    done = [int(m[1]) for m in matches]
+    assert done[0] == 0 and done[-1] == 12 and done == sorted(done)
+    assert all(int(m[2]) == 12 for m in matches)
+    times = [seconds(m) for m in matches]
+    assert times == sorted(times)
+    # never silent much longer than the heartbeat (6 x the interval; generous for a loaded machine)
+    assert max(b - a for a, b in itertools.pairwise(times)) <= 15, proc.stderr
+
+
+def test_interactive_progress_is_a_bar(tmp_path, small_scenario):
+    import pty
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "dynet.cli", "run", small_scenario, "--store",
+                             str(tmp_path / "s.zarr"), "--workers", "1"], stdout=subprocess.DEVNULL,
+                            stderr=slave, env=env, cwd=ROOT)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=240) == 0
+    os.close(master)
+    text = b"".join(chunks).decode(errors="replace")
+    assert "runs (12 to do)" in text and "12/12" in text
+    assert "done," not in text  # no log lines on a terminal
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_scenario):
+    scenario = write_scenario(LONG, "long.toml")
+    path = tmp_path / "s.zarr"
+    proc = subprocess.Popen([sys.executable, "-m", "dynet.cli", "run", scenario, "--store", str(path),
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        complete = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                complete = [a["status"] for a in S.list_runs(S.open_store(path)).values()].count("complete")
+            except (S.StoreError, KeyError, FileNotFoundError, ValueError):
+                complete = 0
+            if complete >= 2:
+                break
+            time.sleep(0.05)
+        assert complete >= 2 and proc.poll() is None, "the interrupt should land mid-scenario"
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    statuses = [a["status"] for a in S.list_runs(S.open_store(path)).values()]
+    n = statuses.count("complete")
+    assert lines[-1] == f"interrupted: {n} of 12 runs complete; run the same command again to finish the rest", err
+    assert all(PROGRESS.fullmatch(line) for line in lines[:-1]), err
+    assert "Traceback" not in err
+    assert 2 <= n < 12
+    # the embedded cluster's processes are gone too
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("worker processes outlived dynet run")
+    # and running the same command again finishes the rest
+    again = cli("run", scenario, "--store", path, "--workers", "2", "--json", timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert [a["status"] for a in S.list_runs(S.open_store(path)).values()].count("complete") == 12
