@@ -65,13 +65,15 @@ ELSEWHERE = "elsewhere"
 NOT_RUN = "not_run"
 
 
-def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, lease_s: float | None = None) -> dict:
+def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, lease_s: float | None = None,
+                stop: Callable[[], bool] | None = None) -> dict:
     """Run one run into its own group of the store; a run that raises is stored as failed.
 
     The run is claimed first (:func:`store.claim_run`): a run that is already complete is
     not run again (status ``complete``, ``skipped``), and one claimed by another live
     attempt is left to it (status ``elsewhere``, with the holder). ``session`` names the
-    client that sent the task; it is recorded with the attempt.
+    client that sent the task; it is recorded with the attempt. ``stop()`` is asked after
+    each checkpoint the run saves: True stops it there, marked ``cancelled``.
     """
     t0 = time.perf_counter()
     owner = {"attempt": uuid.uuid4().hex[:16], "session": session}
@@ -90,12 +92,16 @@ def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, l
         }
         attempt = {"id": owner["attempt"], "session": session, "host": _store.HOST, "pid": os.getpid()}
         record = _store.RunRecord(store_path, spec.run_id, attrs, attempt=attempt, previous=previous)
+        record.stop_requested = stop
         metrics = _models.get(spec.model).run(spec, record)
         elapsed = time.perf_counter() - t0
         if claim.lost:  # our heartbeat stalled past the lease and another attempt took the run over
             return {**_result(spec, ELSEWHERE, {}, None, elapsed), "holder": None}
         record.complete(metrics, elapsed)
         return _result(spec, _store.COMPLETE, metrics, None, elapsed)
+    except _store.RunCancelled as exc:
+        record.cancel(str(exc), time.perf_counter() - t0)
+        return _result(spec, _store.CANCELLED, {}, str(exc), time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - a failing run must not stop the others
         error = f"{type(exc).__name__}: {exc}"
         if record is not None:

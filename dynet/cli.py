@@ -344,5 +344,96 @@ def cluster_(system, jobs, adapt_max, cores, memory, walltime, queue, account, i
         _fail([str(exc)], 2)
 
 
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--scheduler", required=True, metavar="ADDRESS", help="The Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+@click.option("--store", default="runs.zarr", show_default=True,
+              help="Zarr store the workers write into (a path they all see).")
+@click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
+def submit(scenario, scheduler, store, as_json):
+    """Submit SCENARIO's runs to a Dask cluster as a detached job and return at once."""
+    from . import jobs
+
+    sub = _guard(jobs.submit, scenario, scheduler=scheduler, store=store)
+    if as_json:
+        click.echo(json.dumps(sub.__dict__, indent=2))
+        return
+    todo = sub.runs - sub.already_complete
+    click.echo(f"job {sub.job_id}: {todo} run(s) of {sub.scenario} submitted to {sub.scheduler} "
+               f"({sub.already_complete} already complete); store: {sub.store}")
+    click.echo(f"follow it with: dynet status {sub.store} {sub.job_id}  (--watch for live progress)")
+
+
+def _status_line(st) -> str:
+    c = st.counts
+    parts = [f"{c[k]} {k}" for k in c if c[k]]
+    return f"{len(st.states)} run(s): " + (", ".join(parts) if parts else "none")
+
+
+@main.command()
+@click.argument("store", type=click.Path(file_okay=False))
+@click.argument("job", required=False)
+@click.option("--watch", is_flag=True, help="Follow the job until no run is pending or running.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between updates with --watch.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(store, job, watch, interval, as_json):
+    """Show the jobs in STORE, or one JOB (any unique prefix of its id) in detail."""
+    import time
+
+    from . import jobs
+
+    if job is None:
+        every = _guard(jobs.list_jobs, store)
+        if as_json:
+            click.echo(json.dumps([s.to_json() for s in every], indent=2))
+            return
+        rows = [[s.job_id, s.record.get("scenario"), (s.record.get("submitted") or "")[:19],
+                 "cancelled" if s.record.get("cancelled") else ("finished" if s.finished else "active"),
+                 _status_line(s)] for s in every]
+        click.echo(_table(rows, ["job", "scenario", "submitted", "state", "runs"]) if rows else "no jobs")
+        return
+    st = _guard(jobs.job_status, store, job)
+    if watch and not as_json:
+        last = None
+        while True:
+            line = _status_line(st)
+            if line != last:
+                click.echo(f"{time.strftime('%H:%M:%S')}  {line}")
+                last = line
+            if st.finished:
+                break
+            time.sleep(interval)
+            st = _guard(jobs.job_status, store, st.job_id)
+    if as_json:
+        click.echo(json.dumps(st.to_json(), indent=2))
+        return
+    r = st.record
+    click.echo(f"job {st.job_id}  {r.get('scenario')}  submitted {r.get('submitted')} by "
+               f"{r.get('user')}@{r.get('host')} to {r.get('scheduler')} (dynet {r.get('dynet_version')})")
+    if r.get("cancelled"):
+        click.echo(f"cancelled {r['cancelled']}")
+    click.echo(_status_line(st))
+    for rid, p in st.progress.items():
+        click.echo(f"  running  {rid}  {p.get('unit', 'step')} {p.get('done')} of {p.get('total')}")
+    for rid, err in st.errors.items():
+        click.echo(f"  {st.states[rid]:<8} {rid}  {err}")
+    stale = [rid for rid, s in st.states.items() if s == "stale"]
+    if stale:
+        click.echo(f"  {len(stale)} stale run(s) (their attempt stopped): submit or run the scenario again to finish them")
+
+
+@main.command()
+@click.argument("store", type=click.Path(file_okay=False))
+@click.argument("job")
+def cancel(store, job):
+    """Cancel JOB: pending runs never start, running runs stop at their next checkpoint."""
+    from . import jobs
+
+    st = _guard(jobs.cancel, store, job)
+    click.echo(f"job {st.job_id} cancelled: {_status_line(st)}")
+    click.echo("submitting or running the scenario again finishes the runs that are not complete")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -73,11 +73,22 @@ def warm_models(models) -> list[str]:
     return done
 
 
+_warm_threads: list[threading.Thread] = []  # warm-ups the plugin started in this process
+
+
+def wait_warm() -> None:
+    """Block until every warm-up started in this process is done."""
+    for thread in list(_warm_threads):
+        thread.join()
+
+
 class DynetWorkerPlugin(WorkerPlugin):
     """Prepare a worker for dynet tasks: thread settings and warm kernels.
 
-    ``setup`` is a coroutine that runs the compilation in a thread, so the worker's
-    event loop keeps answering the scheduler (heartbeats, other plugins) meanwhile.
+    ``setup`` starts the compilation in a thread of its own and returns at once: the
+    worker's event loop keeps answering the scheduler (heartbeats, other plugins), and
+    the client that registers the plugin (``dynet submit`` above all) does not wait for
+    it. A task that needs a kernel meanwhile waits on numba's compiler lock.
     """
 
     name = "dynet"
@@ -87,11 +98,13 @@ class DynetWorkerPlugin(WorkerPlugin):
         self.numba_threads = numba_threads
         self.zarr_concurrency = zarr_concurrency
 
-    async def setup(self, worker):
+    def setup(self, worker):
         import zarr
 
         zarr.config.set({"async.concurrency": self.zarr_concurrency})
-        await asyncio.get_running_loop().run_in_executor(None, self._prepare)
+        thread = threading.Thread(target=self._prepare, name="dynet-warmup", daemon=True)
+        _warm_threads.append(thread)
+        thread.start()
 
     def _prepare(self):
         import numba

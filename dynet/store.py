@@ -51,6 +51,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import zarr
@@ -69,6 +70,9 @@ CHECKPOINT = "checkpoint"
 RUNNING = "running"
 COMPLETE = "complete"
 FAILED = "failed"
+#: a run stopped at a checkpoint because its job was cancelled (resumable like any unfinished run)
+CANCELLED = "cancelled"
+JOBS = "jobs"
 #: statuses readers derive (never written): a run group whose metadata is unreadable, and a
 #: ``running`` run whose attempt stopped heartbeating
 DAMAGED = "damaged"
@@ -81,6 +85,10 @@ HOST = socket.gethostname()
 
 class StoreError(Exception):
     """The path is not a usable dynet store (wrong format version, not a dynet store, ...)."""
+
+
+class RunCancelled(Exception):
+    """Raised by :meth:`RunRecord.save_checkpoint` once the checkpoint is safe and a stop was requested."""
 
 
 def _now() -> str:
@@ -519,6 +527,50 @@ def mark_failed(store_path: str | os.PathLike, run_id: str, error: str) -> None:
     g.attrs.update({"status": FAILED, "error": error, "timings": timings})
 
 
+# --------------------------------------------------------------------------- jobs
+#
+# A detached job (dynet.jobs) is a group ``jobs/<job_id>`` holding no arrays; its attributes
+# are the job record (scenario, run ids, who submitted it from where, ``cancelled``).
+
+def write_job(store_path: str | os.PathLike, job_id: str, record: dict) -> None:
+    """Create a job's record (one metadata write)."""
+    zarr.open_group(os.fspath(store_path), path=f"{JOBS}/{job_id}", mode="w", attributes=record)
+
+
+def read_job(store_path: str | os.PathLike, job_id: str) -> dict:
+    path = os.path.join(os.fspath(store_path), JOBS, job_id, ZARR_JSON)
+    try:
+        return dict(_read_json(path).get("attributes") or {})
+    except FileNotFoundError:
+        raise StoreError(f"no job '{job_id}' in {os.fspath(store_path)}") from None
+    except (ValueError, OSError) as exc:
+        raise StoreError(f"{path}: {getattr(exc, 'strerror', None) or exc}: the job record is damaged") from None
+
+
+def list_jobs(store_path: str | os.PathLike) -> list[str]:
+    """The ids of the jobs recorded in the store."""
+    try:
+        entries = os.scandir(os.path.join(os.fspath(store_path), JOBS))
+    except FileNotFoundError:
+        return []
+    with entries:
+        return sorted(e.name for e in entries if e.is_dir() and os.path.exists(os.path.join(e.path, ZARR_JSON)))
+
+
+def job_cancelled(store_path: str | os.PathLike, job_id: str) -> bool:
+    """Whether the job was cancelled (read from its record each time: a worker asks before each run)."""
+    try:
+        return bool(read_job(store_path, job_id).get("cancelled"))
+    except StoreError:
+        return False
+
+
+def cancel_job(store_path: str | os.PathLike, job_id: str, when: str) -> None:
+    g = zarr.open_group(os.fspath(store_path), path=f"{JOBS}/{job_id}", mode="r+")
+    if not g.attrs.get("cancelled"):
+        g.attrs["cancelled"] = when
+
+
 def chunk_rows(row_nbytes: int) -> int:
     """Rows per chunk along time so that a chunk holds about ``CHUNK_BYTES``."""
     return max(1, CHUNK_BYTES // max(1, row_nbytes))
@@ -637,6 +689,8 @@ class RunRecord:
                            attempt=dict(attempt or {}), attempts=int(previous.get("attempts") or 0) + 1)
         #: the state a checkpointed earlier attempt saved (None: this attempt starts afresh)
         self.resumed: dict | None = None
+        #: asked after each checkpoint is saved; True stops the run there (:class:`RunCancelled`)
+        self.stop_requested: Callable[[], bool] | None = None
         self._checkpoint = self._resumable(previous)
         if self._checkpoint is not None:
             self.group = zarr.open_group(self._store_path, path=run_path(run_id), mode="r+")
@@ -691,6 +745,8 @@ class RunRecord:
         self._checkpoint = {"slot": slot, "state": state, "lengths": lengths, "saved": _now()}
         self._attrs[CHECKPOINT] = self._checkpoint
         self.group.attrs[CHECKPOINT] = self._checkpoint
+        if self.stop_requested is not None and self.stop_requested():
+            raise RunCancelled(f"run {self.run_id} stopped at its checkpoint: its job was cancelled")
 
     def checkpoint_arrays(self) -> dict[str, np.ndarray]:
         """The arrays of the checkpoint this attempt resumes from."""
@@ -717,3 +773,7 @@ class RunRecord:
 
     def fail(self, error: str, elapsed: float) -> None:
         self._finish(FAILED, {}, error, elapsed)
+
+    def cancel(self, reason: str, elapsed: float) -> None:
+        """Mark the run cancelled, keeping its checkpoint for the attempt that finishes it."""
+        self._finish(CANCELLED, {}, reason, elapsed)

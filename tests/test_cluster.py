@@ -175,12 +175,18 @@ def test_plugin_compiles_once_per_worker_process():
         assert isinstance(client, Client)
         client.register_plugin(cluster.DynetWorkerPlugin(("hopfield",)))  # what a second `dynet run` does
         client.register_plugin(cluster.DynetWorkerPlugin(("hopfield",)))
-        (warmups,) = client.run(lambda: list(cluster.warmups)).values()
+
+        def compiled():
+            cluster.wait_warm()
+            return list(cluster.warmups)
+
+        (warmups,) = client.run(compiled).values()
         assert warmups == ["hopfield"]
 
 
-def test_plugin_setup_leaves_the_event_loop_free(monkeypatch):
-    """The warm-up runs in a thread: the worker's event loop keeps ticking meanwhile."""
+def test_plugin_setup_returns_at_once_and_compiles_in_a_thread(monkeypatch):
+    """The warm-up runs in a thread of its own: setup returns at once (the event loop and the
+    client registering the plugin never wait for it), and a second setup compiles nothing."""
 
     class SlowModel:
         @staticmethod
@@ -190,23 +196,18 @@ def test_plugin_setup_leaves_the_event_loop_free(monkeypatch):
     real = cluster.importlib.import_module
     monkeypatch.setattr(cluster.importlib, "import_module",
                         lambda name: SlowModel if name == "dynet.models.slow" else real(name))
-
-    async def main():
-        ticks = 0
-        plugin = cluster.DynetWorkerPlugin(("slow",))
-        task = asyncio.ensure_future(plugin.setup(worker=None))
-        while not task.done():
-            await asyncio.sleep(0.02)
-            ticks += 1
-        await task
-        await plugin.setup(worker=None)  # again: nothing to compile
-        return ticks
-
+    plugin = cluster.DynetWorkerPlugin(("slow",))
     try:
-        ticks = asyncio.run(main())
+        t0 = time.monotonic()
+        plugin.setup(worker=None)
+        assert time.monotonic() - t0 < 0.5, "setup waited for the warm-up"
+        t1 = time.monotonic()
+        cluster.wait_warm()
+        assert time.monotonic() - t1 > 0.5  # ... until the slow warm-up is done
+        plugin.setup(worker=None)  # again: nothing to compile
+        cluster.wait_warm()
     finally:
         cluster._warmed.discard("slow")
-    assert ticks >= 20, "the event loop was blocked during the warm-up"
     assert cluster.warmups.count("slow") == 1
 
 
