@@ -93,6 +93,8 @@ def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, l
         attempt = {"id": owner["attempt"], "session": session, "host": _store.HOST, "pid": os.getpid()}
         record = _store.RunRecord(store_path, spec.run_id, attrs, attempt=attempt, previous=previous)
         record.stop_requested = stop
+        claim.info["progress"] = None
+        record.on_progress = lambda p: claim.info.__setitem__("progress", p)  # written with each heartbeat
         metrics = _models.get(spec.model).run(spec, record)
         elapsed = time.perf_counter() - t0
         if claim.lost:  # our heartbeat stalled past the lease and another attempt took the run over

@@ -571,6 +571,22 @@ def cancel_job(store_path: str | os.PathLike, job_id: str, when: str) -> None:
         g.attrs["cancelled"] = when
 
 
+#: where a run's planned length sits in its config, by the name of its time column
+_PLANNED = {"epoch": (("training", "epochs"),),
+            "sweep": (("dynamics", "max_sweeps"), ("dynamics", "sweeps"), ("sampling", "sweeps"))}
+
+
+def planned_length(config: dict, unit: str) -> int | None:
+    """The number of ``unit`` (epochs, sweeps) a run's config plans, where the config says it."""
+    for path in _PLANNED.get(unit, ()):
+        node = config
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, int):
+            return node
+    return None
+
+
 def chunk_rows(row_nbytes: int) -> int:
     """Rows per chunk along time so that a chunk holds about ``CHUNK_BYTES``."""
     return max(1, CHUNK_BYTES // max(1, row_nbytes))
@@ -592,8 +608,9 @@ class Trajectory:
     """
 
     def __init__(self, group: zarr.Group, specs: dict[str, TrajectorySpec], resume_rows: int | None = None,
-                 overwrite: bool = False):
+                 overwrite: bool = False, on_time: Callable[[int], None] | None = None):
         self._specs = specs
+        self._on_time = on_time  # told the last value of the time column after each append
         self._arrays = {}
         self._buffers = {name: [] for name in specs}
         self._rows = 0  # rows handed in
@@ -629,6 +646,8 @@ class Trajectory:
             if n:
                 self._buffers[name].append(np.array(block, dtype=self._specs[name].dtype, copy=True))
         self._rows += n or 0
+        if n and self._on_time is not None:
+            self._on_time(int(np.asarray(columns[next(iter(self._specs))])[-1]))
         if self._rows - self._written >= self.chunk:
             self._flush(whole_chunks_only=True)
 
@@ -691,6 +710,9 @@ class RunRecord:
         self.resumed: dict | None = None
         #: asked after each checkpoint is saved; True stops the run there (:class:`RunCancelled`)
         self.stop_requested: Callable[[], bool] | None = None
+        #: told ``{"unit", "done", "total"}`` as the run's first trajectory grows (e.g. epoch 40 of 200)
+        self.on_progress: Callable[[dict], None] | None = None
+        self._progress_unit: str | None = None
         self._checkpoint = self._resumable(previous)
         if self._checkpoint is not None:
             self.group = zarr.open_group(self._store_path, path=run_path(run_id), mode="r+")
@@ -728,7 +750,13 @@ class RunRecord:
         recomputed from the seed)."""
         lengths = self._checkpoint["lengths"] if self._checkpoint else {}
         first = next(iter(specs))
-        return Trajectory(self.group, specs, lengths.get(first), overwrite=self.resumed is not None)
+        on_time = None
+        if self.on_progress is not None and not self._progress_unit:  # the run's first trajectory tells it
+            self._progress_unit = first
+            total = planned_length(self._attrs.get("config") or {}, first)
+            on_time = lambda t: self.on_progress({"unit": first, "done": t, "total": total})  # noqa: E731
+        return Trajectory(self.group, specs, lengths.get(first), overwrite=self.resumed is not None,
+                          on_time=on_time)
 
     def save_checkpoint(self, state: dict, arrays: dict[str, np.ndarray], trajectories: list[Trajectory]) -> None:
         """Make this point of the run resumable: ``state`` (JSON) and ``arrays`` are what the

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from dynet import api
+from dynet import api, jobs
 from dynet import store as S
 from support import DaskProcesses, assert_same_runs, store_contents
 
@@ -55,7 +55,8 @@ def _cli(*args, timeout=180):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    with DaskProcesses(tmp_path_factory.mktemp("cluster"), workers=1) as procs:
+    # a short lease: heartbeats (and the progress they carry) every second
+    with DaskProcesses(tmp_path_factory.mktemp("cluster"), workers=1, env={"DYNET_LEASE_SECONDS": "6"}) as procs:
         yield procs
 
 
@@ -153,7 +154,7 @@ name = "adam"
 lr = 0.01
 
 [training]
-epochs = 4000
+epochs = 6000
 batch_size = 8
 
 [record]
@@ -173,6 +174,12 @@ def test_cancel_stops_a_running_run_at_its_checkpoint_and_a_rerun_finishes_it_bi
     while not (S.read_run_attrs(str(store), run_id) or {}).get("checkpoint"):
         assert time.monotonic() < deadline, "the run saved no checkpoint"
         time.sleep(0.2)
+    # the heartbeat carries the run's progress, and the job's status shows it
+    while not (S.read_claim(str(store), run_id) or {}).get("progress"):
+        assert time.monotonic() < deadline, "no progress in the run's heartbeat"
+        time.sleep(0.1)
+    progress = jobs.job_status(store, job_id).progress[run_id]
+    assert progress["unit"] == "epoch" and progress["total"] == 6000 and 0 < progress["done"] < 6000
     assert _cli("cancel", str(store), job_id).returncode == 0
     st = _wait_finished(store, job_id)
     assert st["runs"] == {run_id: "cancelled"}
@@ -183,7 +190,7 @@ def test_cancel_stops_a_running_run_at_its_checkpoint_and_a_rerun_finishes_it_bi
     report = api.run_scenario(scenario, store=store, workers=1)
     assert [r["status"] for r in report.results] == ["complete"]
     assert S.read_run_attrs(str(store), run_id)["resumed_at"] == attrs["checkpoint"]["saved"]
-    assert min(stopped_at.values()) < 4000
+    assert min(stopped_at.values()) < 6000
     clean = tmp_path / "clean.zarr"
     api.run_scenario(scenario, store=clean, workers=1)
     assert_same_runs(store_contents(store), store_contents(clean))
