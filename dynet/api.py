@@ -193,7 +193,7 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     """
     from .cluster import connect
 
-    store_path = os.path.abspath(os.fspath(store))
+    store_path = os.path.abspath(_store.store_path(store))
     scenario = validate(path, store_path)
     model = _models.get(scenario.model)
     report = RunReport(scenario=scenario.name, store=store_path, sweep_keys=scenario.sweep_keys,

@@ -83,7 +83,7 @@ def submit(path: str | os.PathLike, *, scheduler: str, store: str | os.PathLike 
 
     from .cluster import connect
 
-    store_path = os.path.abspath(os.fspath(store))
+    store_path = os.path.abspath(_store.store_path(store))
     scenario = _api.validate(path, store_path)
     model = _models.get(scenario.model)
     _store.check_writable(store_path)
@@ -184,7 +184,7 @@ def find_job(store: str | os.PathLike, prefix: str) -> str:
 
 
 def job_status(store: str | os.PathLike, job: str) -> JobStatus:
-    store_path = os.fspath(store)
+    store_path = _store.store_path(store)
     _store.open_store(store_path)
     job_id = find_job(store_path, job)
     record = _store.read_job(store_path, job_id)
@@ -204,7 +204,7 @@ def job_status(store: str | os.PathLike, job: str) -> JobStatus:
 
 
 def list_jobs(store: str | os.PathLike) -> list[JobStatus]:
-    store_path = os.fspath(store)
+    store_path = _store.store_path(store)
     _store.open_store(store_path)
     out = [job_status(store_path, j) for j in _store.list_jobs(store_path)]
     return sorted(out, key=lambda s: s.record.get("submitted") or "")
@@ -212,7 +212,7 @@ def list_jobs(store: str | os.PathLike) -> list[JobStatus]:
 
 def cancel(store: str | os.PathLike, job: str) -> JobStatus:
     """Cancel a job: pending runs never start, running ones stop at their next checkpoint."""
-    store_path = os.fspath(store)
+    store_path = _store.store_path(store)
     _store.open_store(store_path)
     job_id = find_job(store_path, job)
     _store.cancel_job(store_path, job_id, _now())

@@ -46,6 +46,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -140,6 +141,24 @@ def _check_root(meta: dict, path: str) -> None:
         )
 
 
+def store_path(location: str | os.PathLike) -> str:
+    """The local folder of a store location: a path, or a ``file://`` URL.
+
+    Other URLs (``s3://``, ``gs://``, ``memory://``, ...) are refused with a one-line
+    :class:`StoreError` rather than written as a local folder named ``s3:``: dynet stores
+    live on a local or shared file system (where every worker sees the same path).
+    """
+    loc = os.fspath(location)
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", loc)
+    if m is None:
+        return loc
+    scheme = m.group(1).lower()
+    if scheme == "file":
+        return loc[len(m.group(0)):] or "/"
+    raise StoreError(f"{loc}: '{scheme}://' stores are not supported: a dynet store is a folder on a local or "
+                     "shared file system (a path, or a file:// URL)")
+
+
 def _is_zarr_v2(path: str) -> bool:
     return any(os.path.exists(os.path.join(path, n)) for n in (".zgroup", ".zattrs", ".zarray", ".zmetadata"))
 
@@ -151,7 +170,7 @@ def open_store(path: str | os.PathLike, *, create: bool = False) -> zarr.Group:
     hierarchy that is not a dynet store (a Zarr v2 store included), for damaged root
     metadata, for an incompatible format version, and when it cannot be created.
     """
-    path = os.fspath(path)
+    path = store_path(path)
     meta_path = os.path.join(path, ZARR_JSON)
     if not os.path.exists(meta_path):
         if _is_zarr_v2(path):
@@ -188,7 +207,7 @@ def check_writable(path: str | os.PathLike) -> None:
     removed from its ``runs`` folder; for a new store, the folders are created, probed and
     removed again. Raises :class:`StoreError` (one line); leaves nothing behind.
     """
-    path = os.path.abspath(os.fspath(path))
+    path = os.path.abspath(store_path(path))
     probe_name = f".dynet-probe-{uuid.uuid4().hex}"
     if os.path.exists(os.path.join(path, ZARR_JSON)):
         open_store(path)
