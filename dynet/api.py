@@ -10,13 +10,14 @@ Typical use::
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import models as _models
 from . import store as _store
@@ -109,7 +110,7 @@ def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, l
         if record is not None:
             try:
                 record.fail(error + "\n" + traceback.format_exc(limit=8), time.perf_counter() - t0)
-            except Exception:  # noqa: BLE001 - e.g. the disk is full: the run stays "running", then stale
+            except Exception:  # noqa: BLE001, S110 - e.g. a full disk: the run stays "running", then stale
                 pass
         return _result(spec, _store.FAILED, {}, error, time.perf_counter() - t0)
     finally:
@@ -200,8 +201,9 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
                        summary_metrics=tuple(getattr(model, "SUMMARY", ())))
     _store.check_writable(store_path)  # refuse an unusable store before starting anything
 
-    with connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout,
-                 security=security) as client:
+    with _quiet_client_log(), \
+            connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout,
+                    security=security) as client:
         root = _store.open_store(store_path, create=True)
         existing = _store.list_runs(root)
         todo = []
@@ -219,6 +221,20 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     report.results.sort(key=lambda r: order[r["run_id"]])
     report.skipped.sort(key=lambda r: order[r["run_id"]])
     return report
+
+
+@contextlib.contextmanager
+def _quiet_client_log():
+    """Keep distributed's client from logging a lost scheduler: :class:`ClusterLostError` says it once."""
+    import logging
+
+    log = logging.getLogger("distributed.client")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 class _Sweep:

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from dynet import api, store as S
+from dynet import api
+from dynet import store as S
 from dynet.scenario import load_scenario
 
 OWNER = {"attempt": "a1", "session": "s1"}

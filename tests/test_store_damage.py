@@ -9,7 +9,8 @@ import pytest
 import zarr
 from click.testing import CliRunner
 
-from dynet import api, cluster, store as S
+from dynet import api, cluster
+from dynet import store as S
 from dynet.cli import main
 
 
