@@ -221,6 +221,9 @@ def scheduler_address(address: str, security=None) -> str:
         raise ClusterConfigError(f"--scheduler {address}: unsupported protocol {scheme}://; {usage}")
     if not host or not 0 < int(port) < 65536:
         raise ClusterConfigError(f"--scheduler {address}: not a scheduler address; {usage}")
+    if scheme == "tcp" and security is not None and security.require_encryption:
+        raise ClusterConfigError(f"--scheduler {address}: TLS is required (the TLS options or Dask's "
+                                 f"distributed.comm.require-encryption): use tls://{loc}")
     if scheme == "tls" and not _uses_tls(security):
         raise ClusterConfigError(f"--scheduler {address}: TLS needs --tls-ca-file, --tls-cert and --tls-key "
                                  f"(or distributed.comm.tls.* in Dask's config)")
@@ -241,7 +244,7 @@ def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
     async def ask():
         comm = await connect(address, timeout=timeout, **args)
         try:
-            await comm.write({"op": "identity", "reply": True})
+            await comm.write({"op": "identity", "n_workers": 0, "reply": True})
             return await comm.read()
         finally:
             comm.abort()
@@ -261,12 +264,14 @@ def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
         raise ClusterError(f"{where}: no answer within {timeout:g} s")
     if isinstance(exc, CommClosedError):
         hint = "" if address.startswith("tls://") else (
-            "; a TLS scheduler needs tls:// and --tls-ca-file, --tls-cert, --tls-key")
-        raise ClusterError(f"{where}: the connection closed during the handshake (not a Dask scheduler?{hint})")
+            ", or a TLS one: use tls:// with --tls-ca-file, --tls-cert, --tls-key")
+        raise ClusterError(f"{where}: the connection closed during the handshake (not a Dask scheduler{hint})")
     if isinstance(exc, OSError):
         root = exc
         while root.__cause__ is not None:
             root = root.__cause__
+        if isinstance(root, (asyncio.CancelledError, asyncio.TimeoutError, TimeoutError)):
+            raise ClusterError(f"{where}: no answer within {timeout:g} s")
         reason = root.strerror if isinstance(root, OSError) and root.strerror else _one_line(root)
         if root is not exc and str(exc).startswith("Timed out trying to connect"):
             raise ClusterError(f"{where}: no connection within {timeout:g} s (last try: {reason})")
@@ -275,10 +280,10 @@ def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
         raise ClusterError(f"{where}: it answered, but not as a Dask scheduler ({type(exc).__name__}: "
                            f"{_one_line(exc)})")
     identity = box.get("identity")
-    if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
+    if not isinstance(identity, dict) or "workers" not in identity:  # a Worker's or Nanny's identity has none
         kind = identity.get("type") if isinstance(identity, dict) else None
-        raise ClusterError(f"{where}: it answered, but is " + (f"a Dask {kind}" if kind else "not a Dask scheduler")
-                           + (", not the scheduler" if kind else ""))
+        raise ClusterError(f"{where}: it answered, but is " + (f"a Dask {kind}, not the scheduler" if kind else
+                                                                "not a Dask scheduler"))
     return identity
 
 
