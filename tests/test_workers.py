@@ -49,9 +49,9 @@ def stop(proc):
         proc.wait()
 
 
-def cli(*args, timeout=300):
+def cli(*args, timeout=300, extra_env=None):
     return subprocess.run([sys.executable, "-m", "dynet.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env(), cwd=ROOT, check=False)
+                          timeout=timeout, env=dict(env(), **(extra_env or {})), cwd=ROOT, check=False)
 
 
 def wait_for_workers(address, n, security=None, timeout=120) -> dict:
@@ -151,6 +151,15 @@ def test_tls_scheduler_refuses_plain_tcp_and_serves_tls(tmp_path, small_scenario
                        "--tls-ca-file", ca, "--tls-cert", tls / "client.pem", "--tls-key", tls / "client.key")
             assert proc.returncode == 0, proc.stderr
             assert complete_runs(path) == 12
+
+            # the same files from Dask's config (here its environment variables)
+            config = {"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": ca,
+                      "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(tls / "client.pem"),
+                      "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(tls / "client.key")}
+            again = cli("run", small_scenario, "--store", path, "--scheduler", f"tls://127.0.0.1:{port}",
+                        extra_env=config)
+            assert again.returncode == 0, again.stderr
+            assert "0 run(s) executed, 12 already complete" in again.stdout
         finally:
             for p in reversed(procs):
                 stop(p)
