@@ -172,17 +172,19 @@ def _cluster_messages():
         log.setLevel(level)
 
 
-def _interrupted(api, scenario: str, store: str):
+def _interrupted(scenario: str, store: str):
     """Say how far the interrupted run got, from the store, and exit 130."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing left to stop: finish the message
     try:
+        from . import api
+
         ids = {r.run_id for r in api.validate(scenario, store).runs}
         statuses = {r["run_id"]: r["status"] for r in api.list_runs(store)} if os.path.isdir(store) else {}
         n = sum(statuses.get(rid) == "complete" for rid in ids)
-        what = f"{n} of {len(ids)} runs complete"
-    except Exception:  # noqa: BLE001 - the message below is still true
-        what = "stopped"
-    click.echo(f"interrupted: {what}; run the same command again to finish the rest", err=True)
+        what = f": {n} of {len(ids)} runs complete"
+    except Exception:  # noqa: BLE001 - e.g. interrupted in an import: the message below is still true
+        what = ""
+    click.echo(f"interrupted{what}; run the same command again to finish the rest", err=True)
     sys.exit(130)
 
 
@@ -204,9 +206,6 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
 
     Ctrl-C stops the runs in flight; running the same command again finishes the rest.
     """
-    from . import api
-    from .cluster import tls_security
-
     try:  # seconds between progress lines in a log
         interval = max(0.1, float(os.environ.get("DYNET_PROGRESS_SECONDS") or 10))
     except ValueError:
@@ -214,6 +213,9 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
     progress = None if as_json else _Progress(sys.stderr.isatty(), interval)
     try:
         with _sigint_stops_the_run(), _cluster_messages():
+            from . import api
+            from .cluster import tls_security
+
             security = _guard(tls_security, tls_ca_file, tls_cert, tls_key) \
                 if (tls_ca_file or tls_cert or tls_key) else None
             report = _guard(api.run_scenario, scenario, store=store, workers=workers, scheduler=scheduler,
@@ -221,7 +223,7 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
     except KeyboardInterrupt:
         if progress:
             progress.close()
-        _interrupted(api, scenario, store)
+        _interrupted(scenario, store)
     finally:
         if progress:
             progress.close()
