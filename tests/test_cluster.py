@@ -353,3 +353,36 @@ def test_dashboard_link_of_an_external_scheduler(monkeypatch, caplog, bokeh):
             pass
     notes = [r.getMessage() for r in caplog.records if r.name == "dynet.cluster"]
     assert notes == ([f"dashboard: http://127.0.0.1:{port}/status"] if bokeh else [])
+
+
+# --------------------------------------------------------------------------- addresses and TLS options
+
+@pytest.mark.parametrize(("address", "message"), [
+    ("garbage", "not a scheduler address"),
+    ("tcp://127.0.0.1", "not a scheduler address"),
+    ("http://127.0.0.1:8787", "unsupported protocol http://"),
+    ("tls://127.0.0.1:8786", "TLS needs --tls-ca-file, --tls-cert and --tls-key"),
+])
+def test_bad_scheduler_addresses_are_bad_input(address, message):
+    with pytest.raises(cluster.ClusterConfigError, match=message) as info:
+        cluster.scheduler_address(address, cluster.tls_security())
+    assert info.value.exit_code == 2
+
+
+def test_addresses_are_completed():
+    assert cluster.scheduler_address("127.0.0.1:8786") == "tcp://127.0.0.1:8786"
+    assert cluster.scheduler_address(" tcp://[::1]:8786 ") == "tcp://[::1]:8786"
+
+
+def test_tls_options_are_checked(tmp_path):
+    with pytest.raises(cluster.ClusterConfigError, match=r"--tls-ca-file .*nope.pem: no such file"):
+        cluster.tls_security(str(tmp_path / "nope.pem"), None, None)
+    cert = tmp_path / "c.pem"
+    cert.write_text("not a certificate\n")
+    with pytest.raises(cluster.ClusterConfigError, match="missing --tls-ca-file"):
+        cluster.tls_security(None, str(cert), None)
+    with pytest.raises(cluster.ClusterConfigError, match="cannot use the TLS files"):
+        cluster.tls_security(str(cert), str(cert), None)
+    with pytest.raises(cluster.ClusterConfigError, match="the TLS options apply to --scheduler only"), \
+            cluster.connect(security=object()):
+        pass
