@@ -2,9 +2,9 @@
 
 The embedded default is a cluster of worker processes bound to 127.0.0.1, one thread
 each, as many as there are cores. It serves no HTTP at all (no dashboard, no
-``/health`` or ``/metrics``): nothing listens but the scheduler's and the workers'
-own comms, on 127.0.0.1. Its worker processes ignore SIGINT, so a Ctrl-C reaches only
-``dynet run``, which stops them itself.
+``/health`` or ``/metrics``): nothing listens but the Dask comms of the scheduler,
+the nannies and the workers, on 127.0.0.1. Its worker processes ignore SIGINT, so a
+Ctrl-C reaches only ``dynet run``, which stops them itself.
 
 An external scheduler (``--scheduler tcp://HOST:PORT`` or ``tls://HOST:PORT``) is
 probed first, with one overall deadline on the connection, the handshake and one
