@@ -7,6 +7,7 @@ each on stderr. Heavy imports happen inside commands so ``--help`` is instant.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -134,9 +135,11 @@ class _Progress:
             self.bar = None
 
 
-def _on_sigint():
+@contextlib.contextmanager
+def _sigint_stops_the_run():
     """First Ctrl-C: KeyboardInterrupt (the run stops and cleans up); a second one exits at once."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
 
     def handler(signum, frame):
@@ -146,19 +149,42 @@ def _on_sigint():
         raise KeyboardInterrupt
 
     handler.hit = False
-    signal.signal(signal.SIGINT, handler)
-
-
-def _interrupted(api, scenario: str, store: str):
-    """Say how far the interrupted run got, from the store, and exit 130."""
+    previous = signal.signal(signal.SIGINT, handler)
     try:
-        ids = {r.run_id for r in api.validate(scenario).runs}
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _cluster_messages():
+    """Show the cluster module's notes (e.g. the scheduler's dashboard link) on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("dynet.cluster")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+def _interrupted(scenario: str, store: str):
+    """Say how far the interrupted run got, from the store, and exit 130."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing left to stop: finish the message
+    try:
+        from . import api
+
+        ids = {r.run_id for r in api.validate(scenario, store).runs}
         statuses = {r["run_id"]: r["status"] for r in api.list_runs(store)} if os.path.isdir(store) else {}
         n = sum(statuses.get(rid) == "complete" for rid in ids)
-        what = f"{n} of {len(ids)} runs complete"
-    except Exception:  # noqa: BLE001 - the message below is still true
-        what = "stopped"
-    click.echo(f"interrupted: {what}; run the same command again to finish the rest", err=True)
+        what = f": {n} of {len(ids)} runs complete"
+    except Exception:  # noqa: BLE001 - e.g. interrupted in an import: the message below is still true
+        what = ""
+    click.echo(f"interrupted{what}; run the same command again to finish the rest", err=True)
     sys.exit(130)
 
 
@@ -180,27 +206,24 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
 
     Ctrl-C stops the runs in flight; running the same command again finishes the rest.
     """
-    from . import api
-    from .cluster import tls_security
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    cluster_log = logging.getLogger("dynet.cluster")
-    cluster_log.addHandler(handler)
-    cluster_log.setLevel(logging.INFO)
-    interval = float(os.environ.get("DYNET_PROGRESS_SECONDS") or 10)
+    try:  # seconds between progress lines in a log
+        interval = max(0.1, float(os.environ.get("DYNET_PROGRESS_SECONDS") or 10))
+    except ValueError:
+        interval = 10.0
     progress = None if as_json else _Progress(sys.stderr.isatty(), interval)
-    _on_sigint()
     try:
-        security = _guard(tls_security, tls_ca_file, tls_cert, tls_key) \
-            if (tls_ca_file or tls_cert or tls_key) else None
-        report = _guard(api.run_scenario, scenario, store=store, workers=workers, scheduler=scheduler,
-                        progress=progress, security=security)
+        with _sigint_stops_the_run(), _cluster_messages():
+            from . import api
+            from .cluster import tls_security
+
+            security = _guard(tls_security, tls_ca_file, tls_cert, tls_key) \
+                if (tls_ca_file or tls_cert or tls_key) else None
+            report = _guard(api.run_scenario, scenario, store=store, workers=workers, scheduler=scheduler,
+                            progress=progress, security=security)
     except KeyboardInterrupt:
         if progress:
             progress.close()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing left to stop: finish the message
-        _interrupted(api, scenario, store)
+        _interrupted(scenario, store)
     finally:
         if progress:
             progress.close()

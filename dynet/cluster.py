@@ -2,9 +2,9 @@
 
 The embedded default is a cluster of worker processes bound to 127.0.0.1, one thread
 each, as many as there are cores. It serves no HTTP at all (no dashboard, no
-``/health`` or ``/metrics``): nothing listens but the scheduler's and the workers'
-own comms, on 127.0.0.1. Its worker processes ignore SIGINT, so a Ctrl-C reaches only
-``dynet run``, which stops them itself.
+``/health`` or ``/metrics``): nothing listens but the Dask comms of the scheduler,
+the nannies and the workers, on 127.0.0.1. Its worker processes ignore SIGINT, so a
+Ctrl-C reaches only ``dynet run``, which stops them itself.
 
 An external scheduler (``--scheduler tcp://HOST:PORT`` or ``tls://HOST:PORT``) is
 probed first, with one overall deadline on the connection, the handshake and one
@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import threading
+import time
 
 from distributed import Client, Nanny, Scheduler, SpecCluster, Worker
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -141,12 +142,12 @@ class QuietWorker(_NoHTTP, Worker):
 
 @contextlib.contextmanager
 def _sigint_ignored():
-    """Ignore Ctrl-C for a moment: while the cluster starts or stops.
+    """Ignore Ctrl-C for a moment: while worker processes are spawned, or the cluster stops.
 
     Processes started meanwhile inherit the ignored SIGINT through exec (so a Ctrl-C
     meant for ``dynet run`` never interrupts a worker process in its imports), and a
     Ctrl-C while the cluster stops would only leave it half stopped. (A blocked signal
-    cannot do the same: the spawned processes do not inherit the mask.)
+    cannot do the same: Python clears the mask of the processes multiprocessing spawns.)
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -162,8 +163,12 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def local_cluster(n_workers: int) -> SpecCluster:
-    """Worker processes (one thread each) under nannies, everything on 127.0.0.1, no HTTP."""
+def local_cluster(n_workers: int, wait: bool = True) -> SpecCluster:
+    """Worker processes (one thread each) under nannies, everything on 127.0.0.1, no HTTP.
+
+    With ``wait=False`` it returns once every worker process exists, before the workers
+    have started (see :func:`_spawned`).
+    """
     from distributed.worker_memory import parse_memory_limit
 
     scheduler = {"cls": QuietScheduler,
@@ -175,8 +180,51 @@ def local_cluster(n_workers: int) -> SpecCluster:
                           "dashboard": False, "dashboard_address": None,
                           "memory_limit": parse_memory_limit("auto", 1, n_workers, logger=logger),
                           "silence_logs": logging.CRITICAL}}
-    return SpecCluster(scheduler=scheduler, workers={i: worker for i in range(n_workers)}, worker=worker,
-                       silence_logs=logging.ERROR, name="dynet")
+    cluster = SpecCluster(scheduler=scheduler, workers={}, worker=worker, silence_logs=logging.ERROR, name="dynet")
+    try:
+        # worker processes spawned while SIGINT is ignored ignore it for life (it is kept
+        # through exec), so a Ctrl-C reaches only this process, which stops them itself
+        with _sigint_ignored():
+            before = _children()
+            cluster.scale(n_workers)
+            _spawned(before, n_workers)
+        if wait:
+            cluster.wait_for_workers(n_workers, timeout=START_TIMEOUT)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            cluster.close()
+        raise
+    return cluster
+
+
+START_TIMEOUT = 300.0  # seconds for the embedded cluster's workers to start
+
+
+def _spawned(before: set[int], n_workers: int, timeout: float = 60.0) -> None:
+    """Wait until ``n_workers`` worker processes not in ``before`` are children of this process.
+
+    They then still import and register; only their spawning needs SIGINT ignored.
+    """
+    import psutil  # a dependency of distributed
+
+    me = psutil.Process()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = 0
+        for child in me.children():
+            if child.pid in before:
+                continue
+            with contextlib.suppress(psutil.Error):
+                new += any("spawn_main" in part for part in child.cmdline())
+        if new >= n_workers:
+            return
+        time.sleep(0.01)
+
+
+def _children() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children()}
 
 
 # --------------------------------------------------------------------------- external scheduler
@@ -234,6 +282,9 @@ def scheduler_address(address: str, security=None) -> str:
         raise ClusterConfigError(f"--scheduler {address}: unsupported protocol {scheme}://; {usage}")
     if not host or not 0 < int(port) < 65536:
         raise ClusterConfigError(f"--scheduler {address}: not a scheduler address; {usage}")
+    if scheme == "tcp" and security is not None and security.require_encryption:
+        raise ClusterConfigError(f"--scheduler {address}: TLS is required (the TLS options or Dask's "
+                                 f"distributed.comm.require-encryption): use tls://{loc}")
     if scheme == "tls" and not _uses_tls(security):
         raise ClusterConfigError(f"--scheduler {address}: TLS needs --tls-ca-file, --tls-cert and --tls-key "
                                  f"(or distributed.comm.tls.* in Dask's config)")
@@ -254,7 +305,7 @@ def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
     async def ask():
         comm = await connect(address, timeout=timeout, **args)
         try:
-            await comm.write({"op": "identity", "reply": True})
+            await comm.write({"op": "identity", "n_workers": 0, "reply": True})
             return await comm.read()
         finally:
             comm.abort()
@@ -274,12 +325,14 @@ def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
         raise ClusterError(f"{where}: no answer within {timeout:g} s")
     if isinstance(exc, CommClosedError):
         hint = "" if address.startswith("tls://") else (
-            "; a TLS scheduler needs tls:// and --tls-ca-file, --tls-cert, --tls-key")
-        raise ClusterError(f"{where}: the connection closed during the handshake (not a Dask scheduler?{hint})")
+            ", or a TLS one: use tls:// with --tls-ca-file, --tls-cert, --tls-key")
+        raise ClusterError(f"{where}: the connection closed during the handshake (not a Dask scheduler{hint})")
     if isinstance(exc, OSError):
         root = exc
         while root.__cause__ is not None:
             root = root.__cause__
+        if isinstance(root, (asyncio.CancelledError, asyncio.TimeoutError, TimeoutError)):
+            raise ClusterError(f"{where}: no answer within {timeout:g} s")
         reason = root.strerror if isinstance(root, OSError) and root.strerror else _one_line(root)
         if root is not exc and str(exc).startswith("Timed out trying to connect"):
             raise ClusterError(f"{where}: no connection within {timeout:g} s (last try: {reason})")
@@ -288,10 +341,10 @@ def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
         raise ClusterError(f"{where}: it answered, but not as a Dask scheduler ({type(exc).__name__}: "
                            f"{_one_line(exc)})")
     identity = box.get("identity")
-    if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
+    if not isinstance(identity, dict) or "workers" not in identity:  # a Worker's or Nanny's identity has none
         kind = identity.get("type") if isinstance(identity, dict) else None
-        raise ClusterError(f"{where}: it answered, but is " + (f"a Dask {kind}" if kind else "not a Dask scheduler")
-                           + (", not the scheduler" if kind else ""))
+        raise ClusterError(f"{where}: it answered, but is " + (f"a Dask {kind}, not the scheduler" if kind else
+                                                                "not a Dask scheduler"))
     return identity
 
 
@@ -340,6 +393,10 @@ def connect(*, scheduler: str | None = None, workers: int | None = None, models=
         except Exception as exc:  # noqa: BLE001 - it answered the probe a moment ago
             _defuse(exc)
             raise ClusterError(f"cannot reach Dask scheduler at {address}: {_one_line(exc)}") from None
+        except KeyboardInterrupt as exc:
+            _defuse(exc)
+            _quiet_shutdown()
+            raise
         try:
             link = _dashboard_link(client)
             if link:
@@ -356,20 +413,31 @@ def connect(*, scheduler: str | None = None, workers: int | None = None, models=
     if security is not None:
         raise ClusterConfigError("the TLS options apply to --scheduler only (the embedded cluster is local)")
     n = workers or default_workers()
-    cluster = None
+    cluster = client = None
     try:
-        with _sigint_ignored():
-            try:
-                cluster = local_cluster(n)
-            except Exception as exc:  # noqa: BLE001 - report any start failure as one line
-                raise ClusterError(f"cannot start a local Dask cluster with {n} workers: {_one_line(exc)}") from None
-        with Client(cluster, set_as_default=False) as client:
-            client.register_plugin(DynetWorkerPlugin(models))
-            yield client
+        try:
+            cluster = local_cluster(n, wait=False)
+        except Exception as exc:  # noqa: BLE001 - report any start failure as one line
+            raise ClusterError(f"cannot start a local Dask cluster with {n} workers: {_one_line(exc)}") from None
+        try:
+            client = Client(cluster, set_as_default=False)
+        except KeyboardInterrupt as exc:
+            _defuse(exc)  # a Client cut short in its constructor must not wait to close when collected
+            raise
+        try:
+            client.wait_for_workers(n, timeout=START_TIMEOUT)
+        except TimeoutError:
+            started = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            raise ClusterError(f"cannot start a local Dask cluster with {n} workers: {started} started "
+                               f"within {START_TIMEOUT:g} s") from None
+        client.register_plugin(DynetWorkerPlugin(models))
+        yield client
     except KeyboardInterrupt:
         _quiet_shutdown()
         raise
     finally:
-        if cluster is not None:
-            with _sigint_ignored(), contextlib.suppress(Exception):
-                cluster.close()
+        with _sigint_ignored():
+            for part in (client, cluster):
+                if part is not None:
+                    with contextlib.suppress(Exception):
+                        part.close()

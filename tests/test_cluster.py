@@ -28,7 +28,7 @@ def cli(*args, timeout=90, env=None):
     """Run `dynet ARGS` as a subprocess; fails the test if it does not return within ``timeout``."""
     full_env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {}))
     return subprocess.run([sys.executable, "-m", "dynet.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, cwd=ROOT)
+                          timeout=timeout, env=full_env, cwd=ROOT, check=False)
 
 
 def one_error_line(proc) -> str:
@@ -336,3 +336,54 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_scenario):
     again = cli("run", scenario, "--store", path, "--workers", "2", "--json", timeout=600)
     assert again.returncode == 0, again.stderr
     assert [a["status"] for a in S.list_runs(S.open_store(path)).values()].count("complete") == 12
+
+
+# --------------------------------------------------------------------------- dashboard link
+
+@pytest.mark.parametrize("bokeh", [True, False])
+def test_dashboard_link_of_an_external_scheduler(monkeypatch, caplog, bokeh):
+    from distributed import LocalCluster
+
+    real = cluster.importlib.util.find_spec
+    monkeypatch.setattr(cluster.importlib.util, "find_spec",
+                        lambda name: (object() if bokeh else None) if name == "bokeh" else real(name))
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address="127.0.0.1:0") as lc, \
+            caplog.at_level("INFO", logger="dynet.cluster"):
+        port = lc.scheduler.services["dashboard"].port
+        with cluster.connect(scheduler=lc.scheduler_address, timeout=10):
+            pass
+    notes = [r.getMessage() for r in caplog.records if r.name == "dynet.cluster"]
+    assert notes == ([f"dashboard: http://127.0.0.1:{port}/status"] if bokeh else [])
+
+
+# --------------------------------------------------------------------------- addresses and TLS options
+
+@pytest.mark.parametrize(("address", "message"), [
+    ("garbage", "not a scheduler address"),
+    ("tcp://127.0.0.1", "not a scheduler address"),
+    ("http://127.0.0.1:8787", "unsupported protocol http://"),
+    ("tls://127.0.0.1:8786", "TLS needs --tls-ca-file, --tls-cert and --tls-key"),
+])
+def test_bad_scheduler_addresses_are_bad_input(address, message):
+    with pytest.raises(cluster.ClusterConfigError, match=message) as info:
+        cluster.scheduler_address(address, cluster.tls_security())
+    assert info.value.exit_code == 2
+
+
+def test_addresses_are_completed():
+    assert cluster.scheduler_address("127.0.0.1:8786") == "tcp://127.0.0.1:8786"
+    assert cluster.scheduler_address(" tcp://[::1]:8786 ") == "tcp://[::1]:8786"
+
+
+def test_tls_options_are_checked(tmp_path):
+    with pytest.raises(cluster.ClusterConfigError, match=r"--tls-ca-file .*nope.pem: no such file"):
+        cluster.tls_security(str(tmp_path / "nope.pem"), None, None)
+    cert = tmp_path / "c.pem"
+    cert.write_text("not a certificate\n")
+    with pytest.raises(cluster.ClusterConfigError, match="missing --tls-ca-file"):
+        cluster.tls_security(None, str(cert), None)
+    with pytest.raises(cluster.ClusterConfigError, match="cannot use the TLS files"):
+        cluster.tls_security(str(cert), str(cert), None)
+    with pytest.raises(cluster.ClusterConfigError, match="the TLS options apply to --scheduler only"), \
+            cluster.connect(security=object()):
+        pass
