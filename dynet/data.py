@@ -10,6 +10,7 @@ Bundled (in ``dynet/datasets/``, copied from scikit-learn's copies):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -48,8 +49,8 @@ def file_sha256(path: str | os.PathLike) -> str | None:
     """Hex sha256 of a regular file's bytes, or None when it is not one or cannot be read
     (the loaders then say why)."""
     try:
-        with open(path, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        with _open_regular(path) as fh:
+            if fh is None:
                 return None
             h = hashlib.sha256()
             for block in iter(lambda: fh.read(1 << 20), b""):
@@ -57,6 +58,16 @@ def file_sha256(path: str | os.PathLike) -> str | None:
             return h.hexdigest()
     except OSError:
         return None
+
+
+def _open_regular(path):
+    """A binary file object of ``path`` when it is a regular file, else a context of None; opened
+    non-blocking, so a FIFO named as a data file never blocks the open."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return contextlib.nullcontext(None)
+    return os.fdopen(fd, "rb")
 
 
 def read_file(path: str | os.PathLike, sha256: str | None = None) -> bytes:
@@ -69,7 +80,9 @@ def read_file(path: str | os.PathLike, sha256: str | None = None) -> bytes:
     if not os.path.isfile(path):
         raise DataError(f"{path}: not a regular file (a data file is a .npy, .npz or .csv file)")
     try:
-        with open(path, "rb") as fh:
+        with _open_regular(path) as fh:
+            if fh is None:
+                raise DataError(f"{path}: not a regular file (a data file is a .npy, .npz or .csv file)")
             raw = fh.read()
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
@@ -156,45 +169,47 @@ def load_csv(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise DataError(f"{path}: line {line}: not UTF-8 text (a CSV file of numbers)") from None
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.split("#", 1)[0].strip()), None)
+    # a first line that is not numbers is the header; a bad line further down is an error, never
+    # a reason to drop the first row
+    skip = first + 1 if first is not None and _bad_cell(lines[first]) else 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numpy warns about an empty file; we say so below
-        for skip in (0, 1):  # one header row at most
-            try:
-                table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, skiprows=skip)
-                break
-            except ValueError:
-                continue
-        else:
-            raise DataError(f"{path}: {_csv_problem(text)}") from None
+        try:
+            table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, skiprows=skip)
+        except ValueError:
+            raise DataError(f"{path}: {_csv_problem(lines, skip)}") from None
     if table.size == 0:
         raise DataError(f"{path}: no rows of numbers")
     return table
 
 
-def _csv_problem(text: str) -> str:
+def _bad_cell(line: str) -> int | None:
+    """The first column (1-based) of a CSV line that is not a number, or None."""
+    for j, cell in enumerate(line.split("#", 1)[0].split(","), 1):
+        try:
+            float(cell.strip().replace("_", "x"))  # no digit separators: numpy does not read them
+        except ValueError:
+            return j
+    return None
+
+
+def _csv_problem(lines: list[str], skip: int) -> str:
     """Where a CSV table stops being a table of numbers: 'line L: ...' (no content echoed)."""
-    width = first = None
-    for i, line in enumerate(text.splitlines(), 1):
+    width = None
+    for i, line in enumerate(lines[skip:], skip + 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        cells = line.split(",")
-        bad = None
-        for j, cell in enumerate(cells, 1):
-            try:
-                float(cell.strip().replace("_", "x"))  # no digit separators: numpy does not read them
-            except ValueError:
-                bad = j
-                break
+        bad = _bad_cell(line)
         if bad is not None:
-            if first is None and i == 1:
-                first = i  # a header row
-                continue
             return f"line {i}: column {bad} is not a number (a numeric CSV table, one header row at most)"
+        cells = line.count(",") + 1
         if width is None:
-            width = (i, len(cells))
-        elif len(cells) != width[1]:
-            return f"line {i}: {len(cells)} columns, but line {width[0]} has {width[1]}"
+            width = (i, cells)
+        elif cells != width[1]:
+            return f"line {i}: {cells} columns, but line {width[0]} has {width[1]}"
     return "not a numeric CSV table (one header row at most)"
 
 

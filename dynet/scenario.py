@@ -1248,6 +1248,137 @@ SCENARIO_MODELS: dict[str, type[_ScenarioBase]] = {"hopfield": HopfieldScenario,
                                                   "boltzmann": BoltzmannScenario}
 
 
+# --------------------------------------------------------------------------- memory
+
+#: The most memory one run may need (its largest arrays, estimated from its settings before
+#: anything is allocated: validation refuses a run that would not fit a worker).
+MAX_RUN_BYTES = 4 * 2**30
+
+
+def _data_shape(data: BaseModel) -> tuple[int, int, int] | None:
+    """(rows, input columns, output width) of a data table without loading it; None for a user
+    file (its own size bounds it)."""
+    src = data.source
+    if src == "digits":
+        return 1797, 64, 10
+    if src == "iris":
+        return 150, 4, 3
+    if src == "bars-stripes":
+        return 2 ** (data.size + 1) - 2, data.size ** 2, 1
+    if src == "xor":
+        return data.n_samples, 2, 2
+    if src == "parity":
+        return data.n_samples or 2 ** data.n_bits, data.n_bits, 2
+    if src == "blobs":
+        return data.n_samples, data.n_features, data.n_classes
+    if src == "spirals":
+        return data.n_samples, 2, data.n_classes
+    if src in ("linear", "moons"):
+        return data.n_samples, 2, 2
+    return None
+
+
+def _hopfield_memory(m: HopfieldScenario) -> list[tuple[float, str, str]]:
+    p = m.patterns
+    if isinstance(p, RandomPatterns):
+        n = m.network.n_units
+        n_pat = p.count if p.count is not None else round(p.load * n)
+    elif isinstance(p, ImagePatterns):
+        n, n_pat = 64, p.count
+    else:
+        return []  # from a file: as large as the file
+    per_synapse = {"hebbian": 6, "storkey": 40, "pseudoinverse": 24}[m.network.rule]  # the rule's work arrays
+    return [(per_synapse * n * n, "network.n_units", f"{m.network.rule} weights {n} x {n}"),
+            (12 * n_pat * n, "patterns", f"{n_pat} patterns of {n} units")]
+
+
+def _dense_memory(widths: list[int], rows: int, batch: int, key: str) -> list[tuple[float, str, str]]:
+    params = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    # parameters, gradients, optimizer state, best and initial copies (float32); activations of
+    # a whole split in evaluation and of a batch in training
+    return [(32 * params, key, f"{params:,} parameters"),
+            (12 * (rows + batch) * sum(widths), key, f"activations of {rows:,} rows through layers {widths}")]
+
+
+def _feedforward_memory(m: FeedforwardScenario) -> list[tuple[float, str, str]]:
+    from .models.feedforward import hidden_sizes
+
+    shape = _data_shape(m.data)
+    if shape is None:
+        return []
+    rows, d, k = shape
+    out = d if m.network.kind == "autoencoder" else k
+    widths = [d, *hidden_sizes(m.network.model_dump()), out]
+    batch = rows if m.training.batch_size == "full" else min(m.training.batch_size, rows)
+    return [(24 * rows * (d + k), "data", f"{rows:,} rows of {d} inputs"),
+            *_dense_memory(widths, rows, batch, "network.hidden")]
+
+
+def _rbm_layers_memory(nv: int, hidden: list[int], rows: int, chains: int, key: str) -> list[tuple[float, str, str]]:
+    layers = [nv, *hidden]
+    weights = sum(a * b for a, b in zip(layers[:-1], layers[1:]))
+    return [(48 * weights, key, f"weights of layers {layers}"),
+            (32 * rows * sum(layers), key, f"{rows:,} rows through layers {layers}"),
+            (24 * chains * sum(layers), key, f"{chains:,} chains of {sum(layers):,} units")]
+
+
+def _rbm_memory(m: RBMScenario) -> list[tuple[float, str, str]]:
+    shape = _data_shape(m.data)
+    if shape is None:
+        return []
+    rows, nv, _ = shape
+    nh = m.network.n_hidden
+    chains = max(m.sampling.chains, m.training.batch_size, m.record.ais_runs)
+    terms = _rbm_layers_memory(nv, [nh], rows, chains, "network.n_hidden")
+    small = nh if m.network.visible == "gaussian" else min(nv, nh)
+    if small <= m.record.exact_max:
+        terms.append((16 * 2.0 ** small, "record.exact_max", f"exact sums over 2^{small} states"))
+    return terms
+
+
+def _dbm_memory(m: DBMScenario) -> list[tuple[float, str, str]]:
+    shape = _data_shape(m.data)
+    if shape is None:
+        return []
+    rows, nv, _ = shape
+    chains = max(m.training.chains, m.sampling.chains, m.training.batch_size)
+    return _rbm_layers_memory(nv, [m.network.n_hidden1, m.network.n_hidden2], rows, chains, "network.n_hidden1")
+
+
+def _dbn_memory(m: DBNScenario) -> list[tuple[float, str, str]]:
+    rows, d, k = _data_shape(m.data)
+    widths = [d, *m.network.hidden, k]
+    batch = rows if m.training.batch_size == "full" else min(m.training.batch_size, rows)
+    return [*_rbm_layers_memory(d, list(m.network.hidden), rows, m.pretraining.batch_size, "network.hidden"),
+            *_dense_memory(widths, rows, batch, "network.hidden")]
+
+
+def _boltzmann_memory(m: BoltzmannScenario) -> list[tuple[float, str, str]]:
+    n = m.network.n_units
+    terms = [(48 * n * n, "network", f"couplings of {n} units")]
+    if m.training is not None:
+        terms.append((18 * m.training.chains * n, "training.chains", f"{m.training.chains:,} chains of {n} units"))
+        shape = _data_shape(m.data)
+        if shape is not None:
+            terms.append((16 * shape[0] * n, "data", f"{shape[0]:,} rows of {n} units"))
+    return terms
+
+
+_MEMORY = {HopfieldScenario: _hopfield_memory, FeedforwardScenario: _feedforward_memory, RBMScenario: _rbm_memory,
+           DBMScenario: _dbm_memory, DBNScenario: _dbn_memory, BoltzmannScenario: _boltzmann_memory}
+
+
+def memory_problem(m: BaseModel) -> str | None:
+    """``key: ...`` when a run of this validated scenario would need more than ``MAX_RUN_BYTES``."""
+    terms = _MEMORY.get(type(m), lambda _: [])(m)
+    total = sum(t[0] for t in terms)
+    if total <= MAX_RUN_BYTES:
+        return None
+    size, key, what = max(terms)
+    return (f"{key}: a run would need about {total / 2**30:,.1f} GiB of memory (mostly {what}); at most "
+            f"{MAX_RUN_BYTES / 2**30:g} GiB per run")
+
+
 # --------------------------------------------------------------------------- errors
 
 def _model_classes(annotation) -> list[type[BaseModel]]:
@@ -1561,6 +1692,15 @@ def _add_file_hashes(cls, config: dict, base_dir: str, cache: dict) -> None:
 _NO_SWEEP = Sweep()
 
 
+@functools.cache
+def _field_adapter(cls: type[BaseModel], name: str):
+    """A validator of one field of a scenario class on its own (its type and constraints)."""
+    from pydantic import TypeAdapter
+
+    f = cls.model_fields[name]
+    return TypeAdapter(Annotated[f.annotation, f])
+
+
 def _with_value(doc: dict, dotted: str, value) -> dict:
     """``doc`` with ``dotted`` set to ``value``: the tables on the path are copied, nothing else."""
     keys = dotted.split(".")
@@ -1610,10 +1750,18 @@ def _parse(doc: dict, path: str) -> Scenario:
     scenario = Scenario(path=path, name=base.name, model=kind, raw=doc, sweep_keys=grid_keys + zip_keys)
     base_dir = os.path.dirname(os.path.abspath(path))
     # every point is the base document with its sweep values set, validated as a whole; the
-    # tables a point does not change go in as the base's validated models (pydantic takes an
-    # instance of the field's class as it is), so a point costs the validation of what it changes
+    # tables a point does not change go in as validated models (pydantic takes an instance of
+    # the field's class as it is), so a point costs the validation of what it changes. Those
+    # models are validated on their own (the scenario's checks may set fields of its tables,
+    # as the rbm's do for Gaussian units) and copied per point.
     base_doc = {k: v for k, v in doc.items() if k != "sweep"}
-    validated = {k: getattr(base, k) for k in base_doc if isinstance(getattr(base, k, None), BaseModel)}
+    validated = {}
+    for k, v in base_doc.items():
+        if k in cls.model_fields and isinstance(getattr(base, k, None), BaseModel):
+            try:
+                validated[k] = _field_adapter(cls, k).validate_python(v)
+            except ValidationError:  # not expected: the whole document passed
+                pass
     hashes: dict[str, str | None] = {}
     points: dict[str, str] = {}  # canonical config -> label of the point that gave it
     for combo in itertools.product(*sweep.grid.values()):
@@ -1627,11 +1775,14 @@ def _parse(doc: dict, path: str) -> Scenario:
                     raise ScenarioError([f"{path}: sweep: '{key}' sets a key inside a value that is not a "
                                          "table"]) from None
             changed = {key.split(".", 1)[0] for key in params}
-            point_doc = {k: (validated[k] if k in validated and k not in changed else v)
+            point_doc = {k: (validated[k].model_copy() if k in validated and k not in changed else v)
                          for k, v in point_doc.items()}
             point_doc["sweep"] = _NO_SWEEP  # a point has none (the default would be built per point)
             label = ", ".join(f"{k}={v!r}" for k, v in params.items())
             resolved = _validate_doc(cls, point_doc, path, context=f"sweep point {{{label}}}: " if params else "")
+            too_big = memory_problem(resolved)
+            if too_big:
+                raise ScenarioError([f"{path}: " + (f"sweep point {{{label}}}: " if params else "") + too_big])
             config = resolved.model_dump(mode="json", exclude={"name", "description", "sweep"})
             _add_file_hashes(cls, config, base_dir, hashes)
             ids, point_key = _identities(config, sweep.replicates)

@@ -317,6 +317,13 @@ def test_expansion_equals_full_validation_of_every_point():
                     "zip": {"training.epochs": [3, 4], "regularization.l2": [0.0, 0.1]}}}
     ff["sweep"]["grid"]["regularization.dropout"] = [0.0, 0.2]
     assert _expansion(ff) == _reference_expansion(ff, "x.toml")
+    # the rbm's checks fill in fields of its tables for Gaussian units: a table the point does
+    # not change must not carry them over from the base or another point
+    rbm = {"name": "r", "model": "rbm", "seed": 1, "data": {"source": "digits"},
+           "network": {"n_hidden": 4, "visible": "gaussian"},
+           "sweep": {"grid": {"network.visible": ["bernoulli", "gaussian"], "training.lr": [0.1, 0.2]}}}
+    assert _expansion(rbm) == _reference_expansion(rbm, "x.toml")
+    assert {r.config["data"]["threshold"] for r in parse_scenario(rbm, "x.toml").runs} == {0.5, None}
     # an invalid point: the same message as validating it in full
     bad = dict(BASE, sweep={"grid": {"init.fraction": [0.1, 2.0], "network.rule": ["hebbian", "storkey"]}})
     with pytest.raises(ScenarioError) as ours:
