@@ -248,19 +248,28 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--store", default=None, type=click.Path(file_okay=False),
               help="Also check the runs the scenario reads from this store (a transfer source).")
-@click.option("--json", "as_json", is_flag=True, help="Print the expanded runs as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the expanded runs as JSON (on failure: ok = false "
+              "and the errors).")
 def validate(scenario, store, as_json):
     """Check a scenario file without running it."""
     from . import api
+    from .scenario import ScenarioError
+    from .store import StoreError
 
-    sc = _guard(api.validate, scenario, store)
     if as_json:
-        click.echo(json.dumps({"scenario": sc.name, "model": sc.model, "runs": [
+        try:
+            sc = api.validate(scenario, store)
+        except (ScenarioError, StoreError) as exc:
+            lines = exc.lines if isinstance(exc, ScenarioError) else [str(exc)]
+            click.echo(json.dumps({"ok": False, "scenario": scenario, "errors": lines}, indent=2))
+            _fail(lines, 2)
+        click.echo(json.dumps({"ok": True, "scenario": sc.name, "model": sc.model, "runs": [
             {"run_id": r.run_id, "params": r.params, "replicate": r.replicate, "seed": r.seed} for r in sc.runs]},
             indent=2))
-    else:
-        points = len({repr(sorted(r.params.items())) for r in sc.runs})
-        click.echo(f"{scenario}: ok ({sc.model}, {points} sweep point(s), {len(sc.runs)} run(s))")
+        return
+    sc = _guard(api.validate, scenario, store)
+    points = len({repr(sorted(r.params.items())) for r in sc.runs})
+    click.echo(f"{scenario}: ok ({sc.model}, {points} sweep point(s), {len(sc.runs)} run(s))")
 
 
 @main.command()

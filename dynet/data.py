@@ -10,9 +10,16 @@ Bundled (in ``dynet/datasets/``, copied from scikit-learn's copies):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
+import hashlib
+import io
 import os
+import stat
+import warnings
+import zipfile
+import zlib
 from importlib import resources
 
 import numpy as np
@@ -38,15 +45,91 @@ def load_iris() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :4], table[:, 4].astype(np.int64)
 
 
-def load_array(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
-    """One array from a ``.npy`` or ``.npz`` file (``key`` names it inside a ``.npz``)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError(f"{path}: no such data file")
+def file_sha256(path: str | os.PathLike) -> str | None:
+    """Hex sha256 of a regular file's bytes, or None when it is not one or cannot be read
+    (the loaders then say why)."""
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read as .npy/.npz: {exc}") from None
+        with _open_regular(path) as fh:
+            if fh is None:
+                return None
+            h = hashlib.sha256()
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+            return h.hexdigest()
+    except OSError:
+        return None
+
+
+def _open_regular(path):
+    """A binary file object of ``path`` when it is a regular file, else a context of None; opened
+    non-blocking, so a FIFO named as a data file never blocks the open."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return contextlib.nullcontext(None)
+    return os.fdopen(fd, "rb")
+
+
+def read_file(path: str | os.PathLike, sha256: str | None = None) -> bytes:
+    """The bytes of a regular data file; with ``sha256`` (the digest the run's identity was
+    computed from), checked to be still those bytes, so a run never reads other data than its
+    id names."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such data file")
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: not a regular file (a data file is a .npy, .npz or .csv file)")
+    try:
+        with _open_regular(path) as fh:
+            if fh is None:
+                raise DataError(f"{path}: not a regular file (a data file is a .npy, .npz or .csv file)")
+            raw = fh.read()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if sha256 is not None:
+        actual = hashlib.sha256(raw).hexdigest()
+        if actual != sha256:
+            raise DataError(f"{path}: changed since the scenario was validated (sha256 {actual[:12]}..., "
+                            f"expected {sha256[:12]}...): validate and run the scenario again")
+    return raw
+
+
+def _describe(raw: bytes) -> str:
+    """What a file that is not a .npy/.npz holds, in a few words (never its content)."""
+    if not raw:
+        return "the file is empty"
+    if raw[:1] == b"\x80" and len(raw) > 1 and raw[1] <= 5:
+        return "found pickled Python objects, which dynet never loads"
+    if raw[:2] == b"\x1f\x8b":
+        return "found gzip-compressed data"
+    try:
+        text = raw[:65536].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < 65536 - 4:  # not just a character cut at the end of the sample
+            return f"found {len(raw)} bytes of binary data in another format"
+        text = raw[:exc.start].decode("utf-8")
+    if all(c.isprintable() or c in "\t\r\n" for c in text):
+        lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
+        return f"found text ({lines} line{'s' if lines != 1 else ''})"
+    return f"found {len(raw)} bytes of binary data in another format"
+
+
+def load_array(path: str | os.PathLike, key: str | None = None, sha256: str | None = None) -> np.ndarray:
+    """One array from a ``.npy`` or ``.npz`` file (``key`` names it inside a ``.npz``); with
+    ``sha256``, the file must still have that content. Never unpickles anything."""
+    path = os.fspath(path)
+    raw = read_file(path, sha256)
+    if raw[:6] != b"\x93NUMPY" and raw[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise DataError(f"{path}: not a .npy/.npz array file: {_describe(raw)}")
+    try:
+        data = np.load(io.BytesIO(raw), allow_pickle=False)
+    except ValueError as exc:
+        if "pickled" in str(exc) or "allow_pickle" in str(exc):
+            raise DataError(f"{path}: holds an array of Python objects, which dynet never loads "
+                            "(save numbers: a numeric dtype)") from None
+        raise DataError(f"{path}: a damaged .npy/.npz file: {_one_line(exc)}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: a damaged .npy/.npz file: {_one_line(exc)}") from None
     if isinstance(data, np.ndarray):
         if key is not None:
             raise DataError(f"{path}: a .npy file holds one array; 'key' applies to .npz files only")
@@ -58,8 +141,76 @@ def load_array(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
                 raise DataError(f"{path}: holds {len(names)} arrays ({', '.join(names)}); say which with 'key'")
             key = names[0]
         if key not in names:
-            raise DataError(f"{path}: no array '{key}' (has {', '.join(names)})")
-        return np.asarray(data[key])
+            raise DataError(f"{path}: no array '{key}' (has {', '.join(names) or 'none'})")
+        try:
+            return np.asarray(data[key])
+        except ValueError as exc:
+            if "pickled" in str(exc) or "allow_pickle" in str(exc):
+                raise DataError(f"{path}: array '{key}' holds Python objects, which dynet never loads "
+                                "(save numbers: a numeric dtype)") from None
+            raise DataError(f"{path}: array '{key}' is damaged: {_one_line(exc)}") from None
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise DataError(f"{path}: array '{key}' is damaged: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] or type(exc).__name__
+
+
+def load_csv(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
+    """A numeric CSV table (comma-separated, at most one header row, ``#`` comments) as float64
+    (rows, columns); with ``sha256``, the file must still have that content. A problem names
+    the file and line, never the line's content."""
+    path = os.fspath(path)
+    raw = read_file(path, sha256)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}: line {line}: not UTF-8 text (a CSV file of numbers)") from None
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.split("#", 1)[0].strip()), None)
+    # a first line that is not numbers is the header; a bad line further down is an error, never
+    # a reason to drop the first row
+    skip = first + 1 if first is not None and _bad_cell(lines[first]) else 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy warns about an empty file; we say so below
+        try:
+            table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, skiprows=skip)
+        except ValueError:
+            raise DataError(f"{path}: {_csv_problem(lines, skip)}") from None
+    if table.size == 0:
+        raise DataError(f"{path}: no rows of numbers")
+    return table
+
+
+def _bad_cell(line: str) -> int | None:
+    """The first column (1-based) of a CSV line that is not a number, or None."""
+    for j, cell in enumerate(line.split("#", 1)[0].split(","), 1):
+        try:
+            float(cell.strip().replace("_", "x"))  # no digit separators: numpy does not read them
+        except ValueError:
+            return j
+    return None
+
+
+def _csv_problem(lines: list[str], skip: int) -> str:
+    """Where a CSV table stops being a table of numbers: 'line L: ...' (no content echoed)."""
+    width = None
+    for i, line in enumerate(lines[skip:], skip + 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        bad = _bad_cell(line)
+        if bad is not None:
+            return f"line {i}: column {bad} is not a number (a numeric CSV table, one header row at most)"
+        cells = line.count(",") + 1
+        if width is None:
+            width = (i, cells)
+        elif cells != width[1]:
+            return f"line {i}: {cells} columns, but line {width[0]} has {width[1]}"
+    return "not a numeric CSV table (one header row at most)"
 
 
 # --------------------------------------------------------------------------- synthetic data

@@ -18,13 +18,15 @@ depend only on what it is, not on sweep order, worker count or placement.
 
 from __future__ import annotations
 
-import copy
 import difflib
+import functools
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -33,6 +35,8 @@ from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from . import data as _data
 
 
 class ScenarioError(Exception):
@@ -1244,6 +1248,137 @@ SCENARIO_MODELS: dict[str, type[_ScenarioBase]] = {"hopfield": HopfieldScenario,
                                                   "boltzmann": BoltzmannScenario}
 
 
+# --------------------------------------------------------------------------- memory
+
+#: The most memory one run may need (its largest arrays, estimated from its settings before
+#: anything is allocated: validation refuses a run that would not fit a worker).
+MAX_RUN_BYTES = 4 * 2**30
+
+
+def _data_shape(data: BaseModel) -> tuple[int, int, int] | None:
+    """(rows, input columns, output width) of a data table without loading it; None for a user
+    file (its own size bounds it)."""
+    src = data.source
+    if src == "digits":
+        return 1797, 64, 10
+    if src == "iris":
+        return 150, 4, 3
+    if src == "bars-stripes":
+        return 2 ** (data.size + 1) - 2, data.size ** 2, 1
+    if src == "xor":
+        return data.n_samples, 2, 2
+    if src == "parity":
+        return data.n_samples or 2 ** data.n_bits, data.n_bits, 2
+    if src == "blobs":
+        return data.n_samples, data.n_features, data.n_classes
+    if src == "spirals":
+        return data.n_samples, 2, data.n_classes
+    if src in ("linear", "moons"):
+        return data.n_samples, 2, 2
+    return None
+
+
+def _hopfield_memory(m: HopfieldScenario) -> list[tuple[float, str, str]]:
+    p = m.patterns
+    if isinstance(p, RandomPatterns):
+        n = m.network.n_units
+        n_pat = p.count if p.count is not None else round(p.load * n)
+    elif isinstance(p, ImagePatterns):
+        n, n_pat = 64, p.count
+    else:
+        return []  # from a file: as large as the file
+    per_synapse = {"hebbian": 6, "storkey": 40, "pseudoinverse": 24}[m.network.rule]  # the rule's work arrays
+    return [(per_synapse * n * n, "network.n_units", f"{m.network.rule} weights {n} x {n}"),
+            (12 * n_pat * n, "patterns", f"{n_pat} patterns of {n} units")]
+
+
+def _dense_memory(widths: list[int], rows: int, batch: int, key: str) -> list[tuple[float, str, str]]:
+    params = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    # parameters, gradients, optimizer state, best and initial copies (float32); activations of
+    # a whole split in evaluation and of a batch in training
+    return [(32 * params, key, f"{params:,} parameters"),
+            (12 * (rows + batch) * sum(widths), key, f"activations of {rows:,} rows through layers {widths}")]
+
+
+def _feedforward_memory(m: FeedforwardScenario) -> list[tuple[float, str, str]]:
+    from .models.feedforward import hidden_sizes
+
+    shape = _data_shape(m.data)
+    if shape is None:
+        return []
+    rows, d, k = shape
+    out = d if m.network.kind == "autoencoder" else k
+    widths = [d, *hidden_sizes(m.network.model_dump()), out]
+    batch = rows if m.training.batch_size == "full" else min(m.training.batch_size, rows)
+    return [(24 * rows * (d + k), "data", f"{rows:,} rows of {d} inputs"),
+            *_dense_memory(widths, rows, batch, "network.hidden")]
+
+
+def _rbm_layers_memory(nv: int, hidden: list[int], rows: int, chains: int, key: str) -> list[tuple[float, str, str]]:
+    layers = [nv, *hidden]
+    weights = sum(a * b for a, b in zip(layers[:-1], layers[1:]))
+    return [(48 * weights, key, f"weights of layers {layers}"),
+            (32 * rows * sum(layers), key, f"{rows:,} rows through layers {layers}"),
+            (24 * chains * sum(layers), key, f"{chains:,} chains of {sum(layers):,} units")]
+
+
+def _rbm_memory(m: RBMScenario) -> list[tuple[float, str, str]]:
+    shape = _data_shape(m.data)
+    if shape is None:
+        return []
+    rows, nv, _ = shape
+    nh = m.network.n_hidden
+    chains = max(m.sampling.chains, m.training.batch_size, m.record.ais_runs)
+    terms = _rbm_layers_memory(nv, [nh], rows, chains, "network.n_hidden")
+    small = nh if m.network.visible == "gaussian" else min(nv, nh)
+    if small <= m.record.exact_max:
+        terms.append((16 * 2.0 ** small, "record.exact_max", f"exact sums over 2^{small} states"))
+    return terms
+
+
+def _dbm_memory(m: DBMScenario) -> list[tuple[float, str, str]]:
+    shape = _data_shape(m.data)
+    if shape is None:
+        return []
+    rows, nv, _ = shape
+    chains = max(m.training.chains, m.sampling.chains, m.training.batch_size)
+    return _rbm_layers_memory(nv, [m.network.n_hidden1, m.network.n_hidden2], rows, chains, "network.n_hidden1")
+
+
+def _dbn_memory(m: DBNScenario) -> list[tuple[float, str, str]]:
+    rows, d, k = _data_shape(m.data)
+    widths = [d, *m.network.hidden, k]
+    batch = rows if m.training.batch_size == "full" else min(m.training.batch_size, rows)
+    return [*_rbm_layers_memory(d, list(m.network.hidden), rows, m.pretraining.batch_size, "network.hidden"),
+            *_dense_memory(widths, rows, batch, "network.hidden")]
+
+
+def _boltzmann_memory(m: BoltzmannScenario) -> list[tuple[float, str, str]]:
+    n = m.network.n_units
+    terms = [(48 * n * n, "network", f"couplings of {n} units")]
+    if m.training is not None:
+        terms.append((18 * m.training.chains * n, "training.chains", f"{m.training.chains:,} chains of {n} units"))
+        shape = _data_shape(m.data)
+        if shape is not None:
+            terms.append((16 * shape[0] * n, "data", f"{shape[0]:,} rows of {n} units"))
+    return terms
+
+
+_MEMORY = {HopfieldScenario: _hopfield_memory, FeedforwardScenario: _feedforward_memory, RBMScenario: _rbm_memory,
+           DBMScenario: _dbm_memory, DBNScenario: _dbn_memory, BoltzmannScenario: _boltzmann_memory}
+
+
+def memory_problem(m: BaseModel) -> str | None:
+    """``key: ...`` when a run of this validated scenario would need more than ``MAX_RUN_BYTES``."""
+    terms = _MEMORY.get(type(m), lambda _: [])(m)
+    total = sum(t[0] for t in terms)
+    if total <= MAX_RUN_BYTES:
+        return None
+    size, key, what = max(terms)
+    return (f"{key}: a run would need about {total / 2**30:,.1f} GiB of memory (mostly {what}); at most "
+            f"{MAX_RUN_BYTES / 2**30:g} GiB per run")
+
+
 # --------------------------------------------------------------------------- errors
 
 def _model_classes(annotation) -> list[type[BaseModel]]:
@@ -1346,19 +1481,6 @@ def _is_setting(key: str, known: list[str]) -> bool:
     return any(k.endswith(".*") and key.startswith(k[:-1]) and "." not in key[len(k) - 1:] for k in known)
 
 
-def _set_path(doc: dict, dotted: str, value) -> None:
-    keys = dotted.split(".")
-    node = doc
-    for k in keys[:-1]:
-        nxt = node.get(k)
-        if nxt is None:
-            nxt = node[k] = {}
-        if not isinstance(nxt, dict):
-            raise KeyError(dotted)
-        node = nxt
-    node[keys[-1]] = value
-
-
 def _validate_doc(cls, doc: dict, where: str, context: str = "") -> BaseModel:
     try:
         return cls.model_validate(doc)
@@ -1393,8 +1515,11 @@ class Scenario:
     sweep_keys: list[str] = field(default_factory=list)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # json.dumps(obj, sort_keys=True, ...)
+
+
 def _canonical(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(obj)
 
 
 def run_identity(config: dict, replicate: int) -> tuple[str, int]:
@@ -1404,42 +1529,82 @@ def run_identity(config: dict, replicate: int) -> tuple[str, int]:
     return run_id, int.from_bytes(point[:4], "little")
 
 
-def load_scenario(path: str | os.PathLike) -> Scenario:
-    """Read, validate and expand a scenario file into run specs.
+#: The largest scenario file read (a scenario is a page of TOML; this bounds what a mistaken
+#: path such as /dev/zero or a data file can cost).
+MAX_SCENARIO_BYTES = 1 << 20
+#: The most runs (sweep points x replicates) one scenario may expand to.
+MAX_RUNS = 100_000
 
-    Raises :class:`ScenarioError` (one line per problem) for anything wrong: a
-    missing or unparsable file, unknown keys, wrong types or ranges, a bad sweep,
-    or data that does not fit the model. Nothing is written anywhere.
-    """
-    path = os.fspath(path)
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_scenario_text(path: str) -> str:
+    """The text of a scenario file: a regular file of at most ``MAX_SCENARIO_BYTES`` bytes of
+    UTF-8, read with a bounded read. Raises :class:`ScenarioError` (one line) otherwise."""
     try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
     except FileNotFoundError:
         raise ScenarioError([f"{path}: no such scenario file"]) from None
     except IsADirectoryError:
         raise ScenarioError([f"{path}: is a directory, not a scenario file"]) from None
+    except OSError as exc:
+        raise ScenarioError([f"{path}: cannot open the scenario file: {exc.strerror or exc}"]) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ScenarioError([f"{path}: is a directory, not a scenario file"])
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+            raise ScenarioError([f"{path}: is {kind}, not a scenario file (a regular TOML file)"])
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(MAX_SCENARIO_BYTES + 1)
+    except OSError as exc:
+        raise ScenarioError([f"{path}: cannot read the scenario file: {exc.strerror or exc}"]) from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError([f"{path}: larger than {MAX_SCENARIO_BYTES // 2**20} MiB: not a scenario file "
+                             "(a TOML file of settings)"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ScenarioError([f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
+                             f"{column} (a scenario is a UTF-8 TOML file)"]) from None
+    return text.removeprefix("\ufeff")  # a byte-order mark some editors write
+
+
+def load_scenario(path: str | os.PathLike) -> Scenario:
+    """Read, validate and expand a scenario file into run specs.
+
+    Raises :class:`ScenarioError` (one line per problem) for anything wrong: a
+    missing, oversized, non-text or unparsable file, unknown keys, wrong types or
+    ranges, a bad sweep, or data that does not fit the model. Nothing is written anywhere.
+    """
+    path = os.fspath(path)
+    text = read_scenario_text(path)
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError([f"{path}: invalid TOML: {exc}"]) from None
+        raise ScenarioError([f"{path}: invalid TOML: {' '.join(str(exc).split())}"]) from None
+    except RecursionError:
+        raise ScenarioError([f"{path}: invalid TOML: arrays or tables nested too deeply"]) from None
     return parse_scenario(doc, path)
 
 
 def parse_scenario(doc: dict, path: str = "<scenario>") -> Scenario:
     """Validate a scenario given as a dict (as loaded from TOML) and expand its sweep."""
-    kind = doc.get("model")
-    if kind not in SCENARIO_MODELS:
-        allowed = ", ".join(repr(k) for k in SCENARIO_MODELS)
-        if kind is None:
-            raise ScenarioError([f"{path}: model: required key is missing (one of {allowed})"])
-        close = difflib.get_close_matches(str(kind), list(SCENARIO_MODELS), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ScenarioError([f"{path}: model: unknown model {kind!r} (one of {allowed}){hint}"])
-    cls = SCENARIO_MODELS[kind]
-    base = _validate_doc(cls, doc, path)
-    sweep = base.sweep
+    try:
+        return _parse(doc, path)
+    except RecursionError:
+        raise ScenarioError([f"{path}: values nested too deeply"]) from None
 
-    # sweep keys must name real settings
-    known = _dotted_fields(cls)
+
+def _sweep_problems(sweep: Sweep, known: list[str], path: str) -> list[str]:
+    """Sweep keys that are not settings, empty or repeated value lists, unequal zip lengths,
+    a key in both grid and zip, and more runs than ``MAX_RUNS``."""
     problems = []
     for table in ("grid", "zip"):
         for key, values in getattr(sweep, table).items():
@@ -1449,43 +1614,187 @@ def parse_scenario(doc: dict, path: str = "<scenario>") -> Scenario:
                 problems.append(f"{path}: sweep.{table}.'{key}': not a scenario setting{hint}")
             elif not values:
                 problems.append(f"{path}: sweep.{table}.'{key}': needs at least one value")
+            elif table == "grid" or len(sweep.zip) == 1:
+                dup = _first_repeat(values)
+                if dup is not None:
+                    problems.append(f"{path}: sweep.{table}.'{key}': the value {_show(dup)} appears twice "
+                                    "(it would be the same runs)")
     lengths = {len(v) for v in sweep.zip.values()}
     if len(lengths) > 1:
         problems.append(f"{path}: sweep.zip: lists must have equal lengths (got {sorted(lengths)})")
+    elif len(sweep.zip) > 1:
+        dup = _first_repeat(list(zip(*sweep.zip.values())))
+        if dup is not None:
+            row = ", ".join(f"{k}={_show(v)}" for k, v in zip(sweep.zip, dup))
+            problems.append(f"{path}: sweep.zip: the row {{{row}}} appears twice (it would be the same runs)")
     dup = set(sweep.grid) & set(sweep.zip)
     if dup:
         problems.append(f"{path}: sweep: {', '.join(sorted(dup))} in both grid and zip")
+    if not problems:
+        n_points = math.prod(len(v) for v in sweep.grid.values()) * (len(next(iter(sweep.zip.values())))
+                                                                       if sweep.zip else 1)
+        if n_points * sweep.replicates > MAX_RUNS:
+            problems.append(f"{path}: sweep: {n_points:,} sweep point(s) x {sweep.replicates:,} replicate(s) = "
+                            f"{n_points * sweep.replicates:,} runs; at most {MAX_RUNS:,} per scenario "
+                            "(split the sweep into several scenarios)")
+    return problems
+
+
+def _first_repeat(values: list):
+    seen = set()
+    for v in values:
+        # 1 and 1.0 (or true) are different TOML values; two points they give the same run are
+        # caught once validated
+        c = (type(v), v) if isinstance(v, (str, int, float, bool)) else _canonical(v)
+        if c in seen:
+            return v
+        seen.add(c)
+    return None
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@functools.cache
+def _file_tables(cls: type[BaseModel]) -> tuple[tuple[str, ...], ...]:
+    """Key paths of the tables of a scenario class that may name a file the run reads (a model
+    with a ``path`` field: file patterns, data, weights)."""
+    out = []
+
+    def walk(c, prefix, depth):
+        for name, f in c.model_fields.items():
+            for sub in _model_classes(f.annotation):
+                if "path" in sub.model_fields:
+                    out.append(prefix + (name,))
+                elif depth < 4:
+                    walk(sub, prefix + (name,), depth + 1)
+
+    walk(cls, (), 0)
+    return tuple(sorted(set(out)))
+
+
+def _add_file_hashes(cls, config: dict, base_dir: str, cache: dict) -> None:
+    """Put the sha256 of every file the run reads next to its path (``data.sha256`` beside
+    ``data.path``), so the run's id and seed name the file's content, not its name."""
+    for keys in _file_tables(cls):
+        node = config
+        for k in keys:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get("path"), str):
+            full = node["path"] if os.path.isabs(node["path"]) else os.path.join(base_dir, node["path"])
+            if full not in cache:
+                cache[full] = _data.file_sha256(full)
+            node["sha256"] = cache[full]  # None: missing or unreadable (preflight says which)
+
+
+_NO_SWEEP = Sweep()
+
+
+@functools.cache
+def _field_adapter(cls: type[BaseModel], name: str):
+    """A validator of one field of a scenario class on its own (its type and constraints)."""
+    from pydantic import TypeAdapter
+
+    f = cls.model_fields[name]
+    return TypeAdapter(Annotated[f.annotation, f])
+
+
+def _with_value(doc: dict, dotted: str, value) -> dict:
+    """``doc`` with ``dotted`` set to ``value``: the tables on the path are copied, nothing else."""
+    keys = dotted.split(".")
+    out = dict(doc)
+    node = out
+    for k in keys[:-1]:
+        nxt = node.get(k)
+        nxt = {} if nxt is None else nxt
+        if not isinstance(nxt, dict):
+            raise KeyError(dotted)
+        node[k] = nxt = dict(nxt)
+        node = nxt
+    node[keys[-1]] = value
+    return out
+
+
+def _identities(config: dict, replicates: int) -> tuple[list[str], int]:
+    """The run ids of replicates 0..n-1 of a config, and its point key: :func:`run_identity`
+    with the config serialized once."""
+    canon = _canonical(config)
+    point = hashlib.sha256(canon.encode()).digest()
+    head = '{"config":' + canon + ',"replicate":'
+    ids = [hashlib.sha256(f"{head}{r}}}".encode()).hexdigest()[:16] for r in range(replicates)]
+    return ids, int.from_bytes(point[:4], "little")
+
+
+def _parse(doc: dict, path: str) -> Scenario:
+    kind = doc.get("model")
+    if kind not in SCENARIO_MODELS:
+        allowed = ", ".join(repr(k) for k in SCENARIO_MODELS)
+        if kind is None:
+            raise ScenarioError([f"{path}: model: required key is missing (one of {allowed})"])
+        close = difflib.get_close_matches(str(kind), list(SCENARIO_MODELS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ScenarioError([f"{path}: model: unknown model {_show(kind)} (one of {allowed}){hint}"])
+    cls = SCENARIO_MODELS[kind]
+    base = _validate_doc(cls, doc, path)
+    sweep = base.sweep
+    problems = _sweep_problems(sweep, _dotted_fields(cls), path)
     if problems:
         raise ScenarioError(problems)
 
     grid_keys = list(sweep.grid)
     zip_keys = list(sweep.zip)
     zip_rows = list(zip(*sweep.zip.values())) if zip_keys else [()]
-    points = []
-    for combo in itertools.product(*sweep.grid.values()):
-        for zrow in zip_rows:
-            points.append(dict(zip(grid_keys, combo)) | dict(zip(zip_keys, zrow)))
 
     scenario = Scenario(path=path, name=base.name, model=kind, raw=doc, sweep_keys=grid_keys + zip_keys)
     base_dir = os.path.dirname(os.path.abspath(path))
-    seen = set()
-    for params in points:
-        point_doc = copy.deepcopy(doc)
-        point_doc.pop("sweep", None)
-        for key, value in params.items():
-            _set_path(point_doc, key, value)
-        label = ", ".join(f"{k}={v!r}" for k, v in params.items())
-        resolved = _validate_doc(cls, point_doc, path, context=f"sweep point {{{label}}}: " if params else "")
-        config = resolved.model_dump(mode="json", exclude={"name", "description", "sweep"})
-        for replicate in range(sweep.replicates):
-            run_id, point_key = run_identity(config, replicate)
-            if run_id in seen:
-                continue  # a sweep that repeats a point gives the same run
-            seen.add(run_id)
-            scenario.runs.append(RunSpec(
-                run_id=run_id, model=kind, scenario=base.name, config=config, params=params,
-                replicate=replicate, seed={"entropy": resolved.seed, "spawn_key": [point_key, replicate]},
-                base_dir=base_dir))
+    # every point is the base document with its sweep values set, validated as a whole; the
+    # tables a point does not change go in as validated models (pydantic takes an instance of
+    # the field's class as it is), so a point costs the validation of what it changes. Those
+    # models are validated on their own (the scenario's checks may set fields of its tables,
+    # as the rbm's do for Gaussian units) and copied per point.
+    base_doc = {k: v for k, v in doc.items() if k != "sweep"}
+    validated = {}
+    for k, v in base_doc.items():
+        if k in cls.model_fields and isinstance(getattr(base, k, None), BaseModel):
+            try:
+                validated[k] = _field_adapter(cls, k).validate_python(v)
+            except ValidationError:  # not expected: the whole document passed
+                pass
+    hashes: dict[str, str | None] = {}
+    points: dict[str, str] = {}  # canonical config -> label of the point that gave it
+    for combo in itertools.product(*sweep.grid.values()):
+        for zrow in zip_rows:
+            params = dict(zip(grid_keys, combo)) | dict(zip(zip_keys, zrow))
+            point_doc = base_doc
+            for key, value in params.items():
+                try:
+                    point_doc = _with_value(point_doc, key, value)
+                except KeyError:
+                    raise ScenarioError([f"{path}: sweep: '{key}' sets a key inside a value that is not a "
+                                         "table"]) from None
+            changed = {key.split(".", 1)[0] for key in params}
+            point_doc = {k: (validated[k].model_copy() if k in validated and k not in changed else v)
+                         for k, v in point_doc.items()}
+            point_doc["sweep"] = _NO_SWEEP  # a point has none (the default would be built per point)
+            label = ", ".join(f"{k}={v!r}" for k, v in params.items())
+            resolved = _validate_doc(cls, point_doc, path, context=f"sweep point {{{label}}}: " if params else "")
+            too_big = memory_problem(resolved)
+            if too_big:
+                raise ScenarioError([f"{path}: " + (f"sweep point {{{label}}}: " if params else "") + too_big])
+            config = resolved.model_dump(mode="json", exclude={"name", "description", "sweep"})
+            _add_file_hashes(cls, config, base_dir, hashes)
+            ids, point_key = _identities(config, sweep.replicates)
+            if ids[0] in points:
+                raise ScenarioError([f"{path}: sweep: points {{{points[ids[0]]}}} and {{{label}}} are the same "
+                                     "run (their values are equal once validated)"])
+            points[ids[0]] = label
+            for replicate, run_id in enumerate(ids):
+                scenario.runs.append(RunSpec(
+                    run_id=run_id, model=kind, scenario=base.name, config=config, params=params,
+                    replicate=replicate, seed={"entropy": resolved.seed, "spawn_key": [point_key, replicate]},
+                    base_dir=base_dir))
     return scenario
 
 

@@ -175,7 +175,7 @@ def load_weight_file(wcfg: dict, mask: np.ndarray, topology: str, base_dir: str)
     """
     path = wcfg["path"] if os.path.isabs(wcfg["path"]) else os.path.join(base_dir, wcfg["path"])
     n = len(mask)
-    W = _data.load_array(path, wcfg["key"])
+    W = _data.load_array(path, wcfg["key"], wcfg.get("sha256"))
     if W.dtype.kind not in "biuf":
         raise _data.DataError(f"{path}: weights must be numeric, got dtype {W.dtype}")
     if W.shape != (n, n):
@@ -202,7 +202,7 @@ def load_weight_file(wcfg: dict, mask: np.ndarray, topology: str, base_dir: str)
     W = 0.5 * (W + W.T)
     if wcfg["bias_key"] is None:
         return W, np.full(n, float(wcfg["bias"]))
-    b = _data.load_array(path, wcfg["bias_key"])
+    b = _data.load_array(path, wcfg["bias_key"], wcfg.get("sha256"))
     if b.shape != (n,) or b.dtype.kind not in "biuf" or not np.isfinite(b).all():
         raise _data.DataError(f"{path}: bias '{wcfg['bias_key']}' must be {n} finite numbers, got shape {b.shape}")
     return W, b.astype(np.float64)

@@ -96,22 +96,14 @@ def load_data(data: dict, rng: np.random.Generator, base_dir: str = ".") -> tupl
 def _file_data(data: dict, base_dir: str):
     path = data["path"] if os.path.isabs(data["path"]) else os.path.join(base_dir, data["path"])
     if path.endswith(".csv"):
-        if not os.path.isfile(path):
-            raise _data.DataError(f"{path}: no such data file")
-        try:
-            try:
-                table = np.loadtxt(path, delimiter=",", ndmin=2)
-            except ValueError:
-                table = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)  # a header row
-        except ValueError as exc:
-            raise _data.DataError(f"{path}: not a numeric CSV table (one header row at most): {exc}") from None
+        table = _data.load_csv(path, data.get("sha256"))
         k = data["target_columns"]
         if table.shape[1] <= k:
             raise _data.DataError(f"{path}: needs more than {k} column(s) (inputs and targets)")
         x, y = table[:, :-k], table[:, -k:]
     else:
-        x = _data.load_array(path, data["x_key"])
-        y = _data.load_array(path, data["y_key"])
+        x = _data.load_array(path, data["x_key"], data.get("sha256"))
+        y = _data.load_array(path, data["y_key"], data.get("sha256"))
     x = np.asarray(x, np.float64)
     if x.ndim == 1:
         x = x[:, None]

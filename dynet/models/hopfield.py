@@ -40,9 +40,10 @@ def digit_patterns(count: int) -> np.ndarray:
     return out
 
 
-def file_patterns(path: str, key: str | None) -> np.ndarray:
-    """Patterns from a user file: shape (P, N), values {-1, +1} or {0, 1} (0 maps to -1)."""
-    arr = _data.load_array(path, key)
+def file_patterns(path: str, key: str | None, sha256: str | None = None) -> np.ndarray:
+    """Patterns from a user file: shape (P, N), values {-1, +1} or {0, 1} (0 maps to -1);
+    ``sha256``: the content the run's identity names (checked)."""
+    arr = _data.load_array(path, key, sha256)
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] < 2 or arr.shape[0] < 1:
@@ -68,7 +69,7 @@ def make_patterns(config: dict, rng: np.random.Generator, base_dir: str = ".") -
     if p["source"] == "images":
         return digit_patterns(p["count"])
     path = p["path"] if os.path.isabs(p["path"]) else os.path.join(base_dir, p["path"])
-    return file_patterns(path, p["key"])
+    return file_patterns(path, p["key"], p.get("sha256"))
 
 
 # --------------------------------------------------------------------------- learning rules

@@ -128,7 +128,7 @@ def bars_and_stripes(size: int = 4) -> np.ndarray:
 def _load_file(data: dict, base_dir: str) -> tuple[str, np.ndarray]:
     """``(path, array)`` of a user file (``data.path``, ``data.key``), checked to be a non-empty 2-D array."""
     path = data["path"] if os.path.isabs(data["path"]) else os.path.join(base_dir, data["path"])
-    x = _data.load_array(path, data["key"])
+    x = _data.load_array(path, data["key"], data.get("sha256"))
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
         raise _data.DataError(f"{path}: needs a 2-D array (samples x visible units), got shape {x.shape}")
     return path, x
