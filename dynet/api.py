@@ -27,6 +27,9 @@ from .scenario import RunSpec, Scenario, ScenarioError, load_scenario
 DEFAULT_STORE = "runs.zarr"
 #: Work (in synapse updates) that makes a task last about a second; smaller runs are batched.
 TASK_COST = 1e9
+#: A local sweep with at most this much work left runs in this process, without a cluster
+#: (starting one costs seconds); ``--workers`` asks for the cluster anyway.
+IN_PROCESS_COST = TASK_COST
 
 
 def validate(path: str | os.PathLike, store: str | os.PathLike | None = None) -> Scenario:
@@ -200,27 +203,38 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     report = RunReport(scenario=scenario.name, store=store_path, sweep_keys=scenario.sweep_keys,
                        summary_metrics=tuple(getattr(model, "SUMMARY", ())))
     _store.check_writable(store_path)  # refuse an unusable store before starting anything
+    lease = float(lease_s or _store.default_lease())
 
-    with _quiet_client_log(), \
-            connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout,
-                    security=security) as client:
-        root = _store.open_store(store_path, create=True)
-        existing = _store.list_runs(root)
-        todo = []
-        for spec in scenario.runs:
-            attrs = existing.get(spec.run_id)
-            if attrs is not None and attrs.get("status") == _store.COMPLETE:
-                report.skipped.append({"run_id": spec.run_id, "params": spec.params, "replicate": spec.replicate,
-                                       "status": "complete", "metrics": attrs.get("metrics", {}), "error": None,
-                                       "skipped": True})
-            else:
-                todo.append(spec)
-        _Sweep(client, scenario, store_path, report, progress, workers,
-               float(lease_s or _store.default_lease())).run(todo, model.cost)
+    todo = _not_complete(scenario, store_path, report)
+    if scheduler is None and workers is None and sum(model.cost(s.config) for s in todo) <= IN_PROCESS_COST:
+        # little work: no cluster to start (same results: a run depends only on itself)
+        _store.open_store(store_path, create=True)
+        _Sweep(None, scenario, store_path, report, progress, workers, lease).run_here(todo)
+    else:
+        with _quiet_client_log(), \
+                connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout,
+                        security=security) as client:
+            _store.open_store(store_path, create=True)
+            _Sweep(client, scenario, store_path, report, progress, workers, lease).run(todo, model.cost)
     order = {s.run_id: i for i, s in enumerate(scenario.runs)}
     report.results.sort(key=lambda r: order[r["run_id"]])
     report.skipped.sort(key=lambda r: order[r["run_id"]])
     return report
+
+
+def _not_complete(scenario: Scenario, store_path: str, report: RunReport) -> list[RunSpec]:
+    """The scenario's runs not complete in the store; the complete ones go to ``report.skipped``."""
+    existing = _store.list_runs(_store.open_store(store_path)) if _store.store_exists(store_path) else {}
+    todo = []
+    for spec in scenario.runs:
+        attrs = existing.get(spec.run_id)
+        if attrs is not None and attrs.get("status") == _store.COMPLETE:
+            report.skipped.append({"run_id": spec.run_id, "params": spec.params, "replicate": spec.replicate,
+                                   "status": "complete", "metrics": attrs.get("metrics", {}), "error": None,
+                                   "skipped": True})
+        else:
+            todo.append(spec)
+    return todo
 
 
 @contextlib.contextmanager
@@ -280,6 +294,22 @@ class _Sweep:
                 fut = None
             elif waiting:
                 time.sleep(poll)
+
+    def run_here(self, todo: list[RunSpec]) -> None:
+        """Run the runs in this process, one after another (a sweep too small for a cluster)."""
+        self.total = len(todo)
+        self._progress()
+        waiting: dict[str, RunSpec] = {}
+        for spec in todo:
+            self._record([execute_run(self.store_path, spec, session=self.session, lease_s=self.lease_s)],
+                         {spec.run_id: spec}, waiting)
+        while waiting:  # runs another client holds: wait for them, or run them once their claim is stale
+            again = self._poll(waiting)
+            for spec in again:
+                self._record([execute_run(self.store_path, spec, session=self.session, lease_s=self.lease_s)],
+                             {spec.run_id: spec}, waiting)
+            if waiting and not again:
+                time.sleep(min(1.0, self.lease_s / 10))
 
     def _submit(self, batches: list[list[RunSpec]]):
         for batch in batches:

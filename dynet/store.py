@@ -163,6 +163,11 @@ def _is_zarr_v2(path: str) -> bool:
     return any(os.path.exists(os.path.join(path, n)) for n in (".zgroup", ".zattrs", ".zarray", ".zmetadata"))
 
 
+def store_exists(path: str | os.PathLike) -> bool:
+    """Whether a store (or something claiming to be one) is at ``path``."""
+    return os.path.exists(os.path.join(store_path(path), ZARR_JSON))
+
+
 def open_store(path: str | os.PathLike, *, create: bool = False) -> zarr.Group:
     """Open a dynet store's root group, creating it when ``create`` and absent.
 

@@ -30,6 +30,24 @@ def two_stores(tmp_path_factory):
     return scenario, d / "one.zarr", d / "two.zarr", one, two
 
 
+def test_a_small_sweep_runs_in_process_with_the_same_results(two_stores, tmp_path, monkeypatch):
+    """Without --workers, a sweep with little work starts no cluster, and gives the same arrays."""
+    import dynet.cluster
+
+    def no_cluster(**kwargs):
+        raise AssertionError("a small local sweep must not start a cluster")
+
+    monkeypatch.setattr(dynet.cluster, "connect", no_cluster)
+    scenario, one_path, _, _, _ = two_stores
+    seen = []
+    report = api.run_scenario(scenario, store=tmp_path / "here.zarr", progress=lambda d, t: seen.append((d, t)))
+    assert len(report.results) == 12 and not report.failed
+    assert seen[0] == (0, 12) and seen[-1] == (12, 12)
+    assert_same_runs(store_contents(tmp_path / "here.zarr"), store_contents(one_path))
+    again = api.run_scenario(scenario, store=tmp_path / "here.zarr")
+    assert len(again.skipped) == 12 and not again.results
+
+
 def test_local_cluster_runs_every_run(two_stores):
     scenario, one_path, _, one, _ = two_stores
     assert len(one.results) == 12 and not one.failed and not one.skipped
