@@ -276,7 +276,7 @@ def test_a_run_that_kills_its_worker_is_failed_and_the_runs_after_it_are_not_wri
     monkeypatch.setattr(api, "make_batches", lambda specs, n_workers, cost: [specs])  # one task, in sweep order
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
             LocalCluster(n_workers=1, threads_per_worker=1, memory_limit="600MiB", host="127.0.0.1",
-                         dashboard_address=None) as cluster:
+                         dashboard_address="127.0.0.1:0") as cluster:  # no HTTP on 8787
         report = api.run_scenario(scenario, store=path, scheduler=cluster.scheduler_address)
     by_id = {r["run_id"]: r for r in report.results}
     runs = api.validate(scenario).runs  # 64 r0, 64 r1, 20000 r0, 20000 r1

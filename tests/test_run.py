@@ -175,7 +175,7 @@ def test_failed_run_is_stored_and_the_others_go_on(tmp_path, small_scenario):
                   replicate=0, seed=good[0].seed, base_dir=str(tmp_path))
     path = tmp_path / "s.zarr"
     S.open_store(path, create=True)
-    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster) as client:
         results = client.submit(api.execute_batch, str(path), [good[0], bad, good[1]]).result()
     assert [r["status"] for r in results] == ["complete", "failed", "complete"]
