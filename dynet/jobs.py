@@ -104,7 +104,8 @@ def submit(path: str | os.PathLike, *, scheduler: str, store: str | os.PathLike 
         _store.write_job(store_path, job_id, record)
         n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
         batches = _api.make_batches(todo, n_workers, model.cost)
-        futures = [client.submit(run_job_batch, store_path, job_id, batch, key=f"dynet-job-{job_id}-{i}",
+        lease = _store.default_lease()  # the submitter's setting, not each worker's
+        futures = [client.submit(run_job_batch, store_path, job_id, batch, lease, key=f"dynet-job-{job_id}-{i}",
                                  pure=False) for i, batch in enumerate(batches)]
         fire_and_forget(futures)
         # the scheduler holds the tasks once they are registered; wait for that before leaving
