@@ -717,12 +717,15 @@ class RBMScenario(_ScenarioBase):
             if "threshold" in data.model_fields_set and data.threshold is not None:
                 raise ValueError("data.threshold: binarization does not apply to real-valued visible units "
                                  "(network.visible = 'gaussian'); remove it")
-            if isinstance(data, RBMDigitsData):
-                data.threshold = None  # the resolved config says: not binarized
+            # the resolved config says: not binarized, standardized, sigma 1 (new tables, not
+            # changed ones: a sweep's points share the tables they do not change)
+            fill = {"threshold": None} if isinstance(data, RBMDigitsData) else {}
             if data.standardize is None:
-                data.standardize = "unit"
+                fill["standardize"] = "unit"
+            if fill:
+                self.data = data = data.model_copy(update=fill)
             if net.sigma is None:
-                net.sigma = 1.0
+                self.network = net = net.model_copy(update={"sigma": 1.0})
             sigmas = net.sigma if isinstance(net.sigma, list) else [net.sigma]
             if not sigmas or not all(0 < x < float("inf") for x in sigmas):
                 raise ValueError(f"network.sigma: every standard deviation must be finite and > 0 (got {net.sigma})")
@@ -1727,9 +1730,25 @@ def _identities(config: dict, replicates: int) -> tuple[list[str], int]:
     return ids, int.from_bytes(point[:4], "little")
 
 
+def _big_ints(node, where: str = "") -> list[str]:
+    """Key paths of integers outside the 64 bits TOML allows (tomllib reads any size; numpy and
+    the kernels could not hold them)."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _big_ints(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _big_ints(v, f"{where}[{i}]")]
+    if isinstance(node, int) and not isinstance(node, bool) and not -2**63 <= node < 2**63:
+        return [where]
+    return []
+
+
 def _parse(doc: dict, path: str) -> Scenario:
+    big = _big_ints(doc)
+    if big:
+        raise ScenarioError([f"{path}: {where}: integer out of range (TOML integers are 64-bit: at most "
+                             f"{2**63 - 1})" for where in big[:10]])
     kind = doc.get("model")
-    if kind not in SCENARIO_MODELS:
+    if not isinstance(kind, str) or kind not in SCENARIO_MODELS:
         allowed = ", ".join(repr(k) for k in SCENARIO_MODELS)
         if kind is None:
             raise ScenarioError([f"{path}: model: required key is missing (one of {allowed})"])
@@ -1742,18 +1761,30 @@ def _parse(doc: dict, path: str) -> Scenario:
     problems = _sweep_problems(sweep, _dotted_fields(cls), path)
     if problems:
         raise ScenarioError(problems)
+    # every point is the base document with its sweep values set, validated as a whole; the
+    # tables a point does not change go in as validated models (pydantic takes an instance of
+    # the field's class as it is), so a point costs the validation of what it changes. Those
+    # models are validated on their own and shared by the points; a scenario's checks must
+    # never change them in place (they replace a table instead), which is verified below.
+    try:
+        return _expand(cls, doc, base, path, share=True)
+    except _SharedTableChanged:
+        return _expand(cls, doc, base, path, share=False)
 
+
+class _SharedTableChanged(Exception):
+    """A scenario check changed a table model that sweep points share."""
+
+
+def _expand(cls, doc: dict, base: BaseModel, path: str, share: bool) -> Scenario:
+    kind = doc["model"]
+    sweep = base.sweep
     grid_keys = list(sweep.grid)
     zip_keys = list(sweep.zip)
     zip_rows = list(zip(*sweep.zip.values())) if zip_keys else [()]
 
     scenario = Scenario(path=path, name=base.name, model=kind, raw=doc, sweep_keys=grid_keys + zip_keys)
     base_dir = os.path.dirname(os.path.abspath(path))
-    # every point is the base document with its sweep values set, validated as a whole; the
-    # tables a point does not change go in as validated models (pydantic takes an instance of
-    # the field's class as it is), so a point costs the validation of what it changes. Those
-    # models are validated on their own (the scenario's checks may set fields of its tables,
-    # as the rbm's do for Gaussian units) and copied per point.
     base_doc = {k: v for k, v in doc.items() if k != "sweep"}
     validated = {}
     for k, v in base_doc.items():
@@ -1762,6 +1793,9 @@ def _parse(doc: dict, path: str) -> Scenario:
                 validated[k] = _field_adapter(cls, k).validate_python(v)
             except ValidationError:  # not expected: the whole document passed
                 pass
+    if not share:
+        validated = {}
+    before = {k: m.model_dump() for k, m in validated.items()}
     hashes: dict[str, str | None] = {}
     points: dict[str, str] = {}  # canonical config -> label of the point that gave it
     for combo in itertools.product(*sweep.grid.values()):
@@ -1775,7 +1809,7 @@ def _parse(doc: dict, path: str) -> Scenario:
                     raise ScenarioError([f"{path}: sweep: '{key}' sets a key inside a value that is not a "
                                          "table"]) from None
             changed = {key.split(".", 1)[0] for key in params}
-            point_doc = {k: (validated[k].model_copy() if k in validated and k not in changed else v)
+            point_doc = {k: (validated[k] if k in validated and k not in changed else v)
                          for k, v in point_doc.items()}
             point_doc["sweep"] = _NO_SWEEP  # a point has none (the default would be built per point)
             label = ", ".join(f"{k}={v!r}" for k, v in params.items())
@@ -1795,6 +1829,8 @@ def _parse(doc: dict, path: str) -> Scenario:
                     run_id=run_id, model=kind, scenario=base.name, config=config, params=params,
                     replicate=replicate, seed={"entropy": resolved.seed, "spawn_key": [point_key, replicate]},
                     base_dir=base_dir))
+    if any(m.model_dump() != before[k] for k, m in validated.items()):
+        raise _SharedTableChanged()
     return scenario
 
 
