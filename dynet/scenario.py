@@ -1793,6 +1793,11 @@ def _expand(cls, doc: dict, base: BaseModel, path: str, share: bool) -> Scenario
                 validated[k] = _field_adapter(cls, k).validate_python(v)
             except ValidationError:  # not expected: the whole document passed
                 pass
+    for k, f in cls.model_fields.items():  # tables left out: their defaults, built once
+        if k not in base_doc and k != "sweep" and f.default_factory is not None:
+            default = f.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                validated[k] = default
     if not share:
         validated = {}
     before = {k: m.model_dump() for k, m in validated.items()}
@@ -1811,6 +1816,8 @@ def _expand(cls, doc: dict, base: BaseModel, path: str, share: bool) -> Scenario
             changed = {key.split(".", 1)[0] for key in params}
             point_doc = {k: (validated[k] if k in validated and k not in changed else v)
                          for k, v in point_doc.items()}
+            for k in validated.keys() - point_doc.keys():
+                point_doc[k] = validated[k]
             point_doc["sweep"] = _NO_SWEEP  # a point has none (the default would be built per point)
             label = ", ".join(f"{k}={v!r}" for k, v in params.items())
             resolved = _validate_doc(cls, point_doc, path, context=f"sweep point {{{label}}}: " if params else "")

@@ -202,6 +202,8 @@ def test_scenario_files_that_are_not_text(runner, tmp_path):
     deep = tmp_path / "deep.toml"
     deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
     assert "nested too deeply" in _one_error(runner, ["validate", str(deep)])
+    assert _one_error(runner, ["validate", str(tmp_path)]) == (f"error: {tmp_path}: is a directory, not a "
+                                                                 "scenario file")
     bom = tmp_path / "bom.toml"
     bom.write_bytes(b"\xef\xbb\xbf" + PATTERNS_TOML.replace('"file"', '"random"\ncount = 2')
                     .replace('path = "p.npy"', "").replace("[patterns]", "[network]\nn_units = 20\n[patterns]")
