@@ -1801,40 +1801,48 @@ def _expand(cls, doc: dict, base: BaseModel, path: str, share: bool) -> Scenario
     if not share:
         validated = {}
     before = {k: m.model_dump() for k, m in validated.items()}
+    changed = {key.split(".", 1)[0] for key in grid_keys + zip_keys}  # the tables the sweep sets
+    template = {k: v for k, v in base_doc.items() if k not in validated or k in changed}
+    template.update({k: m for k, m in validated.items() if k not in changed})
+    template["sweep"] = _NO_SWEEP  # a point has none (the default would be built per point)
     hashes: dict[str, str | None] = {}
-    points: dict[str, str] = {}  # canonical config -> label of the point that gave it
+    points: dict[str, dict] = {}  # run id of replicate 0 -> the params of the point that gave it
+
+    def label(params: dict) -> str:  # built only for a message
+        return ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+    def where(params: dict) -> str:
+        return f"sweep point {{{label(params)}}}: " if params else ""
+
     for combo in itertools.product(*sweep.grid.values()):
         for zrow in zip_rows:
             params = dict(zip(grid_keys, combo)) | dict(zip(zip_keys, zrow))
-            point_doc = base_doc
+            point_doc = template
             for key, value in params.items():
                 try:
                     point_doc = _with_value(point_doc, key, value)
                 except KeyError:
                     raise ScenarioError([f"{path}: sweep: '{key}' sets a key inside a value that is not a "
                                          "table"]) from None
-            changed = {key.split(".", 1)[0] for key in params}
-            point_doc = {k: (validated[k] if k in validated and k not in changed else v)
-                         for k, v in point_doc.items()}
-            for k in validated.keys() - point_doc.keys():
-                point_doc[k] = validated[k]
-            point_doc["sweep"] = _NO_SWEEP  # a point has none (the default would be built per point)
-            label = ", ".join(f"{k}={v!r}" for k, v in params.items())
-            resolved = _validate_doc(cls, point_doc, path, context=f"sweep point {{{label}}}: " if params else "")
+            try:
+                resolved = cls.model_validate(point_doc)
+            except ValidationError as exc:
+                raise ScenarioError([f"{path}: {where(params)}{_format_error(cls, e)}" for e in exc.errors()]) from None
             too_big = memory_problem(resolved)
             if too_big:
-                raise ScenarioError([f"{path}: " + (f"sweep point {{{label}}}: " if params else "") + too_big])
+                raise ScenarioError([f"{path}: {where(params)}{too_big}"])
             config = resolved.model_dump(mode="json", exclude={"name", "description", "sweep"})
             _add_file_hashes(cls, config, base_dir, hashes)
             ids, point_key = _identities(config, sweep.replicates)
             if ids[0] in points:
-                raise ScenarioError([f"{path}: sweep: points {{{points[ids[0]]}}} and {{{label}}} are the same "
-                                     "run (their values are equal once validated)"])
-            points[ids[0]] = label
+                raise ScenarioError([f"{path}: sweep: points {{{label(points[ids[0]])}}} and {{{label(params)}}} "
+                                     "are the same run (their values are equal once validated)"])
+            points[ids[0]] = params
+            seed = resolved.seed
             for replicate, run_id in enumerate(ids):
                 scenario.runs.append(RunSpec(
                     run_id=run_id, model=kind, scenario=base.name, config=config, params=params,
-                    replicate=replicate, seed={"entropy": resolved.seed, "spawn_key": [point_key, replicate]},
+                    replicate=replicate, seed={"entropy": seed, "spawn_key": [point_key, replicate]},
                     base_dir=base_dir))
     if any(m.model_dump() != before[k] for k, m in validated.items()):
         raise _SharedTableChanged()
