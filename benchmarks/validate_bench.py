@@ -25,10 +25,10 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
-from _common import cpu_model, loadavg, table  # noqa: E402
+from _common import cpu_model, loadavg, table
 
-from dynet import api  # noqa: E402
-from dynet.scenario import load_scenario  # noqa: E402
+from dynet import api
+from dynet.scenario import load_scenario
 
 # scenario -> (sweep key, value of point i of n)
 SWEEPS = {
@@ -68,9 +68,9 @@ def main() -> None:
             path = os.path.join(tmp, f"{name}.toml")
             with open(path, "w") as fh:
                 fh.write(scenario_text(name, args.points))
-            sc, w_load, c_load = timed(lambda: load_scenario(path))
+            sc, w_load, _ = timed(lambda p=path: load_scenario(p))
             assert len(sc.runs) == args.points
-            _, w_all, c_all = timed(lambda: api.validate(path))
+            _, w_all, c_all = timed(lambda p=path: api.validate(p))
             per = 1e6 * w_all / args.points
             rows.append([name, f"{args.points:,}", f"{os.path.getsize(path) / 2**20:.2f}", f"{w_load:.2f}",
                          f"{w_all:.2f}", f"{c_all:.2f}", f"{per:.0f}", f"{c_all / w_all:.2f}"])

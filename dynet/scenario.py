@@ -1296,7 +1296,7 @@ def _hopfield_memory(m: HopfieldScenario) -> list[tuple[float, str, str]]:
 
 
 def _dense_memory(widths: list[int], rows: int, batch: int, key: str) -> list[tuple[float, str, str]]:
-    params = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    params = sum(a * b + b for a, b in itertools.pairwise(widths))
     # parameters, gradients, optimizer state, best and initial copies (float32); activations of
     # a whole split in evaluation and of a batch in training
     return [(32 * params, key, f"{params:,} parameters"),
@@ -1319,7 +1319,7 @@ def _feedforward_memory(m: FeedforwardScenario) -> list[tuple[float, str, str]]:
 
 def _rbm_layers_memory(nv: int, hidden: list[int], rows: int, chains: int, key: str) -> list[tuple[float, str, str]]:
     layers = [nv, *hidden]
-    weights = sum(a * b for a, b in zip(layers[:-1], layers[1:]))
+    weights = sum(a * b for a, b in itertools.pairwise(layers))
     return [(48 * weights, key, f"weights of layers {layers}"),
             (32 * rows * sum(layers), key, f"{rows:,} rows through layers {layers}"),
             (24 * chains * sum(layers), key, f"{chains:,} chains of {sum(layers):,} units")]
@@ -1377,7 +1377,7 @@ def memory_problem(m: BaseModel) -> str | None:
     total = sum(t[0] for t in terms)
     if total <= MAX_RUN_BYTES:
         return None
-    size, key, what = max(terms)
+    _, key, what = max(terms)
     return (f"{key}: a run would need about {total / 2**30:,.1f} GiB of memory (mostly {what}); at most "
             f"{MAX_RUN_BYTES / 2**30:g} GiB per run")
 
@@ -1567,15 +1567,15 @@ def read_scenario_text(path: str) -> str:
     finally:
         os.close(fd)
     if len(raw) > MAX_SCENARIO_BYTES:
-        raise ScenarioError([f"{path}: larger than {MAX_SCENARIO_BYTES // 2**20} MiB: not a scenario file "
-                             "(a TOML file of settings)"])
+        raise ScenarioError([(f"{path}: larger than {MAX_SCENARIO_BYTES // 2**20} MiB: not a scenario file "
+                              "(a TOML file of settings)")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ScenarioError([f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
-                             f"{column} (a scenario is a UTF-8 TOML file)"]) from None
+        raise ScenarioError([(f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
+                              f"{column} (a scenario is a UTF-8 TOML file)")]) from None
     return text.removeprefix("\ufeff")  # a byte-order mark some editors write
 
 
@@ -1822,8 +1822,8 @@ def _expand(cls, doc: dict, base: BaseModel, path: str, share: bool) -> Scenario
                 try:
                     point_doc = _with_value(point_doc, key, value)
                 except KeyError:
-                    raise ScenarioError([f"{path}: sweep: '{key}' sets a key inside a value that is not a "
-                                         "table"]) from None
+                    raise ScenarioError([f"{path}: sweep: '{key}' sets a key inside a value that is not a table"]) \
+                        from None
             try:
                 resolved = cls.model_validate(point_doc)
             except ValidationError as exc:
@@ -1835,8 +1835,8 @@ def _expand(cls, doc: dict, base: BaseModel, path: str, share: bool) -> Scenario
             _add_file_hashes(cls, config, base_dir, hashes)
             ids, point_key = _identities(config, sweep.replicates)
             if ids[0] in points:
-                raise ScenarioError([f"{path}: sweep: points {{{label(points[ids[0]])}}} and {{{label(params)}}} "
-                                     "are the same run (their values are equal once validated)"])
+                raise ScenarioError([(f"{path}: sweep: points {{{label(points[ids[0]])}}} and {{{label(params)}}} "
+                                      "are the same run (their values are equal once validated)")])
             points[ids[0]] = params
             seed = resolved.seed
             for replicate, run_id in enumerate(ids):

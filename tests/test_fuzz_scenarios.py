@@ -19,10 +19,9 @@ import tomllib
 
 import pytest
 from click.testing import CliRunner
+from conftest import SCENARIOS
 
 from dynet.cli import main
-
-from conftest import SCENARIOS
 
 SEED = 20261202
 PER_SCENARIO = 14  # 23 shipped scenarios -> 322 cases
@@ -344,7 +343,7 @@ def test_huge_sizes_are_refused_or_fit(tmp_path, case):
     """A huge size either fails validation or passed the memory estimate (never allocated here)."""
     import resource
 
-    _, source, what, data = case
+    _, _, what, data = case
     path = tmp_path / "huge.toml"
     path.write_bytes(data)
     res = CliRunner().invoke(main, ["validate", str(path), "--json"])

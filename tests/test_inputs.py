@@ -13,14 +13,14 @@ import threading
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import SCENARIOS
 
-from dynet import api, data as D
+from dynet import api
+from dynet import data as D
 from dynet import scenario as S
 from dynet.cli import main
 from dynet.models import hopfield as H
 from dynet.scenario import ScenarioError, load_scenario, parse_scenario
-
-from conftest import SCENARIOS
 
 # The run ids of every shipped scenario, computed before run identities included file
 # contents: (runs, first run id, sha256 of every "run_id:point_key:replicate"). None of
