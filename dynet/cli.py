@@ -245,7 +245,7 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario", type=click.Path())  # what is wrong with it: api.validate's one line
 @click.option("--store", default=None, type=click.Path(file_okay=False),
               help="Also check the runs the scenario reads from this store (a transfer source).")
 @click.option("--json", "as_json", is_flag=True, help="Print the expanded runs as JSON (on failure: ok = false "

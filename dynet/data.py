@@ -87,48 +87,79 @@ def read_file(path: str | os.PathLike, sha256: str | None = None) -> bytes:
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if sha256 is not None:
-        actual = hashlib.sha256(raw).hexdigest()
-        if actual != sha256:
-            raise DataError(f"{path}: changed since the scenario was validated (sha256 {actual[:12]}..., "
-                            f"expected {sha256[:12]}...): validate and run the scenario again")
+        _check_digest(path, hashlib.sha256(raw).hexdigest(), sha256)
     return raw
 
 
-def _describe(raw: bytes) -> str:
-    """What a file that is not a .npy/.npz holds, in a few words (never its content)."""
-    if not raw:
+def _describe(sample: bytes, size: int) -> str:
+    """What a file that is not a .npy/.npz holds, from its first bytes ``sample`` and its
+    ``size``, in a few words (never its content)."""
+    if not size:
         return "the file is empty"
-    if raw[:1] == b"\x80" and len(raw) > 1 and raw[1] <= 5:
+    if sample[:1] == b"\x80" and len(sample) > 1 and sample[1] <= 5:
         return "found pickled Python objects, which dynet never loads"
-    if raw[:2] == b"\x1f\x8b":
+    if sample[:2] == b"\x1f\x8b":
         return "found gzip-compressed data"
     try:
-        text = raw[:65536].decode("utf-8")
+        text = sample.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < 65536 - 4:  # not just a character cut at the end of the sample
-            return f"found {len(raw)} bytes of binary data in another format"
-        text = raw[:exc.start].decode("utf-8")
-    if all(c.isprintable() or c in "\t\r\n" for c in text):
-        lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
-        return f"found text ({lines} line{'s' if lines != 1 else ''})"
-    return f"found {len(raw)} bytes of binary data in another format"
+        if exc.start < len(sample) - 4 or size == len(sample):  # not a character cut by the sample's end
+            return f"found {size} bytes of binary data in another format"
+        text = sample[:exc.start].decode("utf-8")
+    if not all(c.isprintable() or c in "\t\r\n" for c in text):
+        return f"found {size} bytes of binary data in another format"
+    if size > len(sample):
+        return "found text"
+    lines = sample.count(b"\n") + (not sample.endswith(b"\n"))
+    return f"found text ({lines} line{'s' if lines != 1 else ''})"
 
 
 def load_array(path: str | os.PathLike, key: str | None = None, sha256: str | None = None) -> np.ndarray:
     """One array from a ``.npy`` or ``.npz`` file (``key`` names it inside a ``.npz``); with
-    ``sha256``, the file must still have that content. Never unpickles anything."""
+    ``sha256``, the file must still have that content (hashed, then loaded through the same
+    open file, which must not change meanwhile). Never unpickles anything."""
     path = os.fspath(path)
-    raw = read_file(path, sha256)
-    if raw[:6] != b"\x93NUMPY" and raw[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
-        raise DataError(f"{path}: not a .npy/.npz array file: {_describe(raw)}")
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such data file")
     try:
-        data = np.load(io.BytesIO(raw), allow_pickle=False)
+        with _open_regular(path) as fh:
+            if fh is None:
+                raise DataError(f"{path}: not a regular file (a data file is a .npy, .npz or .csv file)")
+            before = os.fstat(fh.fileno())
+            sample = fh.read(65536)
+            if sample[:6] != b"\x93NUMPY" and sample[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+                raise DataError(f"{path}: not a .npy/.npz array file: {_describe(sample, before.st_size)}")
+            if sha256 is not None:
+                fh.seek(0)
+                h = hashlib.sha256()
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+                _check_digest(path, h.hexdigest(), sha256)
+            fh.seek(0)
+            array = _load_npy_npz(path, fh, key)
+            after = os.fstat(fh.fileno())
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise DataError(f"{path}: changed while it was read; run again")
+    return array
+
+
+def _check_digest(path: str, actual: str, expected: str) -> None:
+    if actual != expected:
+        raise DataError(f"{path}: changed since the scenario was validated (sha256 {actual[:12]}..., "
+                        f"expected {expected[:12]}...): validate and run the scenario again")
+
+
+def _load_npy_npz(path: str, fh, key: str | None) -> np.ndarray:
+    try:
+        data = np.load(fh, allow_pickle=False)
     except ValueError as exc:
         if "pickled" in str(exc) or "allow_pickle" in str(exc):
             raise DataError(f"{path}: holds an array of Python objects, which dynet never loads "
                             "(save numbers: a numeric dtype)") from None
         raise DataError(f"{path}: a damaged .npy/.npz file: {_one_line(exc)}") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: a damaged .npy/.npz file: {_one_line(exc)}") from None
     if isinstance(data, np.ndarray):
         if key is not None:
@@ -149,7 +180,7 @@ def load_array(path: str | os.PathLike, key: str | None = None, sha256: str | No
                 raise DataError(f"{path}: array '{key}' holds Python objects, which dynet never loads "
                                 "(save numbers: a numeric dtype)") from None
             raise DataError(f"{path}: array '{key}' is damaged: {_one_line(exc)}") from None
-        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        except (EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise DataError(f"{path}: array '{key}' is damaged: {_one_line(exc)}") from None
 
 

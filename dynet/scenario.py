@@ -717,12 +717,15 @@ class RBMScenario(_ScenarioBase):
             if "threshold" in data.model_fields_set and data.threshold is not None:
                 raise ValueError("data.threshold: binarization does not apply to real-valued visible units "
                                  "(network.visible = 'gaussian'); remove it")
-            if isinstance(data, RBMDigitsData):
-                data.threshold = None  # the resolved config says: not binarized
+            # the resolved config says: not binarized, standardized, sigma 1 (new tables, not
+            # changed ones: a sweep's points share the tables they do not change)
+            fill = {"threshold": None} if isinstance(data, RBMDigitsData) else {}
             if data.standardize is None:
-                data.standardize = "unit"
+                fill["standardize"] = "unit"
+            if fill:
+                self.data = data = data.model_copy(update=fill)
             if net.sigma is None:
-                net.sigma = 1.0
+                self.network = net = net.model_copy(update={"sigma": 1.0})
             sigmas = net.sigma if isinstance(net.sigma, list) else [net.sigma]
             if not sigmas or not all(0 < x < float("inf") for x in sigmas):
                 raise ValueError(f"network.sigma: every standard deviation must be finite and > 0 (got {net.sigma})")
@@ -1293,7 +1296,7 @@ def _hopfield_memory(m: HopfieldScenario) -> list[tuple[float, str, str]]:
 
 
 def _dense_memory(widths: list[int], rows: int, batch: int, key: str) -> list[tuple[float, str, str]]:
-    params = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    params = sum(a * b + b for a, b in itertools.pairwise(widths))
     # parameters, gradients, optimizer state, best and initial copies (float32); activations of
     # a whole split in evaluation and of a batch in training
     return [(32 * params, key, f"{params:,} parameters"),
@@ -1316,7 +1319,7 @@ def _feedforward_memory(m: FeedforwardScenario) -> list[tuple[float, str, str]]:
 
 def _rbm_layers_memory(nv: int, hidden: list[int], rows: int, chains: int, key: str) -> list[tuple[float, str, str]]:
     layers = [nv, *hidden]
-    weights = sum(a * b for a, b in zip(layers[:-1], layers[1:]))
+    weights = sum(a * b for a, b in itertools.pairwise(layers))
     return [(48 * weights, key, f"weights of layers {layers}"),
             (32 * rows * sum(layers), key, f"{rows:,} rows through layers {layers}"),
             (24 * chains * sum(layers), key, f"{chains:,} chains of {sum(layers):,} units")]
@@ -1374,7 +1377,7 @@ def memory_problem(m: BaseModel) -> str | None:
     total = sum(t[0] for t in terms)
     if total <= MAX_RUN_BYTES:
         return None
-    size, key, what = max(terms)
+    _, key, what = max(terms)
     return (f"{key}: a run would need about {total / 2**30:,.1f} GiB of memory (mostly {what}); at most "
             f"{MAX_RUN_BYTES / 2**30:g} GiB per run")
 
@@ -1564,15 +1567,15 @@ def read_scenario_text(path: str) -> str:
     finally:
         os.close(fd)
     if len(raw) > MAX_SCENARIO_BYTES:
-        raise ScenarioError([f"{path}: larger than {MAX_SCENARIO_BYTES // 2**20} MiB: not a scenario file "
-                             "(a TOML file of settings)"])
+        raise ScenarioError([(f"{path}: larger than {MAX_SCENARIO_BYTES // 2**20} MiB: not a scenario file "
+                              "(a TOML file of settings)")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ScenarioError([f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
-                             f"{column} (a scenario is a UTF-8 TOML file)"]) from None
+        raise ScenarioError([(f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
+                              f"{column} (a scenario is a UTF-8 TOML file)")]) from None
     return text.removeprefix("\ufeff")  # a byte-order mark some editors write
 
 
@@ -1727,9 +1730,25 @@ def _identities(config: dict, replicates: int) -> tuple[list[str], int]:
     return ids, int.from_bytes(point[:4], "little")
 
 
+def _big_ints(node, where: str = "") -> list[str]:
+    """Key paths of integers outside the 64 bits TOML allows (tomllib reads any size; numpy and
+    the kernels could not hold them)."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _big_ints(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _big_ints(v, f"{where}[{i}]")]
+    if isinstance(node, int) and not isinstance(node, bool) and not -2**63 <= node < 2**63:
+        return [where]
+    return []
+
+
 def _parse(doc: dict, path: str) -> Scenario:
+    big = _big_ints(doc)
+    if big:
+        raise ScenarioError([f"{path}: {where}: integer out of range (TOML integers are 64-bit: at most "
+                             f"{2**63 - 1})" for where in big[:10]])
     kind = doc.get("model")
-    if kind not in SCENARIO_MODELS:
+    if not isinstance(kind, str) or kind not in SCENARIO_MODELS:
         allowed = ", ".join(repr(k) for k in SCENARIO_MODELS)
         if kind is None:
             raise ScenarioError([f"{path}: model: required key is missing (one of {allowed})"])
@@ -1742,18 +1761,30 @@ def _parse(doc: dict, path: str) -> Scenario:
     problems = _sweep_problems(sweep, _dotted_fields(cls), path)
     if problems:
         raise ScenarioError(problems)
+    # every point is the base document with its sweep values set, validated as a whole; the
+    # tables a point does not change go in as validated models (pydantic takes an instance of
+    # the field's class as it is), so a point costs the validation of what it changes. Those
+    # models are validated on their own and shared by the points; a scenario's checks must
+    # never change them in place (they replace a table instead), which is verified below.
+    try:
+        return _expand(cls, doc, base, path, share=True)
+    except _SharedTableChanged:
+        return _expand(cls, doc, base, path, share=False)
 
+
+class _SharedTableChanged(Exception):
+    """A scenario check changed a table model that sweep points share."""
+
+
+def _expand(cls, doc: dict, base: BaseModel, path: str, share: bool) -> Scenario:
+    kind = doc["model"]
+    sweep = base.sweep
     grid_keys = list(sweep.grid)
     zip_keys = list(sweep.zip)
     zip_rows = list(zip(*sweep.zip.values())) if zip_keys else [()]
 
     scenario = Scenario(path=path, name=base.name, model=kind, raw=doc, sweep_keys=grid_keys + zip_keys)
     base_dir = os.path.dirname(os.path.abspath(path))
-    # every point is the base document with its sweep values set, validated as a whole; the
-    # tables a point does not change go in as validated models (pydantic takes an instance of
-    # the field's class as it is), so a point costs the validation of what it changes. Those
-    # models are validated on their own (the scenario's checks may set fields of its tables,
-    # as the rbm's do for Gaussian units) and copied per point.
     base_doc = {k: v for k, v in doc.items() if k != "sweep"}
     validated = {}
     for k, v in base_doc.items():
@@ -1762,39 +1793,59 @@ def _parse(doc: dict, path: str) -> Scenario:
                 validated[k] = _field_adapter(cls, k).validate_python(v)
             except ValidationError:  # not expected: the whole document passed
                 pass
+    for k, f in cls.model_fields.items():  # tables left out: their defaults, built once
+        if k not in base_doc and k != "sweep" and f.default_factory is not None:
+            default = f.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                validated[k] = default
+    if not share:
+        validated = {}
+    before = {k: m.model_dump() for k, m in validated.items()}
+    changed = {key.split(".", 1)[0] for key in grid_keys + zip_keys}  # the tables the sweep sets
+    template = {k: v for k, v in base_doc.items() if k not in validated or k in changed}
+    template.update({k: m for k, m in validated.items() if k not in changed})
+    template["sweep"] = _NO_SWEEP  # a point has none (the default would be built per point)
     hashes: dict[str, str | None] = {}
-    points: dict[str, str] = {}  # canonical config -> label of the point that gave it
+    points: dict[str, dict] = {}  # run id of replicate 0 -> the params of the point that gave it
+
+    def label(params: dict) -> str:  # built only for a message
+        return ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+    def where(params: dict) -> str:
+        return f"sweep point {{{label(params)}}}: " if params else ""
+
     for combo in itertools.product(*sweep.grid.values()):
         for zrow in zip_rows:
             params = dict(zip(grid_keys, combo)) | dict(zip(zip_keys, zrow))
-            point_doc = base_doc
+            point_doc = template
             for key, value in params.items():
                 try:
                     point_doc = _with_value(point_doc, key, value)
                 except KeyError:
-                    raise ScenarioError([f"{path}: sweep: '{key}' sets a key inside a value that is not a "
-                                         "table"]) from None
-            changed = {key.split(".", 1)[0] for key in params}
-            point_doc = {k: (validated[k].model_copy() if k in validated and k not in changed else v)
-                         for k, v in point_doc.items()}
-            point_doc["sweep"] = _NO_SWEEP  # a point has none (the default would be built per point)
-            label = ", ".join(f"{k}={v!r}" for k, v in params.items())
-            resolved = _validate_doc(cls, point_doc, path, context=f"sweep point {{{label}}}: " if params else "")
+                    raise ScenarioError([f"{path}: sweep: '{key}' sets a key inside a value that is not a table"]) \
+                        from None
+            try:
+                resolved = cls.model_validate(point_doc)
+            except ValidationError as exc:
+                raise ScenarioError([f"{path}: {where(params)}{_format_error(cls, e)}" for e in exc.errors()]) from None
             too_big = memory_problem(resolved)
             if too_big:
-                raise ScenarioError([f"{path}: " + (f"sweep point {{{label}}}: " if params else "") + too_big])
+                raise ScenarioError([f"{path}: {where(params)}{too_big}"])
             config = resolved.model_dump(mode="json", exclude={"name", "description", "sweep"})
             _add_file_hashes(cls, config, base_dir, hashes)
             ids, point_key = _identities(config, sweep.replicates)
             if ids[0] in points:
-                raise ScenarioError([f"{path}: sweep: points {{{points[ids[0]]}}} and {{{label}}} are the same "
-                                     "run (their values are equal once validated)"])
-            points[ids[0]] = label
+                raise ScenarioError([(f"{path}: sweep: points {{{label(points[ids[0]])}}} and {{{label(params)}}} "
+                                      "are the same run (their values are equal once validated)")])
+            points[ids[0]] = params
+            seed = resolved.seed
             for replicate, run_id in enumerate(ids):
                 scenario.runs.append(RunSpec(
                     run_id=run_id, model=kind, scenario=base.name, config=config, params=params,
-                    replicate=replicate, seed={"entropy": resolved.seed, "spawn_key": [point_key, replicate]},
+                    replicate=replicate, seed={"entropy": seed, "spawn_key": [point_key, replicate]},
                     base_dir=base_dir))
+    if any(m.model_dump() != before[k] for k, m in validated.items()):
+        raise _SharedTableChanged()
     return scenario
 
 

@@ -13,14 +13,14 @@ import threading
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import SCENARIOS
 
-from dynet import api, data as D
+from dynet import api
+from dynet import data as D
 from dynet import scenario as S
 from dynet.cli import main
 from dynet.models import hopfield as H
 from dynet.scenario import ScenarioError, load_scenario, parse_scenario
-
-from conftest import SCENARIOS
 
 # The run ids of every shipped scenario, computed before run identities included file
 # contents: (runs, first run id, sha256 of every "run_id:point_key:replicate"). None of
@@ -202,6 +202,8 @@ def test_scenario_files_that_are_not_text(runner, tmp_path):
     deep = tmp_path / "deep.toml"
     deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
     assert "nested too deeply" in _one_error(runner, ["validate", str(deep)])
+    assert _one_error(runner, ["validate", str(tmp_path)]) == (f"error: {tmp_path}: is a directory, not a "
+                                                                 "scenario file")
     bom = tmp_path / "bom.toml"
     bom.write_bytes(b"\xef\xbb\xbf" + PATTERNS_TOML.replace('"file"', '"random"\ncount = 2')
                     .replace('path = "p.npy"', "").replace("[patterns]", "[network]\nn_units = 20\n[patterns]")
