@@ -15,11 +15,13 @@ Usage::
     store.problems                                 # run groups skipped as unreadable: {name: why}
 
 ``sweep_table`` and ``binder_crossings`` (Ising T_c from Binder cumulants) work on the same
-records; :mod:`dynet.analysis.export` writes runs and sweeps to NetCDF, CSV and Parquet.
+records; :func:`export` (:mod:`dynet.analysis.writers`) writes runs and sweeps to NetCDF, CSV and Parquet.
 """
 
-from .reader import AnalysisError, Store, open_store
-from .stats import mean_sem, summary_frame
+from .reader import AnalysisError, Store, list_runs, open_store
+from .stats import mean_sem, summarize, summary_frame
 from .tables import binder_crossings, sweep_table
+from .writers import export
 
-__all__ = ["AnalysisError", "Store", "binder_crossings", "mean_sem", "open_store", "summary_frame", "sweep_table"]
+__all__ = ["AnalysisError", "Store", "binder_crossings", "export", "list_runs", "mean_sem", "open_store", "summarize",
+           "summary_frame", "sweep_table"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -91,6 +92,30 @@ class Store:
             self._runs = runs_frame(self.records)
         return self._runs
 
+    def select(self, *, scenario: str | None = None, status: str | None = None, where: str | None = None):
+        """The rows of :attr:`runs` of ``scenario``, with ``status``, and matching ``where``: a
+        pandas query over the columns, in which dotted column names need no backticks
+        (``"init.fraction > 0.1 and final_overlap < 0.9"``). A bad expression raises
+        :class:`AnalysisError` naming it."""
+        runs = self.runs
+        if scenario is not None:
+            runs = runs[runs["scenario"] == scenario]
+        if status is not None:
+            runs = runs[runs["status"] == status]
+        if where:
+            expr = quote_columns(where, runs.columns)
+            try:
+                runs = runs.query(expr, engine="python")
+            except KeyError:  # a value that is not a condition is taken as column labels
+                runs = None
+            except Exception as exc:  # noqa: BLE001 - pandas raises many kinds for a bad expression
+                msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                msg = msg if len(msg) <= 160 else msg[:157] + "..."
+                raise AnalysisError(f"bad filter expression {where!r}: {msg}") from None
+            if not hasattr(runs, "columns"):
+                raise AnalysisError(f"bad filter expression {where!r}: not a true/false condition on each run")
+        return runs
+
     @property
     def scenarios(self) -> list[str]:
         """The scenario names that have runs in the store, sorted."""
@@ -170,6 +195,24 @@ class Store:
         return summary_frame(self.sweep(scenario, job=job), metrics)
 
 
+def list_runs(url: str | os.PathLike, *, scenario: str | None = None, status: str | None = None,
+              where: str | None = None) -> tuple[list[dict], dict[str, str]]:
+    """``(runs, problems)`` for ``dynet ls``: one dict per selected run (run_id, scenario, job,
+    model, params, replicate, status, metrics, error's first line), and the run groups that
+    were skipped as unreadable (see :meth:`Store.select`, :attr:`Store.problems`)."""
+    if status is not None and status not in (_store.RUNNING, _store.COMPLETE, _store.FAILED):
+        raise AnalysisError(f"--status: '{status}' is not a run status (running, complete, failed)")
+    st = Store(url)
+    selected = st.select(scenario=scenario, status=status, where=where)
+    out = []
+    for rid in selected["run_id"]:
+        a = st.records[rid]
+        out.append({"run_id": rid, "scenario": a.get("scenario"), "job": a.get("job"), "model": a.get("model"),
+                    "params": a.get("params") or {}, "replicate": a.get("replicate"), "status": a.get("status"),
+                    "metrics": a.get("metrics") or {}, "error": (a.get("error") or "").split("\n")[0] or None})
+    return out, st.problems
+
+
 # ---------------------------------------------------------------------------- the runs table
 
 def _cell(v):
@@ -216,6 +259,20 @@ def runs_frame(records: dict[str, dict]):
     frame.attrs["param_columns"] = list(pcol.values())
     frame.attrs["metric_columns"] = list(mcol.values())
     return frame
+
+
+_QUOTED = re.compile(r"""(`[^`]*`|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+
+
+def quote_columns(expr: str, columns) -> str:
+    """``expr`` with every column name that is not a Python identifier (``init.fraction``)
+    wrapped in backticks, outside string literals and existing backticks."""
+    names = sorted((c for c in columns if isinstance(c, str) and not c.isidentifier()), key=len, reverse=True)
+    if not names:
+        return expr
+    pattern = re.compile(r"(?<![\w.`])(" + "|".join(re.escape(n) for n in names) + r")(?![\w`])")
+    parts = _QUOTED.split(expr)
+    return "".join(p if i % 2 else pattern.sub(r"`\1`", p) for i, p in enumerate(parts))
 
 
 # ---------------------------------------------------------------------------- one run as a Dataset

@@ -27,6 +27,13 @@ def mean_sem(ds, dim: str = "replicate"):
     return mean, sem.where(n > 1), n
 
 
+def summarize(url, scenario: str, metrics=None, *, job: str | None = None):
+    """``dynet summary``: the summary table of ``scenario`` in the store at ``url``."""
+    from .reader import Store
+
+    return Store(url).summary(scenario, metrics, job=job)
+
+
 def summary_frame(ds, metrics=None):
     """One row per sweep point of a sweep Dataset (see :meth:`dynet.analysis.Store.summary`)."""
     import pandas as pd
@@ -40,6 +47,12 @@ def summary_frame(ds, metrics=None):
             metrics = []
     else:
         metrics = list(metrics)
+        unknown = [m for m in metrics if m not in ds.data_vars]
+        if unknown:
+            from .reader import AnalysisError
+
+            raise AnalysisError(f"scenario '{ds.attrs.get('scenario')}' has no metric {', '.join(unknown)} "
+                                f"(it has {', '.join(sorted(map(str, ds.data_vars)))})")
     present = set(numeric_vars(ds))
     if not metrics:
         metrics = sorted(present)
