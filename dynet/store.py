@@ -386,9 +386,16 @@ def run_ids(store: str | os.PathLike) -> list[str]:
 
 def resolve_run(store: str | os.PathLike, prefix: str) -> str:
     """The run id starting with ``prefix`` (unique), from the folder names alone."""
-    if not prefix:
-        raise StoreError("empty run id")
-    ids = [r for r in run_ids(store) if r.startswith(prefix)]
+    if not prefix or "/" in prefix or prefix.startswith("."):
+        raise StoreError(f"no run '{prefix}' in this store")
+    runs_dir = os.path.join(local_path(store), RUNS)
+    if os.path.isdir(os.path.join(runs_dir, prefix)):  # a whole id: no listing
+        return prefix
+    try:
+        names = os.listdir(runs_dir)  # plain names: cheaper than scandir's entries for 10^4+ runs
+    except FileNotFoundError:
+        names = []
+    ids = sorted(n for n in names if n.startswith(prefix) and os.path.isdir(os.path.join(runs_dir, n)))
     if len(ids) == 1:
         return ids[0]
     if not ids:

@@ -251,9 +251,9 @@ def runs_frame(records: dict[str, dict]):
         cols["error"][i] = (a.get("error") or "").split("\n")[0] or None
         cols["elapsed_s"][i] = (a.get("timings") or {}).get("elapsed_s")
         for k, v in (a.get("params") or {}).items():
-            cols[pcol[k]][i] = _cell(v)
+            cols[pcol[k]][i] = _cell(v) if type(v) in (list, dict) else v
         for k, v in (a.get("metrics") or {}).items():
-            cols[mcol[k]][i] = _cell(v)
+            cols[mcol[k]][i] = _cell(v) if type(v) in (list, dict) else v
     frame = pd.DataFrame({c: pd.Series(v, dtype=object if c in ("job", "error") else None) for c, v in cols.items()}
                          if n else {c: pd.Series([], dtype=object) for c in cols})
     frame.attrs["param_columns"] = list(pcol.values())
