@@ -250,3 +250,34 @@ def test_forced_grid_layout_fills_missing_points(store):
 def test_sweep_table_and_binder_helpers_still_work(path):
     rows = analysis.sweep_table(path, "hop-grid", ("final_overlap",))
     assert len(rows) == 4 and all(r["replicates"] == 3 for r in rows)
+
+
+def _record(params, replicate, metrics, status="complete", started="2026-01-01T00:00:00"):
+    return {"scenario": "x", "model": "feedforward", "params": params, "replicate": replicate, "status": status,
+            "metrics": metrics, "timings": {"started": started}}
+
+
+def test_sweep_placement_of_mixed_values_and_no_sweep():
+    from dynet.analysis.reader import sweep_dataset
+
+    recs = {f"r{i}{r}": _record({"training.batch_size": b, "optimizer.lr": lr}, r, {"m": 10 * i + r})
+            for i, (b, lr) in enumerate([(1, 0.01), (16, 0.05), ("full", 0.5)]) for r in range(2)}
+    ds = sweep_dataset("", "x", recs, [])
+    assert ds.attrs["layout"] == "zip" and list(ds["training.batch_size"].values) == ["1", "16", "full"]
+    assert ds.m.values.tolist() == [[0, 1], [10, 11], [20, 21]]
+    grid = sweep_dataset("", "x", recs, [], layout="grid")
+    assert grid.m.sel({"training.batch_size": "full", "optimizer.lr": 0.5}).values.tolist() == [20, 21]
+    single = sweep_dataset("", "x", {"a": _record({}, 0, {"m": 1.5}), "b": _record({}, 1, {"m": 2.5})}, [])
+    assert dict(single.sizes) == {"replicate": 2} and single.m.values.tolist() == [1.5, 2.5]
+    with pytest.raises(AnalysisError, match="sweep different parameters"):
+        sweep_dataset("", "x", {"a": _record({"p": 1}, 0, {}), "b": _record({"q": 1}, 0, {})}, [])
+
+
+def test_sweep_keeps_the_later_of_two_runs_in_one_cell():
+    from dynet.analysis.reader import sweep_dataset
+
+    recs = {"old": _record({"p": 1}, 0, {"m": 1.0}, started="2026-01-01T00:00:00"),
+            "new": _record({"p": 1}, 0, {"m": 2.0}, started="2026-01-02T00:00:00")}
+    with pytest.warns(UserWarning, match="1 run\\(s\\) share a sweep point"):
+        ds = sweep_dataset("", "x", recs, [])
+    assert ds.run_id.values.tolist() == [["new"]] and ds.m.values.tolist() == [[2.0]]

@@ -366,16 +366,16 @@ def _sort_key(v):
     return (2, str(v))
 
 
-def _labels(values):
-    """Sorted coordinate values as an array xarray and netCDF accept."""
-    vals = sorted(set(values), key=_sort_key)
-    if all(isinstance(v, bool) for v in vals):
-        return np.array(vals, dtype=bool)
-    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in vals):
-        return np.array(vals, dtype=np.int64)
-    if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in vals):
-        return np.array(vals, dtype=np.float64)
-    return np.array([str(v) for v in vals], dtype=object)
+def _as_coord(values):
+    """Coordinate values (in this order) as an array xarray and netCDF accept: bools, integers,
+    floats, or else text."""
+    if all(isinstance(v, bool) for v in values):
+        return np.array(values, dtype=bool)
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=np.int64)
+    if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=np.float64)
+    return np.array([str(v) for v in values], dtype=object)
 
 
 def _metric_array(values: list, shape: tuple):
@@ -398,30 +398,20 @@ def _placement(records: dict[str, dict], layout: str):
     keys = list(next(iter(keysets)))
     points = {rid: tuple(_coord_value((a.get("params") or {})[k]) for k in keys) for rid, a in records.items()}
     distinct = sorted(set(points.values()), key=lambda p: tuple(_sort_key(v) for v in p))
-    labels = {k: _labels([p[i] for p in distinct]) for i, k in enumerate(keys)}
-    full = math.prod(len(v) for v in labels.values())
+    values = {k: sorted({p[i] for p in distinct}, key=_sort_key) for i, k in enumerate(keys)}
+    full = math.prod(len(v) for v in values.values())
     if layout not in ("auto", "grid", "zip"):
         raise AnalysisError(f"layout must be auto, grid or zip, not {layout!r}")
-    grid = layout == "grid" or (layout == "auto" and len(distinct) == full)
     if not keys:
         return keys, [], {}, {rid: () for rid in records}, "none"
-    if grid:
-        pos = {k: {_coord_value(v.item() if hasattr(v, "item") else v): j for j, v in enumerate(lab)}
-               for k, lab in labels.items()}
+    if layout == "grid" or (layout == "auto" and len(distinct) == full):
+        pos = {k: {v: j for j, v in enumerate(vals)} for k, vals in values.items()}
         where = {rid: tuple(pos[k][p[i]] for i, k in enumerate(keys)) for rid, p in points.items()}
-        return keys, keys, {k: labels[k] for k in keys}, where, "grid"
+        return keys, keys, {k: _as_coord(values[k]) for k in keys}, where, "grid"
     index = {p: j for j, p in enumerate(distinct)}
-    coords = {k: ("point", _labels_in_order([p[i] for p in distinct])) for i, k in enumerate(keys)}
+    coords = {k: ("point", _as_coord([p[i] for p in distinct])) for i, k in enumerate(keys)}
     coords["point"] = np.arange(len(distinct))
     return keys, ["point"], coords, {rid: (index[p],) for rid, p in points.items()}, "zip"
-
-
-def _labels_in_order(values):
-    if all(isinstance(v, bool) for v in values):
-        return np.array(values, dtype=bool)
-    if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values):
-        return np.array(values)
-    return np.array([str(v) for v in values], dtype=object)
 
 
 def sweep_dataset(path: str, scenario: str, records: dict[str, dict], trajectories: list[str], *,
