@@ -419,10 +419,11 @@ def _run_attrs_or_problem(runs_dir: str, run_id: str) -> tuple[dict | None, str 
 
 
 def read_run_attrs(store: str | os.PathLike, ids: list[str] | None = None,
-                   threads: int = 8) -> tuple[dict[str, dict], dict[str, str]]:
+                   threads: int = 1) -> tuple[dict[str, dict], dict[str, str]]:
     """``(attrs, problems)``: run id -> run attributes for every readable run group (all of
     ``runs/`` unless ``ids``), and run id -> what is wrong for each group that could not be
-    read (empty folder, damaged or foreign metadata). Reads plain JSON, in ``threads`` threads."""
+    read (empty folder, damaged or foreign metadata). Reads plain JSON; ``threads`` > 1 reads in
+    a thread pool, which pays only where reading waits on the disk (parsing holds the GIL)."""
     runs_dir = os.path.join(local_path(store), RUNS)
     ids = run_ids(store) if ids is None else list(ids)
     if threads > 1 and len(ids) > 256:
