@@ -120,7 +120,8 @@ def test_netcdf_round_trip(store, tmp_path):
 
 def test_prefix_resolution_and_errors(store):
     rid = store.runs.run_id.iloc[0]
-    assert store.resolve(rid[:5]) == rid
+    assert store.resolve(rid[:5]) == rid and store.resolve(rid) == rid
+    assert store.attrs(rid[:6]) == store.records[rid] and store.attrs(rid)["run_id"] == rid
     with pytest.raises(AnalysisError, match="no run 'zzz'"):
         store.run("zzz")
     first = {r[0] for r in store.runs.run_id}
