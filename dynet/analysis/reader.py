@@ -86,8 +86,10 @@ class Store:
         (dotted names, e.g. ``init.fraction``), ``replicate, status, error`` (its first line),
         ``elapsed_s``, then one column per final metric (a metric whose name is taken is
         ``metrics.<name>``). Values missing for a run (another scenario's parameter, a failed
-        run's metrics) are NaN / None. Filter with pandas, e.g.
-        ``store.runs.query("scenario == 'capacity' and `network.rule` == 'hebbian'")``."""
+        run's metrics) are NaN / None; lists are tuples. ``runs.attrs["param_columns"]`` and
+        ``["metric_columns"]`` name the parameter and metric columns. Filter with pandas, e.g.
+        ``store.runs.query("scenario == 'capacity' and `network.rule` == 'hebbian'")``, or with
+        :meth:`select`."""
         if self._runs is None:
             self._runs = runs_frame(self.records)
         return self._runs
