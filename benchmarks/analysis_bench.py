@@ -131,13 +131,23 @@ def main() -> None:
             rows.append([name, f"{seconds * 1e3:.1f} ms", f"{cpu * 1e3:.1f} ms",
                          "" if target is None else f"< {target * 1e3:.0f} ms", verdict])
 
-        # listing + filtering, from a fresh Store each time (no cached listing)
+        # listing + filtering from a fresh Store; the process caches what it parsed (checked
+        # against each zarr.json's stat on every listing), so only the first listing parses
+        from dynet.analysis import reader
+
         def list_and_filter():
             st = dynet.open_store(path)
             return st, st.select(where="init.fraction > 0.3 and status == 'complete'")
 
-        (st, sel), t = timed(list_and_filter, 3)
-        add("list + filter all runs (best of 3)", min(t), 1.0)
+        uncached = []
+        for _ in range(3):
+            reader.forget_listings()
+            (st, sel), t = timed(list_and_filter)
+            uncached.append((t[0], CPU["last"]))
+        wall, CPU["last"] = min(uncached)
+        add("list + filter all runs (best of 3, uncached)", wall, 1.0)
+        _, t = timed(list_and_filter, 3)
+        add("  again in the same process (cached, stat only)", min(t))
         for threads in (1, 8):
             _, t = timed(lambda: S.read_run_attrs(path, threads=threads), 3)  # noqa: B023
             add(f"  read every run's zarr.json ({threads} thread{'s' if threads > 1 else ''})", min(t))
@@ -153,9 +163,13 @@ def main() -> None:
         add("open a run by 6-char prefix (mean of 50)", t[0] / len(pick), 0.05, per=len(pick))
         _, t = timed(lambda: fresh.run(pick[0]).energy.values, 5)
         add("  read a run's energy trajectory", min(t))
-        sw, t = timed(lambda: dynet.open_store(path).sweep("bench-3"), 3)
+        def sweep_uncached():
+            reader.forget_listings()
+            return dynet.open_store(path).sweep("bench-3")
+
+        sw, t = timed(sweep_uncached, 3)
         n_sweep = int((sw.status != "").sum())
-        add(f"sweep of {n_sweep} runs, final metrics (incl. listing)", min(t), 2.0)
+        add(f"sweep of {n_sweep} runs, final metrics (incl. uncached listing)", min(t), 2.0)
         _, t = timed(lambda: st.sweep("bench-3"), 3)
         add("  the same on a listed Store", min(t))
         _, t = timed(lambda: st.summary("bench-3"), 3)

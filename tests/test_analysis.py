@@ -284,3 +284,27 @@ def test_sweep_keeps_the_later_of_two_runs_in_one_cell():
     with pytest.warns(UserWarning, match="1 run\\(s\\) share a sweep point"):
         ds = sweep_dataset("", "x", recs, [])
     assert ds.run_id.values.tolist() == [["new"]] and ds.m.values.tolist() == [[2.0]]
+
+
+def test_listing_cache_follows_changes_to_the_store(path, tmp_path):
+    copy = str(tmp_path / "copy.zarr")
+    shutil.copytree(path, copy)
+    first = dynet.open_store(copy)
+    rid = min(first.records)
+    assert first.records[rid]["status"] == "complete"  # listed; its table is not built yet
+    # a record rewritten, a run deleted: a later Store sees both; the earlier one keeps its snapshot
+    zarr.open_group(copy, path=S.run_path(rid), mode="r+").attrs.update({"status": "failed", "error": "x\ny"})
+    gone = sorted(first.records)[1]
+    shutil.rmtree(os.path.join(copy, "runs", gone))
+    second = dynet.open_store(copy)
+    assert second.records[rid]["status"] == "failed" and gone not in second.records
+    first.runs  # noqa: B018 - built from the older listing after the newer one was read ...
+    third = dynet.open_store(copy)  # ... which must not leave a stale table for later Stores
+    table = third.runs.set_index("run_id")
+    assert table.loc[rid, "status"] == "failed" and table.loc[rid, "error"] == "x" and gone not in table.index
+    assert first.runs.set_index("run_id").loc[rid, "status"] == "complete" and len(first.runs) == 30
+    assert len(second.runs) == len(third.runs) == 29
+    third.runs.loc[0, "status"] = "edited"  # a caller's edits stay in its own table
+    assert dynet.open_store(copy).runs.loc[0, "status"] != "edited"
+    os.mkdir(os.path.join(copy, "runs", "empty"))
+    assert dynet.open_store(copy).problems == {"empty": "no zarr.json (an empty or partly deleted run group)"}

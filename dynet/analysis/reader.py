@@ -6,6 +6,7 @@ arrays; this module turns them into pandas / xarray objects.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -54,6 +55,7 @@ class Store:
         self._records: dict[str, dict] | None = None
         self._runs = None
         self._problems: dict[str, str] = {}
+        self._generation = 0
 
     def __repr__(self) -> str:
         n = "?" if self._records is None else len(self._records)
@@ -69,9 +71,10 @@ class Store:
 
     @property
     def records(self) -> dict[str, dict]:
-        """Run id -> the run's full attributes (its record), for every readable run."""
+        """Run id -> the run's full attributes (its record), for every readable run (shared with
+        the process's listing cache: read them, don't modify them)."""
         if self._records is None:
-            self._records, self._problems = _store.read_run_attrs(self.path)
+            self._records, self._problems, self._generation = read_listing(self.path)
         return self._records
 
     @property
@@ -91,7 +94,8 @@ class Store:
         ``store.runs.query("scenario == 'capacity' and `network.rule` == 'hebbian'")``, or with
         :meth:`select`."""
         if self._runs is None:
-            self._runs = runs_frame(self.records)
+            records = self.records
+            self._runs = cached_runs_frame(self.path, records, self._generation)
         return self._runs
 
     def select(self, *, scenario: str | None = None, status: str | None = None, where: str | None = None):
@@ -195,6 +199,62 @@ class Store:
         from .stats import summary_frame
 
         return summary_frame(self.sweep(scenario, job=job), metrics)
+
+
+#: store path -> run id -> (stamp of its zarr.json, attributes or None, problem or None)
+_LISTINGS: dict[str, dict[str, tuple]] = {}
+_GENERATION: dict[str, int] = {}  # store path -> version of its cached listing (never reused)
+_VERSIONS = itertools.count(1)
+_FRAMES: dict[str, tuple[int, object]] = {}  # store path -> (generation, runs table of that listing)
+
+
+def read_listing(path: str) -> tuple[dict[str, dict], dict[str, str], int]:
+    """``(attrs, problems, generation)`` of every run group (see :func:`dynet.store.read_run_attrs`),
+    parsing only the records whose ``zarr.json`` changed since this process last listed the
+    store: a second listing of 10,000 runs costs their ``stat`` calls, not their JSON.
+    ``generation`` changes whenever the listing does."""
+    cache = _LISTINGS.get(path)
+    if cache is None:  # the first listing: read every record (with its stamp) in one pass
+        cache = _LISTINGS[path] = _store.read_run_records(path)
+        changed = True
+    else:  # later ones: stat every record, read the new and changed ones
+        stamps = _store.run_record_stamps(path)
+        gone = [r for r in cache if r not in stamps]
+        for rid in gone:
+            del cache[rid]
+        stale = [rid for rid, st in stamps.items() if st is None or rid not in cache or cache[rid][0] != st]
+        if stale:
+            cache.update(_store.read_run_records(path, stale))
+        changed = bool(stale or gone)
+    if changed or path not in _GENERATION:
+        _GENERATION[path] = next(_VERSIONS)
+    records, problems = {}, {}
+    for rid in sorted(cache):
+        _, a, problem = cache[rid]
+        if a is not None:
+            records[rid] = a
+        else:
+            problems[rid] = problem
+    return records, problems, _GENERATION[path]
+
+
+def forget_listings() -> None:
+    """Drop the process's cached listings (they are checked against the files on every use anyway)."""
+    _LISTINGS.clear()
+    _GENERATION.clear()
+    _FRAMES.clear()
+
+
+def cached_runs_frame(path: str, records: dict[str, dict], generation: int):
+    """:func:`runs_frame` of the listing ``generation`` of :func:`read_listing`, built once per
+    generation; each caller gets its own shallow copy (pandas' copy-on-write keeps them apart)."""
+    cached = _FRAMES.get(path)
+    if cached is not None and cached[0] == generation:
+        return cached[1].copy(deep=False)
+    frame = runs_frame(records)
+    if _GENERATION.get(path) == generation:
+        _FRAMES[path] = (generation, frame)
+    return frame.copy(deep=False)
 
 
 def list_runs(url: str | os.PathLike, *, scenario: str | None = None, status: str | None = None,
