@@ -422,21 +422,6 @@ def summarize(report: RunReport) -> list[dict]:
 
 # --------------------------------------------------------------------------- reading the store
 
-def _live_status(store_path: str, rid: str, attrs: dict) -> tuple[str | None, str | None, dict | None]:
-    """(status, error line, claim) of a run as a reader should see it: a ``running`` run whose
-    attempt stopped heartbeating (or never claimed it) is ``stale``."""
-    status, error = attrs.get("status"), (attrs.get("error") or "").split("\n")[0] or None
-    if status != _store.RUNNING:
-        return status, error, None
-    claim = _store.read_claim(store_path, rid)
-    if claim is None:
-        return _store.STALE, "stale: no live attempt holds this run; `dynet run` runs it again", None
-    who = f"host {claim.get('host')} pid {claim.get('pid')}"
-    if claim["stale"]:
-        return _store.STALE, f"stale: {claim['why']} ({who}); `dynet run` runs it again", claim
-    return status, None, claim
-
-
 def _lease(claim: dict | None) -> dict | None:
     if claim is None:
         return None
@@ -454,7 +439,7 @@ def list_runs(store: str | os.PathLike) -> list[dict]:
     path = os.fspath(store)
     out = []
     for rid, a in _store.list_runs(root).items():
-        status, error, claim = _live_status(path, rid, a)
+        status, error, claim = _store.live_status(path, rid, a)
         out.append({"run_id": rid, "scenario": a.get("scenario"), "model": a.get("model"),
                     "params": a.get("params", {}), "replicate": a.get("replicate"), "status": status,
                     "metrics": a.get("metrics", {}), "error": error, "lease": _lease(claim)})
@@ -467,7 +452,7 @@ def show_run(store: str | os.PathLike, run_id: str) -> dict:
     root = _store.open_store(store)
     rid = _store.find_run(root, run_id)
     attrs = _store.run_attrs(root, rid)
-    status, error, claim = _live_status(os.fspath(store), rid, attrs)
+    status, error, claim = _store.live_status(os.fspath(store), rid, attrs)
     arrays = {}
     if status != _store.DAMAGED:
         group = root[_store.run_path(rid)]

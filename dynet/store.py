@@ -322,6 +322,9 @@ def run_attrs(root: zarr.Group, run_id: str) -> dict:
 
 def find_run(root: zarr.Group, prefix: str) -> str:
     """The run id that starts with ``prefix`` (unique), as ``git`` resolves short hashes."""
+    base = _local_dir(root)
+    if base is not None:  # from the folder names alone, without reading every run's record
+        return resolve_run(base, prefix)
     ids = [r for r in list_runs(root) if r.startswith(prefix)]
     if len(ids) == 1:
         return ids[0]
@@ -422,6 +425,21 @@ def read_claim(store_path: str | os.PathLike, run_id: str) -> dict | None:
         if info is not None:
             return info
     return None
+
+
+def live_status(store_path: str | os.PathLike, run_id: str, attrs: dict) -> tuple[str | None, str | None, dict | None]:
+    """(status, error line, claim) of a run as a reader should see it: a ``running`` run whose
+    attempt stopped heartbeating (or never claimed it) is ``stale``."""
+    status, error = attrs.get("status"), (attrs.get("error") or "").split("\n")[0] or None
+    if status != RUNNING:
+        return status, error, None
+    claim = read_claim(store_path, run_id)
+    if claim is None:
+        return STALE, "stale: no live attempt holds this run; `dynet run` runs it again", None
+    who = f"host {claim.get('host')} pid {claim.get('pid')}"
+    if claim["stale"]:
+        return STALE, f"stale: {claim['why']} ({who}); `dynet run` runs it again", claim
+    return status, None, claim
 
 
 class Claim:
@@ -829,3 +847,153 @@ class RunRecord:
     def cancel(self, reason: str, elapsed: float) -> None:
         """Mark the run cancelled, keeping its checkpoint for the attempt that finishes it."""
         self._finish(CANCELLED, {}, reason, elapsed)
+
+# --------------------------------------------------------------------------- fast reads (analysis)
+#
+# Listing and filtering many runs must not open every group through zarr (slow, and noisy
+# about folders that are not groups): these functions read the metadata documents
+# (``zarr.json``) of the store as plain JSON. Local paths only; every path the readers use
+# is built here, so another file system needs changes in this section only.
+
+def local_path(store: str | os.PathLike) -> str:
+    """The absolute file-system path of a store given as a path or a ``file://`` URL."""
+    return os.path.abspath(store_path(store))
+
+
+def read_store_attrs(store: str | os.PathLike) -> dict:
+    """The root group's attributes, after the same checks as :func:`open_store` (a dynet store of
+    this format), without opening it through zarr."""
+    path = local_path(store)
+    meta_path = os.path.join(path, ZARR_JSON)
+    if not os.path.exists(meta_path):
+        if _is_zarr_v2(path):
+            open_store(path)  # raises the Zarr v2 message
+        raise StoreError(f"{os.fspath(store)}: no dynet store here")
+    meta = _check_meta(meta_path)
+    _check_root(meta, os.fspath(store))
+    return meta["attributes"]
+
+
+def run_ids(store: str | os.PathLike) -> list[str]:
+    """The names of the folders under ``runs/``, sorted (not checked to be run groups)."""
+    try:
+        with os.scandir(os.path.join(local_path(store), RUNS)) as it:
+            return sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def resolve_run(store: str | os.PathLike, prefix: str) -> str:
+    """The run id starting with ``prefix`` (unique), from the folder names alone."""
+    if not prefix or "/" in prefix or prefix.startswith("."):
+        raise StoreError(f"no run '{prefix}' in this store")
+    runs_dir = os.path.join(local_path(store), RUNS)
+    if os.path.isdir(os.path.join(runs_dir, prefix)):  # a whole id: no listing
+        return prefix
+    try:
+        names = os.listdir(runs_dir)  # plain names: cheaper than scandir's entries for 10^4+ runs
+    except FileNotFoundError:
+        names = []
+    ids = sorted(n for n in names if n.startswith(prefix) and os.path.isdir(os.path.join(runs_dir, n)))
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        raise StoreError(f"no run '{prefix}' in this store")
+    more = ", ..." if len(ids) > 5 else ""
+    raise StoreError(f"run id '{prefix}' is ambiguous: matches {len(ids)} runs: {', '.join(ids[:5])}{more}")
+
+
+def run_record_stamps(store: str | os.PathLike) -> dict[str, tuple[int, int, int] | None]:
+    """Folder name under ``runs/`` -> ``(inode, mtime_ns, size)`` of its ``zarr.json`` (None when it
+    has none). zarr replaces a metadata document by renaming a new file over it, so a rewritten
+    record always changes its stamp: a reader can keep what it parsed until the stamp moves."""
+    runs_dir = os.path.join(local_path(store), RUNS)
+    out = {}
+    try:
+        names = os.listdir(runs_dir)
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if name.startswith("."):
+            continue
+        try:
+            st = os.stat(os.path.join(runs_dir, name, ZARR_JSON))
+        except (FileNotFoundError, NotADirectoryError):
+            if os.path.isdir(os.path.join(runs_dir, name)):
+                out[name] = None
+            continue
+        out[name] = _stamp(st)
+    return out
+
+
+#: the problem :func:`read_run_records` reports for a run folder without metadata: a run that
+#: never started (e.g. a full disk), not listed and run again by the next ``dynet run``
+NEVER_STARTED = "no zarr.json (an empty or partly deleted run group)"
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _read_record(runs_dir: str, run_id: str) -> tuple[tuple | None, dict | None, str | None]:
+    """``(stamp, attrs, problem)`` of one run group's ``zarr.json`` (see :func:`read_run_records`)."""
+    import json
+
+    try:
+        with open(os.path.join(runs_dir, run_id, ZARR_JSON), "rb") as f:
+            stamp = _stamp(os.fstat(f.fileno()))
+            raw = f.read()
+    except FileNotFoundError:
+        return None, None, NEVER_STARTED
+    except OSError as exc:
+        return None, None, f"unreadable zarr.json ({type(exc).__name__}: {exc})"
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        return stamp, None, f"unreadable zarr.json ({type(exc).__name__}: {exc})"
+    if not isinstance(meta, dict) or meta.get("node_type") != "group":
+        return stamp, None, "zarr.json does not describe a group"
+    attrs = meta.get("attributes")
+    if not isinstance(attrs, dict) or not attrs.get("status"):
+        return stamp, None, "no run record in its attributes"
+    return stamp, attrs, None
+
+
+def read_run_records(store: str | os.PathLike, ids: list[str] | None = None,
+                     threads: int = 1) -> dict[str, tuple[tuple | None, dict | None, str | None]]:
+    """Run group name -> ``(stamp, attrs, problem)`` for every folder under ``runs/`` (or ``ids``):
+    the stamp of its ``zarr.json`` as :func:`run_record_stamps` gives it (None when unreadable),
+    and either the run's attributes or what is wrong with the group (empty folder, damaged or
+    foreign metadata). Reads plain JSON; ``threads`` > 1 reads in a thread pool, which pays
+    only where reading waits on the disk (parsing holds the GIL)."""
+    runs_dir = os.path.join(local_path(store), RUNS)
+    ids = run_ids(store) if ids is None else list(ids)
+    if threads > 1 and len(ids) > 256:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(lambda r: _read_record(runs_dir, r), ids, chunksize=64))
+    else:
+        results = [_read_record(runs_dir, r) for r in ids]
+    return dict(zip(ids, results))
+
+
+def read_many_run_attrs(store: str | os.PathLike, ids: list[str] | None = None,
+                        threads: int = 1) -> tuple[dict[str, dict], dict[str, str]]:
+    """``(attrs, problems)``: run id -> run attributes for every readable run group (all of
+    ``runs/`` unless ``ids``), and run id -> what is wrong with each group that could not be
+    read (see :func:`read_run_records`)."""
+    attrs, problems = {}, {}
+    for rid, (_, a, problem) in read_run_records(store, ids, threads).items():
+        if problem is None:
+            attrs[rid] = a
+        else:
+            problems[rid] = problem
+    return attrs, problems
+
+
+def read_run_array(store: str | os.PathLike, run_id: str, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """One array of a run, read whole, and its dimension names. Raises FileNotFoundError
+    (zarr's ArrayNotFoundError) when the run has no such array."""
+    arr = zarr.open_array(local_path(store), path=f"{run_path(run_id)}/{name}", mode="r", zarr_format=3)
+    return arr[...], tuple(arr.metadata.dimension_names or ())
