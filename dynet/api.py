@@ -81,7 +81,10 @@ def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, l
     """
     t0 = time.perf_counter()
     owner = {"attempt": uuid.uuid4().hex[:16], "session": session}
-    claim = _store.claim_run(store_path, spec.run_id, owner, lease_s)
+    try:
+        claim = _store.claim_run(store_path, spec.run_id, owner, lease_s)
+    except (OSError, _store.StoreError) as exc:  # nothing written: the run stays as it was
+        return _result(spec, _store.FAILED, {}, f"cannot claim the run in the store: {exc}", 0.0)
     if not isinstance(claim, _store.Claim):
         return {**_result(spec, ELSEWHERE, {}, None, 0.0),
                 "holder": {k: claim.get(k) for k in ("host", "pid", "attempt", "session", "age_s")}}
@@ -101,15 +104,22 @@ def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, l
         record.on_progress = lambda p: claim.info.__setitem__("progress", p)  # written with each heartbeat
         metrics = _models.get(spec.model).run(spec, record)
         elapsed = time.perf_counter() - t0
-        if claim.lost:  # our heartbeat stalled past the lease and another attempt took the run over
+        if not claim.verify():  # our heartbeat stalled past the lease and another attempt took the run over
             return {**_result(spec, ELSEWHERE, {}, None, elapsed), "holder": None}
         record.complete(metrics, elapsed)
         return _result(spec, _store.COMPLETE, metrics, None, elapsed)
     except _store.RunCancelled as exc:
-        record.cancel(str(exc), time.perf_counter() - t0)
+        if not claim.verify():
+            return {**_result(spec, ELSEWHERE, {}, None, time.perf_counter() - t0), "holder": None}
+        try:
+            record.cancel(str(exc), time.perf_counter() - t0)
+        except Exception:  # noqa: BLE001 - e.g. a full disk: the run stays "running", then stale
+            pass
         return _result(spec, _store.CANCELLED, {}, str(exc), time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - a failing run must not stop the others
         error = f"{type(exc).__name__}: {exc}"
+        if not claim.verify():  # taken over (its arrays are another attempt's now): write nothing
+            return {**_result(spec, ELSEWHERE, {}, None, time.perf_counter() - t0), "holder": None}
         if record is not None:
             try:
                 record.fail(error + "\n" + traceback.format_exc(limit=8), time.perf_counter() - t0)
@@ -336,8 +346,8 @@ class _Sweep:
         those whose claim is gone or stale come back to be run here."""
         again = []
         for rid, spec in list(waiting.items()):
+            claim = _store.read_claim(self.store_path, rid)  # first: a final status is written before release
             attrs = _store.read_run_attrs(self.store_path, rid) or {}
-            claim = _store.read_claim(self.store_path, rid)
             status = attrs.get("status")
             if status == _store.COMPLETE:
                 self.report.skipped.append({**_result(spec, status, attrs.get("metrics") or {}, None, 0.0),
@@ -391,7 +401,14 @@ class _Sweep:
             if status == _store.COMPLETE:
                 results.append(_result(spec, status, attrs.get("metrics") or {}, None, 0.0))
             elif status == _store.RUNNING and (attrs.get("attempt") or {}).get("session") == self.session:
-                _store.mark_failed(self.store_path, spec.run_id, reason)
+                claim = _store.read_claim(self.store_path, spec.run_id)
+                if claim is not None and not claim["stale"]:  # its process lives on (wrongly declared dead)
+                    results.append(_result(spec, ELSEWHERE, {}, None, 0.0))  # wait for it
+                    continue
+                try:
+                    _store.mark_failed(self.store_path, spec.run_id, reason)
+                except (OSError, ValueError, KeyError):  # the report says it failed either way
+                    pass
                 results.append(_result(spec, _store.FAILED, {}, reason, 0.0))
             else:
                 results.append(_result(spec, NOT_RUN, {}, f"not started: {reason}; run again", 0.0))

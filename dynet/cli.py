@@ -188,6 +188,22 @@ def _interrupted(scenario: str, store: str):
     sys.exit(130)
 
 
+def _tls_options(fn):
+    """--tls-ca-file / --tls-cert / --tls-key, for every command that connects to a scheduler."""
+    fn = click.option("--tls-key", default=None, metavar="FILE", help="TLS scheduler: this client's private key.")(fn)
+    fn = click.option("--tls-cert", default=None, metavar="FILE", help="TLS scheduler: this client's certificate.")(fn)
+    return click.option("--tls-ca-file", default=None, metavar="FILE",
+                        help="TLS scheduler (tls://...): the CA certificate (default: Dask's distributed.comm.tls "
+                             "config).")(fn)
+
+
+def _security(ca_file, cert, key):
+    """The TLS setup the options give (None: Dask's config decides)."""
+    from .cluster import tls_security
+
+    return _guard(tls_security, ca_file, cert, key) if (ca_file or cert or key) else None
+
+
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--store", default="runs.zarr", show_default=True, type=click.Path(file_okay=False),
@@ -196,10 +212,7 @@ def _interrupted(scenario: str, store: str):
               help="Worker processes of the embedded cluster (default: one per core).")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Send the runs to a running Dask scheduler (e.g. tcp://10.0.0.5:8786) instead.")
-@click.option("--tls-ca-file", default=None, metavar="FILE",
-              help="TLS scheduler (tls://...): the CA certificate (default: Dask's distributed.comm.tls config).")
-@click.option("--tls-cert", default=None, metavar="FILE", help="TLS scheduler: this client's certificate.")
-@click.option("--tls-key", default=None, metavar="FILE", help="TLS scheduler: this client's private key.")
+@_tls_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_json):
     """Run every run of SCENARIO not already complete in the store.
@@ -214,10 +227,8 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
     try:
         with _sigint_stops_the_run(), _cluster_messages():
             from . import api
-            from .cluster import tls_security
 
-            security = _guard(tls_security, tls_ca_file, tls_cert, tls_key) \
-                if (tls_ca_file or tls_cert or tls_key) else None
+            security = _security(tls_ca_file, tls_cert, tls_key)
             report = _guard(api.run_scenario, scenario, store=store, workers=workers, scheduler=scheduler,
                             progress=progress, security=security)
     except KeyboardInterrupt:
@@ -432,8 +443,9 @@ def show(store, run_id, as_json):
 @click.option("--queue", default=None, help="Partition (SLURM) or queue (PBS).")
 @click.option("--account", default=None, help="Account or project to charge.")
 @click.option("--interface", default=None, help="Network interface the workers listen on (e.g. ib0).")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address the scheduler listens on: this node's address the compute nodes reach.")
+@click.option("--host", required=True,
+              help="Address the scheduler listens on: this node's address the compute nodes reach "
+                   "(127.0.0.1 reaches only jobs on this machine).")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=0, help="Scheduler port (0: any free).")
 @click.option("--prologue", multiple=True, help="A shell line each job runs first (repeatable), "
               "e.g. 'source ~/dynet-venv/bin/activate'.")
@@ -465,12 +477,14 @@ def cluster_(system, jobs, adapt_max, cores, memory, walltime, queue, account, i
 @click.option("--scheduler", required=True, metavar="ADDRESS", help="The Dask scheduler, e.g. tcp://10.0.0.5:8786.")
 @click.option("--store", default="runs.zarr", show_default=True,
               help="Zarr store the workers write into (a path they all see).")
+@_tls_options
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
-def submit(scenario, scheduler, store, as_json):
+def submit(scenario, scheduler, store, tls_ca_file, tls_cert, tls_key, as_json):
     """Submit SCENARIO's runs to a Dask cluster as a detached job and return at once."""
     from . import jobs
 
-    sub = _guard(jobs.submit, scenario, scheduler=scheduler, store=store)
+    sub = _guard(jobs.submit, scenario, scheduler=scheduler, store=store,
+                 security=_security(tls_ca_file, tls_cert, tls_key))
     if as_json:
         click.echo(json.dumps(sub.__dict__, indent=2))
         return

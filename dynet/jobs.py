@@ -128,19 +128,28 @@ def _user() -> str:
 
 # --------------------------------------------------------------------------- reading jobs
 
-def _run_states(store_path: str, run_ids: list[str]) -> dict[str, str]:
+def _run_states(store_path: str, run_ids: list[str], job_id: str | None = None) -> dict[str, str]:
+    """Each run's state as the store tells it. With ``job_id``, a run not complete whose last
+    attempt was not this job's counts as ``pending``: the job has not got to it yet."""
     states = {}
     for rid in run_ids:
+        claim = _store.read_claim(store_path, rid)  # first: a final status is written before release
+        if claim is not None and not claim["stale"]:
+            states[rid] = RUNNING
+            continue
         attrs = _store.read_run_attrs(store_path, rid)
-        claim = _store.read_claim(store_path, rid)
-        live = claim is not None and not claim["stale"]
         if attrs is None:
-            states[rid] = RUNNING if live else PENDING
+            states[rid] = PENDING
             continue
         status = attrs.get("status")
-        if status == _store.RUNNING:
-            status = RUNNING if live else _store.STALE
-        states[rid] = status if status in STATES else _store.DAMAGED
+        if status == _store.COMPLETE:
+            states[rid] = status
+        elif job_id is not None and (attrs.get("attempt") or {}).get("session") != job_id:
+            states[rid] = PENDING  # an earlier attempt's failure, stale run or cancellation
+        elif status == _store.RUNNING:
+            states[rid] = _store.STALE
+        else:
+            states[rid] = status if status in STATES else _store.DAMAGED
     return states
 
 
@@ -189,7 +198,7 @@ def job_status(store: str | os.PathLike, job: str) -> JobStatus:
     _store.open_store(store_path)
     job_id = find_job(store_path, job)
     record = _store.read_job(store_path, job_id)
-    states = _run_states(store_path, record["runs"])
+    states = _run_states(store_path, record["runs"], job_id)
     if record.get("cancelled"):
         states = {rid: _store.CANCELLED if st == PENDING else st for rid, st in states.items()}
     status = JobStatus(job_id=job_id, record=record, states=states)

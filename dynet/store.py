@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import math
 import os
 import re
@@ -455,12 +456,18 @@ class Claim:
     def lease_s(self) -> float:
         return float(self.info["lease_s"])
 
+    def _superseded(self) -> bool:
+        """Another attempt holds the run: our file is gone (taken over, then released) or a
+        higher generation exists. Call with ``_lock`` held."""
+        return not os.path.exists(self.path) or any(g > self.gen for g, _ in _claim_files(self.store_path, self.run_id))
+
     def beat(self) -> None:
-        """Refresh the heartbeat (atomic replace of the claim file); notice a takeover."""
+        """Refresh the heartbeat (atomic replace of the claim file); notice a takeover. A claim
+        whose file is gone is lost and never written again."""
         with self._lock:
             if self._released or self.lost:
                 return
-            if any(g > self.gen for g, _ in _claim_files(self.store_path, self.run_id)):
+            if self._superseded():
                 self.lost = True
                 return
             self.info["heartbeat"] = time.time()
@@ -474,6 +481,20 @@ class Claim:
                     os.unlink(tmp)
                 except OSError:
                     pass
+
+    def verify(self) -> bool:
+        """Whether this attempt still holds the run, checked now (not at the last heartbeat):
+        asked right before the run's final write, so an attempt that was taken over never
+        writes over the attempt that took it."""
+        with self._lock:
+            if not self.lost and not self._released:
+                try:
+                    with open(self.path) as f:
+                        mine = json.load(f).get("attempt") == self.info.get("attempt")
+                    self.lost = not mine or self._superseded()
+                except (OSError, ValueError):
+                    self.lost = True
+            return not self.lost
 
     def release(self) -> None:
         with self._lock:
@@ -494,11 +515,13 @@ class _Heartbeats:
     def __init__(self):
         self._claims: set[Claim] = set()
         self._lock = threading.Lock()
+        self._wake = threading.Event()  # set by add(): a new claim's lease may be shorter
         self._thread: threading.Thread | None = None
 
     def add(self, claim: Claim) -> None:
         with self._lock:
             self._claims.add(claim)
+            self._wake.set()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="dynet-heartbeat", daemon=True)
                 self._thread.start()
@@ -512,11 +535,15 @@ class _Heartbeats:
             with self._lock:
                 claims = list(self._claims)
             interval = min((c.lease_s for c in claims), default=LEASE_S) / 6
-            time.sleep(min(10.0, max(0.1, interval)))
+            self._wake.wait(min(10.0, max(0.1, interval)))
+            self._wake.clear()
             with self._lock:
-                claims = [c for c in self._claims]
+                claims = list(self._claims)
             for c in claims:
-                c.beat()
+                try:
+                    c.beat()
+                except Exception:  # noqa: BLE001 - e.g. ESTALE on NFS: the thread must live on
+                    logging.getLogger("dynet.store").warning("heartbeat of run %s failed", c.run_id, exc_info=True)
 
 
 _HEARTBEATS = _Heartbeats()

@@ -64,25 +64,26 @@ def test_settings_from_dask_config_profile():
     # a site profile in Dask's config (here through its environment variables) fills unset options
     env = {"DASK_JOBQUEUE__SLURM__CORES": "3", "DASK_JOBQUEUE__SLURM__MEMORY": "6GB",
            "DASK_JOBQUEUE__SLURM__QUEUE": "gpu-free"}
-    proc = _cli("cluster", "slurm", "--print-script", env=env)
+    proc = _cli("cluster", "slurm", "--print-script", "--host", "127.0.0.1", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "#SBATCH -p gpu-free" in proc.stdout and "#SBATCH --cpus-per-task=3" in proc.stdout
     assert "--nworkers 3" in proc.stdout
     # and the command line wins over the profile
-    proc = _cli("cluster", "slurm", "--print-script", "--cores", "2", env=env)
+    proc = _cli("cluster", "slurm", "--print-script", "--host", "127.0.0.1", "--cores", "2", env=env)
     assert "#SBATCH --cpus-per-task=2" in proc.stdout and "--nworkers 2" in proc.stdout
 
 
 def test_missing_settings_and_missing_batch_system_are_one_line_errors(tmp_path):
     with pytest.raises(JobSettingsError, match="set --cores and --memory"):
         job_script("slurm", JobSpec())
-    proc = _cli("cluster", "slurm", "--print-script")
+    proc = _cli("cluster", "slurm", "--print-script", "--host", "127.0.0.1")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: slurm: set --cores and --memory (or jobqueue.slurm.cores and jobqueue.slurm.memory "
         "in Dask's config)"]
     # no sbatch on PATH: say where to run it, exit 1, nothing started
-    proc = _cli("cluster", "slurm", "--cores", "1", "--memory", "1GB", env={"PATH": str(tmp_path)})
+    proc = _cli("cluster", "slurm", "--host", "127.0.0.1", "--cores", "1", "--memory", "1GB",
+                env={"PATH": str(tmp_path)})
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "error: slurm: 'sbatch' is not on PATH: run this on a SLURM login node"]
@@ -127,7 +128,7 @@ def test_cluster_command_runs_a_scenario_on_batch_jobs(tmp_path, small_scenario)
         (bindir / name).chmod(0o755)
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.Popen([*CLI, "cluster", "slurm", "--jobs", "1", "--cores", "2", "--memory", "2GB",
-                             "--walltime", "00:10:00", "--interface", "lo"],
+                             "--walltime", "00:10:00", "--interface", "lo", "--host", "127.0.0.1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     job_pids = []
     try:
