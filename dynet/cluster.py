@@ -84,19 +84,20 @@ def wait_warm() -> None:
 
 
 class DynetWorkerPlugin(WorkerPlugin):
-    """Prepare a worker for dynet tasks: thread settings and warm kernels.
+    """Prepare a worker for dynet tasks: Zarr's concurrency and warm kernels.
 
     ``setup`` starts the compilation in a thread of its own and returns at once: the
     worker's event loop keeps answering the scheduler (heartbeats, other plugins), and
     the client that registers the plugin (``dynet submit`` above all) does not wait for
-    it. A task that needs a kernel meanwhile waits on numba's compiler lock.
+    it. A task that needs a kernel meanwhile waits on numba's compiler lock. (Thread
+    counts are not set here: numba's setting is per thread, and dynet's kernels are serial;
+    ``workers/`` pins ``NUMBA_NUM_THREADS`` and the BLAS threads to 1 for the whole process.)
     """
 
     name = "dynet"
 
-    def __init__(self, models: tuple[str, ...] = ("hopfield",), numba_threads: int = 1, zarr_concurrency: int = 4):
+    def __init__(self, models: tuple[str, ...] = ("hopfield",), zarr_concurrency: int = 4):
         self.models = tuple(models)
-        self.numba_threads = numba_threads
         self.zarr_concurrency = zarr_concurrency
 
     def setup(self, worker):
@@ -108,9 +109,6 @@ class DynetWorkerPlugin(WorkerPlugin):
         thread.start()
 
     def _prepare(self):
-        import numba
-
-        numba.set_num_threads(min(self.numba_threads, numba.config.NUMBA_NUM_THREADS))
         warm_models(self.models)
 
 
