@@ -138,12 +138,21 @@ def schema():
 
 @main.command(name="ls")
 @click.argument("store", type=click.Path(file_okay=False))
+@click.option("--scenario", default=None, help="Only the runs of this scenario.")
+@click.option("--status", default=None, help="Only runs with this status: complete, running or failed.")
+@click.option("--where", default=None, metavar="EXPR",
+              help='A pandas query over the runs table, e.g. "init.fraction > 0.1 and final_overlap < 0.9" '
+                   "(the columns of dynet.open_store(STORE).runs; dotted names need no backticks).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def ls_(store, as_json):
+def ls_(store, scenario, status, where, as_json):
     """List the runs in STORE."""
-    from . import api
+    from . import analysis
 
-    runs = _guard(api.list_runs, store)
+    runs, problems = _guard(analysis.list_runs, store, scenario=scenario, status=status, where=where)
+    for name, why in list(problems.items())[:10]:
+        click.echo(f"warning: skipped run group {name}: {why}", err=True)
+    if len(problems) > 10:
+        click.echo(f"warning: skipped {len(problems) - 10} more unreadable run groups", err=True)
     if as_json:
         click.echo(json.dumps(runs, indent=2))
         return
@@ -161,6 +170,70 @@ def ls_(store, as_json):
         rows.append([r["run_id"], r["scenario"], r["status"], params or "-", r["replicate"], shown,
                      r["error"] or ""])
     click.echo(_table(rows, ["run", "scenario", "status", "params", "rep", "metric", "error"]))
+
+
+@main.command()
+@click.argument("store", type=click.Path(file_okay=False))
+@click.argument("scenario")
+@click.option("--metric", "metrics", multiple=True,
+              help="A metric to average (repeatable; default: the model's headline metrics).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: one object per sweep point.")
+def summary(store, scenario, metrics, as_json):
+    """One row per sweep point of SCENARIO: replicate mean +- standard error of its metrics."""
+    from . import analysis
+
+    frame = _guard(analysis.summarize, store, scenario, list(metrics) or None)
+    keys, shown = frame.attrs["sweep_keys"], frame.attrs["metrics"]
+    records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+               for row in frame.to_dict(orient="records")]
+    if as_json:
+        click.echo(json.dumps(records, indent=2, default=str))
+        return
+
+    def pm(row, m):
+        mean, sem = row[m], row[f"{m}_sem"]
+        if mean is None:
+            return "-"
+        return _fmt(mean) if sem is None else f"{_fmt(mean)} ± {_fmt(sem)}"
+
+    click.echo(_table([[*(r[k] for k in keys), r["runs"], r["failed"], *(pm(r, m) for m in shown)]
+                       for r in records], [*keys, "runs", "failed", *shown]))
+
+
+_SUFFIXES = {".nc": "netcdf", ".nc4": "netcdf", ".netcdf": "netcdf", ".csv": "csv", ".parquet": "parquet",
+             ".pq": "parquet"}
+
+
+@main.command()
+@click.argument("store", type=click.Path(file_okay=False))
+@click.argument("target", metavar="RUN|SCENARIO")
+@click.option("--format", "fmt", type=click.Choice(["netcdf", "csv", "parquet"]), default=None,
+              help="Default: from the output file's suffix (.nc, .csv, .parquet).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--trajectories", default="", metavar="NAMES",
+              help="A scenario's NetCDF: also these trajectories, comma-separated (e.g. energy,overlap).")
+@click.option("--dim", default=None, help="A run's CSV / Parquet: the time dimension (default: its first of "
+                                          "sweep, epoch, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def export(store, target, fmt, output, force, trajectories, dim, as_json):
+    """Write a run (its Dataset to NetCDF, its trajectories to CSV / Parquet) or a scenario
+    (its sweep Dataset to NetCDF, its runs table to CSV / Parquet) to a file."""
+    import os
+
+    from . import analysis
+
+    if fmt is None:
+        fmt = _SUFFIXES.get(os.path.splitext(output)[1].lower())
+        if fmt is None:
+            _fail([f"{output}: give --format (netcdf, csv or parquet): the suffix does not say"], 2)
+    names = [n.strip() for n in trajectories.split(",") if n.strip()]
+    info = _guard(analysis.export, store, target, fmt, output, force=force, trajectories=names, dim=dim)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        size = f"{info['rows']} rows" if "rows" in info else ", ".join(f"{k}={v}" for k, v in info["dims"].items())
+        click.echo(f"wrote {info['path']} ({info['format']}, {info['kind']} {info['target']}: {size})")
 
 
 @main.command()

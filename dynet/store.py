@@ -325,3 +325,137 @@ class RunRecord:
 
     def fail(self, error: str, elapsed: float) -> None:
         self._finish(FAILED, {}, error, elapsed)
+
+
+# --------------------------------------------------------------------------- fast reads (analysis)
+#
+# Listing and filtering many runs must not open every group through zarr (slow, and noisy
+# about folders that are not groups): these functions read the metadata documents
+# (``zarr.json``) of the store as plain JSON. Local paths only; every path the readers use
+# is built here, so another file system needs changes in this section only.
+
+META = "zarr.json"
+
+
+def local_path(store: str | os.PathLike) -> str:
+    """The file-system path of a store given as a path or a ``file://`` URL."""
+    path = os.fspath(store)
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    elif "://" in path:
+        raise StoreError(f"{path}: only local stores can be read for now")
+    return os.path.abspath(path)
+
+
+def _read_meta(path: str) -> dict:
+    import json
+
+    with open(path, "rb") as f:
+        return json.loads(f.read())
+
+
+def read_store_attrs(store: str | os.PathLike) -> dict:
+    """The root group's attributes, after the same checks as :func:`open_store` (a dynet store of
+    this format), without opening it through zarr."""
+    path = local_path(store)
+    try:
+        meta = _read_meta(os.path.join(path, META))
+    except FileNotFoundError:
+        raise StoreError(f"{os.fspath(store)}: no dynet store here") from None
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{os.fspath(store)}: unreadable store metadata ({exc})") from None
+    attrs = (meta.get("attributes") if isinstance(meta, dict) else None) or {}
+    info = attrs.get(STORE_ATTR)
+    if not isinstance(info, dict):
+        raise StoreError(f"{os.fspath(store)}: not a dynet store (no '{STORE_ATTR}' attribute on its root group)")
+    if info.get("format") != FORMAT:
+        raise StoreError(
+            f"{os.fspath(store)}: store format {info.get('format')} was written by dynet "
+            f"{info.get('dynet_version', '?')}; this dynet ({__version__}) reads format {FORMAT} only")
+    return attrs
+
+
+def run_ids(store: str | os.PathLike) -> list[str]:
+    """The names of the folders under ``runs/``, sorted (not checked to be run groups)."""
+    try:
+        with os.scandir(os.path.join(local_path(store), RUNS)) as it:
+            return sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def resolve_run(store: str | os.PathLike, prefix: str) -> str:
+    """The run id starting with ``prefix`` (unique), from the folder names alone."""
+    if not prefix:
+        raise StoreError("empty run id")
+    ids = [r for r in run_ids(store) if r.startswith(prefix)]
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        raise StoreError(f"no run '{prefix}' in this store")
+    raise StoreError(f"run id '{prefix}' is ambiguous: {', '.join(ids[:5])}")
+
+
+def _run_attrs_or_problem(runs_dir: str, run_id: str) -> tuple[dict | None, str | None]:
+    try:
+        meta = _read_meta(os.path.join(runs_dir, run_id, META))
+    except FileNotFoundError:
+        return None, "no zarr.json (an empty or partly deleted run group)"
+    except (OSError, ValueError) as exc:
+        return None, f"unreadable zarr.json ({type(exc).__name__}: {exc})"
+    if not isinstance(meta, dict) or meta.get("node_type") != "group":
+        return None, "zarr.json does not describe a group"
+    attrs = meta.get("attributes")
+    if not isinstance(attrs, dict) or not attrs.get("status"):
+        return None, "no run record in its attributes"
+    return attrs, None
+
+
+def read_run_attrs(store: str | os.PathLike, ids: list[str] | None = None,
+                   threads: int = 8) -> tuple[dict[str, dict], dict[str, str]]:
+    """``(attrs, problems)``: run id -> run attributes for every readable run group (all of
+    ``runs/`` unless ``ids``), and run id -> what is wrong for each group that could not be
+    read (empty folder, damaged or foreign metadata). Reads plain JSON, in ``threads`` threads."""
+    runs_dir = os.path.join(local_path(store), RUNS)
+    ids = run_ids(store) if ids is None else list(ids)
+    if threads > 1 and len(ids) > 256:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(lambda r: _run_attrs_or_problem(runs_dir, r), ids, chunksize=64))
+    else:
+        results = [_run_attrs_or_problem(runs_dir, r) for r in ids]
+    attrs, problems = {}, {}
+    for rid, (a, problem) in zip(ids, results):
+        if problem is None:
+            attrs[rid] = a
+        else:
+            problems[rid] = problem
+    return attrs, problems
+
+
+def run_arrays_meta(store: str | os.PathLike, run_id: str) -> dict[str, dict]:
+    """Array name -> ``{"shape", "dims", "dtype", "attrs"}`` for a run's arrays (its checkpoint
+    and any other subgroup excluded), read from their metadata documents."""
+    group_dir = os.path.join(local_path(store), run_path(run_id))
+    out = {}
+    try:
+        entries = sorted(e.name for e in os.scandir(group_dir) if e.is_dir())
+    except FileNotFoundError:
+        raise StoreError(f"no run '{run_id}' in this store") from None
+    for name in entries:
+        try:
+            meta = _read_meta(os.path.join(group_dir, name, META))
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and meta.get("node_type") == "array":
+            out[name] = {"shape": tuple(meta.get("shape", ())), "dims": tuple(meta.get("dimension_names") or ()),
+                         "dtype": meta.get("data_type"), "attrs": meta.get("attributes") or {}}
+    return out
+
+
+def read_run_array(store: str | os.PathLike, run_id: str, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """One array of a run, read whole, and its dimension names. Raises FileNotFoundError
+    (zarr's ArrayNotFoundError) when the run has no such array."""
+    arr = zarr.open_array(local_path(store), path=f"{run_path(run_id)}/{name}", mode="r", zarr_format=3)
+    return arr[...], tuple(arr.metadata.dimension_names or ())

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections import defaultdict
 
 import numpy as np
 
-from . import api
+from .reader import Store
 
 
 def sweep_table(store: str | os.PathLike, scenario: str, metrics: tuple[str, ...]) -> list[dict]:
     """One row per sweep point of ``scenario``: its parameters, the replicate count, and
     each metric's mean and standard error over replicates (``<metric>`` and ``<metric>_sem``)."""
     groups: dict[str, list[dict]] = defaultdict(list)
-    for r in api.list_runs(store):
-        if r["scenario"] == scenario and r["status"] == "complete":
-            groups[repr(sorted(r["params"].items()))].append(r)
+    for r in Store(store).records.values():
+        if r.get("scenario") == scenario and r.get("status") == "complete":
+            groups[repr(sorted((r.get("params") or {}).items()))].append(r)
     rows = []
     for runs in groups.values():
         row = {"params": runs[0]["params"], "replicates": len(runs)}
         for m in metrics:
-            vals = np.array([r["metrics"][m] for r in runs if r["metrics"].get(m) is not None], float)
+            vals = np.array([r["metrics"][m] for r in runs if (r.get("metrics") or {}).get(m) is not None], float)
             row[m] = float(vals.mean()) if len(vals) else math.nan
             row[m + "_sem"] = float(vals.std(ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan
         rows.append(row)
@@ -48,7 +49,7 @@ def binder_crossings(store: str | os.PathLike, scenario: str) -> list[dict]:
         curves[int(size)][float(temp)] = row["binder"]
     sizes = sorted(curves)
     out = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in itertools.pairwise(sizes):
         temps = sorted(set(curves[a]) & set(curves[b]))
         diff = [curves[b][t] - curves[a][t] for t in temps]
         for i in range(len(temps) - 1):
