@@ -98,7 +98,7 @@ def transition(df, binder_crossings: list[dict] | None = None):
             pts.sort()
             x, y, e = (np.array(v, float) for v in zip(*pts))
             ax.errorbar(x, y, yerr=np.nan_to_num(e), marker="o", ms=3.5, capsize=2, lw=1.2,
-                        label=f"L = {size}" if size is not None else "runs")
+                        label=f"L = {fmt(size)}" if size is not None else "runs")
         if metric == "abs_magnetization":
             ax.plot(tt, onsager_magnetization(tt, coupling), color="k", lw=1.4, label="Onsager (L = ∞)",
                     gid="onsager_magnetization")
@@ -237,7 +237,12 @@ def tempering(ds):
     """Parallel tempering: the swap acceptance rate of each neighbouring temperature pair (overall,
     from the attempt counts), and the mean energy per unit at each temperature."""
     info = run_info(ds)
-    temps = values(ds["temperatures"]) if "temperatures" in ds else None
+    if "temperatures" in ds:
+        temps = values(ds["temperatures"])
+    elif "temperature" in ds and ds["temperature"].dims == ("temperature",):  # the ladder as a coordinate
+        temps = values(ds["temperature"])
+    else:
+        temps = None
     if temps is None:
         raise PlotError("not a tempering run (no 'temperatures')")
     att = values(ds["swap_attempts"]).astype(float)

@@ -13,12 +13,11 @@ import os
 from .common import PlotError
 
 
-def _store_api(store):
-    """``dynet.open_store(store)`` when this dynet has it, else None."""
-    import dynet
+def open_store(store):
+    """``dynet.open_store(store)``: the analysis reader."""
+    from ..analysis import open_store as _open
 
-    opener = getattr(dynet, "open_store", None)
-    return opener(os.fspath(store)) if opener is not None else None
+    return _open(os.fspath(store))
 
 
 def list_runs(store) -> list[dict]:
@@ -28,40 +27,26 @@ def list_runs(store) -> list[dict]:
 
 
 def runs_frame(store, scenario: str | None = None, complete_only: bool = True):
-    """The runs of ``store`` (of ``scenario``) as a DataFrame; ``df.attrs["sweep_keys"]`` names
-    the swept-parameter columns in the order the scenario sweeps them."""
-    import pandas as pd
-
-    rows, keys = [], []
-    for r in list_runs(store):
-        if scenario is not None and r["scenario"] != scenario:
-            continue
-        if complete_only and r["status"] != "complete":
-            continue
-        row = {"run_id": r["run_id"], "scenario": r["scenario"], "model": r["model"], "replicate": r["replicate"],
-               "status": r["status"]}
-        for k, v in (r["params"] or {}).items():
-            if k not in keys:
-                keys.append(k)
-            row[k] = v
-        for k, v in (r["metrics"] or {}).items():
-            if k not in row and (v is None or isinstance(v, (bool, int, float, str))):
-                row[k] = v
-        rows.append(row)
-    df = pd.DataFrame(rows)
-    df.attrs["sweep_keys"] = keys
-    df.attrs["scenario"] = scenario
+    """The runs of ``store`` (of ``scenario``) as a DataFrame (``Store.runs``: run_id, scenario,
+    model, swept parameters (dotted), replicate, status, final metrics); ``df.attrs["sweep_keys"]``
+    names the swept-parameter columns of these runs."""
+    st = open_store(store)
+    df = st.runs
+    params = list(df.attrs.get("param_columns", []))
+    if scenario is not None:
+        df = df[df["scenario"] == scenario]
+    if complete_only:
+        df = df[df["status"] == "complete"]
+    df = df.reset_index(drop=True)
+    keys = [k for k in params if k in df and df[k].notna().any()]
+    df.attrs = {"sweep_keys": keys, "scenario": scenario}
     return df
 
 
 def open_run(store, run_id: str):
-    """One run as an :class:`xarray.Dataset` with its record in ``attrs`` (lazy arrays)."""
-    st = _store_api(store)
-    if st is not None and hasattr(st, "run"):
-        return st.run(run_id)
-    from .. import api
-
-    return api.open_run(store, run_id)
+    """One run as an :class:`xarray.Dataset` (``Store.run``: lazy arrays, a coordinate on every
+    dimension, the run record in ``attrs``)."""
+    return open_store(store).run(run_id)
 
 
 def scenarios(store) -> dict[str, str]:

@@ -68,6 +68,8 @@ def metric_plot(df, metric: str, x: str | None = None, *, title: str | None = No
             px, py, pe = (np.array(v, float) for v in zip(*pts))
             label = ", ".join(f"{o}={fmt(v)}" for o, v in zip(others, name)) or metric
             ax.errorbar(px, py, yerr=np.nan_to_num(pe), capsize=2.5, label=label, **line_style(i))
+        if is_num and all(float(v).is_integer() for v in xs):
+            integer_ticks(ax)
         if not is_num:
             ax.set_xticks(list(pos.values()), [fmt(v) for v in xs], rotation=20 if len(xs) > 4 else 0,
                           ha="right" if len(xs) > 4 else "center", fontsize=8)
