@@ -277,7 +277,7 @@ def show(store, run_id, as_json):
 @click.option("--x", "x", default=None, metavar="KEY", help="The swept parameter on the x axis (a sweep).")
 def plot(store, target, kind, output, metric, x):
     """Plot a run (RUN: id or unique prefix) or the sweep of a SCENARIO stored in STORE."""
-    from . import plots
+    plots = _plots_module()
 
     t = _plot_guard(plots.load_target, store, target, metric, x)
     available = _plot_guard(plots.target_kinds, t)
@@ -303,10 +303,24 @@ def plot(store, target, kind, output, metric, x):
               help="The HTML file to write (self-contained: plots embedded).")
 def report(store, scenario, output):
     """Write a self-contained HTML report of SCENARIO's runs in STORE."""
+    _plots_module()
     from . import report as _report
 
     path = _plot_guard(_report.write_report, store, scenario, output)
     click.echo(f"{path}: report of {scenario}")
+
+
+def _plots_module():
+    """:mod:`dynet.plots`, or exit 2 naming what to install when matplotlib, xarray or pandas is missing."""
+    try:
+        import matplotlib  # noqa: F401
+        import pandas  # noqa: F401
+        import xarray  # noqa: F401
+
+        from . import plots
+    except ImportError as exc:
+        _fail([f"plots need matplotlib, xarray and pandas ({exc}): pip install 'dynet[analysis]'"], 2)
+    return plots
 
 
 def _plot_guard(fn, *args, **kwargs):

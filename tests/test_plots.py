@@ -128,14 +128,20 @@ ais_every = 3
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """One store with tiny Hopfield, Ising, XOR and RBM sweeps, run on a 1-worker cluster."""
+    """One store with tiny Hopfield, Ising, XOR and RBM sweeps, run on one 1-worker cluster."""
+    import logging
+
+    from distributed import LocalCluster
+
     d = tmp_path_factory.mktemp("plots")
     path = str(d / "runs.zarr")
-    for name, text in (("hop", HOPFIELD), ("digits", DIGITS), ("ising", ISING), ("xor", XOR), ("rbm", RBM)):
-        f = d / f"{name}.toml"
-        f.write_text(textwrap.dedent(text))
-        report = api.run_scenario(str(f), store=path, workers=1)
-        assert not report.failed
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster:
+        for name, text in (("hop", HOPFIELD), ("digits", DIGITS), ("ising", ISING), ("xor", XOR), ("rbm", RBM)):
+            f = d / f"{name}.toml"
+            f.write_text(textwrap.dedent(text))
+            report = api.run_scenario(str(f), store=path, scheduler=cluster.scheduler_address)
+            assert not report.failed
     return path
 
 

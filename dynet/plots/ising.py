@@ -276,15 +276,18 @@ def bm_states(ds, most: int = 11):
     """State snapshots (lowest temperature of a tempering run) as images when the units form a
     lattice or images, else as a raster (units against snapshot)."""
     info = run_info(ds)
+    where = ""
     if "state" in ds:
         st = ds["state"]
         if st.ndim == 3:
             st = st.isel(temperature=0)
+            where = " at the lowest temperature"
         sweeps = values(ds["snapshot_sweep"]) if "snapshot_sweep" in ds else np.arange(st.shape[0])
     else:
         st = ds["final_state"]
         if st.ndim == 2:
             st = st.isel(temperature=0)
+            where = " at the lowest temperature"
         st = st.expand_dims("snapshot")
         sweeps = np.array([info["metrics"].get("sweeps_done", 0)])
     n = st.shape[1]
@@ -297,7 +300,7 @@ def bm_states(ds, most: int = 11):
         titles = [f"sweep {int(sweeps[i])}" for i in idx]
         from .hopfield import figure_for_images
 
-        fig = figure_for_images(len(images), cell=1.6)
+        fig = figure_for_images(len(images), cell=2.0)
         image_grid(fig, images, titles, ncols=min(6, len(images)), vmin=lo, vmax=1)
     else:
         data, rows, cols = decimated(st)
@@ -309,7 +312,7 @@ def bm_states(ds, most: int = 11):
         ticks = np.linspace(0, len(rows) - 1, min(len(rows), 6)).round().astype(int)
         ax.set_yticks(ticks, [str(int(sweeps[rows[i]])) for i in ticks])
         ax.set_ylabel("sweep")
-    return finish(fig, "Boltzmann machine states (white: high, black: low)", caption_for_run(info))
+    return finish(fig, f"Boltzmann machine states{where}", caption_for_run(info, {"colours": "white high, black low"}))
 
 
 def annealing_traces(runs: list):
@@ -332,9 +335,13 @@ def annealing_traces(runs: list):
             e = e[:, 0]
         n = int(info["metrics"].get("n_units") or 1)
         c = f"C{order.index(label) % 10}"
-        axes[0, 0].plot(sweep, e / n, color=c, lw=0.9, alpha=0.75, label=None if label in seen else label)
+        short = len(sweep) < 8  # a quench that stopped at once: markers, drawn on top
+        axes[0, 0].plot(sweep, e / n, color=c, lw=1.6 if short else 0.9, alpha=0.9 if short else 0.75,
+                        marker="o" if short else None, ms=4, zorder=4 if short else 2,
+                        label=None if label in seen else label)
         if label not in seen and "temperature" in ds and ds["temperature"].dims == ds["energy"].dims[:1]:
-            axes[1, 0].plot(sweep, values(ds["temperature"]), color=c, lw=1.2, label=label)
+            axes[1, 0].plot(sweep, values(ds["temperature"]), color=c, lw=1.2, label=label,
+                            marker="o" if short else None, ms=4, zorder=4 if short else 2)
         seen.add(label)
     axes[0, 0].set_ylabel("energy per unit E / N")
     axes[0, 0].set_title("energy traces (every replicate)", fontsize=10)
