@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .common import PlotError, save
+from .common import PlotError, save, sweep_keys
 
 __all__ = ["PlotError", "Target", "kinds", "natural_kind", "plot", "save", "target_kinds"]
 
@@ -171,7 +171,7 @@ def _sweep_kinds(model: str) -> dict[str, Kind]:
 
 
 def _swept(t: Target, *keys) -> bool:
-    return any(k in (t.df.attrs.get("sweep_keys") or []) for k in keys)
+    return any(k in sweep_keys(t.df) for k in keys)
 
 
 def _first_metric(model: str, df) -> str:

@@ -112,6 +112,15 @@ def caption_for_sweep(scenario: str, df, keys: list[str], extra: str = "") -> st
     return f"{scenario} · {n} complete runs, {reps} replicate(s) per point · {swept}" + (f" · {extra}" if extra else "")
 
 
+def sweep_keys(df) -> list[str]:
+    """The swept-parameter columns of a runs DataFrame: ``df.attrs["sweep_keys"]``, else the
+    columns of ``df.attrs["param_columns"]`` (``Store.runs``) these rows have values in."""
+    keys = df.attrs.get("sweep_keys")
+    if keys is None:
+        keys = [c for c in df.attrs.get("param_columns", []) if c in df and df[c].notna().any()]
+    return list(keys)
+
+
 def sorted_unique(series) -> list:
     vals = []
     for v in series:

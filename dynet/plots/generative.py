@@ -18,6 +18,7 @@ from .common import (
     image_shape_of,
     legend,
     run_info,
+    sweep_keys,
     time_axis,
     values,
 )
@@ -208,7 +209,7 @@ def ais_sweep(df):
     sweep point (replicates side by side)."""
     if "log_z_ais" not in df:
         raise PlotError("the runs have no AIS estimates")
-    keys = list(df.attrs.get("sweep_keys") or [])
+    keys = sweep_keys(df)
     d = df[df["log_z_ais"].notna()].reset_index(drop=True)
     if d.empty:
         raise PlotError("the runs have no AIS estimates")

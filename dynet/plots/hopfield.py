@@ -19,6 +19,7 @@ from .common import (
     legend,
     line_style,
     run_info,
+    sweep_keys,
     time_axis,
     values,
 )
@@ -159,6 +160,6 @@ def capacity(df):
     axes[0, 0].set_title("recall", fontsize=10)
     axes[0, 1].set_title("final overlap", fontsize=10)
     n = df["n_units"].iloc[0] if "n_units" in df else "?"
-    keys_all = df.attrs.get("sweep_keys") or [c for c in ("network.rule", "patterns.load") if c in df]
+    keys_all = sweep_keys(df) or [c for c in ("network.rule", "patterns.load") if c in df]
     return finish(fig, f"Hopfield capacity: recall against load (N = {n})",
                   caption_for_sweep(df["scenario"].iloc[0], df, keys_all, "error bars: standard error over replicates"))

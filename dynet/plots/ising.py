@@ -23,6 +23,7 @@ from .common import (
     legend,
     run_info,
     sorted_unique,
+    sweep_keys,
     time_axis,
     values,
 )
@@ -124,7 +125,7 @@ def transition(df, binder_crossings: list[dict] | None = None):
         lines.append(f"Binder crossing L = {c['sizes'][0]}/{c['sizes'][1]}: T = {c['t_cross']:.4f} "
                      f"({100 * (c['t_cross'] / T_C - 1):+.2f}% from T_c)")
     ax.text(0.02, 0.95, "\n".join(lines), va="top", fontsize=9, family="monospace", transform=ax.transAxes)
-    keys = df.attrs.get("sweep_keys") or ["lattice.size", "dynamics.temperature"]
+    keys = sweep_keys(df) or ["lattice.size", "dynamics.temperature"]
     return finish(fig, "Ising model: the transition against temperature",
                   caption_for_sweep(df["scenario"].iloc[0], df, keys, "error bars: standard error over replicates"))
 

@@ -5,18 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (
-    PlotError,
-    caption_for_sweep,
-    figure,
-    finish,
-    fmt,
-    grouped,
-    legend,
-    line_style,
-    numeric,
-    sorted_unique,
-)
+from .common import (PlotError, caption_for_sweep, figure, finish, fmt, grouped, integer_ticks, legend, line_style,
+                     numeric, sorted_unique, sweep_keys)
 
 
 def choose_x(df, keys: list[str]) -> str | None:
@@ -42,7 +32,7 @@ def metric_plot(df, metric: str, x: str | None = None, *, title: str | None = No
                  and df[c].map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) or
                                isinstance(v, bool)).all()]
         raise PlotError(f"metric '{metric}' is not in these runs (numeric metrics: {', '.join(avail[:20])})")
-    keys = list(df.attrs.get("sweep_keys") or [])
+    keys = sweep_keys(df)
     x = x or choose_x(df, keys)
     own = ax is None
     if own:
@@ -98,6 +88,6 @@ def summary_panels(df, metrics: list[str], x: str | None = None, title: str | No
     for j in range(len(have), nrows * ncols):
         axes[j // ncols, j % ncols].set_visible(False)
     scen = df["scenario"].iloc[0]
-    keys = list(df.attrs.get("sweep_keys") or [])
+    keys = sweep_keys(df)
     return finish(fig, title or f"Summary metrics across the sweep ({scen})",
                   caption_for_sweep(scen, df, keys, "error bars: standard error over replicates"))
