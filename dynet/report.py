@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import io
 import json
 import math
 import os
@@ -96,9 +95,9 @@ def to_toml(config: dict, prefix: str = "") -> str:
 # --------------------------------------------------------------------------- pieces
 
 def _png(fig, dpi: int = 90) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    from .plots.common import png_bytes
+
+    return base64.b64encode(png_bytes(fig, dpi)).decode("ascii")
 
 
 def _fmt(v, err=None) -> str:

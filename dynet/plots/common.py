@@ -76,15 +76,38 @@ def config_get(config: dict, dotted: str, default=None):
     return node
 
 
+#: Keys that name what a sweep value is (``{weights = "normal", params = {std = 0.01}}`` reads
+#: ``normal(std=0.01)``).
+NAME_KEYS = ("name", "weights", "kind", "source", "method")
+
+
+def _flat(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.extend(_flat(v, "" if k == "params" else f"{prefix}{k}."))
+        elif v is not None:
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
 def fmt(v) -> str:
+    """A value as a short label: numbers to 4 significant digits, a table (a swept sub-table,
+    possibly read back as JSON) as ``name(key=value, ...)``."""
+    v = _decode(v)
+    if isinstance(v, dict):
+        items = _flat(v)
+        main = next((str(x) for k, x in items if k in NAME_KEYS), None)
+        rest = ", ".join(f"{k}={fmt(x)}" for k, x in items if not (k in NAME_KEYS and str(x) == main))
+        if main is None:
+            return "{" + rest + "}"
+        return f"{main}({rest})" if rest else main
     if isinstance(v, bool) or v is None:
         return str(v)
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.4g}"
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(fmt(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}={fmt(x)}" for k, x in v.items()) + "}"
     return str(v)
 
 
@@ -168,11 +191,35 @@ def finish(fig: Figure, title: str, caption: str, width_chars: int | None = None
     return fig
 
 
+def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
+    """``fig`` as a compact PNG: rendered, then stored with a palette of 256 colours (plots have
+    few colours; this makes the files 2-3 times smaller than full RGBA)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - matplotlib depends on pillow
+        return buf.getvalue()
+    buf.seek(0)
+    img = Image.open(buf).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                                  dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    img.save(out, format="png", optimize=True)
+    return out.getvalue()
+
+
 def save(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> None:
     """Write ``fig`` as PNG, SVG or PDF (by the file's suffix)."""
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext not in (".png", ".svg", ".pdf"):
         raise PlotError(f"{path}: the output must end in .png, .svg or .pdf")
+    if ext == ".png":
+        data = png_bytes(fig, dpi)
+        with open(path, "wb") as f:
+            f.write(data)
+        return
     fig.savefig(path, dpi=dpi, metadata={"Date": None} if ext == ".svg" else None)
 
 

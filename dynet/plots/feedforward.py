@@ -278,7 +278,8 @@ def decision_regions(ds, resolution: int = 300):
         for c in range(n_cls):
             sel = idx[y[idx] == c]
             if len(sel):
-                ax.scatter(x[sel, 0], x[sel, 1], marker=marker, s=22 if marker == "o" else 28, color=colors[c],
+                big = 3.0 if len(x) < 50 else 1.0  # a handful of points (XOR) drawn larger
+                ax.scatter(x[sel, 0], x[sel, 1], marker=marker, s=(22 if marker == "o" else 28) * big, color=colors[c],
                            edgecolors="k" if marker == "o" else None, linewidths=0.4,
                            label=f"class {c} ({name})", gid=f"points_{name}_{c}")
     ax.set_xlim(lo[0], hi[0])

@@ -12,6 +12,7 @@ from .common import (
     decimated,
     figure,
     finish,
+    fmt,
     grouped,
     image_grid,
     image_shape_of,
@@ -129,7 +130,7 @@ def figure_for_images(n: int, ncols: int = 6, cell: float = 1.35):
 
     cols = min(n, ncols)
     rows = -(-n // cols)
-    return Figure(figsize=(max(5.0, cols * cell + 0.6), rows * cell * 1.15 + 1.3), layout="constrained")
+    return Figure(figsize=(max(5.0, cols * cell + 0.6), rows * cell * 1.2 + 1.0), layout="constrained")
 
 
 def capacity(df):
@@ -161,5 +162,5 @@ def capacity(df):
     axes[0, 1].set_title("final overlap", fontsize=10)
     n = df["n_units"].iloc[0] if "n_units" in df else "?"
     keys_all = sweep_keys(df) or [c for c in ("network.rule", "patterns.load") if c in df]
-    return finish(fig, f"Hopfield capacity: recall against load (N = {n})",
+    return finish(fig, f"Hopfield capacity: recall against load (N = {fmt(n)})",
                   caption_for_sweep(df["scenario"].iloc[0], df, keys_all, "error bars: standard error over replicates"))
