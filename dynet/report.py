@@ -77,16 +77,21 @@ def _toml_key(k: str) -> str:
     return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
 
 
-def to_toml(config: dict, prefix: str = "") -> str:
-    """A resolved config as TOML (keys whose value is None, i.e. unset, are left out)."""
+def to_toml(config: dict, prefix: str = "", swept: frozenset = frozenset()) -> str:
+    """A resolved config as TOML (keys whose value is None, i.e. unset, are left out); the
+    dotted keys in ``swept`` get a ``# swept`` comment (a whole swept table: on its header)."""
+    def mark(k):
+        dotted = f"{prefix}.{k}" if prefix else k
+        return "  # swept" if dotted in swept else ""
+
     plain = [(k, v) for k, v in config.items() if not isinstance(v, dict)]
     tables = [(k, v) for k, v in config.items() if isinstance(v, dict)]
-    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in plain if v is not None]
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}{mark(k)}" for k, v in plain if v is not None]
     for k, v in tables:
         name = f"{prefix}.{_toml_key(k)}" if prefix else _toml_key(k)
-        body = to_toml(v, name)
+        body = to_toml(v, f"{prefix}.{k}" if prefix else k, swept)
         lines.append("")
-        lines.append(f"[{name}]")
+        lines.append(f"[{name}]{mark(k)}")
         if body:
             lines.append(body)
     return "\n".join(lines).strip("\n")
@@ -169,8 +174,8 @@ def build_report(store, scenario: str) -> str:
 
         info = run_info(ds)
         cfg = dict(info["config"])
-        cfg_text = f'name = "{scenario}"\n' + to_toml(cfg)
-        sweep_lines = ["", "# the sweep, as stored: the values each swept key takes"]
+        cfg_text = f'name = "{scenario}"\n' + to_toml(cfg, swept=frozenset(keys))
+        sweep_lines = ["", "# the sweep, as stored: the values each swept key takes (this run's are above)"]
         from .plots.common import sorted_unique
 
         for k in keys:

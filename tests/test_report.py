@@ -78,6 +78,8 @@ def test_report_config_and_summary_table(page, store):
     parsed = tomllib.loads(cfg_text)
     assert parsed["name"] == "rep" and parsed["network"]["n_units"] == 64 and parsed["dynamics"]["max_sweeps"] == 15
     assert "# patterns.load = [0.05, 0.2]" in cfg_text and "# replicates = 3" in cfg_text
+    assert re.search(r'^load = 0\.\d+  # swept$', cfg_text, re.M) and re.search(r'^rule = "\w+"  # swept$', cfg_text, re.M)
+    assert re.search(r"^n_units = 64$", cfg_text, re.M)  # not swept: no mark
     table = re.search(r'<table id="summary">(.*?)</table>', text, re.DOTALL).group(1)
     header = [html.unescape(h) for h in re.findall(r"<th>(.*?)</th>", table)]
     rows = [[html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)] for r in re.findall(r"<tr>(.*?)</tr>", table)][1:]
@@ -149,6 +151,8 @@ def test_report_errors(store, tmp_path):
 
 
 def test_to_toml_round_trips_a_config():
+    assert tomllib.loads(to_toml({"t": {"a": 1, "b": {"c": 2}}}, swept=frozenset({"t.a", "t.b"}))) == \
+        {"t": {"a": 1, "b": {"c": 2}}}
     cfg = {"seed": 3, "model": "x", "a": {"b": [1, 2], "c": None, "d": {"e": "f", "g": 1.5, "h": True}},
            "weird key": {"x.y": [[1], [2, 3]]}}
     back = tomllib.loads(to_toml(cfg))

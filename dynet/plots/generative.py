@@ -262,12 +262,12 @@ def bm_training(ds):
     m = info["metrics"]
     for ax in fig.axes:
         if ax.get_title() == "log-likelihood":
-            if m.get("max_train_log_likelihood") is not None:
-                ax.axhline(m["max_train_log_likelihood"], color="0.3", ls=":", label="empirical bound (train)")
             if m.get("independent_log_likelihood") is not None:
                 ax.axhline(m["independent_log_likelihood"], color="C3", ls="--", lw=0.8, label="independent units")
             legend(ax)
-    return finish(fig, f"Boltzmann machine learning ({info.get('scenario')})", caption_for_run(info))
+    bound = m.get("max_train_log_likelihood")
+    return finish(fig, f"Boltzmann machine learning ({info.get('scenario')})",
+                  caption_for_run(info, {"empirical log-likelihood bound (train)": bound} if bound is not None else None))
 
 
 def weight_matrix(ds):

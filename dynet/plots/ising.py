@@ -205,8 +205,9 @@ def bm_energy(ds):
     ax = axes[0, 0]
     ax.plot(sweep, energy / n, color="C0", lw=1, label="E / N" + (" (lowest T)" if tempering else ""))
     ax.set_ylabel("energy per unit E / N")
-    if "temperature" in ds and ds["temperature"].dims == ds["energy"].dims[:1]:
-        temps = values(ds["temperature"])
+    temps = values(ds["temperature"]) if "temperature" in ds and ds["temperature"].dims == ds["energy"].dims[:1] \
+        else None
+    if temps is not None and np.ptp(temps) > 0:
         ax2 = ax.twinx()
         ax2.plot(sweep, temps, color="C3", ls="--", lw=1, label="temperature T")
         ax2.set_ylabel("temperature T", color="C3")
@@ -230,8 +231,10 @@ def bm_energy(ds):
     axes[-1, 0].set_xlabel("sweep")
     met = info["metrics"]
     extra = {k: met[k] for k in ("final_energy", "lowest_energy") if met.get(k) is not None}
-    return finish(fig, f"Boltzmann machine sampling: {config_get(info['config'], 'dynamics.schedule')}",
-                  caption_for_run(info, extra))
+    schedule = config_get(info["config"], "dynamics.schedule")
+    what = {"constant": f"T = {fmt(config_get(info['config'], 'dynamics.temperature'))}", "quench": "T = 0 quench",
+            "tempering": "parallel tempering, lowest T"}.get(schedule, f"{schedule} annealing")
+    return finish(fig, f"Boltzmann machine sampling ({what})", caption_for_run(info, extra))
 
 
 def tempering(ds):
