@@ -136,6 +136,17 @@ def schema():
     click.echo(json.dumps(json_schema(), indent=2))
 
 
+def _read(fn, *args, **kwargs):
+    """Call a data command's API function: an unusable store or a bad request is one error line,
+    exit 2. (Unlike :func:`_guard` it does not import the cluster code: reading needs none.)"""
+    from .store import StoreError
+
+    try:
+        return fn(*args, **kwargs)
+    except StoreError as exc:
+        _fail([str(exc)], 2)
+
+
 @main.command(name="ls")
 @click.argument("store", type=click.Path(file_okay=False))
 @click.option("--scenario", default=None, help="Only the runs of this scenario.")
@@ -148,7 +159,7 @@ def ls_(store, scenario, status, where, as_json):
     """List the runs in STORE."""
     from . import analysis
 
-    runs, problems = _guard(analysis.list_runs, store, scenario=scenario, status=status, where=where)
+    runs, problems = _read(analysis.list_runs, store, scenario=scenario, status=status, where=where)
     for name, why in list(problems.items())[:10]:
         click.echo(f"warning: skipped run group {name}: {why}", err=True)
     if len(problems) > 10:
@@ -182,7 +193,7 @@ def summary(store, scenario, metrics, as_json):
     """One row per sweep point of SCENARIO: replicate mean +- standard error of its metrics."""
     from . import analysis
 
-    frame = _guard(analysis.summarize, store, scenario, list(metrics) or None)
+    frame = _read(analysis.summarize, store, scenario, list(metrics) or None)
     keys, shown = frame.attrs["sweep_keys"], frame.attrs["metrics"]
     records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
                for row in frame.to_dict(orient="records")]
@@ -228,7 +239,7 @@ def export(store, target, fmt, output, force, trajectories, dim, as_json):
         if fmt is None:
             _fail([f"{output}: give --format (netcdf, csv or parquet): the suffix does not say"], 2)
     names = [n.strip() for n in trajectories.split(",") if n.strip()]
-    info = _guard(analysis.export, store, target, fmt, output, force=force, trajectories=names, dim=dim)
+    info = _read(analysis.export, store, target, fmt, output, force=force, trajectories=names, dim=dim)
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:

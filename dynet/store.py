@@ -386,9 +386,16 @@ def run_ids(store: str | os.PathLike) -> list[str]:
 
 def resolve_run(store: str | os.PathLike, prefix: str) -> str:
     """The run id starting with ``prefix`` (unique), from the folder names alone."""
-    if not prefix:
-        raise StoreError("empty run id")
-    ids = [r for r in run_ids(store) if r.startswith(prefix)]
+    if not prefix or "/" in prefix or prefix.startswith("."):
+        raise StoreError(f"no run '{prefix}' in this store")
+    runs_dir = os.path.join(local_path(store), RUNS)
+    if os.path.isdir(os.path.join(runs_dir, prefix)):  # a whole id: no listing
+        return prefix
+    try:
+        names = os.listdir(runs_dir)  # plain names: cheaper than scandir's entries for 10^4+ runs
+    except FileNotFoundError:
+        names = []
+    ids = sorted(n for n in names if n.startswith(prefix) and os.path.isdir(os.path.join(runs_dir, n)))
     if len(ids) == 1:
         return ids[0]
     if not ids:
@@ -396,62 +403,88 @@ def resolve_run(store: str | os.PathLike, prefix: str) -> str:
     raise StoreError(f"run id '{prefix}' is ambiguous: {', '.join(ids[:5])}")
 
 
-def _run_attrs_or_problem(runs_dir: str, run_id: str) -> tuple[dict | None, str | None]:
+def run_record_stamps(store: str | os.PathLike) -> dict[str, tuple[int, int, int] | None]:
+    """Folder name under ``runs/`` -> ``(inode, mtime_ns, size)`` of its ``zarr.json`` (None when it
+    has none). zarr replaces a metadata document by renaming a new file over it, so a rewritten
+    record always changes its stamp: a reader can keep what it parsed until the stamp moves."""
+    runs_dir = os.path.join(local_path(store), RUNS)
+    out = {}
     try:
-        meta = _read_meta(os.path.join(runs_dir, run_id, META))
+        names = os.listdir(runs_dir)
     except FileNotFoundError:
-        return None, "no zarr.json (an empty or partly deleted run group)"
-    except (OSError, ValueError) as exc:
-        return None, f"unreadable zarr.json ({type(exc).__name__}: {exc})"
+        return out
+    for name in names:
+        if name.startswith("."):
+            continue
+        try:
+            st = os.stat(os.path.join(runs_dir, name, META))
+        except (FileNotFoundError, NotADirectoryError):
+            if os.path.isdir(os.path.join(runs_dir, name)):
+                out[name] = None
+            continue
+        out[name] = _stamp(st)
+    return out
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _read_record(runs_dir: str, run_id: str) -> tuple[tuple | None, dict | None, str | None]:
+    """``(stamp, attrs, problem)`` of one run group's ``zarr.json`` (see :func:`read_run_records`)."""
+    import json
+
+    try:
+        with open(os.path.join(runs_dir, run_id, META), "rb") as f:
+            stamp = _stamp(os.fstat(f.fileno()))
+            raw = f.read()
+    except FileNotFoundError:
+        return None, None, "no zarr.json (an empty or partly deleted run group)"
+    except OSError as exc:
+        return None, None, f"unreadable zarr.json ({type(exc).__name__}: {exc})"
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        return stamp, None, f"unreadable zarr.json ({type(exc).__name__}: {exc})"
     if not isinstance(meta, dict) or meta.get("node_type") != "group":
-        return None, "zarr.json does not describe a group"
+        return stamp, None, "zarr.json does not describe a group"
     attrs = meta.get("attributes")
     if not isinstance(attrs, dict) or not attrs.get("status"):
-        return None, "no run record in its attributes"
-    return attrs, None
+        return stamp, None, "no run record in its attributes"
+    return stamp, attrs, None
 
 
-def read_run_attrs(store: str | os.PathLike, ids: list[str] | None = None,
-                   threads: int = 8) -> tuple[dict[str, dict], dict[str, str]]:
-    """``(attrs, problems)``: run id -> run attributes for every readable run group (all of
-    ``runs/`` unless ``ids``), and run id -> what is wrong for each group that could not be
-    read (empty folder, damaged or foreign metadata). Reads plain JSON, in ``threads`` threads."""
+def read_run_records(store: str | os.PathLike, ids: list[str] | None = None,
+                     threads: int = 1) -> dict[str, tuple[tuple | None, dict | None, str | None]]:
+    """Run group name -> ``(stamp, attrs, problem)`` for every folder under ``runs/`` (or ``ids``):
+    the stamp of its ``zarr.json`` as :func:`run_record_stamps` gives it (None when unreadable),
+    and either the run's attributes or what is wrong with the group (empty folder, damaged or
+    foreign metadata). Reads plain JSON; ``threads`` > 1 reads in a thread pool, which pays
+    only where reading waits on the disk (parsing holds the GIL)."""
     runs_dir = os.path.join(local_path(store), RUNS)
     ids = run_ids(store) if ids is None else list(ids)
     if threads > 1 and len(ids) > 256:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(threads) as pool:
-            results = list(pool.map(lambda r: _run_attrs_or_problem(runs_dir, r), ids, chunksize=64))
+            results = list(pool.map(lambda r: _read_record(runs_dir, r), ids, chunksize=64))
     else:
-        results = [_run_attrs_or_problem(runs_dir, r) for r in ids]
+        results = [_read_record(runs_dir, r) for r in ids]
+    return dict(zip(ids, results))
+
+
+def read_run_attrs(store: str | os.PathLike, ids: list[str] | None = None,
+                   threads: int = 1) -> tuple[dict[str, dict], dict[str, str]]:
+    """``(attrs, problems)``: run id -> run attributes for every readable run group (all of
+    ``runs/`` unless ``ids``), and run id -> what is wrong with each group that could not be
+    read (see :func:`read_run_records`)."""
     attrs, problems = {}, {}
-    for rid, (a, problem) in zip(ids, results):
+    for rid, (_, a, problem) in read_run_records(store, ids, threads).items():
         if problem is None:
             attrs[rid] = a
         else:
             problems[rid] = problem
     return attrs, problems
-
-
-def run_arrays_meta(store: str | os.PathLike, run_id: str) -> dict[str, dict]:
-    """Array name -> ``{"shape", "dims", "dtype", "attrs"}`` for a run's arrays (its checkpoint
-    and any other subgroup excluded), read from their metadata documents."""
-    group_dir = os.path.join(local_path(store), run_path(run_id))
-    out = {}
-    try:
-        entries = sorted(e.name for e in os.scandir(group_dir) if e.is_dir())
-    except FileNotFoundError:
-        raise StoreError(f"no run '{run_id}' in this store") from None
-    for name in entries:
-        try:
-            meta = _read_meta(os.path.join(group_dir, name, META))
-        except (OSError, ValueError):
-            continue
-        if isinstance(meta, dict) and meta.get("node_type") == "array":
-            out[name] = {"shape": tuple(meta.get("shape", ())), "dims": tuple(meta.get("dimension_names") or ()),
-                         "dtype": meta.get("data_type"), "attrs": meta.get("attributes") or {}}
-    return out
 
 
 def read_run_array(store: str | os.PathLike, run_id: str, name: str) -> tuple[np.ndarray, tuple[str, ...]]:

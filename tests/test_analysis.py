@@ -63,7 +63,9 @@ def test_runs_table_matches_the_stored_records(path, store):
 def test_run_dataset_coords_attrs_and_values(path, store):
     records = zarr_records(path)
     rid = store.runs.query("scenario == 'hop-grid'").run_id.iloc[0]
-    ds = store.run(rid[:7])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. zarr's or xarray's about consolidated metadata
+        ds = store.run(rid[:7])
     assert ds.attrs["run_id"] == rid
     for dim in ds.dims:
         assert dim in ds.coords, dim
@@ -118,7 +120,8 @@ def test_netcdf_round_trip(store, tmp_path):
 
 def test_prefix_resolution_and_errors(store):
     rid = store.runs.run_id.iloc[0]
-    assert store.resolve(rid[:5]) == rid
+    assert store.resolve(rid[:5]) == rid and store.resolve(rid) == rid
+    assert store.attrs(rid[:6]) == store.records[rid] and store.attrs(rid)["run_id"] == rid
     with pytest.raises(AnalysisError, match="no run 'zzz'"):
         store.run("zzz")
     first = {r[0] for r in store.runs.run_id}
@@ -250,3 +253,58 @@ def test_forced_grid_layout_fills_missing_points(store):
 def test_sweep_table_and_binder_helpers_still_work(path):
     rows = analysis.sweep_table(path, "hop-grid", ("final_overlap",))
     assert len(rows) == 4 and all(r["replicates"] == 3 for r in rows)
+
+
+def _record(params, replicate, metrics, status="complete", started="2026-01-01T00:00:00"):
+    return {"scenario": "x", "model": "feedforward", "params": params, "replicate": replicate, "status": status,
+            "metrics": metrics, "timings": {"started": started}}
+
+
+def test_sweep_placement_of_mixed_values_and_no_sweep():
+    from dynet.analysis.reader import sweep_dataset
+
+    recs = {f"r{i}{r}": _record({"training.batch_size": b, "optimizer.lr": lr}, r, {"m": 10 * i + r})
+            for i, (b, lr) in enumerate([(1, 0.01), (16, 0.05), ("full", 0.5)]) for r in range(2)}
+    ds = sweep_dataset("", "x", recs, [])
+    assert ds.attrs["layout"] == "zip" and list(ds["training.batch_size"].values) == ["1", "16", "full"]
+    assert ds.m.values.tolist() == [[0, 1], [10, 11], [20, 21]]
+    grid = sweep_dataset("", "x", recs, [], layout="grid")
+    assert grid.m.sel({"training.batch_size": "full", "optimizer.lr": 0.5}).values.tolist() == [20, 21]
+    single = sweep_dataset("", "x", {"a": _record({}, 0, {"m": 1.5}), "b": _record({}, 1, {"m": 2.5})}, [])
+    assert dict(single.sizes) == {"replicate": 2} and single.m.values.tolist() == [1.5, 2.5]
+    with pytest.raises(AnalysisError, match="sweep different parameters"):
+        sweep_dataset("", "x", {"a": _record({"p": 1}, 0, {}), "b": _record({"q": 1}, 0, {})}, [])
+
+
+def test_sweep_keeps_the_later_of_two_runs_in_one_cell():
+    from dynet.analysis.reader import sweep_dataset
+
+    recs = {"old": _record({"p": 1}, 0, {"m": 1.0}, started="2026-01-01T00:00:00"),
+            "new": _record({"p": 1}, 0, {"m": 2.0}, started="2026-01-02T00:00:00")}
+    with pytest.warns(UserWarning, match="1 run\\(s\\) share a sweep point"):
+        ds = sweep_dataset("", "x", recs, [])
+    assert ds.run_id.values.tolist() == [["new"]] and ds.m.values.tolist() == [[2.0]]
+
+
+def test_listing_cache_follows_changes_to_the_store(path, tmp_path):
+    copy = str(tmp_path / "copy.zarr")
+    shutil.copytree(path, copy)
+    first = dynet.open_store(copy)
+    rid = min(first.records)
+    assert first.records[rid]["status"] == "complete"  # listed; its table is not built yet
+    # a record rewritten, a run deleted: a later Store sees both; the earlier one keeps its snapshot
+    zarr.open_group(copy, path=S.run_path(rid), mode="r+").attrs.update({"status": "failed", "error": "x\ny"})
+    gone = sorted(first.records)[1]
+    shutil.rmtree(os.path.join(copy, "runs", gone))
+    second = dynet.open_store(copy)
+    assert second.records[rid]["status"] == "failed" and gone not in second.records
+    first.runs  # noqa: B018 - built from the older listing after the newer one was read ...
+    third = dynet.open_store(copy)  # ... which must not leave a stale table for later Stores
+    table = third.runs.set_index("run_id")
+    assert table.loc[rid, "status"] == "failed" and table.loc[rid, "error"] == "x" and gone not in table.index
+    assert first.runs.set_index("run_id").loc[rid, "status"] == "complete" and len(first.runs) == 30
+    assert len(second.runs) == len(third.runs) == 29
+    third.runs.loc[0, "status"] = "edited"  # a caller's edits stay in its own table
+    assert dynet.open_store(copy).runs.loc[0, "status"] != "edited"
+    os.mkdir(os.path.join(copy, "runs", "empty"))
+    assert dynet.open_store(copy).problems == {"empty": "no zarr.json (an empty or partly deleted run group)"}

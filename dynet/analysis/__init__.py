@@ -7,14 +7,15 @@ Usage::
     store.runs                                     # pandas DataFrame, one row per run: run_id, scenario,
                                                    # job, model, <swept params, dotted>, replicate, status,
                                                    # error, elapsed_s, <final metrics>
-    store.runs.query("`init.fraction` > 0.1 and status == 'complete'")
+    store.runs.query("`init.fraction` > 0.1 and status == 'complete'")   # or store.select(where=...)
     ds = store.run("0c287d")                       # xarray.Dataset of one run (any unique id prefix), lazy
     sw = store.sweep("small", trajectories=["energy"])  # dims: one per swept parameter (or `point`), replicate
     mean, sem, n = dynet.analysis.mean_sem(sw)     # replicate mean, standard error, count
     store.summary("small")                         # DataFrame: one row per sweep point, mean and <m>_sem
     store.problems                                 # run groups skipped as unreadable: {name: why}
 
-``sweep_table`` and ``binder_crossings`` (Ising T_c from Binder cumulants) work on the same
+Listing parses each run's ``zarr.json`` once per process (later listings stat them and reread
+only the changed ones). ``sweep_table`` and ``binder_crossings`` (Ising T_c from Binder cumulants) work on the same
 records; :func:`export` (:mod:`dynet.analysis.writers`) writes runs and sweeps to NetCDF, CSV and Parquet.
 """
 

@@ -6,6 +6,7 @@ arrays; this module turns them into pandas / xarray objects.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -54,6 +55,7 @@ class Store:
         self._records: dict[str, dict] | None = None
         self._runs = None
         self._problems: dict[str, str] = {}
+        self._generation = 0
 
     def __repr__(self) -> str:
         n = "?" if self._records is None else len(self._records)
@@ -69,9 +71,10 @@ class Store:
 
     @property
     def records(self) -> dict[str, dict]:
-        """Run id -> the run's full attributes (its record), for every readable run."""
+        """Run id -> the run's full attributes (its record), for every readable run (shared with
+        the process's listing cache: read them, don't modify them)."""
         if self._records is None:
-            self._records, self._problems = _store.read_run_attrs(self.path)
+            self._records, self._problems, self._generation = read_listing(self.path)
         return self._records
 
     @property
@@ -86,10 +89,13 @@ class Store:
         (dotted names, e.g. ``init.fraction``), ``replicate, status, error`` (its first line),
         ``elapsed_s``, then one column per final metric (a metric whose name is taken is
         ``metrics.<name>``). Values missing for a run (another scenario's parameter, a failed
-        run's metrics) are NaN / None. Filter with pandas, e.g.
-        ``store.runs.query("scenario == 'capacity' and `network.rule` == 'hebbian'")``."""
+        run's metrics) are NaN / None; lists are tuples. ``runs.attrs["param_columns"]`` and
+        ``["metric_columns"]`` name the parameter and metric columns. Filter with pandas, e.g.
+        ``store.runs.query("scenario == 'capacity' and `network.rule` == 'hebbian'")``, or with
+        :meth:`select`."""
         if self._runs is None:
-            self._runs = runs_frame(self.records)
+            records = self.records
+            self._runs = cached_runs_frame(self.path, records, self._generation)
         return self._runs
 
     def select(self, *, scenario: str | None = None, status: str | None = None, where: str | None = None):
@@ -195,6 +201,62 @@ class Store:
         return summary_frame(self.sweep(scenario, job=job), metrics)
 
 
+#: store path -> run id -> (stamp of its zarr.json, attributes or None, problem or None)
+_LISTINGS: dict[str, dict[str, tuple]] = {}
+_GENERATION: dict[str, int] = {}  # store path -> version of its cached listing (never reused)
+_VERSIONS = itertools.count(1)
+_FRAMES: dict[str, tuple[int, object]] = {}  # store path -> (generation, runs table of that listing)
+
+
+def read_listing(path: str) -> tuple[dict[str, dict], dict[str, str], int]:
+    """``(attrs, problems, generation)`` of every run group (see :func:`dynet.store.read_run_attrs`),
+    parsing only the records whose ``zarr.json`` changed since this process last listed the
+    store: a second listing of 10,000 runs costs their ``stat`` calls, not their JSON.
+    ``generation`` changes whenever the listing does."""
+    cache = _LISTINGS.get(path)
+    if cache is None:  # the first listing: read every record (with its stamp) in one pass
+        cache = _LISTINGS[path] = _store.read_run_records(path)
+        changed = True
+    else:  # later ones: stat every record, read the new and changed ones
+        stamps = _store.run_record_stamps(path)
+        gone = [r for r in cache if r not in stamps]
+        for rid in gone:
+            del cache[rid]
+        stale = [rid for rid, st in stamps.items() if st is None or rid not in cache or cache[rid][0] != st]
+        if stale:
+            cache.update(_store.read_run_records(path, stale))
+        changed = bool(stale or gone)
+    if changed or path not in _GENERATION:
+        _GENERATION[path] = next(_VERSIONS)
+    records, problems = {}, {}
+    for rid in sorted(cache):
+        _, a, problem = cache[rid]
+        if a is not None:
+            records[rid] = a
+        else:
+            problems[rid] = problem
+    return records, problems, _GENERATION[path]
+
+
+def forget_listings() -> None:
+    """Drop the process's cached listings (they are checked against the files on every use anyway)."""
+    _LISTINGS.clear()
+    _GENERATION.clear()
+    _FRAMES.clear()
+
+
+def cached_runs_frame(path: str, records: dict[str, dict], generation: int):
+    """:func:`runs_frame` of the listing ``generation`` of :func:`read_listing`, built once per
+    generation; each caller gets its own shallow copy (pandas' copy-on-write keeps them apart)."""
+    cached = _FRAMES.get(path)
+    if cached is not None and cached[0] == generation:
+        return cached[1].copy(deep=False)
+    frame = runs_frame(records)
+    if _GENERATION.get(path) == generation:
+        _FRAMES[path] = (generation, frame)
+    return frame.copy(deep=False)
+
+
 def list_runs(url: str | os.PathLike, *, scenario: str | None = None, status: str | None = None,
               where: str | None = None) -> tuple[list[dict], dict[str, str]]:
     """``(runs, problems)`` for ``dynet ls``: one dict per selected run (run_id, scenario, job,
@@ -251,9 +313,9 @@ def runs_frame(records: dict[str, dict]):
         cols["error"][i] = (a.get("error") or "").split("\n")[0] or None
         cols["elapsed_s"][i] = (a.get("timings") or {}).get("elapsed_s")
         for k, v in (a.get("params") or {}).items():
-            cols[pcol[k]][i] = _cell(v)
+            cols[pcol[k]][i] = _cell(v) if type(v) in (list, dict) else v
         for k, v in (a.get("metrics") or {}).items():
-            cols[mcol[k]][i] = _cell(v)
+            cols[mcol[k]][i] = _cell(v) if type(v) in (list, dict) else v
     frame = pd.DataFrame({c: pd.Series(v, dtype=object if c in ("job", "error") else None) for c, v in cols.items()}
                          if n else {c: pd.Series([], dtype=object) for c in cols})
     frame.attrs["param_columns"] = list(pcol.values())
@@ -366,16 +428,16 @@ def _sort_key(v):
     return (2, str(v))
 
 
-def _labels(values):
-    """Sorted coordinate values as an array xarray and netCDF accept."""
-    vals = sorted(set(values), key=_sort_key)
-    if all(isinstance(v, bool) for v in vals):
-        return np.array(vals, dtype=bool)
-    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in vals):
-        return np.array(vals, dtype=np.int64)
-    if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in vals):
-        return np.array(vals, dtype=np.float64)
-    return np.array([str(v) for v in vals], dtype=object)
+def _as_coord(values):
+    """Coordinate values (in this order) as an array xarray and netCDF accept: bools, integers,
+    floats, or else text."""
+    if all(isinstance(v, bool) for v in values):
+        return np.array(values, dtype=bool)
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=np.int64)
+    if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=np.float64)
+    return np.array([str(v) for v in values], dtype=object)
 
 
 def _metric_array(values: list, shape: tuple):
@@ -398,30 +460,20 @@ def _placement(records: dict[str, dict], layout: str):
     keys = list(next(iter(keysets)))
     points = {rid: tuple(_coord_value((a.get("params") or {})[k]) for k in keys) for rid, a in records.items()}
     distinct = sorted(set(points.values()), key=lambda p: tuple(_sort_key(v) for v in p))
-    labels = {k: _labels([p[i] for p in distinct]) for i, k in enumerate(keys)}
-    full = math.prod(len(v) for v in labels.values())
+    values = {k: sorted({p[i] for p in distinct}, key=_sort_key) for i, k in enumerate(keys)}
+    full = math.prod(len(v) for v in values.values())
     if layout not in ("auto", "grid", "zip"):
         raise AnalysisError(f"layout must be auto, grid or zip, not {layout!r}")
-    grid = layout == "grid" or (layout == "auto" and len(distinct) == full)
     if not keys:
         return keys, [], {}, {rid: () for rid in records}, "none"
-    if grid:
-        pos = {k: {_coord_value(v.item() if hasattr(v, "item") else v): j for j, v in enumerate(lab)}
-               for k, lab in labels.items()}
+    if layout == "grid" or (layout == "auto" and len(distinct) == full):
+        pos = {k: {v: j for j, v in enumerate(vals)} for k, vals in values.items()}
         where = {rid: tuple(pos[k][p[i]] for i, k in enumerate(keys)) for rid, p in points.items()}
-        return keys, keys, {k: labels[k] for k in keys}, where, "grid"
+        return keys, keys, {k: _as_coord(values[k]) for k in keys}, where, "grid"
     index = {p: j for j, p in enumerate(distinct)}
-    coords = {k: ("point", _labels_in_order([p[i] for p in distinct])) for i, k in enumerate(keys)}
+    coords = {k: ("point", _as_coord([p[i] for p in distinct])) for i, k in enumerate(keys)}
     coords["point"] = np.arange(len(distinct))
     return keys, ["point"], coords, {rid: (index[p],) for rid, p in points.items()}, "zip"
-
-
-def _labels_in_order(values):
-    if all(isinstance(v, bool) for v in values):
-        return np.array(values, dtype=bool)
-    if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values):
-        return np.array(values)
-    return np.array([str(v) for v in values], dtype=object)
 
 
 def sweep_dataset(path: str, scenario: str, records: dict[str, dict], trajectories: list[str], *,

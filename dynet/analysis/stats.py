@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import warnings
 
 import numpy as np
@@ -60,29 +59,25 @@ def summary_frame(ds, metrics=None):
     metrics = [m for m in metrics if m in present and bool(ds[m].notnull().any())]
     mean, sem, _ = mean_sem(ds[metrics]) if metrics else (None, None, None)
     keys = json.loads(ds.attrs.get("sweep_keys", "[]"))
+    import xarray as xr
+
     point_dims = [d for d in ds["status"].dims if d != "replicate"]
     status = ds["status"].transpose(*point_dims, "replicate").values
-    shape = status.shape[:-1]
-    rows = []
-    for idx in np.ndindex(*shape) if shape else [()]:
-        st = status[idx]
-        runs = int(np.sum(st != ""))
-        if runs == 0:
-            continue
-        sel = dict(zip(point_dims, idx))
-        row = {}
-        for k in keys:
-            v = ds[k].isel({d: i for d, i in sel.items() if d in ds[k].dims}).values
-            row[k] = v.item() if hasattr(v, "item") else v
-        row.update(runs=runs, complete=int(np.sum(st == _store.COMPLETE)), failed=int(np.sum(st == _store.FAILED)))
-        for m in metrics:
-            mv = float(mean[m].isel(sel).values)
-            sv = float(sem[m].isel(sel).values)
-            row[m] = mv
-            row[f"{m}_sem"] = sv if not math.isnan(mv) else math.nan
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*keys, "runs", "complete", "failed",
-                                        *(c for m in metrics for c in (m, f"{m}_sem"))])
+    status = status.reshape(-1, status.shape[-1])  # one row per sweep point, in C order
+
+    def per_point(da):
+        """A variable over the sweep points (or some of their dims) as one value per point."""
+        return xr.broadcast(da, ds["status"].isel(replicate=0, drop=True))[0].transpose(*point_dims).values.ravel()
+
+    cols = {k: per_point(ds[k]) for k in keys}
+    cols["runs"] = (status != "").sum(axis=1)
+    cols["complete"] = (status == _store.COMPLETE).sum(axis=1)
+    cols["failed"] = (status == _store.FAILED).sum(axis=1)
+    for m in metrics:
+        cols[m] = per_point(mean[m]).astype(float)
+        cols[f"{m}_sem"] = per_point(sem[m]).astype(float)
+    frame = pd.DataFrame(cols)
+    frame = frame[frame["runs"] > 0].reset_index(drop=True)
     frame.attrs["metrics"] = metrics
     frame.attrs["sweep_keys"] = keys
     return frame
