@@ -468,3 +468,29 @@ def test_cli_plot_errors_are_one_line_exit_2(store, tmp_path):
     res = runner.invoke(main, ["plot", str(tmp_path / "nostore"), rid, "-o", str(tmp_path / "x.png")])
     assert res.exit_code == 2 and res.stderr.startswith("error: ") and "Traceback" not in res.output
     assert not os.path.exists(tmp_path / "x.png")
+
+
+def test_raster_of_a_long_run_reads_only_what_it_draws():
+    """A 20000-sweep state array (lazy, chunked) is strided before it is read: the raster
+    reads exactly the 400 rows it draws."""
+    import dask.array as dsa
+
+    class Counting:  # an array that counts the elements read from it
+        def __init__(self, a):
+            self.a, self.shape, self.dtype, self.ndim, self.read = a, a.shape, a.dtype, a.ndim, 0
+
+        def __getitem__(self, key):
+            out = self.a[key]
+            self.read += out.size
+            return out
+
+    state = np.where(np.random.default_rng(0).random((20000, 300)) < 0.5, 1, -1).astype(np.int8)
+    backing = Counting(state)
+    ds = xr.Dataset({"state": (("sweep", "unit"), dsa.from_array(backing, chunks=(1000, 300), asarray=False))},
+                    coords={"sweep": np.arange(0, 40000, 2)})
+    ds.attrs.update(run_id="r", scenario="s", model="hopfield", config={}, params={}, replicate=0, metrics={})
+    fig = hopfield.state_raster(ds)
+    img = np.asarray(fig.axes[0].get_images()[0].get_array())
+    np.testing.assert_array_equal(img, state[::50])
+    assert backing.read == img.size == 400 * 300
+    assert fig.axes[0].get_ylabel() == "sweep (every 50th record)"
