@@ -494,3 +494,12 @@ def test_raster_of_a_long_run_reads_only_what_it_draws():
     np.testing.assert_array_equal(img, state[::50])
     assert backing.read == img.size == 400 * 300
     assert fig.axes[0].get_ylabel() == "sweep (every 50th record)"
+
+
+def test_ais_sweep_shows_the_difference_from_the_exact_log_z(store):
+    df = source.runs_frame(store, "rbm-tiny")
+    fig = generative.ais_sweep(df)
+    diff = next(c for ax in fig.axes for c in ax.containers if c.lines[0].get_gid() == "ais_minus_exact")
+    want = df["log_z_ais"].astype(float).to_numpy() - df["log_z"].astype(float).to_numpy()
+    np.testing.assert_allclose(np.asarray(diff.lines[0].get_xdata(), float), want)
+    assert fig.axes[1].get_xlabel() == "AIS − exact log Z (nats)"

@@ -216,16 +216,31 @@ def ais_sweep(df):
     labels = [", ".join(f"{k}={fmt(r[k])}" for k in keys) + (f" r{r['replicate']}" if d["replicate"].max() else "")
               for _, r in d.iterrows()]
     y = np.arange(len(d))
-    fig, axes = figure(1, 1, width=8.5, height=1.2 + 0.45 * len(d) + 1.2)
+    has_exact = "log_z" in d and d["log_z"].notna().any()
+    fig, axes = figure(1, 2 if has_exact else 1, width=12 if has_exact else 8.5, height=1.2 + 0.45 * len(d) + 1.2,
+                       sharey=True)
     ax = axes[0, 0]
-    ax.errorbar(d["log_z_ais"], y, xerr=d["log_z_ais_se"].fillna(0), fmt="o", capsize=4, color="C1",
-                label="AIS ± se")
-    if "log_z" in d and d["log_z"].notna().any():
-        ok = d["log_z"].notna()
-        ax.plot(d["log_z"][ok], y[ok], "k|", ms=16, mew=2, label="exact log Z")
+    se = d["log_z_ais_se"].astype(float).fillna(0).to_numpy()
+    z = d["log_z_ais"].astype(float).to_numpy()
+    ax.errorbar(z, y, xerr=se, fmt="o", capsize=4, color="C1", label="AIS ± se",
+                gid="ais")
+    if has_exact:
+        ok = d["log_z"].notna().to_numpy()
+        exact = d["log_z"].astype(float).to_numpy()
+        ax.plot(exact[ok], y[ok], "k|", ms=16, mew=2, label="exact log Z")
+        diff = axes[0, 1]
+        delta = z - exact
+        diff.errorbar(delta[ok], y[ok], xerr=se[ok], fmt="o", capsize=4, color="C1", label="AIS − exact ± se",
+                      gid="ais_minus_exact")
+        diff.axvline(0, color="k", lw=1)
+        diff.set_xlabel("AIS − exact log Z (nats)")
+        diff.set_title("where log Z was summed exactly", fontsize=10)
+        diff.grid(alpha=0.25, axis="x")
+        legend(diff)
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("log Z (nats)")
+    ax.set_title("log Z", fontsize=10)
     ax.grid(alpha=0.25, axis="x")
     legend(ax)
     scen = d["scenario"].iloc[0]
