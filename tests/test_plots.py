@@ -503,3 +503,18 @@ def test_ais_sweep_shows_the_difference_from_the_exact_log_z(store):
     want = df["log_z_ais"].astype(float).to_numpy() - df["log_z"].astype(float).to_numpy()
     np.testing.assert_allclose(np.asarray(diff.lines[0].get_xdata(), float), want)
     assert fig.axes[1].get_xlabel() == "AIS − exact log Z (nats)"
+
+
+def test_gradient_profile_against_depth(store):
+    t = plots.load_target(store, "xor-tiny")
+    assert "gradients" in plots.target_kinds(t)
+    fig = plots.draw(t, "gradients")
+    ds = source.open_run(store, run_id(store, "xor-tiny"))
+    g = ds["grad_norm"].values
+    epoch = ds["epoch"].values
+    first = next(ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "profile_first_0")
+    last = next(ln for ln in fig.axes[1].get_lines() if ln.get_gid() == "profile_last_0")
+    np.testing.assert_allclose(first.get_ydata(), g[np.flatnonzero(epoch == 1)[0]])
+    np.testing.assert_allclose(last.get_ydata(), g[-1])
+    np.testing.assert_array_equal(first.get_xdata(), np.arange(g.shape[1]))
+    assert fig.axes[0].get_yscale() == "log" and fig.axes[0].get_xlabel() == "layer (0 = input side)"

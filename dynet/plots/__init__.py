@@ -37,11 +37,15 @@ class Target:
     metric: str | None = None
     x: str | None = None
 
-    def runs(self, limit: int | None = None) -> list:
-        """The datasets of the scenario's complete runs (for plots that overlay runs)."""
+    def runs(self, limit: int | None = None, replicate: int | None = None) -> list:
+        """The datasets of the scenario's complete runs (for plots that overlay runs), of one
+        ``replicate`` if given."""
         from . import source
 
-        ids = list(self.df["run_id"])[:limit] if self.df is not None else []
+        df = self.df
+        if df is not None and replicate is not None:
+            df = df[df["replicate"] == replicate]
+        ids = list(df["run_id"])[:limit] if df is not None else []
         return [source.open_run(self.store, rid) for rid in ids]
 
 
@@ -162,6 +166,11 @@ def _sweep_kinds(model: str) -> dict[str, Kind]:
         out["annealing"] = Kind(lambda t: I.annealing_traces(t.runs(limit=60)), "energy traces of every run, "
                                 "coloured by sweep point",
                                 lambda t: "final_energy" in t.df and t.df["final_energy"].notna().any())
+    if model in ("feedforward", "dbn"):
+        from . import feedforward as F
+
+        out["gradients"] = Kind(lambda t: F.gradient_profile(t.runs(limit=40, replicate=0)),
+                                "gradient norm against layer depth per sweep point, first and last epoch")
     if model == "rbm":
         out["ais"] = Kind(lambda t: G.ais_sweep(t.df), "final AIS log Z (error bars) beside the exact value per "
                           "sweep point", lambda t: "log_z_ais" in t.df and t.df["log_z_ais"].notna().any())

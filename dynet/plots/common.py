@@ -95,6 +95,8 @@ def fmt(v) -> str:
     """A value as a short label: numbers to 4 significant digits, a table (a swept sub-table,
     possibly read back as JSON) as ``name(key=value, ...)``."""
     v = _decode(v)
+    if isinstance(v, tuple) and v and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in v):
+        v = {k: _undo(x) for k, x in v}  # a table made hashable by _hashable
     if isinstance(v, dict):
         items = _flat(v)
         main = next((str(x) for k, x in items if k in NAME_KEYS), None)
@@ -154,6 +156,12 @@ def sorted_unique(series) -> list:
         return sorted(vals)
     except TypeError:
         return vals
+
+
+def _undo(v):
+    if isinstance(v, tuple) and v and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in v):
+        return {k: _undo(x) for k, x in v}
+    return v
 
 
 def _hashable(v):

@@ -358,3 +358,54 @@ def codes(ds):
     ax.set_ylabel(axis_names[1])
     return finish(fig, f"Autoencoder codes of the validation split ({c.shape[1]}-unit bottleneck)",
                   caption_for_run(info))
+
+
+def gradient_profile(runs: list):
+    """Gradient norm against layer depth, one line per run (a sweep's replicate-0 runs), at the
+    first training epoch and at the last: vanishing gradients fall towards the input layer,
+    exploding ones grow."""
+    from .common import fmt, sorted_unique
+
+    runs = [ds for ds in runs if "grad_norm" in ds]
+    if not runs:
+        raise PlotError("no run recorded per-layer gradient norms")
+    infos = [run_info(ds) for ds in runs]
+    keys = list(infos[0]["params"])
+    fig, axes = figure(1, 2, width=12, height=5.2, sharey=True)
+    labels = [", ".join(f"{k}={fmt(i['params'].get(k))}" for k in keys) or i["run_id"][:8] for i in infos]
+    order = sorted_unique(labels)
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20" if len(order) > 10 else "tab10"]
+    for ax, which in ((axes[0, 0], "first"), (axes[0, 1], "last")):
+        for ds, label in zip(runs, labels):
+            _, epoch = time_axis(ds, "grad_norm")
+            g = values(ds["grad_norm"]).astype(float)
+            rows = np.flatnonzero(epoch > 0) if (epoch > 0).any() else np.arange(len(epoch))
+            if not len(rows):
+                continue
+            r = rows[0] if which == "first" else rows[-1]
+            y = g[r]
+            ok = np.isfinite(y) & (y > 0)
+            i = order.index(label)
+            ax.plot(np.arange(len(y))[ok], y[ok], marker="o", ms=3.5, lw=1.2, color=cmap(i % cmap.N),
+                    ls="-" if i < 10 else "--", label=label if which == "first" else None,
+                    gid=f"profile_{which}_{i}")
+            ax.set_title(f"{which} training epoch" + (f" ({int(epoch[r])})" if which == "last" else f" ({int(epoch[r])})"),
+                         fontsize=10)
+        ax.set_yscale("log")
+        ax.set_xlabel("layer (0 = input side)")
+        ax.grid(alpha=0.25, which="both")
+        integer_ticks_x(ax)
+    axes[0, 0].set_ylabel("gradient norm ‖∂L/∂W‖")
+    fig.legend(loc="outside right center", fontsize=7, frameon=False)
+    scen = infos[0].get("scenario")
+    return finish(fig, f"Gradient norm against depth ({scen})",
+                  f"{scen} · {len(runs)} runs (replicate 0 of each sweep point) · " + "; ".join(
+                      f"{k} ∈ {fmt(sorted_unique([i['params'].get(k) for i in infos]))}" for k in keys))
+
+
+def integer_ticks_x(ax):
+    from .common import integer_ticks
+
+    integer_ticks(ax)
