@@ -518,3 +518,17 @@ def test_gradient_profile_against_depth(store):
     np.testing.assert_allclose(last.get_ydata(), g[-1])
     np.testing.assert_array_equal(first.get_xdata(), np.arange(g.shape[1]))
     assert fig.axes[0].get_yscale() == "log" and fig.axes[0].get_xlabel() == "layer (0 = input side)"
+
+
+def test_curves_are_replicate_means_per_sweep_point(store):
+    t = plots.load_target(store, "hop")
+    fig = plots.draw(t, "curves")
+    ax = fig.axes[0]
+    label = "network.rule=hebbian, patterns.load=0.05 (mean of 2)"
+    line = lines(ax)[label]
+    runs = [source.open_run(store, r["run_id"]) for r in api.list_runs(store)
+            if r["scenario"] == "hop" and r["params"] == {"network.rule": "hebbian", "patterns.load": 0.05}]
+    n = max(ds.sizes["sweep"] for ds in runs)
+    padded = [np.r_[ds["energy"].values, np.full(n - ds.sizes["sweep"], ds["energy"].values[-1])] for ds in runs]
+    np.testing.assert_allclose(line.get_ydata(), np.mean(padded, axis=0))
+    assert ax.get_xlabel() == "sweep"

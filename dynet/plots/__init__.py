@@ -174,6 +174,10 @@ def _sweep_kinds(model: str) -> dict[str, Kind]:
     if model == "rbm":
         out["ais"] = Kind(lambda t: G.ais_sweep(t.df), "final AIS log Z (error bars) beside the exact value per "
                           "sweep point", lambda t: "log_z_ais" in t.df and t.df["log_z_ais"].notna().any())
+    if model != "ising":
+        out["curves"] = Kind(lambda t: S.curves(t.runs(limit=200), t.metric, model),
+                             "a trajectory (--metric, e.g. val_loss) against time per sweep point, replicate mean "
+                             "± sem")
     out["summary"] = Kind(summary, "the model's summary metrics against the swept parameter")
     out["metric"] = Kind(metric, "one metric (--metric) against a swept parameter (--x), one line per other value")
     return out

@@ -125,3 +125,77 @@ def summary_panels(df, metrics: list[str], x: str | None = None, title: str | No
     keys = sweep_keys(df)
     return finish(fig, title or f"Summary metrics across the sweep ({scen})",
                   caption_for_sweep(scen, df, keys, "error bars: standard error over replicates"))
+
+
+#: The trajectory a sweep's ``curves`` plot draws by default, first recorded one wins.
+CURVE_DEFAULTS = {
+    "feedforward": ("val_loss", "train_loss"),
+    "dbn": ("val_loss", "train_loss"),
+    "rbm": ("train_log_likelihood", "val_pseudo_likelihood", "train_recon_error"),
+    "dbm": ("train_log_likelihood", "train_recon_error"),
+    "boltzmann": ("train_log_likelihood", "energy"),
+    "hopfield": ("energy",),
+    "ising": ("magnetization",),
+}
+
+
+def curves(runs: list, var: str | None = None, model: str | None = None):
+    """One trajectory (``var``, against its time axis) per sweep point: the replicate mean, a
+    band of ± one standard error when there are replicates."""
+    from .common import run_info, time_axis, values
+
+    if not runs:
+        raise PlotError("no runs to draw")
+    infos = [run_info(ds) for ds in runs]
+    model = model or infos[0].get("model")
+    if var is None:
+        var = next((v for v in CURVE_DEFAULTS.get(model, ()) if any(
+            v in ds and ds[v].ndim == 1 and np.isfinite(values(ds[v]).astype(float)).any() for ds in runs)), None)
+        if var is None:
+            raise PlotError("these runs recorded none of " + ", ".join(CURVE_DEFAULTS.get(model, ("?",))))
+    have = [(ds, i) for ds, i in zip(runs, infos) if var in ds]
+    if not have:
+        raise PlotError(f"no run recorded '{var}'")
+    if have[0][0][var].ndim != 1:
+        raise PlotError(f"'{var}' is not one value per time step (dims {have[0][0][var].dims})")
+    keys = list(infos[0]["params"])
+    groups: dict = {}
+    for ds, info in have:
+        label = ", ".join(f"{k}={fmt(info['params'].get(k))}" for k in keys) or "runs"
+        _, t = time_axis(ds, var)
+        groups.setdefault(label, []).append((np.asarray(t, float), values(ds[var]).astype(float)))
+    fig, axes = figure(1, 1, width=9.5, height=5.2)
+    ax = axes[0, 0]
+    dim = have[0][0][var].dims[0]
+    for i, (label, series) in enumerate(sorted(groups.items())):
+        grid = np.unique(np.concatenate([t for t, _ in series]))
+        stack = np.full((len(series), len(grid)), np.nan)
+        for j, (t, y) in enumerate(series):
+            stack[j, np.searchsorted(grid, t)] = y
+            if model in ("hopfield", "boltzmann") and len(t):  # a run that stopped at a fixed point stays there
+                stack[j, np.searchsorted(grid, t[-1]) + 1:] = y[-1]
+        with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
+            __import__("warnings").simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(stack, axis=0)
+            n = np.isfinite(stack).sum(axis=0)
+            err = np.nanstd(stack, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)) if len(series) > 1 else None
+        ok = np.isfinite(mean)
+        color = f"C{i % 10}"
+        ax.plot(grid[ok], mean[ok], color=color, lw=1.4, ls="-" if i < 10 else "--",
+                label=label + (f" (mean of {len(series)})" if len(series) > 1 else ""), gid=f"curve_{i}")
+        if err is not None:
+            good = ok & np.isfinite(err)
+            ax.fill_between(grid[good], (mean - err)[good], (mean + err)[good], color=color, alpha=0.2, lw=0)
+    unit = have[0][0][var].attrs.get("units", "")
+    name = have[0][0][var].attrs.get("long_name", var)
+    ax.set_ylabel(f"{name}" + (f" ({unit})" if unit and unit != "1" else "") if name != var else var)
+    ax.set_xlabel(dim)
+    y_all = np.concatenate([y for s in groups.values() for _, y in s])
+    y_all = y_all[np.isfinite(y_all)]
+    if len(y_all) and (y_all > 0).all() and y_all.max() / y_all.min() > 50:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize=7, frameon=False, loc="best", ncol=2 if len(groups) > 6 else 1)
+    scen = infos[0].get("scenario")
+    return finish(fig, f"{var} against {dim} per sweep point ({scen})",
+                  f"{scen} · {len(have)} runs · band: ± standard error over replicates")
