@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (PlotError, caption_for_sweep, figure, finish, fmt, grouped, integer_ticks, legend, line_style,
+from .common import (LINESTYLES, PlotError, caption_for_sweep, figure, finish, fmt, grouped, integer_ticks, legend, line_style,
                      numeric, sorted_unique, sweep_keys)
 
 
@@ -181,7 +181,7 @@ def curves(runs: list, var: str | None = None, model: str | None = None):
             err = np.nanstd(stack, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)) if len(series) > 1 else None
         ok = np.isfinite(mean)
         color = f"C{i % 10}"
-        ax.plot(grid[ok], mean[ok], color=color, lw=1.4, ls="-" if i < 10 else "--",
+        ax.plot(grid[ok], mean[ok], color=color, lw=1.4, ls=LINESTYLES[(i // 10) % len(LINESTYLES)],
                 label=label + (f" (mean of {len(series)})" if len(series) > 1 else ""), gid=f"curve_{i}")
         if err is not None:
             good = ok & np.isfinite(err)
@@ -195,7 +195,11 @@ def curves(runs: list, var: str | None = None, model: str | None = None):
     if len(y_all) and (y_all > 0).all() and y_all.max() / y_all.min() > 50:
         ax.set_yscale("log")
     ax.grid(alpha=0.25)
-    ax.legend(fontsize=7, frameon=False, loc="best", ncol=2 if len(groups) > 6 else 1)
+    if len(groups) > 8:  # many sweep points: the legend beside the axes, not over the curves
+        fig.set_figwidth(13)
+        fig.legend(fontsize=7, frameon=False, loc="outside right center", ncol=1 if len(groups) <= 24 else 2)
+    else:
+        ax.legend(fontsize=7, frameon=False, loc="best")
     scen = infos[0].get("scenario")
     return finish(fig, f"{var} against {dim} per sweep point ({scen})",
                   f"{scen} · {len(have)} runs · band: ± standard error over replicates")
