@@ -565,5 +565,75 @@ def cancel(store, job):
     click.echo("submitting or running the scenario again finishes the runs that are not complete")
 
 
+@main.command()
+@click.argument("store", type=click.Path(file_okay=False))
+@click.argument("target", metavar="RUN|SCENARIO")
+@click.option("--kind", "kind", default=None, metavar="KIND",
+              help="The plot to draw (default: the natural one of the run's model or the sweep); "
+                   "'list' lists the kinds available.")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Image file to write: .png, .svg or .pdf.")
+@click.option("--metric", default=None, help="The metric of --kind metric (a sweep).")
+@click.option("--x", "x", default=None, metavar="KEY", help="The swept parameter on the x axis (a sweep).")
+def plot(store, target, kind, output, metric, x):
+    """Plot a run (RUN: id or unique prefix) or the sweep of a SCENARIO stored in STORE."""
+    plots = _plots_module()
+
+    t = _plot_guard(plots.load_target, store, target, metric, x)
+    available = _plot_guard(plots.target_kinds, t)
+    if kind == "list" or (kind is not None and kind not in available):
+        if kind != "list":
+            click.echo(f"error: no plot kind '{kind}' for {t.kind} {t.name} ({t.model}); available kinds:", err=True)
+        for name, doc in available.items():
+            click.echo(f"{name:<16} {doc}", err=kind != "list")
+        sys.exit(0 if kind == "list" else 2)
+    if output is None:
+        _fail(["-o/--output: name the image file to write (.png, .svg or .pdf)"], 2)
+    if not output.lower().endswith((".png", ".svg", ".pdf")):
+        _fail([f"-o/--output: {output}: the image must end in .png, .svg or .pdf"], 2)
+    fig = _plot_guard(plots.draw, t, kind)
+    _plot_guard(plots.save, fig, output)
+    click.echo(f"{output}: {kind or plots.natural_kind(t)} plot of {t.kind} {t.name} ({t.model})")
+
+
+@main.command()
+@click.argument("store", type=click.Path(file_okay=False))
+@click.argument("scenario")
+@click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write (self-contained: plots embedded).")
+def report(store, scenario, output):
+    """Write a self-contained HTML report of SCENARIO's runs in STORE."""
+    _plots_module()
+    from . import report as _report
+
+    path = _plot_guard(_report.write_report, store, scenario, output)
+    click.echo(f"{path}: report of {scenario}")
+
+
+def _plots_module():
+    """:mod:`dynet.plots`, or exit 2 naming what to install when matplotlib, xarray or pandas is missing."""
+    try:
+        import matplotlib  # noqa: F401
+        import pandas  # noqa: F401
+        import xarray  # noqa: F401
+
+        from . import plots
+    except ImportError as exc:
+        _fail([f"plots need matplotlib, xarray and pandas ({exc}): pip install 'dynet[analysis]'"], 2)
+    return plots
+
+
+def _plot_guard(fn, *args, **kwargs):
+    """``_guard`` plus the plots' own error (a plot that does not apply): exit 2."""
+    from .plots import PlotError
+
+    try:
+        return _guard(fn, *args, **kwargs)
+    except PlotError as exc:
+        _fail([str(exc)], 2)
+    except OSError as exc:
+        _fail([f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")], 2)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
