@@ -326,7 +326,11 @@ def find_run(root: zarr.Group, prefix: str) -> str:
     base = _local_dir(root)
     if base is not None:  # from the folder names alone, without reading every run's record
         return resolve_run(base, prefix)
-    ids = [r for r in list_runs(root) if r.startswith(prefix)]
+    return _the_one(prefix, [r for r in list_runs(root) if r.startswith(prefix)])
+
+
+def _the_one(prefix: str, ids: list[str]) -> str:
+    """The only id of ``ids`` (those matching ``prefix``), or a one-line error saying how many match."""
     if len(ids) == 1:
         return ids[0]
     if not ids:
@@ -921,13 +925,7 @@ def resolve_run(store: str | os.PathLike, prefix: str) -> str:
         names = os.listdir(runs_dir)  # plain names: cheaper than scandir's entries for 10^4+ runs
     except FileNotFoundError:
         names = []
-    ids = sorted(n for n in names if n.startswith(prefix) and os.path.isdir(os.path.join(runs_dir, n)))
-    if len(ids) == 1:
-        return ids[0]
-    if not ids:
-        raise StoreError(f"no run '{prefix}' in this store")
-    more = ", ..." if len(ids) > 5 else ""
-    raise StoreError(f"run id '{prefix}' is ambiguous: matches {len(ids)} runs: {', '.join(ids[:5])}{more}")
+    return _the_one(prefix, sorted(n for n in names if n.startswith(prefix) and os.path.isdir(os.path.join(runs_dir, n))))
 
 
 def run_record_stamps(store: str | os.PathLike) -> dict[str, tuple[int, int, int] | None]:

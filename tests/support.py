@@ -39,6 +39,36 @@ def assert_same_runs(a: dict, b: dict) -> None:
             np.testing.assert_array_equal(xa[name], xb[name], err_msg=f"{rid}/{name}")
 
 
+#: A sweep long enough to interrupt: 12 runs of Glauber dynamics that never stop early.
+LONG_HOPFIELD = """
+name = "long"
+model = "hopfield"
+seed = 11
+
+[network]
+n_units = 600
+
+[patterns]
+source = "random"
+count = 20
+
+[init]
+kind = "random"
+
+[dynamics]
+update = "async-permutation"
+temperature = 0.6
+max_sweeps = 1500
+stop_at_fixed_point = false
+
+[record]
+every = 5
+
+[sweep]
+replicates = 12
+"""
+
+
 class DaskProcesses:
     """A `dask scheduler` and `dask worker` processes on 127.0.0.1, stopped on exit.
 

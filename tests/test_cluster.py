@@ -20,6 +20,7 @@ import pytest
 
 from dynet import cluster
 from dynet import store as S
+from support import LONG_HOPFIELD
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -213,33 +214,6 @@ def test_plugin_setup_returns_at_once_and_compiles_in_a_thread(monkeypatch):
 
 # --------------------------------------------------------------------------- progress and Ctrl-C
 
-LONG = """
-name = "long"
-model = "hopfield"
-seed = 11
-
-[network]
-n_units = 600
-
-[patterns]
-source = "random"
-count = 20
-
-[init]
-kind = "random"
-
-[dynamics]
-update = "async-permutation"
-temperature = 0.6
-max_sweeps = 1500
-stop_at_fixed_point = false
-
-[record]
-every = 5
-
-[sweep]
-replicates = 12
-"""
 
 PROGRESS = re.compile(r"runs (\d+)/(\d+) done, (?:(\d+)h)?(?:(\d+)m)?(\d+)s elapsed")
 
@@ -250,7 +224,7 @@ def seconds(m) -> int:
 
 
 def test_progress_lines_at_a_steady_pace_in_a_log(tmp_path, write_scenario):
-    scenario = write_scenario(LONG, "long.toml")
+    scenario = write_scenario(LONG_HOPFIELD, "long.toml")
     proc = cli("run", scenario, "--store", tmp_path / "s.zarr", "--workers", "1", timeout=600,
                env={"DYNET_PROGRESS_SECONDS": "1"})
     assert proc.returncode == 0, proc.stderr
@@ -291,7 +265,7 @@ def test_interactive_progress_is_a_bar(tmp_path, small_scenario):
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_scenario):
-    scenario = write_scenario(LONG, "long.toml")
+    scenario = write_scenario(LONG_HOPFIELD, "long.toml")
     path = tmp_path / "s.zarr"
     proc = subprocess.Popen([sys.executable, "-m", "dynet.cli", "run", scenario, "--store", str(path),
                              "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -14,7 +14,7 @@ from distributed import Client, LocalCluster
 from dynet import api, store as S
 from dynet.cluster import ClusterError
 from dynet.scenario import RunSpec, load_scenario
-from support import assert_same_runs, store_contents
+from support import LONG_HOPFIELD, assert_same_runs, store_contents
 
 
 @pytest.fixture(scope="module")
@@ -104,38 +104,11 @@ def test_rerun_skips_complete_and_redoes_incomplete(two_stores, tmp_path):
     assert_same_runs(store_contents(path), store_contents(two_path))
 
 
-KILL_SCENARIO = """
-name = "kill"
-model = "hopfield"
-seed = 11
-
-[network]
-n_units = 600
-
-[patterns]
-source = "random"
-count = 20
-
-[init]
-kind = "random"
-
-[dynamics]
-update = "async-permutation"
-temperature = 0.6
-max_sweeps = 1500
-stop_at_fixed_point = false
-
-[record]
-every = 5
-
-[sweep]
-replicates = 12
-"""
 
 
 def test_killed_run_resumes_bit_identical(tmp_path):
     scenario = tmp_path / "kill.toml"
-    scenario.write_text(KILL_SCENARIO)
+    scenario.write_text(LONG_HOPFIELD)
     killed = tmp_path / "killed.zarr"
     cmd = [sys.executable, "-m", "dynet.cli", "run", str(scenario), "--store", str(killed), "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
