@@ -42,6 +42,7 @@ the other slot and the attribute intact.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import json
 import math
@@ -531,41 +532,55 @@ class TrajectorySpec:
     row_shape: tuple[int, ...] = ()
 
 
+def _together(coros: list, then=None):
+    """Run Zarr coroutines concurrently in one hop to Zarr's event loop (each synchronous Zarr
+    call is one such hop: on a busy machine the hop, not the I/O, is most of a small run's
+    store time); ``then`` is awaited after all of them."""
+    from zarr.core.sync import sync
+
+    async def _all():
+        out = await asyncio.gather(*coros)
+        if then is not None:
+            await then
+        return out
+
+    return sync(_all()) if coros or then is not None else []
+
+
 class Trajectory:
     """Arrays that grow along their first (time) dimension, written chunk by chunk.
 
     Rows are buffered in memory and written a whole chunk at a time; arrays are
     resized in steps of whole chunks, never one sample at a time, and trimmed to the
-    exact length by :meth:`close`.
+    exact length by :meth:`close`. The arrays are created, grown and written together
+    (one round trip to Zarr for all of them).
     """
 
     def __init__(self, group: zarr.Group, specs: dict[str, TrajectorySpec], resume_rows: int | None = None,
-                 overwrite: bool = False):
+                 overwrite: bool = False, before: list | None = None):
         self._specs = specs
-        self._arrays = {}
+        self._arrays = {}  # name -> zarr AsyncArray
         self._buffers = {name: [] for name in specs}
         self._rows = 0  # rows handed in
         self._written = 0  # rows flushed to the arrays
         rows = [chunk_rows(int(np.dtype(s.dtype).itemsize * math.prod(s.row_shape))) for s in specs.values()]
         # one chunk length for every array, so a flush always writes whole chunks
         self.chunk = min(rows)
+        before = list(before or [])  # writes the record queued: done in the same round trip
         if resume_rows is not None:  # continue the arrays of a checkpointed attempt, cut to the checkpoint
+            _together(before)
             for name, spec in specs.items():
                 arr = group[name]
                 arr.resize((resume_rows, *spec.row_shape))
-                self._arrays[name] = arr
+                self._arrays[name] = arr.async_array
             self._rows = self._written = resume_rows
             return
-        for name, spec in specs.items():
-            self._arrays[name] = group.create_array(
-                name,
-                shape=(0, *spec.row_shape),
-                chunks=(self.chunk, *(max(1, d) for d in spec.row_shape)),
-                dtype=spec.dtype,
-                dimension_names=spec.dims,
-                fill_value=0,
-                overwrite=overwrite,
-            )
+        ag = group._async_group
+        made = _together(before + [
+            ag.create_array(name, shape=(0, *spec.row_shape), chunks=(self.chunk, *(max(1, d) for d in spec.row_shape)),
+                            dtype=spec.dtype, dimension_names=spec.dims, fill_value=0, overwrite=overwrite)
+            for name, spec in specs.items()])
+        self._arrays = dict(zip(specs, made[len(before):]))
 
     def append(self, **columns: np.ndarray) -> None:
         n = None
@@ -580,20 +595,33 @@ class Trajectory:
         if self._rows - self._written >= self.chunk:
             self._flush(whole_chunks_only=True)
 
-    def _flush(self, whole_chunks_only: bool) -> None:
+    def _flush(self, whole_chunks_only: bool, trim: bool = False) -> None:
         pending = self._rows - self._written
         n = (pending // self.chunk) * self.chunk if whole_chunks_only else pending
-        if n == 0:
-            return
         start = self._written
-        capacity = math.ceil((start + n) / self.chunk) * self.chunk
+        # grow in whole chunks; on close (``trim``) straight to the exact length
+        length = start + n if trim else math.ceil((start + n) / self.chunk) * self.chunk
+        jobs = []
         for name, arr in self._arrays.items():
-            data = np.concatenate(self._buffers[name]) if self._buffers[name] else np.empty((0, *self._specs[name].row_shape))
-            if arr.shape[0] < capacity:
-                arr.resize((capacity, *arr.shape[1:]))
-            arr[start:start + n] = data[:n]
-            self._buffers[name] = [data[n:]] if len(data) > n else []
+            if n:
+                data = np.concatenate(self._buffers[name]) if self._buffers[name] else \
+                    np.empty((0, *self._specs[name].row_shape))
+                self._buffers[name] = [data[n:]] if len(data) > n else []
+                block = data[:n]
+            else:
+                block = None
+            if block is None and (arr.shape[0] == length or not trim):
+                continue
+            jobs.append(self._grow_and_write(arr, length, start, block))
+        _together(jobs)
         self._written += n
+
+    @staticmethod
+    async def _grow_and_write(arr, length: int, start: int, block) -> None:
+        if arr.shape[0] != length:
+            await arr.resize((length, *arr.shape[1:]))
+        if block is not None:
+            await arr.setitem(slice(start, start + len(block)), block)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -606,10 +634,7 @@ class Trajectory:
 
     def close(self) -> int:
         """Write what is buffered, trim the arrays to their length, return the length."""
-        self._flush(whole_chunks_only=False)
-        for arr in self._arrays.values():
-            if arr.shape[0] != self._written:
-                arr.resize((self._written, *arr.shape[1:]))
+        self._flush(whole_chunks_only=False, trim=True)
         return self._written
 
 
@@ -629,6 +654,7 @@ class RunRecord:
         self.run_id = run_id
         self._store_path = os.fspath(store_path)
         self._attrs = dict(attrs)
+        self._pending: list = []  # small static arrays, written with the next round trip to Zarr
         if previous is False:
             previous = read_run_attrs(self._store_path, run_id)
         previous = previous or {}
@@ -660,13 +686,26 @@ class RunRecord:
         return ckpt
 
     def static(self, name: str, data: np.ndarray, dims: tuple[str, ...], attributes: dict | None = None) -> None:
-        """Write a whole array that does not grow (patterns, weights, ...)."""
+        """Write a whole array that does not grow (patterns, weights, ...).
+
+        An array of up to ~1 MB is copied and written with the record's next round trip to
+        Zarr (the trajectory's creation, a checkpoint, or :meth:`complete`, always before the
+        status); a larger one is written at once."""
         data = np.asarray(data)
         row_bytes = data.dtype.itemsize * math.prod(data.shape[1:])
         chunks = (min(max(1, data.shape[0]), chunk_rows(row_bytes)), *data.shape[1:]) if data.ndim else ()
         chunks = tuple(max(1, c) for c in chunks)
-        self.group.create_array(name, data=data, chunks=chunks, dimension_names=dims,
-                                attributes=attributes or {}, overwrite=self.resumed is not None)
+        small = data.nbytes <= CHUNK_BYTES
+        coro = self.group._async_group.create_array(
+            name, data=np.array(data, copy=True) if small else data, chunks=chunks, dimension_names=dims,
+            attributes=attributes or {}, overwrite=self.resumed is not None)
+        self._pending.append(coro)
+        if not small:
+            _together(self._take_pending())
+
+    def _take_pending(self) -> list:
+        pending, self._pending = self._pending, []
+        return pending
 
     def trajectory(self, specs: dict[str, TrajectorySpec]) -> Trajectory:
         """Arrays growing along time. A resumed run continues those its checkpoint holds from the
@@ -674,12 +713,14 @@ class RunRecord:
         recomputed from the seed)."""
         lengths = self._checkpoint["lengths"] if self._checkpoint else {}
         first = next(iter(specs))
-        return Trajectory(self.group, specs, lengths.get(first), overwrite=self.resumed is not None)
+        return Trajectory(self.group, specs, lengths.get(first), overwrite=self.resumed is not None,
+                          before=self._take_pending())
 
     def save_checkpoint(self, state: dict, arrays: dict[str, np.ndarray], trajectories: list[Trajectory]) -> None:
         """Make this point of the run resumable: ``state`` (JSON) and ``arrays`` are what the
         model needs to continue; every row appended to ``trajectories`` so far is kept."""
         lengths = {}
+        _together(self._take_pending())
         for traj in trajectories:
             n = traj.flush()
             lengths.update({name: n for name in traj.names})
@@ -705,8 +746,14 @@ class RunRecord:
     def _finish(self, status: str, metrics: dict, error: str | None, elapsed: float) -> None:
         timings = dict(self._attrs["timings"], finished=_now(), elapsed_s=round(elapsed, 6))
         self._attrs.update(status=status, metrics=metrics, error=error, timings=timings)
-        self.group.attrs.update({"status": status, "metrics": metrics, "error": error, "timings": timings,
-                                 CHECKPOINT: self._checkpoint})
+        # one metadata write, after every array the run queued
+        pending = self._take_pending()
+        if status != COMPLETE:  # a failed run's arrays do not matter
+            for coro in pending:
+                coro.close()
+            pending = []
+        _together(pending, then=self.group._async_group.update_attributes(
+            {"status": status, "metrics": metrics, "error": error, "timings": timings, CHECKPOINT: self._checkpoint}))
 
     def complete(self, metrics: dict, elapsed: float) -> None:
         if self._checkpoint is not None:  # a complete run needs no checkpoint
