@@ -393,8 +393,8 @@ def _live_status(store_path: str, rid: str, attrs: dict) -> tuple[str | None, st
     claim = _store.read_claim(store_path, rid)
     if claim is None:
         return _store.STALE, "stale: no live attempt holds this run; `dynet run` runs it again", None
-    who = f"host {claim.get('host')} pid {claim.get('pid')}"
     if claim["stale"]:
+        who = f"host {claim.get('host')} pid {claim.get('pid')}, heartbeat {claim['age_s']:.0f} s ago"
         return _store.STALE, f"stale: {claim['why']} ({who}); `dynet run` runs it again", claim
     return status, None, claim
 

@@ -668,7 +668,7 @@ class RunRecord:
             self.group = zarr.open_group(self._store_path, path=run_path(run_id), mode="r+")
             self.resumed = self._checkpoint["state"]
             self._attrs.update(checkpoint=self._checkpoint, resumed_at=self._checkpoint["saved"])
-            self.group.attrs.update(self._attrs)
+            self.group.update_attributes(self._attrs)  # one metadata write
             return
         # the group is created with its attributes in one metadata write: a killed task
         # leaves either no group or a group marked running, never one without a status
