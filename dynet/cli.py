@@ -423,6 +423,10 @@ def show(store, run_id, as_json):
     click.echo(f"seed       {json.dumps(info.get('seed'))}")
     t = info.get("timings", {})
     click.echo(f"timings    started {t.get('started')}  elapsed {t.get('elapsed_s')} s")
+    lease = info.get("lease")
+    if lease:  # who runs it (or ran it, for a stale run) and how fresh its heartbeat is
+        click.echo(f"lease      host {lease['host']} pid {lease['pid']}  heartbeat {lease['age_s']:.0f} s ago  "
+                   f"(lease {lease['lease_s']} s)")
     click.echo("metrics")
     for k, v in (info.get("metrics") or {}).items():
         click.echo(f"  {k:<18} {_fmt(v)}")

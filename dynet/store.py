@@ -42,6 +42,7 @@ the other slot and the attribute intact.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import json
 import logging
@@ -441,8 +442,8 @@ def live_status(store_path: str | os.PathLike, run_id: str, attrs: dict) -> tupl
     claim = read_claim(store_path, run_id)
     if claim is None:
         return STALE, "stale: no live attempt holds this run; `dynet run` runs it again", None
-    who = f"host {claim.get('host')} pid {claim.get('pid')}"
     if claim["stale"]:
+        who = f"host {claim.get('host')} pid {claim.get('pid')}, heartbeat {claim['age_s']:.0f} s ago"
         return STALE, f"stale: {claim['why']} ({who}); `dynet run` runs it again", claim
     return status, None, claim
 
@@ -672,42 +673,57 @@ class TrajectorySpec:
     row_shape: tuple[int, ...] = ()
 
 
+def _together(coros: list, then=None):
+    """Run Zarr coroutines concurrently in one hop to Zarr's event loop (each synchronous Zarr
+    call is one such hop: on a busy machine the hop, not the I/O, is most of a small run's
+    store time); ``then`` is awaited after all of them."""
+    from zarr.core.sync import sync
+
+    async def _all():
+        out = await asyncio.gather(*coros)
+        if then is not None:
+            await then
+        return out
+
+    return sync(_all()) if coros or then is not None else []
+
+
 class Trajectory:
     """Arrays that grow along their first (time) dimension, written chunk by chunk.
 
     Rows are buffered in memory and written a whole chunk at a time; arrays are
     resized in steps of whole chunks, never one sample at a time, and trimmed to the
-    exact length by :meth:`close`.
+    exact length by :meth:`close`. The arrays are created, grown and written together
+    (one round trip to Zarr for all of them).
     """
 
     def __init__(self, group: zarr.Group, specs: dict[str, TrajectorySpec], resume_rows: int | None = None,
-                 overwrite: bool = False, on_time: Callable[[int], None] | None = None):
+                 overwrite: bool = False, before: list | None = None,
+                 on_time: Callable[[int], None] | None = None):
         self._specs = specs
         self._on_time = on_time  # told the last value of the time column after each append
-        self._arrays = {}
+        self._arrays = {}  # name -> zarr AsyncArray
         self._buffers = {name: [] for name in specs}
         self._rows = 0  # rows handed in
         self._written = 0  # rows flushed to the arrays
         rows = [chunk_rows(int(np.dtype(s.dtype).itemsize * math.prod(s.row_shape))) for s in specs.values()]
         # one chunk length for every array, so a flush always writes whole chunks
         self.chunk = min(rows)
+        before = list(before or [])  # writes the record queued: done in the same round trip
         if resume_rows is not None:  # continue the arrays of a checkpointed attempt, cut to the checkpoint
+            _together(before)
             for name, spec in specs.items():
                 arr = group[name]
                 arr.resize((resume_rows, *spec.row_shape))
-                self._arrays[name] = arr
+                self._arrays[name] = arr.async_array
             self._rows = self._written = resume_rows
             return
-        for name, spec in specs.items():
-            self._arrays[name] = group.create_array(
-                name,
-                shape=(0, *spec.row_shape),
-                chunks=(self.chunk, *(max(1, d) for d in spec.row_shape)),
-                dtype=spec.dtype,
-                dimension_names=spec.dims,
-                fill_value=0,
-                overwrite=overwrite,
-            )
+        ag = group._async_group
+        made = _together(before + [
+            ag.create_array(name, shape=(0, *spec.row_shape), chunks=(self.chunk, *(max(1, d) for d in spec.row_shape)),
+                            dtype=spec.dtype, dimension_names=spec.dims, fill_value=0, overwrite=overwrite)
+            for name, spec in specs.items()])
+        self._arrays = dict(zip(specs, made[len(before):]))
 
     def append(self, **columns: np.ndarray) -> None:
         n = None
@@ -724,20 +740,33 @@ class Trajectory:
         if self._rows - self._written >= self.chunk:
             self._flush(whole_chunks_only=True)
 
-    def _flush(self, whole_chunks_only: bool) -> None:
+    def _flush(self, whole_chunks_only: bool, trim: bool = False) -> None:
         pending = self._rows - self._written
         n = (pending // self.chunk) * self.chunk if whole_chunks_only else pending
-        if n == 0:
-            return
         start = self._written
-        capacity = math.ceil((start + n) / self.chunk) * self.chunk
+        # grow in whole chunks; on close (``trim``) straight to the exact length
+        length = start + n if trim else math.ceil((start + n) / self.chunk) * self.chunk
+        jobs = []
         for name, arr in self._arrays.items():
-            data = np.concatenate(self._buffers[name]) if self._buffers[name] else np.empty((0, *self._specs[name].row_shape))
-            if arr.shape[0] < capacity:
-                arr.resize((capacity, *arr.shape[1:]))
-            arr[start:start + n] = data[:n]
-            self._buffers[name] = [data[n:]] if len(data) > n else []
+            if n:
+                data = np.concatenate(self._buffers[name]) if self._buffers[name] else \
+                    np.empty((0, *self._specs[name].row_shape))
+                self._buffers[name] = [data[n:]] if len(data) > n else []
+                block = data[:n]
+            else:
+                block = None
+            if block is None and (arr.shape[0] == length or not trim):
+                continue
+            jobs.append(self._grow_and_write(arr, length, start, block))
+        _together(jobs)
         self._written += n
+
+    @staticmethod
+    async def _grow_and_write(arr, length: int, start: int, block) -> None:
+        if arr.shape[0] != length:
+            await arr.resize((length, *arr.shape[1:]))
+        if block is not None:
+            await arr.setitem(slice(start, start + len(block)), block)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -750,10 +779,7 @@ class Trajectory:
 
     def close(self) -> int:
         """Write what is buffered, trim the arrays to their length, return the length."""
-        self._flush(whole_chunks_only=False)
-        for arr in self._arrays.values():
-            if arr.shape[0] != self._written:
-                arr.resize((self._written, *arr.shape[1:]))
+        self._flush(whole_chunks_only=False, trim=True)
         return self._written
 
 
@@ -773,6 +799,7 @@ class RunRecord:
         self.run_id = run_id
         self._store_path = os.fspath(store_path)
         self._attrs = dict(attrs)
+        self._pending: list = []  # small static arrays, written with the next round trip to Zarr
         if previous is False:
             previous = read_run_attrs(self._store_path, run_id)
         previous = previous or {}
@@ -791,7 +818,7 @@ class RunRecord:
             self.group = zarr.open_group(self._store_path, path=run_path(run_id), mode="r+")
             self.resumed = self._checkpoint["state"]
             self._attrs.update(checkpoint=self._checkpoint, resumed_at=self._checkpoint["saved"])
-            self.group.attrs.update(self._attrs)
+            self.group.update_attributes(self._attrs)  # one metadata write
             return
         # the group is created with its attributes in one metadata write: a killed task
         # leaves either no group or a group marked running, never one without a status
@@ -809,13 +836,26 @@ class RunRecord:
         return ckpt
 
     def static(self, name: str, data: np.ndarray, dims: tuple[str, ...], attributes: dict | None = None) -> None:
-        """Write a whole array that does not grow (patterns, weights, ...)."""
+        """Write a whole array that does not grow (patterns, weights, ...).
+
+        An array of up to ~1 MB is copied and written with the record's next round trip to
+        Zarr (the trajectory's creation, a checkpoint, or :meth:`complete`, always before the
+        status); a larger one is written at once."""
         data = np.asarray(data)
         row_bytes = data.dtype.itemsize * math.prod(data.shape[1:])
         chunks = (min(max(1, data.shape[0]), chunk_rows(row_bytes)), *data.shape[1:]) if data.ndim else ()
         chunks = tuple(max(1, c) for c in chunks)
-        self.group.create_array(name, data=data, chunks=chunks, dimension_names=dims,
-                                attributes=attributes or {}, overwrite=self.resumed is not None)
+        small = data.nbytes <= CHUNK_BYTES
+        coro = self.group._async_group.create_array(
+            name, data=np.array(data, copy=True) if small else data, chunks=chunks, dimension_names=dims,
+            attributes=attributes or {}, overwrite=self.resumed is not None)
+        self._pending.append(coro)
+        if not small:
+            _together(self._take_pending())
+
+    def _take_pending(self) -> list:
+        pending, self._pending = self._pending, []
+        return pending
 
     def trajectory(self, specs: dict[str, TrajectorySpec]) -> Trajectory:
         """Arrays growing along time. A resumed run continues those its checkpoint holds from the
@@ -829,12 +869,13 @@ class RunRecord:
             total = planned_length(self._attrs.get("config") or {}, first)
             on_time = lambda t: self.on_progress({"unit": first, "done": t, "total": total})  # noqa: E731
         return Trajectory(self.group, specs, lengths.get(first), overwrite=self.resumed is not None,
-                          on_time=on_time)
+                          before=self._take_pending(), on_time=on_time)
 
     def save_checkpoint(self, state: dict, arrays: dict[str, np.ndarray], trajectories: list[Trajectory]) -> None:
         """Make this point of the run resumable: ``state`` (JSON) and ``arrays`` are what the
         model needs to continue; every row appended to ``trajectories`` so far is kept."""
         lengths = {}
+        _together(self._take_pending())
         for traj in trajectories:
             n = traj.flush()
             lengths.update({name: n for name in traj.names})
@@ -862,8 +903,14 @@ class RunRecord:
     def _finish(self, status: str, metrics: dict, error: str | None, elapsed: float) -> None:
         timings = dict(self._attrs["timings"], finished=_now(), elapsed_s=round(elapsed, 6))
         self._attrs.update(status=status, metrics=metrics, error=error, timings=timings)
-        self.group.attrs.update({"status": status, "metrics": metrics, "error": error, "timings": timings,
-                                 CHECKPOINT: self._checkpoint})
+        # one metadata write, after every array the run queued
+        pending = self._take_pending()
+        if status != COMPLETE:  # a failed run's arrays do not matter
+            for coro in pending:
+                coro.close()
+            pending = []
+        _together(pending, then=self.group._async_group.update_attributes(
+            {"status": status, "metrics": metrics, "error": error, "timings": timings, CHECKPOINT: self._checkpoint}))
 
     def complete(self, metrics: dict, elapsed: float) -> None:
         if self._checkpoint is not None:  # a complete run needs no checkpoint

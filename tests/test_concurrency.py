@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -122,6 +123,15 @@ def test_ls_shows_a_running_run_without_a_live_attempt_as_stale(tmp_path):
     assert runs["r3"]["status"] == "stale" and "no live attempt" in runs["r3"]["error"]
     info = api.show_run(path, "r1")
     assert info["status"] == "stale" and info["lease"]["age_s"] >= 300
+    from click.testing import CliRunner
+
+    from dynet.cli import main
+
+    res = CliRunner().invoke(main, ["show", path, "r2"])
+    assert res.exit_code == 0 and "status     running" in res.stdout
+    assert re.search(r"lease      host another-host pid 1  heartbeat \d+ s ago  \(lease 60.0 s\)", res.stdout)
+    res = CliRunner().invoke(main, ["ls", path])
+    assert res.exit_code == 0 and res.stdout.count("stale") >= 2
 
 
 RACE = """

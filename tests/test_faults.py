@@ -85,8 +85,9 @@ def _wait_for(cond, proc=None, timeout=300):
 
 
 def _attempts(path) -> dict[str, tuple]:
-    """run id -> (status, attempt id, attempts) of every run."""
-    return {rid: (a.get("status"), (a.get("attempt") or {}).get("id"), a.get("attempts"))
+    """run id -> (status, attempt id, attempts, started) of every run."""
+    return {rid: (a.get("status"), (a.get("attempt") or {}).get("id"), a.get("attempts"),
+                  (a.get("timings") or {}).get("started"))
             for rid, a in S.list_runs(S.open_store(path)).items()}
 
 
