@@ -399,6 +399,18 @@ def _pid_gone(pid) -> bool:
         return False
 
 
+#: every claim file has this size (JSON padded with spaces), so a heartbeat rewrites it in
+#: place with one write that readers see whole, and never leaves a longer old tail behind
+CLAIM_BYTES = 4096
+
+
+def _claim_bytes(info: dict) -> bytes:
+    raw = json.dumps(info).encode()
+    if len(raw) > CLAIM_BYTES:
+        raise StoreError(f"claim of run {info.get('run_id')} does not fit in {CLAIM_BYTES} bytes")
+    return raw.ljust(CLAIM_BYTES)
+
+
 def _claim_info(path: str, now: float | None = None) -> dict | None:
     """A claim file's content plus ``age_s`` (since its heartbeat), ``stale`` and ``why``;
     None once it is gone."""
@@ -476,16 +488,21 @@ class Claim:
                 self.lost = True
                 return
             self.info["heartbeat"] = time.time()
-            tmp = f"{self.path}.{uuid.uuid4().hex[:8]}.tmp"
+            # rewritten in place, never re-created: a claim file another attempt removed stays
+            # removed (a create-and-rename here could bring back a claim that was taken over)
             try:
-                with open(tmp, "w") as f:
-                    json.dump(self.info, f)
-                os.replace(tmp, self.path)
-            except OSError:  # a full disk, a lost mount: the next beat tries again
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+                fd = os.open(self.path, os.O_WRONLY)
+            except FileNotFoundError:
+                self.lost = True
+                return
+            except OSError:  # a lost mount: the next beat tries again
+                return
+            try:
+                os.pwrite(fd, _claim_bytes(self.info), 0)
+            except OSError:  # a full disk: the next beat tries again
+                pass
+            finally:
+                os.close(fd)
 
     def verify(self) -> bool:
         """Whether this attempt still holds the run, checked now (not at the last heartbeat):
@@ -581,8 +598,8 @@ def claim_run(store_path: str | os.PathLike, run_id: str, owner: dict, lease_s: 
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             continue  # another attempt won this generation
-        with os.fdopen(fd, "w") as f:
-            json.dump(info, f)
+        with os.fdopen(fd, "wb") as f:
+            f.write(_claim_bytes(info))
         for _, old in files:  # the stale claims this one supersedes
             try:
                 os.unlink(old)
