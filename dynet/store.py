@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import functools
 import json
 import logging
 import math
@@ -863,16 +864,18 @@ class RunRecord:
         chunks = (min(max(1, data.shape[0]), chunk_rows(row_bytes)), *data.shape[1:]) if data.ndim else ()
         chunks = tuple(max(1, c) for c in chunks)
         small = data.nbytes <= CHUNK_BYTES
-        coro = self.group._async_group.create_array(
-            name, data=np.array(data, copy=True) if small else data, chunks=chunks, dimension_names=dims,
-            attributes=attributes or {}, overwrite=self.resumed is not None)
-        self._pending.append(coro)
+        # queued as a call, not a coroutine: an attempt that stops before its next round trip
+        # leaves nothing half made (and no coroutine never awaited)
+        self._pending.append(functools.partial(
+            self.group._async_group.create_array, name, data=np.array(data, copy=True) if small else data,
+            chunks=chunks, dimension_names=dims, attributes=attributes or {}, overwrite=self.resumed is not None))
         if not small:
             _together(self._take_pending())
 
     def _take_pending(self) -> list:
+        """The queued writes, as coroutines to await now."""
         pending, self._pending = self._pending, []
-        return pending
+        return [call() for call in pending]
 
     def trajectory(self, specs: dict[str, TrajectorySpec]) -> Trajectory:
         """Arrays growing along time. A resumed run continues those its checkpoint holds from the
