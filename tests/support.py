@@ -97,13 +97,15 @@ class DaskProcesses:
         proc = self._spawn(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
                             "--scheduler-file", sched_file])
         deadline = time.monotonic() + 60
-        while not os.path.exists(sched_file):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("dask scheduler did not start")
-            time.sleep(0.1)
-        time.sleep(0.1)  # the file is written in one go, but let the writer close it
-        self.address = json.loads(open(sched_file).read())["address"]
-        return proc
+        while True:  # the file may exist before its content is written
+            try:
+                with open(sched_file) as f:
+                    self.address = json.load(f)["address"]
+                return proc
+            except (FileNotFoundError, ValueError, KeyError):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("dask scheduler did not start") from None
+                time.sleep(0.1)
 
     def start_worker(self, n: int | None = None) -> subprocess.Popen:
         args = ["worker", self.address, "--nthreads", "1", "--nworkers", str(n or self.n_workers),

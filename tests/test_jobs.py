@@ -4,7 +4,6 @@ status from the store, cancel, and finishing a cancelled job with a later run.""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

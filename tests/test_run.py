@@ -14,7 +14,7 @@ from distributed import Client, LocalCluster
 from dynet import api, store as S
 from dynet.cluster import ClusterError
 from dynet.scenario import RunSpec, load_scenario
-from support import LONG_HOPFIELD, assert_same_runs, store_contents
+from support import LONG_HOPFIELD, DaskProcesses, assert_same_runs, store_contents
 
 
 @pytest.fixture(scope="module")
@@ -177,36 +177,11 @@ def test_invalid_scenario_creates_nothing(tmp_path, write_scenario):
 def test_dask_scheduler_and_worker_processes(tmp_path, two_stores):
     """The same runs sent to `dask scheduler` + `dask worker` processes give the same arrays."""
     scenario, _, two_path, _, _ = two_stores
-    bindir = os.path.dirname(sys.executable)
-    dask_cli = os.path.join(bindir, "dask")
-    if not os.path.exists(dask_cli):
+    if not os.path.exists(os.path.join(os.path.dirname(sys.executable), "dask")):
         pytest.skip("dask CLI not installed next to this python")
-    sched_file = tmp_path / "scheduler.json"
-    procs = [subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", str(sched_file)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
-    try:
-        deadline = time.monotonic() + 60
-        while not sched_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        import json
-
-        address = json.loads(sched_file.read_text())["address"]
-        assert address.startswith("tcp://127.0.0.1:")
-        procs.append(subprocess.Popen([dask_cli, "worker", address, "--nthreads", "1", "--nworkers", "2",
-                                       "--host", "127.0.0.1", "--no-dashboard"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        with Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=60)
+    with DaskProcesses(tmp_path, workers=2) as procs:
+        assert procs.address.startswith("tcp://127.0.0.1:")
         path = tmp_path / "remote.zarr"
-        report = api.run_scenario(scenario, store=path, scheduler=address)
+        report = api.run_scenario(scenario, store=path, scheduler=procs.address)
         assert len(report.results) == 12 and not report.failed
         assert_same_runs(store_contents(path), store_contents(two_path))
-    finally:
-        for p in procs:
-            os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)

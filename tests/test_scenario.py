@@ -10,7 +10,7 @@ import pytest
 from dynet import api
 from dynet.scenario import ScenarioError, json_schema, load_scenario, parse_scenario
 
-from conftest import SCENARIOS, SMALL
+from conftest import SCENARIOS
 
 BASE = {
     "name": "t", "model": "hopfield", "seed": 1,
