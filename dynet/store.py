@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -533,9 +534,9 @@ class TrajectorySpec:
 
 
 def _together(coros: list, then=None):
-    """Run Zarr coroutines concurrently in one hop to Zarr's event loop (each synchronous Zarr
-    call is one such hop: on a busy machine the hop, not the I/O, is most of a small run's
-    store time); ``then`` is awaited after all of them."""
+    """Run Zarr coroutines concurrently in one round trip to Zarr's event loop thread (each
+    synchronous Zarr call is one such round trip, and their file operations overlap);
+    ``then`` is awaited after all of them."""
     from zarr.core.sync import sync
 
     async def _all():
@@ -696,16 +697,16 @@ class RunRecord:
         chunks = (min(max(1, data.shape[0]), chunk_rows(row_bytes)), *data.shape[1:]) if data.ndim else ()
         chunks = tuple(max(1, c) for c in chunks)
         small = data.nbytes <= CHUNK_BYTES
-        coro = self.group._async_group.create_array(
-            name, data=np.array(data, copy=True) if small else data, chunks=chunks, dimension_names=dims,
-            attributes=attributes or {}, overwrite=self.resumed is not None)
-        self._pending.append(coro)
+        self._pending.append(functools.partial(
+            self.group._async_group.create_array, name, data=np.array(data, copy=True) if small else data,
+            chunks=chunks, dimension_names=dims, attributes=attributes or {}, overwrite=self.resumed is not None))
         if not small:
             _together(self._take_pending())
 
     def _take_pending(self) -> list:
+        """The queued writes, as coroutines to await now."""
         pending, self._pending = self._pending, []
-        return pending
+        return [write() for write in pending]
 
     def trajectory(self, specs: dict[str, TrajectorySpec]) -> Trajectory:
         """Arrays growing along time. A resumed run continues those its checkpoint holds from the
@@ -746,12 +747,9 @@ class RunRecord:
     def _finish(self, status: str, metrics: dict, error: str | None, elapsed: float) -> None:
         timings = dict(self._attrs["timings"], finished=_now(), elapsed_s=round(elapsed, 6))
         self._attrs.update(status=status, metrics=metrics, error=error, timings=timings)
-        # one metadata write, after every array the run queued
-        pending = self._take_pending()
-        if status != COMPLETE:  # a failed run's arrays do not matter
-            for coro in pending:
-                coro.close()
-            pending = []
+        # one metadata write, after every array the run queued (a failed run's arrays do not matter)
+        pending = self._take_pending() if status == COMPLETE else []
+        self._pending = []
         _together(pending, then=self.group._async_group.update_attributes(
             {"status": status, "metrics": metrics, "error": error, "timings": timings, CHECKPOINT: self._checkpoint}))
 
