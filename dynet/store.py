@@ -692,9 +692,9 @@ class TrajectorySpec:
 
 
 def _together(coros: list, then=None):
-    """Run Zarr coroutines concurrently in one hop to Zarr's event loop (each synchronous Zarr
-    call is one such hop: on a busy machine the hop, not the I/O, is most of a small run's
-    store time); ``then`` is awaited after all of them."""
+    """Run Zarr coroutines concurrently in one round trip to Zarr's event loop thread (each
+    synchronous Zarr call is one such round trip, and their file operations overlap);
+    ``then`` is awaited after all of them."""
     from zarr.core.sync import sync
 
     async def _all():
@@ -923,12 +923,9 @@ class RunRecord:
     def _finish(self, status: str, metrics: dict, error: str | None, elapsed: float) -> None:
         timings = dict(self._attrs["timings"], finished=_now(), elapsed_s=round(elapsed, 6))
         self._attrs.update(status=status, metrics=metrics, error=error, timings=timings)
-        # one metadata write, after every array the run queued
-        pending = self._take_pending()
-        if status != COMPLETE:  # a failed run's arrays do not matter
-            for coro in pending:
-                coro.close()
-            pending = []
+        # one metadata write, after every array the run queued (a failed run's arrays do not matter)
+        pending = self._take_pending() if status == COMPLETE else []
+        self._pending = []
         _together(pending, then=self.group._async_group.update_attributes(
             {"status": status, "metrics": metrics, "error": error, "timings": timings, CHECKPOINT: self._checkpoint}))
 

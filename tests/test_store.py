@@ -164,3 +164,49 @@ def test_a_checkpoint_of_another_config_or_a_torn_slot_is_not_resumed(tmp_path):
     np.testing.assert_array_equal(again.checkpoint_arrays()["params"], np.arange(3.0))
     other = S.RunRecord(path, "r", {**attrs, "config": {"a": 2}})  # the same id reused for other work: afresh
     assert other.resumed is None and S.array_names(S.open_store(path), "r") == []
+
+
+def test_batched_writes_store_the_same_bytes_as_one_zarr_call_per_array(tmp_path):
+    """RunRecord queues small static arrays and writes a trajectory's arrays together: the files
+    are those that plain Zarr calls (one per array, shape grown then trimmed) write."""
+    path = tmp_path / "s.zarr"
+    S.open_store(path, create=True)
+    rng = np.random.default_rng(1)
+    patterns = rng.integers(-1, 2, (3, 40)).astype(np.int8)
+    big = rng.random((400, 400))  # over 1 MB: written at once
+    rows = [(np.arange(k, k + 7), rng.random((7, 40)).astype(np.float32)) for k in range(0, 70, 7)]
+
+    rec = S.RunRecord(path, "batched", {})
+    rec.static("patterns", patterns, ("pattern", "unit"))
+    rec.static("weights", big, ("post", "pre"))
+    traj = rec.trajectory({"sweep": S.TrajectorySpec(("sweep",), "int64"),
+                           "state": S.TrajectorySpec(("sweep", "unit"), "float32", (40,))})
+    for sweep, state in rows:
+        traj.append(sweep=sweep, state=state)
+    traj.close()
+    rec.static("final", patterns[0], ("unit",))
+    rec.complete({}, 0.0)
+
+    g = zarr.open_group(str(path), path="runs/plain", mode="w")
+    for name, data, dims in (("patterns", patterns, ("pattern", "unit")), ("weights", big, ("post", "pre")),
+                             ("final", patterns[0], ("unit",))):
+        row_bytes = data.dtype.itemsize * int(np.prod(data.shape[1:]))
+        chunks = (min(data.shape[0], S.chunk_rows(row_bytes)), *data.shape[1:])
+        g.create_array(name, data=data, chunks=chunks, dimension_names=dims, attributes={})
+    chunk = traj.chunk
+    for name, data, dims in (("sweep", np.concatenate([r[0] for r in rows]), ("sweep",)),
+                             ("state", np.concatenate([r[1] for r in rows]), ("sweep", "unit"))):
+        a = g.create_array(name, shape=(0, *data.shape[1:]), chunks=(chunk, *data.shape[1:]), dtype=data.dtype,
+                           dimension_names=dims, fill_value=0)
+        a.resize((chunk, *data.shape[1:]))
+        a[:len(data)] = data
+        a.resize(data.shape)
+
+    def files(d):
+        return {os.path.relpath(os.path.join(dp, f), d): open(os.path.join(dp, f), "rb").read()
+                for dp, _, fs in os.walk(d) for f in fs if f != "zarr.json" or dp != str(d)}
+
+    got, want = files(path / "runs" / "batched"), files(path / "runs" / "plain")
+    assert sorted(got) == sorted(want)
+    for name in got:
+        assert got[name] == want[name], name
