@@ -22,7 +22,7 @@ model = "hopfield"
 seed = 5
 
 [network]
-n_units = 500
+n_units = 800
 rule = "storkey"
 
 [patterns]
@@ -37,13 +37,13 @@ fraction = 0.3
 [dynamics]
 update = "async-random"
 temperature = 0.3
-max_sweeps = 150
+max_sweeps = 500
 
 [record]
 every = 50
 
 [sweep]
-replicates = 8
+replicates = 12
 grid = {"init.fraction" = [0.1, 0.2, 0.3]}
 """
 
@@ -90,14 +90,13 @@ def test_submit_kill_a_worker_kill_the_scheduler_come_back_and_finish(tmp_path, 
 
             # a few runs complete; then one worker process is killed (its nanny starts another)
             deadline = time.monotonic() + 240
-            while sum(s == "complete" for s, _ in attempts(store).values()) < 3:
+            while sum(s == "complete" for s, _ in attempts(store).values()) < 1:
                 assert time.monotonic() < deadline, "no run completed"
                 time.sleep(0.2)
             os.kill(worker_processes(workers)[0].pid, signal.SIGKILL)
             done_before = {rid: a for rid, (s, a) in attempts(store).items() if s == "complete"}
 
             # ... and the scheduler dies and is started again on the same port
-            time.sleep(1.0)
             os.killpg(procs[0].pid, signal.SIGKILL)
             procs[0].wait()
             procs.append(script("start-scheduler.sh", "127.0.0.1", port, log=slog))
@@ -112,8 +111,8 @@ def test_submit_kill_a_worker_kill_the_scheduler_come_back_and_finish(tmp_path, 
                 assert time.monotonic() < deadline, st["counts"]
                 time.sleep(1.0)
             c = st["counts"]
-            assert c["complete"] >= len(done_before) and c["complete"] < 24, c
-            assert c["complete"] + c["pending"] + c["stale"] + c["failed"] == 24, c
+            assert c["complete"] >= len(done_before) and c["complete"] < 36, c
+            assert c["complete"] + c["pending"] + c["stale"] + c["failed"] == 36, c
 
             # submitting again finishes only what is missing
             proc = cli("submit", scenario, "--scheduler", address, "--store", store, "--json",
@@ -122,7 +121,7 @@ def test_submit_kill_a_worker_kill_the_scheduler_come_back_and_finish(tmp_path, 
             again = json.loads(proc.stdout)
             assert again["already_complete"] == c["complete"]
             deadline = time.monotonic() + 300
-            while status(store, again["job_id"])["counts"]["complete"] < 24:
+            while status(store, again["job_id"])["counts"]["complete"] < 36:
                 assert time.monotonic() < deadline
                 time.sleep(1.0)
         finally:
