@@ -7,7 +7,8 @@ the scenarios into a store before and after, then compare::
     python benchmarks/fingerprint.py after.zarr --compare before.json
 
 A run's fingerprint is the sha256 of each array's name, dtype, shape and bytes, and of
-its final metrics as canonical JSON; run ids must match too (they are hashes of the
+its final metrics as canonical JSON (the store's own path, which a transfer run names,
+replaced by a placeholder); run ids must match too (they are hashes of the
 resolved config). Checkpoint slots, timings and the dynet version are left out.
 Exit code 1 when the comparison finds a difference.
 """
@@ -38,7 +39,7 @@ def _canonical(obj) -> str:
     return json.dumps(clean(obj), sort_keys=True, separators=(",", ":"))
 
 
-def fingerprint_run(group: zarr.Group) -> dict:
+def fingerprint_run(group: zarr.Group, store_path: str | None = None) -> dict:
     arrays = {}
     for name, arr in sorted(group.arrays()):
         data = np.ascontiguousarray(arr[...])
@@ -47,14 +48,17 @@ def fingerprint_run(group: zarr.Group) -> dict:
         h.update(data.tobytes())
         arrays[name] = h.hexdigest()[:16]
     attrs = dict(group.attrs)
+    metrics = _canonical(attrs.get("metrics") or {})
+    if store_path:  # a metric naming the store itself (a transfer source in the same store) is not a result
+        metrics = metrics.replace(json.dumps(os.path.abspath(store_path)), '"<this store>"')
     return {"status": attrs.get("status"), "scenario": attrs.get("scenario"),
-            "metrics": hashlib.sha256(_canonical(attrs.get("metrics") or {}).encode()).hexdigest()[:16],
+            "metrics": hashlib.sha256(metrics.encode()).hexdigest()[:16],
             "arrays": arrays}
 
 
 def fingerprint_store(path: str) -> dict:
     root = zarr.open_group(os.fspath(path), mode="r")
-    return {name: fingerprint_run(g) for name, g in sorted(root["runs"].groups())}
+    return {name: fingerprint_run(g, os.fspath(path)) for name, g in sorted(root["runs"].groups())}
 
 
 def main(argv=None) -> int:
