@@ -27,9 +27,11 @@ from .scenario import RunSpec, Scenario, ScenarioError, load_scenario
 DEFAULT_STORE = "runs.zarr"
 #: Work (in synapse updates) that makes a task last about a second; smaller runs are batched.
 TASK_COST = 1e9
-#: A local sweep with at most this much work left runs in this process, without a cluster
+#: A local sweep expected to take at most this long runs in this process, without a cluster
 #: (starting one costs seconds); ``--workers`` asks for the cluster anyway.
-IN_PROCESS_COST = TASK_COST
+IN_PROCESS_SECONDS = 2.0
+#: The store's own time per run (claim, metadata, arrays), on one core, for that estimate.
+RUN_OVERHEAD_S = 0.06
 
 
 def validate(path: str | os.PathLike, store: str | os.PathLike | None = None) -> Scenario:
@@ -216,8 +218,9 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     lease = float(lease_s or _store.default_lease())
 
     todo = _not_complete(scenario, store_path, report)
-    if scheduler is None and workers is None and sum(model.cost(s.config) for s in todo) <= IN_PROCESS_COST:
-        # little work: no cluster to start (same results: a run depends only on itself)
+    expected_s = sum(model.cost(s.config) for s in todo) / TASK_COST + RUN_OVERHEAD_S * len(todo)
+    if scheduler is None and workers is None and expected_s <= IN_PROCESS_SECONDS:
+        # about a second of work: no cluster to start (same results: a run depends only on itself)
         _store.open_store(store_path, create=True)
         _Sweep(None, scenario, store_path, report, progress, workers, lease).run_here(todo)
     else:
