@@ -86,15 +86,15 @@ def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, l
     try:
         claim = _store.claim_run(store_path, spec.run_id, owner, lease_s)
     except (OSError, _store.StoreError) as exc:  # nothing written: the run stays as it was
-        return _result(spec, _store.FAILED, {}, f"cannot claim the run in the store: {exc}", 0.0)
+        return run_result(spec, _store.FAILED, {}, f"cannot claim the run in the store: {exc}", 0.0)
     if not isinstance(claim, _store.Claim):
-        return {**_result(spec, ELSEWHERE, {}, None, 0.0),
+        return {**run_result(spec, ELSEWHERE, {}, None, 0.0),
                 "holder": {k: claim.get(k) for k in ("host", "pid", "attempt", "session", "age_s")}}
     record = None
     try:
         previous = _store.read_run_attrs(store_path, spec.run_id)
         if previous is not None and previous.get("status") == _store.COMPLETE:  # done by an earlier attempt
-            return {**_result(spec, _store.COMPLETE, previous.get("metrics") or {}, None, 0.0), "skipped": True}
+            return {**run_result(spec, _store.COMPLETE, previous.get("metrics") or {}, None, 0.0), "skipped": True}
         attrs = {
             "run_id": spec.run_id, "scenario": spec.scenario, "model": spec.model, "config": spec.config,
             "params": spec.params, "replicate": spec.replicate, "seed": spec.seed,
@@ -107,27 +107,27 @@ def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, l
         metrics = _models.get(spec.model).run(spec, record)
         elapsed = time.perf_counter() - t0
         if not claim.verify():  # our heartbeat stalled past the lease and another attempt took the run over
-            return {**_result(spec, ELSEWHERE, {}, None, elapsed), "holder": None}
+            return {**run_result(spec, ELSEWHERE, {}, None, elapsed), "holder": None}
         record.complete(metrics, elapsed)
-        return _result(spec, _store.COMPLETE, metrics, None, elapsed)
+        return run_result(spec, _store.COMPLETE, metrics, None, elapsed)
     except _store.RunCancelled as exc:
         if not claim.verify():
-            return {**_result(spec, ELSEWHERE, {}, None, time.perf_counter() - t0), "holder": None}
+            return {**run_result(spec, ELSEWHERE, {}, None, time.perf_counter() - t0), "holder": None}
         try:
             record.cancel(str(exc), time.perf_counter() - t0)
         except Exception:  # noqa: BLE001 - e.g. a full disk: the run stays "running", then stale
             pass
-        return _result(spec, _store.CANCELLED, {}, str(exc), time.perf_counter() - t0)
+        return run_result(spec, _store.CANCELLED, {}, str(exc), time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - a failing run must not stop the others
         error = f"{type(exc).__name__}: {exc}"
         if not claim.verify():  # taken over (its arrays are another attempt's now): write nothing
-            return {**_result(spec, ELSEWHERE, {}, None, time.perf_counter() - t0), "holder": None}
+            return {**run_result(spec, ELSEWHERE, {}, None, time.perf_counter() - t0), "holder": None}
         if record is not None:
             try:
                 record.fail(error + "\n" + traceback.format_exc(limit=8), time.perf_counter() - t0)
             except Exception:  # noqa: BLE001, S110 - e.g. a full disk: the run stays "running", then stale
                 pass
-        return _result(spec, _store.FAILED, {}, error, time.perf_counter() - t0)
+        return run_result(spec, _store.FAILED, {}, error, time.perf_counter() - t0)
     finally:
         claim.release()
 
@@ -138,7 +138,8 @@ def execute_batch(store_path: str, specs: list[RunSpec], *, session: str | None 
     return [execute_run(store_path, spec, session=session, lease_s=lease_s) for spec in specs]
 
 
-def _result(spec: RunSpec, status: str, metrics: dict, error: str | None, elapsed: float) -> dict:
+def run_result(spec: RunSpec, status: str, metrics: dict, error: str | None, elapsed: float) -> dict:
+    """One run's entry in a report (what a task returns for it)."""
     return {"run_id": spec.run_id, "params": spec.params, "replicate": spec.replicate, "status": status,
             "metrics": metrics, "error": error, "elapsed_s": elapsed}
 
@@ -353,13 +354,13 @@ class _Sweep:
             attrs = _store.read_run_attrs(self.store_path, rid) or {}
             status = attrs.get("status")
             if status == _store.COMPLETE:
-                self.report.skipped.append({**_result(spec, status, attrs.get("metrics") or {}, None, 0.0),
+                self.report.skipped.append({**run_result(spec, status, attrs.get("metrics") or {}, None, 0.0),
                                             "skipped": True, "elsewhere": True})
             elif claim is not None and not claim["stale"]:
                 continue  # still running elsewhere
             elif status == _store.FAILED and claim is None:
                 error = (attrs.get("error") or "").split("\n")[0]
-                self.report.results.append({**_result(spec, status, {}, error, 0.0), "elsewhere": True})
+                self.report.results.append({**run_result(spec, status, {}, error, 0.0), "elsewhere": True})
             else:
                 again.append(spec)  # its attempt died or gave up: run it here
                 del waiting[rid]
@@ -402,19 +403,19 @@ class _Sweep:
             attrs = _store.read_run_attrs(self.store_path, spec.run_id) or {}
             status = attrs.get("status")
             if status == _store.COMPLETE:
-                results.append(_result(spec, status, attrs.get("metrics") or {}, None, 0.0))
+                results.append(run_result(spec, status, attrs.get("metrics") or {}, None, 0.0))
             elif status == _store.RUNNING and (attrs.get("attempt") or {}).get("session") == self.session:
                 claim = _store.read_claim(self.store_path, spec.run_id)
                 if claim is not None and not claim["stale"]:  # its process lives on (wrongly declared dead)
-                    results.append(_result(spec, ELSEWHERE, {}, None, 0.0))  # wait for it
+                    results.append(run_result(spec, ELSEWHERE, {}, None, 0.0))  # wait for it
                     continue
                 try:
                     _store.mark_failed(self.store_path, spec.run_id, reason)
                 except (OSError, ValueError, KeyError):  # the report says it failed either way
                     pass
-                results.append(_result(spec, _store.FAILED, {}, reason, 0.0))
+                results.append(run_result(spec, _store.FAILED, {}, reason, 0.0))
             else:
-                results.append(_result(spec, NOT_RUN, {}, f"not started: {reason}; run again", 0.0))
+                results.append(run_result(spec, NOT_RUN, {}, f"not started: {reason}; run again", 0.0))
         return results
 
 

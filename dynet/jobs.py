@@ -52,7 +52,7 @@ def run_job_batch(store_path: str, job_id: str, specs: list[RunSpec], lease_s: f
     out = []
     for spec in specs:
         if _store.job_cancelled(store_path, job_id):
-            out.append(_api._result(spec, _store.CANCELLED, {}, None, 0.0))
+            out.append(_api.run_result(spec, _store.CANCELLED, {}, None, 0.0))
             continue
         out.append(_api.execute_run(store_path, spec, session=job_id, lease_s=lease_s,
                                     stop=lambda: _store.job_cancelled(store_path, job_id)))
