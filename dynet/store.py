@@ -353,8 +353,8 @@ def array_names(root: zarr.Group, run_id: str) -> list[str]:
 #
 # A claim is a small JSON file ``claims/<run_id>.<gen>.json`` created exclusively
 # (O_CREAT | O_EXCL): of two attempts creating the same generation, one wins. The highest
-# generation is the run's current claim. Its owner's heartbeat thread rewrites it (atomic
-# replace) every ``lease_s / 6`` seconds; a claim whose heartbeat is older than its
+# generation is the run's current claim. Its owner's heartbeat thread rewrites it in place
+# (never re-creating it) every ``lease_s / 6`` seconds; a claim whose heartbeat is older than its
 # ``lease_s``, or whose process is gone (same host), is stale and is taken over by creating
 # the next generation. Releasing deletes the file. Everything goes through ``claim_run``,
 # ``read_claim`` and :class:`Claim`, so another backend (an object store's conditional
@@ -480,7 +480,7 @@ class Claim:
         return not os.path.exists(self.path) or any(g > self.gen for g, _ in _claim_files(self.store_path, self.run_id))
 
     def beat(self) -> None:
-        """Refresh the heartbeat (atomic replace of the claim file); notice a takeover. A claim
+        """Refresh the heartbeat (an in-place rewrite of the claim file); notice a takeover. A claim
         whose file is gone is lost and never written again."""
         with self._lock:
             if self._released or self.lost:
