@@ -17,8 +17,8 @@ Adam (lr 1e-3, PyTorch's betas and eps), float32, at batch sizes 32 and 256.
    accuracy after the same number of epochs, for
 
    * dynet: a scenario dict through ``dynet.scenario.parse_scenario``, then
-     ``dynet.models.feedforward.setup()`` and ``train()``. Timed: the sum of the
-     ``dynet.kernels.feedforward.train_epoch`` calls (one compiled call per epoch:
+     ``dynet.models.feedforward.driver.setup()`` and ``train()``. Timed: the sum of the
+     ``dynet.models.feedforward.kernels.train_epoch`` calls (one compiled call per epoch:
      batch gather, forward, loss, backward, grad norms, Adam), measured by wrapping that
      module attribute in this process (``train()`` looks it up at call time). Not timed:
      the per-epoch evaluation of the train and validation splits that ``train()`` does
@@ -72,8 +72,8 @@ from _common import table as _table, cpu_model as _cpu_model, blas_name as _blas
 import numba  # noqa: E402
 from numba import njit  # noqa: E402
 
-from dynet.kernels import feedforward as K  # noqa: E402
-from dynet.models import feedforward as M  # noqa: E402
+from dynet.models.feedforward import kernels as K  # noqa: E402
+from dynet.models.feedforward import driver as M  # noqa: E402
 from dynet.scenario import parse_scenario  # noqa: E402
 from dynet.train import dense as D  # noqa: E402
 from dynet.train import optimizers as O  # noqa: E402
@@ -194,7 +194,7 @@ def run_dynet(batch, epochs, seed, impl=None):
     init = st.params.copy()
     timer = _EpochTimer(impl if impl is not None else K.train_epoch)
     with _patched(K, "train_epoch", timer), _Clock() as clk:
-        metrics = M.train(spec.config, st, st.rng_state)  # as dynet.models.feedforward.run does
+        metrics = M.train(spec.config, st, st.rng_state)  # as dynet.models.feedforward.driver.run does
     n = len(st.splits["train"][0])
     assert timer.calls == epochs and metrics["epochs_run"] == epochs
     return {"seconds": timer.seconds, "cpu_per_wall": timer.cpu / timer.seconds,

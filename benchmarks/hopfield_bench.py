@@ -17,7 +17,7 @@ to 1 before numpy is imported). Three parts:
    ``stop_at_fixed_point=False``), for several fresh cues; both must end in the
    same state. dynet's time includes computing the initial fields ``h = W s``
    (its state carries them; the peer's does not), and is also shown without it.
-2. Dense field computation ``h = W s`` (``dynet.kernels.hopfield.dense_fields``),
+2. Dense field computation ``h = W s`` (``dynet.models.hopfield.kernels.dense_fields``),
    synapse updates per second per core, for int16 (Hebbian) and float64 weights,
    against numpy's single-threaded BLAS ``W @ s`` in float64 and float32.
 3. A breakdown of dynet's asynchronous sweep cost (initial fields, the per-flip
@@ -49,10 +49,10 @@ from _common import table as _table, cpu_model as _cpu_model, blas_name as _blas
 import numba  # noqa: E402
 from numba import njit  # noqa: E402
 
-from dynet.kernels import hopfield as K  # noqa: E402
+from dynet.models.hopfield import kernels as K  # noqa: E402
 from dynet.kernels.rng import permutation, seed_state  # noqa: E402
-from dynet.models import hopfield as M  # noqa: E402
-from dynet.models.hopfield import hebbian, pseudoinverse, random_patterns  # noqa: E402
+from dynet.models.hopfield import driver as M  # noqa: E402
+from dynet.models.hopfield.driver import hebbian, pseudoinverse, random_patterns  # noqa: E402
 
 try:  # the peer prints nothing on import, but guard against chatter anyway
     with contextlib.redirect_stdout(io.StringIO()):
@@ -118,7 +118,7 @@ class DynetRecall:
         self.theta = np.zeros(n)
         self.s = np.empty(n, np.int8)
         self.s_prev = np.empty(n, np.int8)
-        # as dynet.models.hopfield.simulate does: exact integer fields, computed in pattern space
+        # as dynet.models.hopfield.driver.simulate does: exact integer fields, computed in pattern space
         self.h = M.field_buffer(w)
         self.lowrank = bool(np.issubdtype(w.dtype, np.integer)) and pats.shape[0] < n
         self.temps = np.zeros(n_sweeps)

@@ -2,7 +2,7 @@
 
     python benchmarks/ising_bench.py [--quick] [--json PATH]
 
-dynet: ``dynet.kernels.ising.sweeps`` (checkerboard Metropolis / heat-bath, lookup
+dynet: ``dynet.models.ising.kernels.sweeps`` (checkerboard Metropolis / heat-bath, lookup
 table, one xoshiro256** draw per site). Peer: the vectorised numpy checkerboard update
 found in tutorials (whole sublattice at once with ``np.roll``), on the same lattice and
 temperature. Target (issue 4): >= 1e8 attempts/s per core at L = 128.
@@ -21,7 +21,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from dynet.kernels import ising as K  # noqa: E402
+from dynet.models.ising import kernels as K  # noqa: E402
 
 T_C = 2.0 / np.log(1.0 + np.sqrt(2.0))
 

@@ -35,7 +35,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB
 import numpy as np  # noqa: E402
 
 from dynet.kernels.rng import seed_state  # noqa: E402
-from dynet.models import rbm as M  # noqa: E402
+from dynet.models.rbm import driver as M  # noqa: E402
 
 N_HIDDEN = 256
 BATCH = 10

@@ -214,7 +214,7 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     scenario = validate(path, store_path)
     model = _models.get(scenario.model)
     report = RunReport(scenario=scenario.name, store=store_path, sweep_keys=scenario.sweep_keys,
-                       summary_metrics=tuple(getattr(model, "SUMMARY", ())))
+                       summary_metrics=tuple(model.summary))
     _store.check_writable(store_path)  # refuse an unusable store before starting anything
     lease = float(lease_s or _store.default_lease())
 

@@ -329,7 +329,7 @@ def ls_(store, scenario, status, where, as_json):
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())
         m = r["metrics"] or {}
         try:
-            key = models.get(r["model"]).SUMMARY[0]  # the model's headline metric
+            key = models.get(r["model"]).summary[0]  # the model's headline metric
         except KeyError:
             key = None
         shown = f"{key}={_fmt(m.get(key))}" if key and key in m else "-"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import importlib.util
 import logging
 import os
@@ -32,10 +31,13 @@ import time
 from distributed import Client, Nanny, Scheduler, SpecCluster, Worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from . import models as _models
+from .errors import DynetError
+
 logger = logging.getLogger(__name__)
 
 
-class ClusterError(Exception):
+class ClusterError(DynetError):
     """The Dask scheduler cannot be reached or the cluster cannot start (exit status 1)."""
 
     exit_code = 1
@@ -67,7 +69,7 @@ def warm_models(models) -> list[str]:
         for model in models:
             if model in _warmed:
                 continue
-            importlib.import_module(f"dynet.models.{model}").warmup()
+            _models.get(model).warmup()
             _warmed.add(model)
             warmups.append(model)
             done.append(model)

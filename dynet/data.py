@@ -24,8 +24,10 @@ from importlib import resources
 
 import numpy as np
 
+from .errors import DynetError
 
-class DataError(Exception):
+
+class DataError(DynetError):
     """A data file is missing, unreadable, or has the wrong shape or values."""
 
 

@@ -18,12 +18,13 @@ import shlex
 import sys
 
 from .cluster import ClusterError
+from .errors import DynetError
 
 #: batch systems dynet knows how to start workers on (name -> dask_jobqueue class name)
 SYSTEMS = {"slurm": "SLURMCluster", "pbs": "PBSCluster"}
 
 #: exported in every job before the workers start: one thread per worker process
-class JobSettingsError(Exception):
+class JobSettingsError(DynetError):
     """A job setting is missing or wrong (bad input: the CLI exits 2)."""
 
 

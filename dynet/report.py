@@ -3,7 +3,7 @@
 One page, no external resources (plots embedded as base64 PNG, inline CSS; a Content
 Security Policy forbids fetching anything), so it opens offline and can be mailed: the
 scenario's resolved config (TOML) and its sweep, the summary table (replicate mean ± standard
-error per sweep point of the model's ``SUMMARY`` metrics), the natural plots of the sweep and
+error per sweep point of the model's summary metrics), the natural plots of the sweep and
 the plots of a representative run. ``dynet report STORE SCENARIO -o report.html``.
 """
 
@@ -117,7 +117,7 @@ def _fmt(v, err=None) -> str:
 def _summary_table(store, scenario: str, model: str, keys: list[str]) -> str:
     from . import analysis, models
 
-    metrics = tuple(models.get(model).SUMMARY)
+    metrics = tuple(models.get(model).summary)
     rows = analysis.sweep_table(store, scenario, metrics)
     shown = [m for m in metrics if any(not math.isnan(r[m]) for r in rows)]
     try:

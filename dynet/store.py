@@ -61,6 +61,7 @@ import numpy as np
 import zarr
 
 from . import __version__
+from .errors import DynetError
 
 FORMAT = 1
 STORE_ATTR = "dynet_store"
@@ -87,7 +88,7 @@ LEASE_S = 60.0
 HOST = socket.gethostname()
 
 
-class StoreError(Exception):
+class StoreError(DynetError):
     """The path is not a usable dynet store (wrong format version, not a dynet store, ...)."""
 
 

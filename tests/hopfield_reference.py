@@ -11,7 +11,7 @@ numba kernel, so the tests can compare the compiled kernels against it:
   order as the kernels (Fisher-Yates permutation first, then one uniform per visit
   at ``T > 0``; random order draws the unit, then the uniform).
 * ``energy``, ``overlaps``, ``is_stable`` and ``run`` (the recorded outputs of
-  ``dynet.models.hopfield.simulate``).
+  ``dynet.models.hopfield.driver.simulate``).
 
 Every floating-point operation that decides a unit's fate is the same IEEE operation
 as in the kernels (``u = scale * h_i - theta_i``, ``h += 2 s_i W[i]`` elementwise,
@@ -187,9 +187,9 @@ def sync_step(W, scale, theta, s, h, temperature, rng):
 
 def run(config: dict, patterns, weights, scale, s0, rng_state, temps=None, block_sweeps=None,
         on_flip=None) -> dict:
-    """Reference of :func:`dynet.models.hopfield.simulate`'s recorded rows.
+    """Reference of :func:`dynet.models.hopfield.driver.simulate`'s recorded rows.
 
-    ``temps`` defaults to ``dynet.models.hopfield.temperatures(config["dynamics"])``.
+    ``temps`` defaults to ``dynet.models.hopfield.driver.temperatures(config["dynamics"])``.
     ``block_sweeps`` mirrors the driver's blocks, at whose start the fields are
     re-derived from scratch (``None``: one block). Returns the record columns
     (``sweep``, ``energy``, ``flips``, ``temperature``, ``state``, ``overlap``) plus
@@ -197,7 +197,7 @@ def run(config: dict, patterns, weights, scale, s0, rng_state, temps=None, block
     """
     dyn, rec = config["dynamics"], config["record"]
     if temps is None:
-        from dynet.models.hopfield import temperatures
+        from dynet.models.hopfield.driver import temperatures
 
         temps = temperatures(dyn)
     n = patterns.shape[1]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dynet.kernels.rng import seed_state
-from dynet.models import rbm as M
+from dynet.models.rbm import driver as M
 from dynet.scenario import parse_scenario
 
 from conftest import MemoryRecord

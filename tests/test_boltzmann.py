@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from dynet import api
-from dynet.kernels import boltzmann as K
-from dynet.models import boltzmann as M
+from dynet.models.boltzmann import kernels as K
+from dynet.models.boltzmann import driver as M
 from dynet.scenario import ScenarioError, parse_scenario
 
 from conftest import SCENARIOS, MemoryRecord

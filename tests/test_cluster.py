@@ -17,7 +17,7 @@ import time
 import psutil
 import pytest
 
-from dynet import cluster
+from dynet import cluster, models
 from dynet import store as S
 from support import LONG_HOPFIELD
 
@@ -194,9 +194,7 @@ def test_plugin_setup_returns_at_once_and_compiles_in_a_thread(monkeypatch):
         def warmup():
             time.sleep(1.0)
 
-    real = cluster.importlib.import_module
-    monkeypatch.setattr(cluster.importlib, "import_module",
-                        lambda name: SlowModel if name == "dynet.models.slow" else real(name))
+    monkeypatch.setitem(models.REGISTRY, "slow", SlowModel)
     plugin = cluster.DynetWorkerPlugin(("slow",))
     try:
         t0 = time.monotonic()

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from dynet import api
-from dynet.kernels import dbm as K
+from dynet.models.dbm import kernels as K
 from dynet.kernels.rng import seed_state
-from dynet.models import dbm as M
-from dynet.models import rbm as R
+from dynet.models.dbm import driver as M
+from dynet.models.rbm import driver as R
 from dynet.scenario import ScenarioError, parse_scenario
 
 from conftest import SCENARIOS, MemoryRecord

@@ -11,9 +11,9 @@ import pytest
 from dynet import api
 from dynet import data as D
 from dynet import store as S
-from dynet.models import dbn
-from dynet.models import feedforward as F
-from dynet.models import rbm
+from dynet.models.dbn import driver as dbn
+from dynet.models.feedforward import driver as F
+from dynet.models.rbm import driver as rbm
 from dynet.scenario import ScenarioError, parse_scenario
 
 from conftest import MemoryRecord

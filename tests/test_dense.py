@@ -227,7 +227,7 @@ def test_network_passes_equal_the_plain_kernels():
     # products are checked in both dtypes above.
     from test_feedforward import Net
 
-    from dynet.kernels import feedforward as K
+    from dynet.models.feedforward import kernels as K
     from dynet.train import activations as A
 
     dtype = np.float64

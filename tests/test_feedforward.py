@@ -23,9 +23,9 @@ import pytest
 
 from dynet import api
 from dynet import store as S
-from dynet.kernels import feedforward as K
+from dynet.models.feedforward import kernels as K
 from dynet.kernels.rng import next_below, permutation, seed_state
-from dynet.models import feedforward as F
+from dynet.models.feedforward import driver as F
 from dynet.scenario import ScenarioError, parse_scenario
 from dynet.train import activations as A
 from dynet.train import losses as L

@@ -18,7 +18,7 @@ from test_feedforward import runs_of, scenario, validation_lines
 
 from dynet import api
 from dynet import store as S
-from dynet.models import feedforward as F
+from dynet.models.feedforward import driver as F
 
 BLOBS = {"source": "blobs", "n_samples": 120, "n_classes": 3, "n_features": 6}
 

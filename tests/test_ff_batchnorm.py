@@ -21,7 +21,7 @@ from conftest import MemoryRecord
 from test_feedforward import Net, check_gradients, runs_of, scenario, validation_lines
 
 from dynet.kernels.rng import seed_state
-from dynet.models import feedforward as F
+from dynet.models.feedforward import driver as F
 from dynet.train import losses as L
 from peers import require
 

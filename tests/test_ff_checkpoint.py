@@ -12,8 +12,8 @@ import numpy as np
 
 from dynet import api
 from dynet import store as S
-from dynet.kernels import feedforward as K
-from dynet.models import feedforward as F
+from dynet.models.feedforward import kernels as K
+from dynet.models.feedforward import driver as F
 from dynet.scenario import parse_scenario
 
 # everything that carries state across epochs: Adam's moments, dropout's random stream,
@@ -34,7 +34,7 @@ DOC = {
 KILL = textwrap.dedent("""
     import json, os, signal, sys
     from dynet import api
-    from dynet.kernels import feedforward as K
+    from dynet.models.feedforward import kernels as K
     from dynet.scenario import parse_scenario
     doc, store, kill_at = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     spec, = parse_scenario(doc, "<test>").runs

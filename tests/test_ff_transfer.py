@@ -25,7 +25,7 @@ from conftest import MemoryRecord
 
 from dynet import api
 from dynet import store as S
-from dynet.models import feedforward as F
+from dynet.models.feedforward import driver as F
 from dynet.scenario import ScenarioError, parse_scenario
 
 SOURCE = """

@@ -1,6 +1,6 @@
 """Correctness of the Hopfield kernels, the driver and the learning rules.
 
-The compiled kernels (dynet.kernels.hopfield) are compared against the plain-Python
+The compiled kernels (dynet.models.hopfield.kernels) are compared against the plain-Python
 reference in tests/hopfield_reference.py, which shares no code with them. With
 integer (Hebbian) weights every field is an exact integer, so states, flips,
 energies and random streams must agree bit for bit. With float Gaussian weights the
@@ -18,9 +18,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from dynet.kernels import hopfield as K
+from dynet.models.hopfield import kernels as K
 from dynet.kernels.rng import seed_state
-from dynet.models import hopfield as M
+from dynet.models.hopfield import driver as M
 
 import hopfield_reference as ref
 

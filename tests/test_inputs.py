@@ -19,7 +19,7 @@ from dynet import api
 from dynet import data as D
 from dynet import scenario as S
 from dynet.cli import main
-from dynet.models import hopfield as H
+from dynet.models.hopfield import driver as H
 from dynet.scenario import ScenarioError, load_scenario, parse_scenario
 
 # The run ids of every shipped scenario, computed before run identities included file
@@ -99,7 +99,7 @@ def test_shipped_scenarios_keep_their_run_ids_and_seeds():
 
 def test_every_file_source_is_hashed():
     """Each table that may name a file the run reads (a model with a ``path``) is found."""
-    tables = {kind: S._file_tables(cls) for kind, cls in S.SCENARIO_MODELS.items()}
+    tables = {kind: S._file_tables(cls) for kind, cls in S.scenario_models().items()}
     assert tables == {"hopfield": (("patterns",),), "feedforward": (("data",),), "ising": (),
                       "rbm": (("data",),), "dbm": (("data",),), "dbn": (), "boltzmann": (("data",), ("weights",))}
 
@@ -278,7 +278,7 @@ def test_too_many_runs_are_refused_before_expanding():
 
 def _reference_expansion(doc: dict, path: str) -> list[tuple]:
     """The expansion as it was: every point a deep copy of the document, validated in full."""
-    cls = S.SCENARIO_MODELS[doc["model"]]
+    cls = S.scenario_models()[doc["model"]]
     sweep = cls.model_validate(doc).sweep
     zip_rows = list(zip(*sweep.zip.values())) if sweep.zip else [()]
     out = []

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import MemoryRecord
-from dynet.kernels import ising as K
+from dynet.models.ising import kernels as K
 from dynet.kernels.rng import seed_state
-from dynet.models import ising as M
+from dynet.models.ising import driver as M
 from dynet.scenario import ScenarioError, parse_scenario
 
 from hopfield_reference import Xoshiro256ss

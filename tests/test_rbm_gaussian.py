@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from dynet.kernels import rbm as K
+from dynet.models.rbm import kernels as K
 from dynet.kernels.rng import seed_state
-from dynet.models import rbm as M
+from dynet.models.rbm import driver as M
 from dynet.scenario import ScenarioError, parse_scenario
 
 from conftest import MemoryRecord

@@ -92,9 +92,9 @@ def test_report_config_and_summary_table(page, store):
     header = [html.unescape(h) for h in re.findall(r"<th>(.*?)</th>", table)]
     rows = [[html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)] for r in re.findall(r"<tr>(.*?)</tr>", table)][1:]
     assert header[:3] == ["network.rule", "patterns.load", "replicates"]
-    assert set(header[3:]) <= set(models.get("hopfield").SUMMARY) and "final_overlap" in header
+    assert set(header[3:]) <= set(models.get("hopfield").summary) and "final_overlap" in header
     want = {(r["params"]["network.rule"], r["params"]["patterns.load"]): r
-            for r in analysis.sweep_table(store, "rep", models.get("hopfield").SUMMARY)}
+            for r in analysis.sweep_table(store, "rep", models.get("hopfield").summary)}
     assert len(rows) == 4
     col = header.index("final_overlap")
     for row in rows:

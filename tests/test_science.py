@@ -9,7 +9,7 @@ points (alpha ~ 0.29 at N = 400), and the pseudo-inverse rule every pattern for 
 import numpy as np
 import pytest
 
-from dynet.models import hopfield as H
+from dynet.models.hopfield import driver as H
 from dynet.scenario import parse_scenario
 
 

@@ -195,7 +195,7 @@ class Store:
         """One row per sweep point (a pandas DataFrame): the parameters, ``runs``, ``complete``,
         ``failed``, and each metric's replicate mean and standard error (``<m>``, ``<m>_sem``)
         over complete runs. ``metrics``: default the model's headline metrics
-        (``dynet.models.get(model).SUMMARY``) that some run has."""
+        (``dynet.models.get(model).summary``) that some run has."""
         from .stats import summary_frame
 
         return summary_frame(self.sweep(scenario, job=job), metrics)

@@ -41,7 +41,7 @@ def summary_frame(ds, metrics=None):
 
     if metrics is None:
         try:
-            metrics = list(models.get(ds.attrs.get("model")).SUMMARY)
+            metrics = list(models.get(ds.attrs.get("model")).summary)
         except KeyError:
             metrics = []
     else:

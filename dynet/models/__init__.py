@@ -1,18 +1,32 @@
-"""Model drivers: build parameters, call kernels in blocks, record trajectories.
+"""The model kinds: :data:`REGISTRY` is the only list of them.
 
-Each model module provides ``run(spec, record) -> metrics``, ``preflight(config,
-base_dir, store=None) -> problems`` (``store``: where the runs will be written, for
-models that read other runs), ``cost(config) -> float`` (work estimate for batching),
-``warmup()`` (compile its kernels) and ``SUMMARY`` (metrics shown in summaries).
+The scenario union, ``dynet schema``, the CLI's help, the workers' warm-up and the
+contract tests all derive from it. Adding a kind is a package ``dynet/models/<kind>/``
+(see :mod:`dynet.models.kind`) and one line below.
 """
 
-import importlib
+from __future__ import annotations
 
-MODEL_NAMES = ("hopfield", "feedforward", "ising", "rbm", "dbm", "dbn", "boltzmann")
+from . import boltzmann, dbm, dbn, feedforward, hopfield, ising, rbm
+from .kind import ModelKind
+
+#: Model kind name -> :class:`ModelKind`, in the order help and messages list them.
+REGISTRY: dict[str, ModelKind] = {kind.name: kind for kind in (
+    hopfield.KIND,
+    feedforward.KIND,
+    ising.KIND,
+    rbm.KIND,
+    dbm.KIND,
+    dbn.KIND,
+    boltzmann.KIND,
+)}
+
+MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
 
-def get(name: str):
-    """The driver module of model ``name``."""
-    if name not in MODEL_NAMES:
-        raise KeyError(name)
-    return importlib.import_module(f"dynet.models.{name}")
+def get(name: str) -> ModelKind:
+    """The model kind ``name`` (KeyError if there is none)."""
+    return REGISTRY[name]
+
+
+__all__ = ["MODEL_NAMES", "REGISTRY", "ModelKind", "get"]

@@ -148,7 +148,7 @@ def _sweep_kinds(model: str) -> dict[str, Kind]:
     from . import sweep as S
 
     def summary(t):
-        return S.summary_panels(t.df, list(models.get(model).SUMMARY), t.x)
+        return S.summary_panels(t.df, list(models.get(model).summary), t.x)
 
     def metric(t):
         m = t.metric or _first_metric(model, t.df)
@@ -190,7 +190,7 @@ def _swept(t: Target, *keys) -> bool:
 def _first_metric(model: str, df) -> str:
     from .. import models
 
-    for m in models.get(model).SUMMARY:
+    for m in models.get(model).summary:
         if m in df and df[m].notna().any():
             return m
     raise PlotError(f"none of the {model} summary metrics is in these runs")

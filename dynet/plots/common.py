@@ -16,6 +16,8 @@ import textwrap
 import numpy as np
 from matplotlib.figure import Figure
 
+from dynet.errors import DynetError
+
 #: Most rows (time points) and columns (units) a raster draws; longer arrays are strided.
 MAX_RASTER_ROWS = 400
 MAX_RASTER_COLS = 1200
@@ -40,7 +42,7 @@ KEY_PARAMS = {
 }
 
 
-class PlotError(ValueError):
+class PlotError(DynetError, ValueError):
     """A plot cannot be drawn from this run or sweep (the message says why, in one line)."""
 
 

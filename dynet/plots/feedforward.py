@@ -175,7 +175,7 @@ def rebuild_data(info: dict, base_dir: str = "."):
     """The run's data exactly as its driver drew them: ``(x raw (n, d), y, splits {name: index},
     (mean, std) of the training split or None)``."""
     from .. import data as _data
-    from ..models import feedforward as F
+    from ..models.feedforward import driver as F
 
     cfg = info["config"]
     data_ss, split_ss, _, _ = _seed_sequence(info).spawn(4)

@@ -34,7 +34,7 @@ T_C = 2.0 / math.log(1.0 + math.sqrt(2.0))
 
 def onsager_magnetization(t: np.ndarray, coupling: float = 1.0) -> np.ndarray:
     """Spontaneous magnetization per spin, ``(1 - sinh(2J/T)^-4)^(1/8)`` below T_c, 0 above."""
-    from ..models.ising import onsager_magnetization as m
+    from ..models.ising.driver import onsager_magnetization as m
 
     return np.array([m(float(x), coupling) for x in np.atleast_1d(t)])
 

@@ -5,8 +5,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (LINESTYLES, PlotError, caption_for_sweep, figure, finish, fmt, grouped, integer_ticks, legend, line_style,
-                     numeric, sorted_unique, sweep_keys)
+from .common import (
+    LINESTYLES,
+    PlotError,
+    caption_for_sweep,
+    figure,
+    finish,
+    fmt,
+    grouped,
+    integer_ticks,
+    legend,
+    line_style,
+    numeric,
+    sorted_unique,
+    sweep_keys,
+)
 
 
 def choose_x(df, keys: list[str]) -> str | None:

@@ -40,7 +40,6 @@ from numba import njit
 
 from dynet.kernels.rng import next_double
 
-
 # --------------------------------------------------------------------------- dense
 
 @njit(cache=True, inline="always")

@@ -22,10 +22,10 @@ reproduce the same rows).
 
 **Fine-tuning.** The classifier is :mod:`dynet.models.feedforward`'s mlp with the same
 hidden sizes, sigmoid units and a linear output layer with softmax cross-entropy, built
-by :func:`dynet.models.feedforward.setup` from the feedforward scenario of
+by :func:`dynet.models.feedforward.driver.setup` from the feedforward scenario of
 :func:`dynet.scenario.dbn_feedforward_doc` (the dbn scenario's ``init``, ``optimizer``,
 ``schedule``, ``training``, ``regularization``, ``early_stopping``, ``record`` tables)
-and trained by :func:`~dynet.models.feedforward.train`. With pretraining, hidden layer
+and trained by :func:`~dynet.models.feedforward.driver.train`. With pretraining, hidden layer
 ``l`` starts from RBM ``l``'s ``W_l`` and hidden biases ``c_l`` (rounded to float32);
 the output layer keeps ``init.weights``. Without, every layer keeps ``init.weights``: the
 same network from its random initialization.
@@ -70,15 +70,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import data as _data
-from .. import scenario as _scenario
-from ..kernels.rng import seed_state
-from ..store import TrajectorySpec
-from . import feedforward as ff
-from . import rbm
+from dynet import data as _data
+from dynet import scenario as _scenario
+from dynet.kernels.rng import seed_state
+from dynet.models.feedforward import driver as ff
+from dynet.models.feedforward.config import FeedforwardScenario
+from dynet.models.rbm import driver as rbm
+from dynet.store import TrajectorySpec
 
-#: Metrics shown (averaged over replicates) in run summaries.
-SUMMARY = ("pretrain_recon_error_0", "train_metric", "val_metric", "test_metric", "epochs_run")
+from .config import dbn_feedforward_doc
 
 #: The columns of the pretraining trajectory besides ``pretrain_layer`` and ``pretrain_epoch``.
 PRETRAIN_COLUMNS = ("lr", "weight_norm", "hidden_mean", "train_recon_error", "val_recon_error",
@@ -90,7 +90,7 @@ PRETRAIN_COLUMNS = ("lr", "weight_norm", "hidden_mean", "train_recon_error", "va
 
 def feedforward_config(config: dict) -> dict:
     """The resolved feedforward config that fine-tunes this dbn config (validated, defaults filled)."""
-    ff_scenario = _scenario.FeedforwardScenario.model_validate(_scenario.dbn_feedforward_doc(config))
+    ff_scenario = FeedforwardScenario.model_validate(dbn_feedforward_doc(config))
     return ff_scenario.model_dump(mode="json", exclude={"name", "description", "sweep"})
 
 
@@ -104,7 +104,7 @@ def shared_seed_sequence(spec) -> np.random.SeedSequence:
 
 def network_setup(config: dict, ff_config: dict, seed_sequence: np.random.SeedSequence,
                   base_dir: str = ".") -> ff.Setup:
-    """:func:`dynet.models.feedforward.setup` of the classifier, with the inputs of every split
+    """:func:`dynet.models.feedforward.driver.setup` of the classifier, with the inputs of every split
     turned from pixels (0..16) into ``data.visible``'s values: pixel / 16, or 0/1 by threshold."""
     st = ff.setup(ff_config, seed_sequence, base_dir)
     d = config["data"]

@@ -39,14 +39,25 @@ Layout shared by every kernel here (built by :func:`dynet.models.feedforward.Lay
 import numpy as np
 from numba import njit
 
-from ..train.activations import RELU, activate, activate_backward
-from ..train.dense import (batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train,
-                           dense_backward_input_relu, dense_backward_input_transposed, dense_backward_params,
-                           dense_backward_params_transposed, dense_forward, dense_forward_relu,
-                           dense_forward_transposed, dropout_backward, dropout_forward_sample, transpose_into)
-from ..train.losses import loss_and_grad
-from ..train.optimizers import clip_norm_flat, clip_value_flat, optimizer_step
-from .rng import next_below, permutation
+from dynet.kernels.rng import next_below, permutation
+from dynet.train.activations import RELU, activate, activate_backward
+from dynet.train.dense import (
+    batchnorm_backward,
+    batchnorm_forward_eval,
+    batchnorm_forward_train,
+    dense_backward_input_relu,
+    dense_backward_input_transposed,
+    dense_backward_params,
+    dense_backward_params_transposed,
+    dense_forward,
+    dense_forward_relu,
+    dense_forward_transposed,
+    dropout_backward,
+    dropout_forward_sample,
+    transpose_into,
+)
+from dynet.train.losses import loss_and_grad
+from dynet.train.optimizers import clip_norm_flat, clip_value_flat, optimizer_step
 
 SAMPLE_PERMUTATION = 0
 SAMPLE_REPLACEMENT = 1

@@ -24,7 +24,7 @@ Conventions shared by every kernel here (and by the plain-numpy reference in
 import numpy as np
 from numba import njit
 
-from .rng import next_below, next_double, permutation
+from dynet.kernels.rng import next_below, next_double, permutation
 
 SYNCHRONOUS = 0
 ASYNC_PERMUTATION = 1

@@ -1,8 +1,8 @@
 """Feedforward networks trained by backpropagation: data, network, training loop, records.
 
 The driver prepares the data splits and the flat float32 parameter buffer, then calls
-:func:`dynet.kernels.feedforward.train_epoch` once per epoch (the whole epoch in
-compiled code) and :func:`~dynet.kernels.feedforward.evaluate` for the per-epoch
+:func:`dynet.models.feedforward.kernels.train_epoch` once per epoch (the whole epoch in
+compiled code) and :func:`~dynet.models.feedforward.kernels.evaluate` for the per-epoch
 metrics. Random streams (children of the run's SeedSequence): 0 generates the data,
 1 splits it, 2 initializes the weights, 3 seeds the kernel's xoshiro256** state
 (mini-batch sampling and dropout masks). Transferred layers (``init.transfer``) are
@@ -42,28 +42,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import data as _data
-from .. import store as _store
-from ..kernels import feedforward as K
-from ..kernels.rng import seed_state
-from ..store import TrajectorySpec
-from ..train import activations as A
-from ..train import initializers as I
-from ..train import losses as L
-from ..train import optimizers as O
-from ..train import schedules as S
+from dynet import data as _data
+from dynet import store as _store
+from dynet.errors import DynetError, TrainingDiverged
+from dynet.kernels.rng import seed_state
+from dynet.store import TrajectorySpec
+from dynet.train import activations as A
+from dynet.train import initializers as I
+from dynet.train import losses as L
+from dynet.train import optimizers as O
+from dynet.train import schedules as S
+
+from . import kernels as K
+from .config import encoder_sizes, hidden_sizes
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 RECONSTRUCTION = "reconstruction"  # an autoencoder's task: the targets are the inputs
-
-#: Metrics shown (averaged over replicates) in run summaries.
-SUMMARY = ("train_loss", "val_loss", "train_metric", "val_metric", "test_metric", "epochs_run")
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or the weights became NaN or infinite."""
-
 
 # --------------------------------------------------------------------------- data
 
@@ -151,22 +146,6 @@ class Setup:
     labels: dict = field(default_factory=dict)  # split -> class labels of an autoencoder's data
     transfer: dict | None = None  # where transferred layers came from (see load_transfer)
     last_running: tuple | None = None  # train(): the final running statistics when the best were restored
-
-
-def encoder_sizes(net: dict) -> list[int]:
-    """An autoencoder's encoder: ``hidden`` followed by ``bottleneck`` when given."""
-    return [*net["hidden"], *([net["bottleneck"]] if net.get("bottleneck") else [])]
-
-
-def hidden_sizes(net: dict) -> list[int]:
-    """Sizes of every hidden layer: ``hidden`` (mlp), the encoder and its mirror image without
-    the bottleneck (autoencoder: [32, 8] gives [32, 8, 32]), none (single neurons)."""
-    if net["kind"] == "mlp":
-        return list(net["hidden"])
-    if net["kind"] == "autoencoder":
-        enc = encoder_sizes(net)
-        return enc + enc[-2::-1]
-    return []
 
 
 def resolve_loss(config: dict, task: str, n_classes: int) -> tuple[str, int]:
@@ -352,7 +331,7 @@ def _batch_size(config: dict, n_train: int) -> int:
 
 # --------------------------------------------------------------------------- transfer
 
-class TransferError(ValueError):
+class TransferError(DynetError, ValueError):
     """The source run of ``init.transfer`` is missing, incomplete, ambiguous or does not fit."""
 
 

@@ -36,7 +36,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .rng import _TWO_M53, _step, permutation
+from dynet.kernels.rng import _TWO_M53, _step, permutation
 
 CD = 0
 PCD = 1

@@ -23,7 +23,7 @@ A run loads its data (Bernoulli: bundled digits thresholded, bars-and-stripes, o
 binary user file; Gaussian: the digits' pixel intensities 0..16, iris, bars-and-stripes
 or any real user file), splits off a validation set, and trains by CD-k or persistent CD
 (PCD-k, one chain per batch row as in scikit-learn's ``BernoulliRBM``) with one compiled
-call per epoch (:func:`dynet.kernels.rbm.train_epoch`, :func:`dynet.kernels.rbm.gb_train_epoch`).
+call per epoch (:func:`dynet.models.rbm.kernels.train_epoch`, :func:`dynet.models.rbm.kernels.gb_train_epoch`).
 After the initialization and every ``record.every`` epochs (and the last) it records
 along ``epoch``:
 
@@ -94,20 +94,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import data as _data
-from ..kernels import rbm as K
-from ..kernels.rng import seed_state
-from ..store import TrajectorySpec, chunk_rows
-from ..train import schedules as S
+from dynet import data as _data
+from dynet.errors import TrainingDiverged
+from dynet.kernels.rng import seed_state
+from dynet.store import TrajectorySpec, chunk_rows
+from dynet.train import schedules as S
 
-#: Metrics shown (averaged over replicates) in run summaries.
-SUMMARY = ("train_recon_error", "val_pseudo_likelihood", "free_energy_gap", "train_log_likelihood",
-           "val_log_likelihood_ais")
-
-
-class TrainingDiverged(RuntimeError):
-    """The parameters became NaN or infinite."""
-
+from . import kernels as K
 
 # --------------------------------------------------------------------------- data
 
@@ -463,8 +456,8 @@ def base_rate_biases(x_train: np.ndarray) -> np.ndarray:
 def ais_log_partition(W, b, c, b_base, betas, n_runs: int, rng_state: np.ndarray, sigma=None):
     """Annealed importance sampling estimate of ``log Z`` (Salakhutdinov and Murray 2008).
 
-    ``n_runs`` runs of :func:`dynet.kernels.rbm.ais_bernoulli` (``sigma`` None) or
-    :func:`dynet.kernels.rbm.ais_gaussian` from the base model with visible biases (means)
+    ``n_runs`` runs of :func:`dynet.models.rbm.kernels.ais_bernoulli` (``sigma`` None) or
+    :func:`dynet.models.rbm.kernels.ais_gaussian` from the base model with visible biases (means)
     ``b_base`` along ``betas``; ``rng_state`` advances. Returns ``(log_z, se, log_w)``:
     ``log_z = log Z_0 + log mean(w)``, the standard error of that by the delta method,
     ``se = sd(w) / (sqrt(n_runs) mean(w))`` (NaN for one run), and the runs' log weights.

@@ -5,7 +5,7 @@ then the hidden layers in order; one dense symmetric ``W`` (zero diagonal) and b
 ``b``; ``E(s) = -1/2 s^T W s - b^T s`` and ``p(s) = exp(-E(s) / T) / Z(T)``. The topology
 (``full``, ``bipartite``, ``layered`` visible-h1-h2-..., or a periodic ``lattice``) is a
 symmetric 0/1 ``mask`` of the couplings that exist: weights are zero off it and learning
-never touches them. Kernels: :mod:`dynet.kernels.boltzmann` (conventions there).
+never touches them. Kernels: :mod:`dynet.models.boltzmann.kernels` (conventions there).
 
 **Sampling runs** (``[weights]``): couplings from the Sherrington-Kirkpatrick ensemble
 (``N(J0/n, J^2/n)``), one constant coupling, Hebbian weights of random +-1 patterns
@@ -55,7 +55,7 @@ exact sums: ``exact_mean_energy`` and ``log_z`` at ``T``.
 Boltzmann learning rule at ``T = 1``,
 ``dW_ij = lr (<s_i s_j>_data - <s_i s_j>_model)`` on existing couplings (and likewise
 the biases), with momentum and weight decay, one compiled call per epoch
-(:func:`dynet.kernels.boltzmann.train_epoch`). The data phase uses one persistent
+(:func:`dynet.models.boltzmann.kernels.train_epoch`). The data phase uses one persistent
 clamped chain per training row (its hidden units take ``clamped_sweeps`` Gibbs sweeps
 per update with the visibles clamped; without hidden units the rows themselves), the
 model phase ``training.chains`` persistent free chains (``free_sweeps`` sweeps per
@@ -83,17 +83,22 @@ import os
 
 import numpy as np
 
-from .. import data as _data
-from ..kernels import boltzmann as K
-from ..kernels.rng import seed_state
-from ..scenario import BM_EXACT_AUTO, BMNetwork, BMTempering
-from ..store import TrajectorySpec, chunk_rows
-from .hopfield import random_patterns
-from .rbm import (TrainingDiverged, _NoRecord, _split, base_rate_biases, empirical_log_likelihood, epoch_rates,
-                  load_data)
+from dynet import data as _data
+from dynet.kernels.rng import seed_state
+from dynet.models.hopfield.driver import random_patterns
+from dynet.models.rbm.driver import (
+    TrainingDiverged,
+    _NoRecord,
+    _split,
+    base_rate_biases,
+    empirical_log_likelihood,
+    epoch_rates,
+    load_data,
+)
+from dynet.store import TrajectorySpec, chunk_rows
 
-#: Metrics shown (averaged over replicates) in run summaries.
-SUMMARY = ("final_energy", "abs_mean_state", "max_overlap", "swap_acceptance", "train_log_likelihood")
+from . import kernels as K
+from .config import BM_EXACT_AUTO, BMNetwork, BMTempering
 
 SPIN_VALUES = {"binary": (0, 1), "ising": (-1, 1)}
 
@@ -144,7 +149,7 @@ def energies(W: np.ndarray, b: np.ndarray, states: np.ndarray) -> np.ndarray:
 def log_sums(W: np.ndarray, b: np.ndarray, states: np.ndarray, free: np.ndarray, spins: str,
              temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(``log sum exp(-E / T)``, Boltzmann mean of ``E``) over the units ``free`` of each row of
-    ``states``, the others held (:func:`dynet.kernels.boltzmann.log_sums`)."""
+    ``states``, the others held (:func:`dynet.models.boltzmann.kernels.log_sums`)."""
     lo, hi = SPIN_VALUES[spins]
     states = np.ascontiguousarray(np.atleast_2d(states), np.int8)
     out_log = np.empty(len(states))
@@ -600,7 +605,7 @@ class Learner:
 
 def initial_bias(x_train: np.ndarray, n: int, training: dict, spins: str) -> np.ndarray:
     """Zero, or for the visible units the independent-unit model of the training data:
-    :func:`dynet.models.rbm.base_rate_biases` (``logit(p)``) for 0/1 units, half of it for +-1
+    :func:`dynet.models.rbm.driver.base_rate_biases` (``logit(p)``) for 0/1 units, half of it for +-1
     units (``p(s = +1) = sigmoid(2 b)``)."""
     b = np.zeros(n)
     if training["visible_bias"] == "data" and len(x_train):
@@ -768,7 +773,7 @@ _WARMUP = (
 
 def warmup() -> None:
     """Compile (or load from cache) every kernel a run calls, on tiny runs."""
-    from ..scenario import parse_scenario
+    from dynet.scenario import parse_scenario
 
     for doc in _WARMUP:
         spec = parse_scenario({"name": "warmup", "model": "boltzmann", "seed": 0, **doc}).runs[0]

@@ -25,8 +25,8 @@ Conventions shared by every kernel here:
   output times 2**-53, :mod:`dynet.kernels.rng`). A sweep visits the units of ``units`` in
   order (``SEQUENTIAL``) or in a fresh Fisher-Yates permutation of them (``PERMUTATION``,
   drawn first with :func:`dynet.kernels.rng.permutation`).
-* The logistic function and ``exp`` of the acceptance are :func:`dynet.kernels.rbm.sigmoid`
-  and :func:`dynet.kernels.rbm.exp_` (IEEE arithmetic, no libm); the exact sums use libm.
+* The logistic function and ``exp`` of the acceptance are :func:`dynet.models.rbm.kernels.sigmoid`
+  and :func:`dynet.models.rbm.kernels.exp_` (IEEE arithmetic, no libm); the exact sums use libm.
   No ``fastmath``: sums keep their order and runs are bit-identical for a seed.
 """
 
@@ -35,8 +35,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .rbm import exp_, sigmoid
-from .rng import _TWO_M53, _step, permutation
+from dynet.kernels.rng import _TWO_M53, _step, permutation
+from dynet.models.rbm.kernels import exp_, sigmoid
 
 GIBBS = 0
 METROPOLIS = 1

@@ -4,9 +4,9 @@
 (nv), first hidden ``h1`` (n1) and second hidden ``h2`` (n2) units, ``W1`` (nv, n1),
 ``W2`` (n1, n2); ``p(v) = sum_{h1, h2} exp(-E) / Z``.
 
-A run loads binary data exactly as the RBM does (:func:`dynet.models.rbm.load_data`:
+A run loads binary data exactly as the RBM does (:func:`dynet.models.rbm.driver.load_data`:
 bundled digits thresholded, bars-and-stripes, a user file), splits off a validation
-set and trains with one compiled call per epoch (:func:`dynet.kernels.dbm.train_epoch`):
+set and trains with one compiled call per epoch (:func:`dynet.models.dbm.kernels.train_epoch`):
 per mini-batch, the positive phase is the mean-field fixed point ``q1, q2`` of each
 row (``[mean_field]`` iterations, tolerance, damping), the negative phase
 ``training.chains`` persistent chains advanced ``training.k`` block Gibbs steps
@@ -67,15 +67,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..kernels import dbm as K
-from ..kernels import rbm as KR
-from ..kernels.rng import seed_state
-from ..store import TrajectorySpec, chunk_rows
-from . import rbm as R
+from dynet.kernels.rng import seed_state
+from dynet.models.rbm import driver as R
+from dynet.models.rbm import kernels as KR
+from dynet.store import TrajectorySpec, chunk_rows
 
-#: Metrics shown (averaged over replicates) in run summaries.
-SUMMARY = ("train_recon_error", "train_lower_bound", "train_log_likelihood", "val_log_likelihood")
-
+from . import kernels as K
 
 # --------------------------------------------------------------------------- numpy reference formulas
 
@@ -219,7 +216,7 @@ def init_params(config: dict, x_train: np.ndarray, n_visible: int, rng: np.rando
 
 def pretrain_layer(X, W, b, c, up: float, down: float, epochs: int, lr: float, k: int, batch_size: int,
                    momentum: float, weight_decay: float, shuffle: bool, rng_state: np.ndarray):
-    """Train one pretraining RBM (:func:`dynet.kernels.dbm.pretrain_epoch`) on rows ``X``;
+    """Train one pretraining RBM (:func:`dynet.models.dbm.kernels.pretrain_epoch`) on rows ``X``;
     returns copies ``(W, b, c)`` and the reconstruction error of each epoch (mean over
     rows and inputs)."""
     W, b, c = (np.array(a, np.float64, order="C") for a in (W, b, c))

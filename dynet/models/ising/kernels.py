@@ -20,7 +20,7 @@ exact integers, updated on each flip.
 import numpy as np
 from numba import njit
 
-from .rng import _step
+from dynet.kernels.rng import _step
 
 METROPOLIS = 0
 HEAT_BATH = 1

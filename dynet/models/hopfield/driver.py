@@ -1,7 +1,7 @@
 """Hopfield networks: patterns, learning rules, initial states and the run driver.
 
 The driver builds everything from the run's seed, then calls
-:func:`dynet.kernels.hopfield.run_block` for whole blocks of sweeps and hands
+:func:`dynet.models.hopfield.kernels.run_block` for whole blocks of sweeps and hands
 recorded rows to the run record. Random streams (from the run's SeedSequence):
 child 0 draws the patterns, child 1 the initial state, child 2 seeds the
 kernel's xoshiro256** state that drives the dynamics.
@@ -13,10 +13,11 @@ import os
 
 import numpy as np
 
-from .. import data as _data
-from ..kernels import hopfield as K
-from ..kernels.rng import seed_state
-from ..store import TrajectorySpec, chunk_rows
+from dynet import data as _data
+from dynet.kernels.rng import seed_state
+from dynet.store import TrajectorySpec, chunk_rows
+
+from . import kernels as K
 
 #: A final state counts as retrieving a stored pattern when |overlap| >= this.
 RETRIEVAL_OVERLAP = 0.9
@@ -386,4 +387,3 @@ def warmup() -> None:
 
 
 #: Metrics shown (averaged over replicates) in run summaries.
-SUMMARY = ("final_overlap", "max_abs_overlap", "recalled", "spurious", "sweeps")

@@ -33,9 +33,15 @@ import math
 import numpy as np
 from numba import njit
 
-from .rbm import _accumulate, _row_sum, _sigmoid_into, log_partition, sigmoid, transpose_into
-from .rng import _TWO_M53, _step, permutation
-
+from dynet.kernels.rng import _TWO_M53, _step, permutation
+from dynet.models.rbm.kernels import (
+    _accumulate,
+    _row_sum,
+    _sigmoid_into,
+    log_partition,
+    sigmoid,
+    transpose_into,
+)
 
 # --------------------------------------------------------------------------- small pieces
 
@@ -179,7 +185,7 @@ def log_marginals(W1, W2, W2T, b, c1, c2, idx, ptr, out):
 
     ``b.v + log sum_{h1, h2} exp((c1 + v W1).h1 + c2.h2 + h1.W2.h2)``: the log-partition
     sum of the RBM between ``h1`` and ``h2`` with visible-dependent biases, enumerating
-    the smaller of the two layers (:func:`dynet.kernels.rbm.log_partition`).
+    the smaller of the two layers (:func:`dynet.models.rbm.kernels.log_partition`).
     """
     n = ptr.shape[0] - 1
     n1, n2 = W2.shape

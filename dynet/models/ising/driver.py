@@ -22,14 +22,13 @@ import math
 
 import numpy as np
 
-from ..kernels import ising as K
-from ..kernels.rng import seed_state
-from ..store import TrajectorySpec, chunk_rows
+from dynet.kernels.rng import seed_state
+from dynet.store import TrajectorySpec, chunk_rows
+
+from . import kernels as K
 
 #: Onsager's critical temperature for J = 1: 2 / ln(1 + sqrt 2).
 T_C = 2.0 / math.log(1.0 + math.sqrt(2.0))
-
-SUMMARY = ("abs_magnetization", "energy", "susceptibility", "heat_capacity", "binder")
 
 
 def onsager_magnetization(temperature: float, coupling: float = 1.0) -> float:

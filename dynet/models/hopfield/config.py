@@ -1,0 +1,159 @@
+"""The scenario schema of Hopfield networks: every table, its defaults and its checks, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from dynet.config import ScenarioBase, Strict
+
+
+class HopfieldNetwork(Strict):
+    """The network: size, learning rule, thresholds."""
+
+    n_units: int | None = Field(None, ge=2, le=65536, description="Number of units N; required for random patterns, "
+                                "inferred from images and files.")
+    rule: Literal["hebbian", "storkey", "pseudoinverse"] = Field(
+        "hebbian", description="Learning rule: Hebbian (1/N sum xi xi^T), Storkey (1997) or pseudo-inverse (projection).")
+    threshold: float = Field(0.0, description="Threshold theta of every unit; E = -1/2 s^T W s + theta^T s.")
+
+
+class RandomPatterns(Strict):
+    """Random +-1 patterns, optionally biased."""
+
+    source: Literal["random"]
+    count: int | None = Field(None, ge=1, le=65536, description="Number of patterns P (give count or load).")
+    load: float | None = Field(None, gt=0, le=4, description="Load alpha = P/N; P = round(alpha * N).")
+    bias: float = Field(0.0, gt=-1, lt=1, description="Mean activity a: P(xi = +1) = (1 + a) / 2.")
+
+    @model_validator(mode="after")
+    def _count_or_load(self):
+        if (self.count is None) == (self.load is None):
+            raise ValueError("give exactly one of 'count' and 'load'")
+        return self
+
+
+class ImagePatterns(Strict):
+    """Binarized images from a dataset bundled with dynet."""
+
+    source: Literal["images"]
+    dataset: Literal["digits"] = Field("digits", description="digits: 8x8 handwritten digits (UCI, CC BY 4.0), N = 64.")
+    count: int = Field(10, ge=1, le=10, description="Store the mean images of digits 0 .. count-1, binarized.")
+
+
+class FilePatterns(Strict):
+    """Patterns from a .npy/.npz file: shape (P, N), values in {-1, +1} or {0, 1}."""
+
+    source: Literal["file"]
+    path: str = Field(description="Path to the file, relative to the scenario file.")
+    key: str | None = Field(None, description="Array name inside a .npz (default: its only array).")
+
+
+HopfieldPatterns = Annotated[Union[RandomPatterns, ImagePatterns, FilePatterns], Field(discriminator="source")]
+
+
+class FlipInit(Strict):
+    """Start from stored pattern ``pattern`` with ``round(fraction * N)`` bits flipped."""
+
+    kind: Literal["flip"]
+    pattern: int = Field(0, ge=0, description="Index of the cued pattern.")
+    fraction: float = Field(0.1, ge=0, le=1, description="Fraction of bits flipped, chosen at random.")
+
+
+class MaskInit(Strict):
+    """Start from stored pattern ``pattern`` with a part of it masked."""
+
+    kind: Literal["mask"]
+    pattern: int = Field(0, ge=0, description="Index of the cued pattern.")
+    fraction: float = Field(0.25, ge=0, le=1, description="Fraction of units masked.")
+    region: Literal["tail", "head", "random"] = Field("tail", description="Which units: the last, the first, or random.")
+    fill: Literal["random", "negative", "positive"] = Field("random", description="What masked units are set to.")
+
+
+class RandomInit(Strict):
+    """Start from a random state, P(s_i = +1) = (1 + bias) / 2."""
+
+    kind: Literal["random"]
+    bias: float = Field(0.0, gt=-1, lt=1)
+
+
+HopfieldInit = Annotated[Union[FlipInit, MaskInit, RandomInit], Field(discriminator="kind")]
+
+
+class Anneal(Strict):
+    """Temperature schedule from t_start to t_end over ``sweeps`` sweeps, then ``t_after``."""
+
+    schedule: Literal["linear", "geometric"]
+    t_start: float = Field(gt=0)
+    t_end: float = Field(ge=0)
+    sweeps: int | None = Field(None, ge=1, description="Length of the schedule (default: max_sweeps).")
+    t_after: float | None = Field(None, ge=0, description="Temperature after the schedule (default: t_end); "
+                                  "0 lets the network settle into a fixed point.")
+
+    @model_validator(mode="after")
+    def _geometric_positive(self):
+        if self.schedule == "geometric" and self.t_end <= 0:
+            raise ValueError("t_end: a geometric schedule needs t_end > 0")
+        return self
+
+
+class HopfieldDynamics(Strict):
+    update: Literal["synchronous", "async-permutation", "async-sequential", "async-random"] = Field(
+        "async-permutation", description="Synchronous, or asynchronous in a fresh random permutation per sweep, "
+        "in fixed sequential order, or random with replacement.")
+    temperature: float = Field(0.0, ge=0, description="Glauber temperature T; 0 is deterministic.")
+    anneal: Anneal | None = None
+    max_sweeps: int = Field(100, ge=1, le=10_000_000)
+    stop_at_fixed_point: bool = Field(True, description="Stop at a fixed point (or a synchronous 2-cycle) at T = 0.")
+
+    @model_validator(mode="after")
+    def _one_temperature(self):
+        if self.anneal is not None and self.temperature != 0:
+            raise ValueError("give either 'temperature' or 'anneal', not both")
+        return self
+
+
+class HopfieldRecord(Strict):
+    every: int = Field(1, ge=1, description="Record every k sweeps (and the last sweep).")
+    state: bool = Field(True, description="Record the state (int8) at each recorded sweep.")
+    overlaps: bool = Field(True, description="Record the overlap with every stored pattern.")
+    weights: bool = Field(False, description="Store the weight matrix (N^2 values per run).")
+
+
+
+class HopfieldScenario(ScenarioBase):
+    """A Hopfield network recalling stored patterns."""
+
+    model: Literal["hopfield"]
+    network: HopfieldNetwork = Field(default_factory=HopfieldNetwork)
+    patterns: HopfieldPatterns
+    init: HopfieldInit
+    dynamics: HopfieldDynamics = Field(default_factory=HopfieldDynamics)
+    record: HopfieldRecord = Field(default_factory=HopfieldRecord)
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        p = self.patterns
+        if isinstance(p, RandomPatterns):
+            if self.network.n_units is None:
+                raise ValueError("network.n_units: required with random patterns")
+            n_pat = p.count if p.count is not None else round(p.load * self.network.n_units)
+            if n_pat < 1:
+                raise ValueError(f"patterns.load: {p.load} gives no pattern at N = {self.network.n_units}")
+            if getattr(self.init, "pattern", 0) >= n_pat:
+                raise ValueError(f"init.pattern: {self.init.pattern} is out of range for {n_pat} patterns")
+        return self
+
+    def memory(self) -> list[tuple[float, str, str]]:
+        p = self.patterns
+        if isinstance(p, RandomPatterns):
+            n = self.network.n_units
+            n_pat = p.count if p.count is not None else round(p.load * n)
+        elif isinstance(p, ImagePatterns):
+            n, n_pat = 64, p.count
+        else:
+            return []  # from a file: as large as the file
+        per_synapse = {"hebbian": 6, "storkey": 40, "pseudoinverse": 24}[self.network.rule]  # the rule's work arrays
+        return [(per_synapse * n * n, "network.n_units", f"{self.network.rule} weights {n} x {n}"),
+                (12 * n_pat * n, "patterns", f"{n_pat} patterns of {n} units")]
