@@ -284,11 +284,29 @@ def validate(scenario, store, as_json):
 
 
 @main.command()
-def schema():
-    """Print the JSON Schema of scenario files (for editors)."""
+@click.argument("kind", required=False)
+def schema(kind):
+    """Print the JSON Schema of scenario files (for editors); with KIND, of that model kind's only."""
+    from . import models
     from .scenario import json_schema
 
-    click.echo(json.dumps(json_schema(), indent=2))
+    if kind is not None and kind not in models.REGISTRY:
+        _fail([f"unknown model kind {kind!r} (one of {', '.join(models.REGISTRY)})"], 2)
+    click.echo(json.dumps(json_schema(kind), indent=2))
+
+
+@main.command(name="models")
+@click.option("--json", "as_json", is_flag=True, help="Print the kinds as JSON.")
+def models_(as_json):
+    """List the model kinds a scenario's `model` key can name."""
+    from . import models
+
+    kinds = [{"model": k.name, "description": k.description, "summary_metrics": list(k.summary)}
+             for k in models.REGISTRY.values()]
+    if as_json:
+        click.echo(json.dumps(kinds, indent=2))
+        return
+    click.echo(_table([[k["model"], k["description"]] for k in kinds], ["model", "description"]))
 
 
 def _read(fn, *args, **kwargs):

@@ -98,7 +98,7 @@ class DynetWorkerPlugin(WorkerPlugin):
 
     name = "dynet"
 
-    def __init__(self, models: tuple[str, ...] = ("hopfield",), zarr_concurrency: int = 4):
+    def __init__(self, models: tuple[str, ...] = (), zarr_concurrency: int = 4):
         self.models = tuple(models)
         self.zarr_concurrency = zarr_concurrency
 
@@ -375,7 +375,7 @@ def _quiet_shutdown() -> None:
 
 
 @contextlib.contextmanager
-def connect(*, scheduler: str | None = None, workers: int | None = None, models=("hopfield",),
+def connect(*, scheduler: str | None = None, workers: int | None = None, models: tuple[str, ...] = (),
             timeout: float = 10.0, security=None):
     """Yield a :class:`distributed.Client` on a scheduler address or an embedded local cluster.
 

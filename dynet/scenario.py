@@ -481,11 +481,12 @@ def _expand(cls, doc: dict, base: BaseModel, path: str, share: bool) -> Scenario
     return scenario
 
 
-def json_schema() -> dict:
-    """JSON Schema (draft 2020-12) of the scenario format, for editors."""
+def json_schema(kind: str | None = None) -> dict:
+    """JSON Schema (draft 2020-12) of the scenario format (of one model kind's scenarios with
+    ``kind``), for editors."""
     from pydantic import TypeAdapter
 
-    models = tuple(scenario_models().values())
+    models = tuple(scenario_models().values()) if kind is None else (scenario_models()[kind],)
     if len(models) == 1:
         schema = models[0].model_json_schema()
     else:

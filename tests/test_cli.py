@@ -69,6 +69,23 @@ def test_schema_is_json(runner):
     assert "optimizer" in schema["$defs"]["FeedforwardScenario"]["properties"]
 
 
+def test_models_and_one_kinds_schema_come_from_the_registry(runner):
+    from dynet import models
+
+    res = runner.invoke(main, ["models", "--json"])
+    assert res.exit_code == 0
+    kinds = json.loads(res.output)
+    assert [k["model"] for k in kinds] == list(models.REGISTRY)
+    assert kinds[0]["summary_metrics"] == list(models.REGISTRY[kinds[0]["model"]].summary)
+    res = runner.invoke(main, ["models"])
+    assert res.exit_code == 0 and all(name in res.output for name in models.REGISTRY)
+    res = runner.invoke(main, ["schema", "ising"])
+    schema = json.loads(res.output)
+    assert schema["title"] == "IsingScenario" and schema["properties"]["model"]["const"] == "ising"
+    res = runner.invoke(main, ["schema", "isng"])
+    assert res.exit_code == 2 and res.stderr.strip().startswith("error: unknown model kind 'isng'")
+
+
 def test_run_ls_show(runner, small_scenario, tmp_path):
     store = tmp_path / "s.zarr"
     res = runner.invoke(main, ["run", small_scenario, "--store", str(store), "--workers", "1", "--json"])
