@@ -309,6 +309,24 @@ def models_(as_json):
     click.echo(_table([[k["model"], k["description"]] for k in kinds], ["model", "description"]))
 
 
+@main.command()
+@click.argument("kinds", nargs=-1)
+def warmup(kinds):
+    """Compile the numba kernels of model KINDS (all kinds by default) ahead of the first run.
+
+    numba keeps compiled kernels in its on-disk cache beside the installed package, so this
+    is for images of cluster workers and CI: a later run of these kinds compiles nothing."""
+    from . import models
+
+    unknown = [k for k in kinds if k not in models.REGISTRY]
+    if unknown:
+        _fail([f"unknown model kind {k!r} (one of {', '.join(models.REGISTRY)})" for k in unknown], 2)
+    for name in kinds or tuple(models.REGISTRY):
+        t0 = time.perf_counter()
+        models.get(name).warmup()
+        click.echo(f"{name}: ready ({time.perf_counter() - t0:.1f} s)")
+
+
 def _read(fn, *args, **kwargs):
     """Call a data command's API function: an unusable store or a bad request is one error line,
     exit 2. (Unlike :func:`_guard` it does not import the cluster code: reading needs none.)"""

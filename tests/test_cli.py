@@ -130,3 +130,15 @@ def test_unreachable_scheduler_exit_1(runner, small_scenario, tmp_path, monkeypa
     assert res.exit_code == 1
     assert res.stderr.strip().startswith("error: cannot reach Dask scheduler at tcp://127.0.0.1:9")
     assert not store.exists()
+
+
+def test_warmup_compiles_the_kinds_named(runner):
+    from dynet import models
+    from dynet.models.ising import kernels as K
+
+    res = runner.invoke(main, ["warmup", "ising"])
+    assert res.exit_code == 0 and res.output.startswith("ising: ready (")
+    assert K.sweeps.signatures, "warmup compiled nothing"
+    res = runner.invoke(main, ["warmup", "ising", "ferro"])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"error: unknown model kind 'ferro' (one of {', '.join(models.REGISTRY)})"
