@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class Strict(BaseModel):
     # NaN and infinity are never a setting: they would pass comparisons like `t <= 0`
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, defer_build=True)
 
 
 
