@@ -374,6 +374,55 @@ def _quiet_shutdown() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+# Runs on each worker. Defined in a namespace no worker can import, so cloudpickle sends the code
+# itself: the answer is the version of the dynet the worker imports, whatever that dynet contains.
+_VERSION_PROBE = """
+def dynet_version():
+    try:
+        import dynet
+    except ImportError:
+        return None
+    return str(getattr(dynet, "__version__", "?"))
+"""
+
+
+def _version_probe():
+    namespace = {"__name__": "dynet_version_probe"}
+    exec(_VERSION_PROBE, namespace)  # noqa: S102 - our own constant source
+    return namespace["dynet_version"]
+
+
+def check_worker_versions(client: Client, timeout: float) -> None:
+    """Raise :class:`ClusterError` when a worker of this scheduler imports another dynet version than
+    this client, or none: its tasks would fail, or compute with other code than the run ids promise.
+    Workers that join later are not checked here."""
+    from . import __version__
+
+    box: dict = {}
+
+    def ask():
+        try:
+            box["versions"] = client.run(_version_probe())
+        except Exception as exc:  # noqa: BLE001 - reported below as one line
+            box["error"] = exc
+
+    thread = threading.Thread(target=ask, name="dynet-versions", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if "versions" not in box:
+        why = _one_line(box["error"]) if "error" in box else f"no answer within {timeout:g} s"
+        raise ClusterError(f"cannot ask the scheduler's workers for their dynet version: {why}")
+    other: dict[str, list[str]] = {}
+    for address, version in sorted(box["versions"].items()):
+        if version != __version__:
+            other.setdefault(version or "no dynet", []).append(address)
+    if other:
+        what = "; ".join(f"{', '.join(addrs[:3])}{' and others' if len(addrs) > 3 else ''} "
+                         f"{'have no dynet' if v == 'no dynet' else 'run dynet ' + v}" for v, addrs in other.items())
+        raise ClusterError(f"workers {what}, this client runs dynet {__version__}: install the same dynet "
+                           "version on the workers and the client")
+
+
 @contextlib.contextmanager
 def connect(*, scheduler: str | None = None, workers: int | None = None, models: tuple[str, ...] = (),
             timeout: float = 10.0, security=None):
@@ -398,6 +447,7 @@ def connect(*, scheduler: str | None = None, workers: int | None = None, models:
             _quiet_shutdown()
             raise
         try:
+            check_worker_versions(client, timeout)
             link = _dashboard_link(client)
             if link:
                 logger.info("dashboard: %s", link)

@@ -19,7 +19,7 @@ import pytest
 
 from dynet import cluster, models
 from dynet import store as S
-from support import LONG_HOPFIELD
+from support import LONG_HOPFIELD, DaskProcesses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -92,6 +92,27 @@ def test_silent_listener_fails_with_one_line(tmp_path, small_scenario, silent_se
     assert line == f"error: cannot reach Dask scheduler at tcp://127.0.0.1:{silent_server.port}: no answer within 10 s"
     assert silent_server.conns, "the listener was reached"
     assert elapsed < 60
+    assert not (tmp_path / "s.zarr").exists()
+
+
+@pytest.mark.parametrize("init, what", [('__version__ = "0.0.9"\n', "run dynet 0\\.0\\.9"),
+                                        ('raise ImportError("not installed")\n', "have no dynet")])
+def test_workers_with_another_dynet_version_are_refused(tmp_path, small_scenario, init, what):
+    """A worker whose dynet is another version would run other code under the same run ids, one
+    without dynet cannot run a task: the client refuses them in one line before writing anything."""
+    from dynet import __version__
+
+    fake = tmp_path / "old" / "dynet"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(init)
+    with DaskProcesses(tmp_path, workers=1, env={"PYTHONPATH": str(fake.parent)}) as dask:
+        dask.wait_for_workers(1, timeout=60)
+        proc = cli("run", small_scenario, "--store", tmp_path / "s.zarr", "--scheduler", dask.address)
+    assert proc.returncode == 1
+    line = one_error_line(proc)
+    assert re.fullmatch(rf"error: workers tcp://127\.0\.0\.1:\d+ {what}, this client runs dynet "
+                        rf"{re.escape(__version__)}: install the same dynet version on the workers and the client",
+                        line), line
     assert not (tmp_path / "s.zarr").exists()
 
 
