@@ -270,17 +270,10 @@ def read_run_attrs(store_path: str | os.PathLike, run_id: str) -> dict | None:
     """A run's attributes read straight from its group's metadata: ``None`` when the run
     never started (no group, or a folder without ``zarr.json``); ``{"status": "damaged",
     "error": reason}`` when the metadata is unreadable."""
-    meta = os.path.join(os.fspath(store_path), RUNS, run_id, ZARR_JSON)
-    try:
-        doc = _read_json(meta)
-    except FileNotFoundError:
+    _, attrs, problem = _read_record(os.path.join(os.fspath(store_path), RUNS), run_id)
+    if problem == NEVER_STARTED:
         return None
-    except (ValueError, OSError) as exc:
-        return _damaged(f"{RUNS}/{run_id}/{ZARR_JSON}: {getattr(exc, 'strerror', None) or exc}")
-    if doc.get("node_type") != "group":
-        return _damaged(f"{RUNS}/{run_id}/{ZARR_JSON}: not a Zarr group")
-    attrs = doc.get("attributes")
-    return dict(attrs) if isinstance(attrs, dict) else _damaged(f"{RUNS}/{run_id}/{ZARR_JSON}: no attributes")
+    return _damaged(problem) if problem is not None else dict(attrs)
 
 
 def list_runs(root: zarr.Group) -> dict[str, dict]:
@@ -1026,9 +1019,9 @@ def _stamp(st: os.stat_result) -> tuple[int, int, int]:
 
 
 def _read_record(runs_dir: str, run_id: str) -> tuple[tuple | None, dict | None, str | None]:
-    """``(stamp, attrs, problem)`` of one run group's ``zarr.json`` (see :func:`read_run_records`)."""
-    import json
-
+    """``(stamp, attrs, problem)`` of one run group's ``zarr.json`` (see :func:`read_run_records`):
+    the one parser of run records, for listing, analysis and the workers alike."""
+    name = f"{RUNS}/{run_id}/{ZARR_JSON}"
     try:
         with open(os.path.join(runs_dir, run_id, ZARR_JSON), "rb") as f:
             stamp = _stamp(os.fstat(f.fileno()))
@@ -1036,16 +1029,16 @@ def _read_record(runs_dir: str, run_id: str) -> tuple[tuple | None, dict | None,
     except FileNotFoundError:
         return None, None, NEVER_STARTED
     except OSError as exc:
-        return None, None, f"unreadable zarr.json ({type(exc).__name__}: {exc})"
+        return None, None, f"{name}: cannot read: {exc.strerror or exc}"
     try:
         meta = json.loads(raw)
     except ValueError as exc:
-        return stamp, None, f"unreadable zarr.json ({type(exc).__name__}: {exc})"
+        return stamp, None, f"{name}: {f'not valid JSON ({exc})' if raw.strip() else 'empty file'}"
     if not isinstance(meta, dict) or meta.get("node_type") != "group":
-        return stamp, None, "zarr.json does not describe a group"
+        return stamp, None, f"{name}: not a Zarr group"
     attrs = meta.get("attributes")
     if not isinstance(attrs, dict) or not attrs.get("status"):
-        return stamp, None, "no run record in its attributes"
+        return stamp, None, f"{name}: no run record in its attributes"
     return stamp, attrs, None
 
 
