@@ -32,7 +32,7 @@ def _fail(lines, code: int):
 
 def _guard(fn, *args, **kwargs):
     """Call into the API, turning its known errors into one-line messages and exit codes."""
-    from .cluster import ClusterError
+    from .errors import ClusterError
     from .scenario import ScenarioError
     from .store import StoreError
 

@@ -32,21 +32,13 @@ from distributed import Client, Nanny, Scheduler, SpecCluster, Worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from . import models as _models
-from .errors import DynetError
+from .errors import ClusterConfigError, ClusterError
 
 logger = logging.getLogger(__name__)
 
 
-class ClusterError(DynetError):
-    """The Dask scheduler cannot be reached or the cluster cannot start (exit status 1)."""
-
-    exit_code = 1
-
-
-class ClusterConfigError(ClusterError):
-    """A bad scheduler address or TLS setting: bad input (exit status 2)."""
-
-    exit_code = 2
+# ClusterError and ClusterConfigError live in dynet.errors (catching them needs no Dask) and are
+# importable from here as before
 
 
 # --------------------------------------------------------------------------- worker plugin

@@ -22,3 +22,17 @@ class ScenarioError(DynetError):
 
 class TrainingDiverged(DynetError, RuntimeError):
     """Training produced a non-finite loss or parameters; the run is stored ``failed``."""
+
+
+class ClusterError(DynetError):
+    """The Dask scheduler cannot be reached or the cluster cannot start (exit status 1).
+
+    Declared here, not in :mod:`dynet.cluster`, so that catching it does not import Dask."""
+
+    exit_code = 1
+
+
+class ClusterConfigError(ClusterError):
+    """A bad scheduler address or TLS setting: bad input (exit status 2)."""
+
+    exit_code = 2

@@ -17,8 +17,7 @@ import dataclasses
 import shlex
 import sys
 
-from .cluster import ClusterError
-from .errors import DynetError
+from .errors import ClusterError, DynetError
 
 #: batch systems dynet knows how to start workers on (name -> dask_jobqueue class name)
 SYSTEMS = {"slurm": "SLURMCluster", "pbs": "PBSCluster"}
