@@ -384,6 +384,19 @@ def _version_probe():
     return namespace["dynet_version"]
 
 
+#: Dask pauses a worker whose memory passes this fraction of its limit (distributed's
+#: ``worker.memory.pause`` default): a run must fit below it.
+MEMORY_PAUSE_FRACTION = 0.8
+
+
+def worker_memory_limit(client: Client) -> int | None:
+    """The smallest memory limit (bytes) among the client's workers; None when none is set."""
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    limits = [w.get("memory_limit") or 0 for w in workers.values()]
+    limits = [x for x in limits if x > 0]
+    return min(limits) if limits else None
+
+
 def check_worker_versions(client: Client, timeout: float) -> None:
     """Raise :class:`ClusterError` when a worker of this scheduler imports another dynet version than
     this client, or none: its tasks would fail, or compute with other code than the run ids promise.

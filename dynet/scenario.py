@@ -48,15 +48,30 @@ def scenario_models() -> dict[str, type[ScenarioBase]]:
     return {name: kind.config for name, kind in _models.REGISTRY.items()}
 
 
-def memory_problem(m: BaseModel) -> str | None:
-    """``key: ...`` when a run of this validated scenario would need more than ``MAX_RUN_BYTES``."""
+def memory_problem(m: ScenarioBase, limit: float = MAX_RUN_BYTES,
+                   allowed: str = f"at most {MAX_RUN_BYTES / 2**30:g} GiB per run") -> str | None:
+    """``key: ...`` when a run of this validated scenario would need more than ``limit`` bytes
+    (its largest arrays, estimated from its settings by the scenario class's ``memory()``)."""
     terms = m.memory()
     total = sum(t[0] for t in terms)
-    if total <= MAX_RUN_BYTES:
+    if total <= limit:
         return None
     _, key, what = max(terms)
-    return (f"{key}: a run would need about {total / 2**30:,.1f} GiB of memory (mostly {what}); at most "
-            f"{MAX_RUN_BYTES / 2**30:g} GiB per run")
+    return f"{key}: a run would need about {total / 2**30:,.1f} GiB of memory (mostly {what}); {allowed}"
+
+
+def check_memory(scenario: Scenario, limit: float, allowed: str) -> None:
+    """Raise :class:`ScenarioError` (one line, the first run too large) when a run of ``scenario``
+    would need more than ``limit`` bytes: e.g. more than a cluster's workers may use."""
+    seen = set()
+    for spec in scenario.runs:
+        if id(spec.settings) in seen:  # the replicates of a sweep point share one settings object
+            continue
+        seen.add(id(spec.settings))
+        problem = memory_problem(spec.settings, limit, allowed)
+        if problem:
+            point = ", ".join(f"{k}={v!r}" for k, v in spec.params.items())
+            raise ScenarioError([f"{scenario.path}: {f'sweep point {{{point}}}: ' if point else ''}{problem}"])
 
 
 # --------------------------------------------------------------------------- loading
