@@ -19,6 +19,7 @@ seeds the kernel's xoshiro256** state. The driver reads the run's typed scenario
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -41,6 +42,14 @@ def onsager_magnetization(temperature: float, coupling: float = 1.0) -> float:
     return (1.0 - math.sinh(2.0 / t) ** -4) ** 0.125
 
 
+@functools.cache
+def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    # an eigenvalue problem of size n: computed once per process, not once per run
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    nodes.flags.writeable = weights.flags.writeable = False
+    return nodes, weights
+
+
 def onsager_energy(temperature: float, coupling: float = 1.0) -> float:
     """Exact energy per spin at h = 0::
 
@@ -50,7 +59,7 @@ def onsager_energy(temperature: float, coupling: float = 1.0) -> float:
     """
     x = 2.0 * coupling / temperature
     k = 2.0 * math.sinh(x) / math.cosh(x) ** 2
-    nodes, weights = np.polynomial.legendre.leggauss(400)
+    nodes, weights = _gauss_legendre(400)
     theta = (nodes + 1.0) * math.pi / 4.0
     with np.errstate(divide="ignore"):
         kk = float(np.sum(weights / np.sqrt(1.0 - (k * np.sin(theta)) ** 2)) * math.pi / 4.0)
