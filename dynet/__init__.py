@@ -21,7 +21,6 @@ and matplotlib only when a name that needs them is used).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
 from .errors import DynetError, ScenarioError, TrainingDiverged
 
@@ -82,6 +81,7 @@ __all__ = [
     "ClusterError", "ClusterLostError", "PlotError",
 ]
 
+TYPE_CHECKING = False  # type checkers take it as true (importing typing would double the import time)
 if TYPE_CHECKING:  # what type checkers and editors see (py.typed): the same names, imported eagerly
     from .analysis import AnalysisError, Store, open_store
     from .api import ClusterLostError, RunReport, RunResult, list_runs, load_run, open_run, run_scenario, show_run
