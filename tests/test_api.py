@@ -103,3 +103,26 @@ def test_a_run_through_the_public_api(small_scenario, tmp_path):
     # the same runs in another store are the same, bit for bit
     dynet.run_scenario(small_scenario, store=tmp_path / "b.zarr")
     assert_same_runs(store_contents(tmp_path / "a.zarr"), store_contents(tmp_path / "b.zarr"))
+
+
+def test_failed_runs_in_the_report_and_on_the_command_line(small_scenario, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from dynet.cli import main
+    from dynet.models.hopfield import driver
+
+    def boom(spec, record):
+        raise RuntimeError(f"boom {spec.replicate}")
+
+    monkeypatch.setattr(driver, "run", boom)
+    report = dynet.run_scenario(small_scenario, store=tmp_path / "a.zarr")
+    assert len(report.failed) == len(report.results) == 12
+    r = report.failed[0]
+    assert r.status == "failed" and not r.ok and r.metrics == {} and r.error == "RuntimeError: boom 0"
+    assert r.to_dict() == api.run_result(dynet.validate(small_scenario).runs[0], "failed", {}, r.error, r.elapsed_s)
+    assert report.to_json()["failed"] == 12
+
+    out = CliRunner().invoke(main, ["run", small_scenario, "--store", str(tmp_path / "b.zarr")])
+    assert out.exit_code == 1
+    errors = [line for line in out.output.splitlines() if line.startswith("error: run ")]
+    assert len(errors) == 12 and errors[0] == f"error: run {r.run_id} failed: RuntimeError: boom 0"
