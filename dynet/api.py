@@ -1,11 +1,12 @@
 """dynet's Python API: what the CLI calls, usable from notebooks and scripts.
 
-Typical use::
+Typical use (``import dynet`` gives the same names, see :mod:`dynet`)::
 
-    from dynet import api
-    report = api.run_scenario("scenarios/hopfield-quickstart.toml", store="runs.zarr")
-    runs = api.list_runs("runs.zarr")
-    ds = api.open_run("runs.zarr", runs[0]["run_id"])   # an xarray.Dataset
+    import dynet
+    report = dynet.run_scenario("scenarios/hopfield-quickstart.toml", store="runs.zarr")  # a RunReport
+    report.results[0].metrics                              # a RunResult per run executed
+    runs = dynet.list_runs("runs.zarr")
+    ds = dynet.open_run("runs.zarr", runs[0]["run_id"])    # an xarray.Dataset
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import models as _models
 from . import store as _store
@@ -139,31 +140,75 @@ def execute_batch(store_path: str, specs: list[RunSpec], *, session: str | None 
 
 
 def run_result(spec: RunSpec, status: str, metrics: dict, error: str | None, elapsed: float) -> dict:
-    """One run's entry in a report (what a task returns for it)."""
+    """What a task returns for one run (a plain dict: it travels back from the workers); the
+    client reads it as a :class:`RunResult`."""
     return {"run_id": spec.run_id, "params": spec.params, "replicate": spec.replicate, "status": status,
             "metrics": metrics, "error": error, "elapsed_s": elapsed}
 
 
 # --------------------------------------------------------------------------- client side
 
-@dataclass
+@dataclass(frozen=True)
+class RunResult:
+    """One run of a :class:`RunReport`: what became of it in this call."""
+
+    run_id: str
+    params: dict  # the sweep point: dotted key -> value
+    replicate: int
+    status: str  # complete, failed, cancelled, or not_run (its worker died before it started)
+    metrics: dict  # final metrics (empty unless complete)
+    error: str | None = None
+    elapsed_s: float | None = None  # None: found complete in the store, not run by this call
+    skipped: bool = False  # complete before this call ran it (in the store, or by another client)
+    elsewhere: bool = False  # run by another client while this call waited for it
+
+    @property
+    def ok(self) -> bool:
+        return self.status == _store.COMPLETE
+
+    @classmethod
+    def from_dict(cls, r: dict) -> RunResult:
+        """From a task's entry (:func:`run_result`, with ``skipped``/``elsewhere`` when true)."""
+        return cls(run_id=r["run_id"], params=r["params"], replicate=r["replicate"], status=r["status"],
+                   metrics=r["metrics"], error=r["error"], elapsed_s=r.get("elapsed_s"),
+                   skipped=bool(r.get("skipped")), elsewhere=bool(r.get("elsewhere")))
+
+    def to_dict(self) -> dict:
+        """The entry ``dynet run --json`` prints: ``elapsed_s`` when known, ``skipped`` and
+        ``elsewhere`` when true."""
+        out = {"run_id": self.run_id, "params": self.params, "replicate": self.replicate, "status": self.status,
+               "metrics": self.metrics, "error": self.error}
+        if self.elapsed_s is not None:
+            out["elapsed_s"] = self.elapsed_s
+        if self.skipped:
+            out["skipped"] = True
+        if self.elsewhere:
+            out["elsewhere"] = True
+        return out
+
+
+@dataclass(frozen=True)
 class RunReport:
+    """What :func:`run_scenario` did, in the scenario's run order."""
+
     scenario: str
     store: str
-    results: list[dict] = field(default_factory=list)  # runs executed now
-    # runs already complete in the store, or completed meanwhile by another client ("elsewhere": True)
-    skipped: list[dict] = field(default_factory=list)
-    sweep_keys: list[str] = field(default_factory=list)
+    results: tuple[RunResult, ...] = ()  # runs executed now
+    # runs already complete in the store, or completed meanwhile by another client (``elsewhere``)
+    skipped: tuple[RunResult, ...] = ()
+    sweep_keys: tuple[str, ...] = ()
     summary_metrics: tuple[str, ...] = ()
 
     @property
-    def failed(self) -> list[dict]:
-        return [r for r in self.results if r["status"] != _store.COMPLETE]
+    def failed(self) -> list[RunResult]:
+        return [r for r in self.results if not r.ok]
 
     def to_json(self) -> dict:
+        """What ``dynet run --json`` prints."""
         return {"scenario": self.scenario, "store": self.store, "executed": len(self.results),
                 "skipped": len(self.skipped), "failed": len(self.failed),
-                "elsewhere": sum(1 for r in self.skipped if r.get("elsewhere")), "runs": self.results + self.skipped}
+                "elsewhere": sum(1 for r in self.skipped if r.elsewhere),
+                "runs": [r.to_dict() for r in self.results + self.skipped]}
 
 
 def make_batches(specs: list[RunSpec], n_workers: int, cost: Callable[[dict], float],
@@ -213,39 +258,40 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
     store_path = os.path.abspath(_store.store_path(store))
     scenario = validate(path, store_path)
     model = _models.get(scenario.model)
-    report = RunReport(scenario=scenario.name, store=store_path, sweep_keys=scenario.sweep_keys,
-                       summary_metrics=tuple(model.summary))
     _store.check_writable(store_path)  # refuse an unusable store before starting anything
     lease = float(lease_s or _store.default_lease())
 
-    todo = _not_complete(scenario, store_path, report)
+    skipped: list[RunResult] = []
+    todo = _not_complete(scenario, store_path, skipped)
     expected_s = sum(model.cost(s.config) for s in todo) / TASK_COST + RUN_OVERHEAD_S * len(todo)
     if scheduler is None and workers is None and expected_s <= IN_PROCESS_SECONDS:
         # about a second of work: no cluster to start (same results: a run depends only on itself)
         _store.open_store(store_path, create=True)
-        _Sweep(None, scenario, store_path, report, progress, workers, lease).run_here(todo)
+        sweep = _Sweep(None, scenario, store_path, skipped, progress, workers, lease)
+        sweep.run_here(todo)
     else:
         with _quiet_client_log(), \
                 connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout,
                         security=security) as client:
             _store.open_store(store_path, create=True)
-            _Sweep(client, scenario, store_path, report, progress, workers, lease).run(todo, model.cost)
+            sweep = _Sweep(client, scenario, store_path, skipped, progress, workers, lease)
+            sweep.run(todo, model.cost)
     order = {s.run_id: i for i, s in enumerate(scenario.runs)}
-    report.results.sort(key=lambda r: order[r["run_id"]])
-    report.skipped.sort(key=lambda r: order[r["run_id"]])
-    return report
+    return RunReport(scenario=scenario.name, store=store_path,
+                     results=tuple(sorted(sweep.results, key=lambda r: order[r.run_id])),
+                     skipped=tuple(sorted(sweep.skipped, key=lambda r: order[r.run_id])),
+                     sweep_keys=tuple(scenario.sweep_keys), summary_metrics=tuple(model.summary))
 
 
-def _not_complete(scenario: Scenario, store_path: str, report: RunReport) -> list[RunSpec]:
-    """The scenario's runs not complete in the store; the complete ones go to ``report.skipped``."""
+def _not_complete(scenario: Scenario, store_path: str, skipped: list[RunResult]) -> list[RunSpec]:
+    """The scenario's runs not complete in the store; the complete ones go to ``skipped``."""
     existing = _store.list_runs(_store.open_store(store_path)) if _store.store_exists(store_path) else {}
     todo = []
     for spec in scenario.runs:
         attrs = existing.get(spec.run_id)
         if attrs is not None and attrs.get("status") == _store.COMPLETE:
-            report.skipped.append({"run_id": spec.run_id, "params": spec.params, "replicate": spec.replicate,
-                                   "status": "complete", "metrics": attrs.get("metrics", {}), "error": None,
-                                   "skipped": True})
+            skipped.append(RunResult(run_id=spec.run_id, params=spec.params, replicate=spec.replicate,
+                                     status=_store.COMPLETE, metrics=attrs.get("metrics", {}), skipped=True))
         else:
             todo.append(spec)
     return todo
@@ -270,8 +316,11 @@ class _Sweep:
     (dropping each future at once, so a restarted worker never recomputes a finished
     task), wait for runs another client runs, and turn a lost scheduler into one error."""
 
-    def __init__(self, client, scenario: Scenario, store_path: str, report: RunReport, progress, workers, lease_s):
-        self.client, self.scenario, self.store_path, self.report = client, scenario, store_path, report
+    def __init__(self, client, scenario: Scenario, store_path: str, skipped: list[RunResult], progress, workers,
+                 lease_s):
+        self.client, self.scenario, self.store_path = client, scenario, store_path
+        self.results: list[RunResult] = []  # runs executed now
+        self.skipped = skipped  # runs found complete
         self.progress, self.workers, self.lease_s = progress, workers, lease_s
         self.session = uuid.uuid4().hex[:12]
         self.done = 0
@@ -341,7 +390,7 @@ class _Sweep:
             if r["status"] == ELSEWHERE:
                 waiting[r["run_id"]] = specs[r["run_id"]]
                 continue
-            (self.report.skipped if r.get("skipped") else self.report.results).append(r)
+            (self.skipped if r.get("skipped") else self.results).append(RunResult.from_dict(r))
             self.done += 1
         self._progress()
 
@@ -354,13 +403,14 @@ class _Sweep:
             attrs = _store.read_run_attrs(self.store_path, rid) or {}
             status = attrs.get("status")
             if status == _store.COMPLETE:
-                self.report.skipped.append({**run_result(spec, status, attrs.get("metrics") or {}, None, 0.0),
-                                            "skipped": True, "elsewhere": True})
+                self.skipped.append(RunResult.from_dict({**run_result(spec, status, attrs.get("metrics") or {},
+                                                                      None, 0.0), "skipped": True, "elsewhere": True}))
             elif claim is not None and not claim["stale"]:
                 continue  # still running elsewhere
             elif status == _store.FAILED and claim is None:
                 error = (attrs.get("error") or "").split("\n")[0]
-                self.report.results.append({**run_result(spec, status, {}, error, 0.0), "elsewhere": True})
+                self.results.append(RunResult.from_dict({**run_result(spec, status, {}, error, 0.0),
+                                                         "elsewhere": True}))
             else:
                 again.append(spec)  # its attempt died or gave up: run it here
                 del waiting[rid]
@@ -423,14 +473,14 @@ def summarize(report: RunReport) -> list[dict]:
     """One row per sweep point: counts and replicate means of the model's summary metrics."""
     rows: dict[str, dict] = {}
     for r in report.results + report.skipped:
-        key = repr(sorted(r["params"].items()))
-        row = rows.setdefault(key, {"params": r["params"], "runs": 0, "failed": 0, "_m": {}})
+        key = repr(sorted(r.params.items()))
+        row = rows.setdefault(key, {"params": r.params, "runs": 0, "failed": 0, "_m": {}})
         row["runs"] += 1
-        if r["status"] != _store.COMPLETE:
+        if not r.ok:
             row["failed"] += 1
             continue
         for m in report.summary_metrics:
-            v = r["metrics"].get(m)
+            v = r.metrics.get(m)
             if v is not None:
                 row["_m"].setdefault(m, []).append(float(v))
     out = []

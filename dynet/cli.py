@@ -250,7 +250,7 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
         click.echo(f"{len(report.results)} run(s) executed, {len(report.skipped)} already complete, "
                    f"{len(report.failed)} failed; store: {report.store}")
         for r in report.failed:
-            click.echo(f"error: run {r['run_id']} failed: {r['error']}", err=True)
+            click.echo(f"error: run {r.run_id} failed: {r.error}", err=True)
     if report.failed:
         sys.exit(1)
 

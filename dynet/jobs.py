@@ -61,8 +61,10 @@ def run_job_batch(store_path: str, job_id: str, specs: list[RunSpec], lease_s: f
 
 # --------------------------------------------------------------------------- client side
 
-@dataclass
+@dataclass(frozen=True)
 class Submitted:
+    """What :func:`submit` handed to the scheduler."""
+
     job_id: str
     scenario: str
     store: str
@@ -153,8 +155,10 @@ def _run_states(store_path: str, run_ids: list[str], job_id: str | None = None) 
     return states
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobStatus:
+    """A job's record and each of its runs' state, as the store tells them."""
+
     job_id: str
     record: dict
     states: dict[str, str] = field(default_factory=dict)  # run id -> state

@@ -197,9 +197,10 @@ def run(config: dict, patterns, weights, scale, s0, rng_state, temps=None, block
     """
     dyn, rec = config["dynamics"], config["record"]
     if temps is None:
+        from dynet.models.hopfield.config import HopfieldDynamics
         from dynet.models.hopfield.driver import temperatures
 
-        temps = temperatures(dyn)
+        temps = temperatures(HopfieldDynamics.model_validate(dyn))
     n = patterns.shape[1]
     theta = np.full(n, float(config["network"]["threshold"]))
     order = dyn["update"]

@@ -163,7 +163,7 @@ def test_a_killed_client_leaves_stale_runs_that_the_next_run_finishes(tmp_path):
     before = {rid: v for rid, v in _attempts(path).items() if v[0] == "complete"}
     report = api.run_scenario(scenario, store=path, workers=1)
     assert not report.failed and len(report.skipped) == len(before)
-    assert {r["run_id"] for r in report.results} == {s.run_id for s in api.validate(scenario).runs} - set(before)
+    assert {r.run_id for r in report.results} == {s.run_id for s in api.validate(scenario).runs} - set(before)
     after = _attempts(path)
     assert all(after[rid] == v for rid, v in before.items())
     assert all(after[rid][2] == 2 for rid in stale)  # the stale run's second attempt
@@ -241,7 +241,7 @@ def test_a_killed_scheduler_is_one_error_and_running_again_finishes(fault, tmp_p
     finally:
         again.close()
     assert not report.failed and len(report.skipped) == len(before)
-    assert {r["run_id"] for r in report.results} == set(_attempts(reference)) - set(before)
+    assert {r.run_id for r in report.results} == set(_attempts(reference)) - set(before)
     after = _attempts(path)
     assert all(after[rid] == v for rid, v in before.items())
     _same_as_reference(path, reference)
@@ -286,12 +286,12 @@ def test_a_run_that_kills_its_worker_is_failed_and_the_runs_after_it_are_not_wri
             LocalCluster(n_workers=1, threads_per_worker=1, memory_limit="600MiB", host="127.0.0.1",
                          dashboard_address="127.0.0.1:0") as cluster:  # no HTTP on 8787
         report = api.run_scenario(scenario, store=path, scheduler=cluster.scheduler_address)
-    by_id = {r["run_id"]: r for r in report.results}
+    by_id = {r.run_id: r for r in report.results}
     runs = api.validate(scenario).runs  # 64 r0, 64 r1, 20000 r0, 20000 r1
-    assert [by_id[s.run_id]["status"] for s in runs] == ["complete", "complete", "failed", "not_run"]
+    assert [by_id[s.run_id].status for s in runs] == ["complete", "complete", "failed", "not_run"]
     reason = "worker died 1 times while running this run (out of memory?)"
-    assert by_id[runs[2].run_id]["error"] == reason
-    assert by_id[runs[3].run_id]["error"].startswith(f"not started: {reason}")
+    assert by_id[runs[2].run_id].error == reason
+    assert by_id[runs[3].run_id].error.startswith(f"not started: {reason}")
     stored = S.list_runs(S.open_store(path))
     assert sorted(stored) == sorted(s.run_id for s in runs[:3])  # the run that never started is absent
     assert stored[runs[2].run_id]["status"] == "failed" and stored[runs[2].run_id]["error"] == reason

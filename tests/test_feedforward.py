@@ -986,7 +986,7 @@ def test_end_to_end_run_into_a_store(e2e):
 def test_end_to_end_store_opens_in_xarray(e2e):
     xr = pytest.importorskip("xarray")
     _, d, report = e2e
-    rid = report.results[0]["run_id"]
+    rid = report.results[0].run_id
     ds = xr.open_zarr(str(d / "one.zarr"), group=f"runs/{rid}", consolidated=False)
     assert ds["weight_norm"].dims == ("epoch", "layer")
     assert ds["act_mean"].dims == ("epoch", "hidden")

@@ -21,6 +21,7 @@ import pytest
 from dynet.models.hopfield import kernels as K
 from dynet.kernels.rng import seed_state
 from dynet.models.hopfield import driver as M
+from dynet.models.hopfield.config import FlipInit, HopfieldDynamics, HopfieldScenario, MaskInit, RandomInit
 
 import hopfield_reference as ref
 
@@ -39,6 +40,18 @@ def make_config(update, temperature=0.0, *, every=1, max_sweeps=12, threshold=0.
         "network": {"threshold": threshold, "rule": rule},
         "init": init or {"pattern": 0},
     }
+
+
+def typed(config, patterns):
+    """The driver's typed scenario of a test's ``make_config`` for these patterns. ``rule`` None
+    (weights made by hand, not ``X^T X``) is given to the driver as a rule other than Hebbian, so
+    that it computes fields from ``W`` itself."""
+    n_pat, n = patterns.shape
+    network = {**config["network"], "n_units": n, "rule": config["network"]["rule"] or "pseudoinverse"}
+    return HopfieldScenario.model_validate({
+        "name": "test", "model": "hopfield", "seed": 0, "network": network,
+        "patterns": {"source": "random", "count": n_pat}, "init": {"kind": "flip", **config["init"]},
+        "dynamics": config["dynamics"], "record": config["record"]})
 
 
 def hebbian_case(n, p, seed):
@@ -84,7 +97,7 @@ def run_simulate(config, patterns, weights, scale, s0, rng_state, block_sweeps=N
         for k, v in cols.items():
             rows.setdefault(k, []).append(np.array(v, copy=True))
 
-    metrics, final = M.simulate(config, patterns, weights, scale, s0, rng_state, sink=sink,
+    metrics, final = M.simulate(typed(config, patterns), patterns, weights, scale, s0, rng_state, sink=sink,
                                 block_sweeps=block_sweeps)
     return metrics, final, {k: np.concatenate(v) for k, v in rows.items()}
 
@@ -741,14 +754,15 @@ def test_pseudoinverse_degenerate_unit_is_disconnected():
 # --------------------------------------------------------------------------- capacity
 
 def _recall_config(n, p, update="async-permutation"):
-    return {
+    return HopfieldScenario.model_validate({
+        "name": "recall", "model": "hopfield", "seed": 0,
         "network": {"n_units": n, "rule": "hebbian", "threshold": 0.0},
         "patterns": {"source": "random", "count": p, "bias": 0.0},
         "init": {"kind": "flip", "pattern": 0, "fraction": 0.1},
         "dynamics": {"max_sweeps": 100, "temperature": 0.0, "anneal": None, "update": update,
                      "stop_at_fixed_point": True},
         "record": {"every": 1, "state": False, "overlaps": True},
-    }
+    })
 
 
 def _recall(n, p, seed, update="async-permutation"):
@@ -798,12 +812,12 @@ ANNEAL_PAIRS = [(1.0, 0.0), (2.0, 0.5), (0.1, 0.01), (0.3, 0.01), (3.0, 0.1), (5
 
 
 def _anneal(schedule, t_start, t_end, sweeps, max_sweeps):
-    return {"max_sweeps": max_sweeps, "temperature": 0.0,
-            "anneal": {"schedule": schedule, "t_start": t_start, "t_end": t_end, "sweeps": sweeps}}
+    return HopfieldDynamics.model_validate({"max_sweeps": max_sweeps, "temperature": 0.0, "anneal": {
+        "schedule": schedule, "t_start": t_start, "t_end": t_end, "sweeps": sweeps}})
 
 
 def test_temperatures_constant():
-    t = M.temperatures({"max_sweeps": 7, "temperature": 0.25, "anneal": None})
+    t = M.temperatures(HopfieldDynamics(max_sweeps=7, temperature=0.25, anneal=None))
     assert t.dtype == np.float64 and t.tolist() == [0.25] * 7
 
 
@@ -859,12 +873,12 @@ def test_initial_state_flip_count(fraction):
     n = 50
     patterns = M.random_patterns(3, n, np.random.default_rng(1))
     for seed in range(3):
-        s = M.initial_state({"kind": "flip", "pattern": 2, "fraction": fraction}, patterns,
+        s = M.initial_state(FlipInit(kind="flip", pattern=2, fraction=fraction), patterns,
                             np.random.default_rng(seed))
         assert s.dtype == np.int8 and set(np.unique(s)) <= {-1, 1}
         assert int(np.sum(s != patterns[2])) == round(fraction * n)
     before = patterns.copy()
-    M.initial_state({"kind": "flip", "pattern": 0, "fraction": 0.5}, patterns, np.random.default_rng(0))
+    M.initial_state(FlipInit(kind="flip", pattern=0, fraction=0.5), patterns, np.random.default_rng(0))
     assert np.array_equal(patterns, before)
 
 
@@ -876,7 +890,7 @@ def test_initial_state_mask(region, fill):
     before = patterns.copy()
     for fraction in (0.0, 0.25, 0.5, 1.0):
         k = round(fraction * n)
-        init = {"kind": "mask", "pattern": 1, "fraction": fraction, "region": region, "fill": fill}
+        init = MaskInit(kind="mask", pattern=1, fraction=fraction, region=region, fill=fill)
         s = M.initial_state(init, patterns, np.random.default_rng(9))
         assert s.dtype == np.int8 and set(np.unique(s)) <= {-1, 1}
         xi = patterns[1]
@@ -903,7 +917,7 @@ def test_initial_state_mask(region, fill):
 def test_initial_state_mask_random_fill_is_random():
     n = 400
     patterns = np.ones((1, n), np.int8)
-    s = M.initial_state({"kind": "mask", "pattern": 0, "fraction": 1.0, "region": "tail", "fill": "random"},
+    s = M.initial_state(MaskInit(kind="mask", pattern=0, fraction=1.0, region="tail", fill="random"),
                         patterns, np.random.default_rng(0))
     # 400 fair coins: the count of +1 is 200 +- 10 (sd); 6 sd bound
     assert abs(int((s == 1).sum()) - 200) < 60
@@ -913,14 +927,14 @@ def test_initial_state_random_region_masks_exactly_k_distinct_units():
     n = 60
     patterns = -np.ones((1, n), np.int8)
     for fraction in (0.1, 0.5, 0.9):
-        s = M.initial_state({"kind": "mask", "pattern": 0, "fraction": fraction, "region": "random",
-                             "fill": "positive"}, patterns, np.random.default_rng(4))
+        s = M.initial_state(MaskInit(kind="mask", pattern=0, fraction=fraction, region="random",
+                                     fill="positive"), patterns, np.random.default_rng(4))
         assert int((s == 1).sum()) == round(fraction * n)
 
 
 def test_initial_state_random_kind():
     patterns = M.random_patterns(2, 1000, np.random.default_rng(0))
-    s = M.initial_state({"kind": "random", "bias": 0.4}, patterns, np.random.default_rng(1))
+    s = M.initial_state(RandomInit(kind="random", bias=0.4), patterns, np.random.default_rng(1))
     assert s.shape == (1000,) and s.dtype == np.int8
     # P(+1) = 0.7: mean 0.4, sd of the mean sqrt(1 - 0.16)/sqrt(1000) ~ 0.029; 6 sd bound
     assert abs(s.mean() - 0.4) < 6 * 0.029

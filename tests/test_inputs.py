@@ -122,7 +122,7 @@ def test_data_content_not_path_decides_the_run_id(tmp_path):
     # the run checks that it reads what its id names: an edit after validation fails it
     np.save(tmp_path / "a" / "p.npy", _patterns(4))
     with pytest.raises(D.DataError, match="changed since the scenario was validated"):
-        H.build(ra2.config, ra2.seed_sequence(), ra2.base_dir)
+        H.build(ra2.settings, ra2.seed_sequence(), ra2.base_dir, ra2.config["patterns"]["sha256"])
 
 
 def test_each_file_source_records_its_content(tmp_path):

@@ -69,7 +69,6 @@ def test_threshold_table_is_exact():
 def exact_4x4(temperature, coupling, field):
     """Exact <m>, <|m|>, <e> per spin of a 4x4 periodic lattice by enumerating 2^16 states."""
     n = 4
-    weights = []
     ms, es = [], []
     for bits in itertools.product((-1, 1), repeat=n * n):
         s = np.array(bits).reshape(n, n)

@@ -188,7 +188,7 @@ def test_cancel_stops_a_running_run_at_its_checkpoint_and_a_rerun_finishes_it_bi
     stopped_at = attrs["checkpoint"]["lengths"]
     # a later run continues from that checkpoint and ends where an uninterrupted run ends
     report = api.run_scenario(scenario, store=store)  # in this process: the same results
-    assert [r["status"] for r in report.results] == ["complete"]
+    assert [r.status for r in report.results] == ["complete"]
     assert S.read_run_attrs(str(store), run_id)["resumed_at"] == attrs["checkpoint"]["saved"]
     assert min(stopped_at.values()) < 8000
     clean = tmp_path / "clean.zarr"

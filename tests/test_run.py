@@ -99,7 +99,7 @@ def test_rerun_skips_complete_and_redoes_incomplete(two_stores, tmp_path):
     zarr.open_group(str(path), path=f"runs/{ids[1]}", mode="r+").attrs.update({"status": "failed", "error": "x"})
     shutil.rmtree(path / "runs" / ids[2])
     report = api.run_scenario(scenario, store=path, workers=1)
-    assert sorted(r["run_id"] for r in report.results) == sorted(ids[:3])
+    assert sorted(r.run_id for r in report.results) == sorted(ids[:3])
     assert len(report.skipped) == 9
     assert_same_runs(store_contents(path), store_contents(two_path))
 

@@ -18,8 +18,8 @@ def recall(rule, load, seed, n=400, flip=0.05, update="async-permutation"):
            "patterns": {"source": "random", "load": load}, "init": {"kind": "flip", "fraction": flip},
            "dynamics": {"update": update, "max_sweeps": 200}, "record": {"state": False}}
     spec = parse_scenario(doc).runs[0]
-    pats, w, scale, s0, st = H.build(spec.config, spec.seed_sequence())
-    metrics, _ = H.simulate(spec.config, pats, w, scale, s0, st)
+    pats, w, scale, s0, st = H.build(spec.settings, spec.seed_sequence())
+    metrics, _ = H.simulate(spec.settings, pats, w, scale, s0, st)
     return metrics
 
 

@@ -171,7 +171,7 @@ def test_run_redoes_damaged_and_never_started_runs(tmp_path, small_scenario):
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=zarr.errors.ZarrUserWarning)
         report = api.run_scenario(small_scenario, store=path, workers=1)
-    assert sorted(r["run_id"] for r in report.results) == ids[:3] and not report.failed
+    assert sorted(r.run_id for r in report.results) == ids[:3] and not report.failed
     assert len(report.skipped) == 9
     from test_run import assert_same_runs, store_contents
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Field, model_validator
 
@@ -33,11 +33,17 @@ class RandomPatterns(Strict):
             raise ValueError("give exactly one of 'count' and 'load'")
         return self
 
+    def n_patterns(self, n_units: int) -> int:
+        """P: ``count``, or ``round(load * n_units)``."""
+        return self.count if self.count is not None else int(round(self.load * n_units))
+
 
 class ImagePatterns(Strict):
     """Binarized images from a dataset bundled with dynet."""
 
     source: Literal["images"]
+    #: N: the digits are 8 x 8 images.
+    N_UNITS: ClassVar[int] = 64
     dataset: Literal["digits"] = Field("digits", description="digits: 8x8 handwritten digits (UCI, CC BY 4.0), N = 64.")
     count: int = Field(10, ge=1, le=10, description="Store the mean images of digits 0 .. count-1, binarized.")
 
@@ -138,7 +144,7 @@ class HopfieldScenario(ScenarioBase):
         if isinstance(p, RandomPatterns):
             if self.network.n_units is None:
                 raise ValueError("network.n_units: required with random patterns")
-            n_pat = p.count if p.count is not None else round(p.load * self.network.n_units)
+            n_pat = p.n_patterns(self.network.n_units)
             if n_pat < 1:
                 raise ValueError(f"patterns.load: {p.load} gives no pattern at N = {self.network.n_units}")
             if getattr(self.init, "pattern", 0) >= n_pat:
@@ -149,9 +155,9 @@ class HopfieldScenario(ScenarioBase):
         p = self.patterns
         if isinstance(p, RandomPatterns):
             n = self.network.n_units
-            n_pat = p.count if p.count is not None else round(p.load * n)
+            n_pat = p.n_patterns(n)
         elif isinstance(p, ImagePatterns):
-            n, n_pat = 64, p.count
+            n, n_pat = ImagePatterns.N_UNITS, p.count
         else:
             return []  # from a file: as large as the file
         per_synapse = {"hebbian": 6, "storkey": 40, "pseudoinverse": 24}[self.network.rule]  # the rule's work arrays

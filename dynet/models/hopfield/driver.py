@@ -1,6 +1,7 @@
 """Hopfield networks: patterns, learning rules, initial states and the run driver.
 
-The driver builds everything from the run's seed, then calls
+The driver reads the run's typed scenario (:class:`~dynet.models.hopfield.config.HopfieldScenario`,
+``spec.settings``), builds everything from the run's seed, then calls
 :func:`dynet.models.hopfield.kernels.run_block` for whole blocks of sweeps and hands
 recorded rows to the run record. Random streams (from the run's SeedSequence):
 child 0 draws the patterns, child 1 the initial state, child 2 seeds the
@@ -15,9 +16,11 @@ import numpy as np
 
 from dynet import data as _data
 from dynet.kernels.rng import seed_state
+from dynet.scenario import run_settings
 from dynet.store import TrajectorySpec, chunk_rows
 
 from . import kernels as K
+from .config import HopfieldDynamics, HopfieldInit, HopfieldRecord, HopfieldScenario, ImagePatterns, RandomPatterns
 
 #: A final state counts as retrieving a stored pattern when |overlap| >= this.
 RETRIEVAL_OVERLAP = 0.9
@@ -61,16 +64,18 @@ def file_patterns(path: str, key: str | None, sha256: str | None = None) -> np.n
     raise _data.DataError(f"{path}: pattern values must be -1/+1 or 0/1, found {sorted(values)[:6]}")
 
 
-def make_patterns(config: dict, rng: np.random.Generator, base_dir: str = ".") -> np.ndarray:
-    p = config["patterns"]
-    if p["source"] == "random":
-        n = config["network"]["n_units"]
-        count = p["count"] if p["count"] is not None else int(round(p["load"] * n))
-        return random_patterns(count, n, rng, p["bias"])
-    if p["source"] == "images":
-        return digit_patterns(p["count"])
-    path = p["path"] if os.path.isabs(p["path"]) else os.path.join(base_dir, p["path"])
-    return file_patterns(path, p["key"], p.get("sha256"))
+def make_patterns(cfg: HopfieldScenario, rng: np.random.Generator, base_dir: str = ".",
+                  sha256: str | None = None) -> np.ndarray:
+    """The run's stored patterns, ``int8`` of shape (P, N); ``sha256``: the content of a pattern
+    file that the run's identity names (``spec.config["patterns"]["sha256"]``), checked when given."""
+    p = cfg.patterns
+    if isinstance(p, RandomPatterns):
+        n = cfg.network.n_units
+        return random_patterns(p.n_patterns(n), n, rng, p.bias)
+    if isinstance(p, ImagePatterns):
+        return digit_patterns(p.count)
+    path = p.path if os.path.isabs(p.path) else os.path.join(base_dir, p.path)
+    return file_patterns(path, p.key, sha256)
 
 
 # --------------------------------------------------------------------------- learning rules
@@ -132,48 +137,49 @@ RULES = {"hebbian": hebbian, "storkey": storkey, "pseudoinverse": pseudoinverse}
 
 # --------------------------------------------------------------------------- initial states, schedules
 
-def initial_state(init: dict, patterns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def initial_state(init: HopfieldInit, patterns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The initial state (``int8``, length N) of the ``init`` table: a cued pattern with bits
+    flipped or masked, or a random state."""
     n = patterns.shape[1]
-    kind = init["kind"]
-    if kind == "random":
-        return random_patterns(1, n, rng, init["bias"])[0]
-    s = patterns[init["pattern"]].copy()
-    k = int(round(init["fraction"] * n))
-    if kind == "flip":
+    if init.kind == "random":
+        return random_patterns(1, n, rng, init.bias)[0]
+    s = patterns[init.pattern].copy()
+    k = int(round(init.fraction * n))
+    if init.kind == "flip":
         idx = rng.choice(n, size=k, replace=False)
         s[idx] *= -1
         return s
     # mask
-    if init["region"] == "tail":
+    if init.region == "tail":
         idx = np.arange(n - k, n)
-    elif init["region"] == "head":
+    elif init.region == "head":
         idx = np.arange(k)
     else:
         idx = rng.choice(n, size=k, replace=False)
-    if init["fill"] == "random":
+    if init.fill == "random":
         s[idx] = random_patterns(1, k, rng)[0] if k else s[idx]
     else:
-        s[idx] = 1 if init["fill"] == "positive" else -1
+        s[idx] = 1 if init.fill == "positive" else -1
     return s
 
 
-def temperatures(dynamics: dict) -> np.ndarray:
+def temperatures(dynamics: HopfieldDynamics) -> np.ndarray:
     """Temperature of each sweep 1..max_sweeps (float64 array of length max_sweeps).
 
     An annealing schedule runs from ``t_start`` (sweep 1) to exactly ``t_end`` (sweep
     ``anneal.sweeps``), linearly or geometrically, and ``t_after`` (default ``t_end``)
     after that; a schedule longer than the run is cut off, never compressed.
     """
-    n = dynamics["max_sweeps"]
-    a = dynamics["anneal"]
+    n = dynamics.max_sweeps
+    a = dynamics.anneal
     if a is None:
-        return np.full(n, float(dynamics["temperature"]))
-    m = a["sweeps"] or n
-    if a["schedule"] == "linear":
-        sched = np.linspace(a["t_start"], a["t_end"], m)
+        return np.full(n, float(dynamics.temperature))
+    m = a.sweeps or n
+    if a.schedule == "linear":
+        sched = np.linspace(a.t_start, a.t_end, m)
     else:
-        sched = np.geomspace(a["t_start"], a["t_end"], m)
-    out = np.full(n, float(a["t_end"] if a.get("t_after") is None else a["t_after"]))
+        sched = np.geomspace(a.t_start, a.t_end, m)
+    out = np.full(n, float(a.t_end if a.t_after is None else a.t_after))
     k = min(m, n)
     out[:k] = sched[:k]
     return out
@@ -182,19 +188,20 @@ def temperatures(dynamics: dict) -> np.ndarray:
 # --------------------------------------------------------------------------- validation before running
 
 def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
-    """Problems with this config that need its data (file patterns, image sizes)."""
-    p = config["patterns"]
-    if p["source"] == "random":
+    """Problems with this resolved config (``RunSpec.config``) that need its data (file patterns,
+    image sizes)."""
+    cfg = run_settings("hopfield", config)
+    if isinstance(cfg.patterns, RandomPatterns):
         return []
     try:
-        pats = make_patterns(config, np.random.default_rng(0), base_dir)
+        pats = make_patterns(cfg, np.random.default_rng(0), base_dir, config["patterns"].get("sha256"))
     except _data.DataError as exc:
         return [f"patterns.path: {exc}"]
     problems = []
     n_pat, n = pats.shape
-    if config["network"]["n_units"] not in (None, n):
-        problems.append(f"network.n_units: {config['network']['n_units']} does not match the patterns' N = {n}")
-    cue = config["init"].get("pattern")
+    if cfg.network.n_units not in (None, n):
+        problems.append(f"network.n_units: {cfg.network.n_units} does not match the patterns' N = {n}")
+    cue = cued_pattern(cfg)
     if cue is not None and cue >= n_pat:
         problems.append(f"init.pattern: {cue} is out of range for {n_pat} patterns")
     return problems
@@ -202,25 +209,32 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
 
 # --------------------------------------------------------------------------- the run
 
-def build(config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = "."):
-    """Patterns, weights, scale, initial state and kernel RNG state of a run."""
+def cued_pattern(cfg: HopfieldScenario) -> int | None:
+    """Index of the stored pattern the initial state is cued with (None: a random start)."""
+    return getattr(cfg.init, "pattern", None)
+
+
+def build(cfg: HopfieldScenario, seed_sequence: np.random.SeedSequence, base_dir: str = ".",
+          sha256: str | None = None):
+    """Patterns, weights, scale, initial state and kernel RNG state of a run (``sha256``: see
+    :func:`make_patterns`)."""
     pat_ss, init_ss, dyn_ss = seed_sequence.spawn(3)
-    patterns = make_patterns(config, np.random.default_rng(pat_ss), base_dir)
-    weights, scale = RULES[config["network"]["rule"]](patterns)
-    s0 = initial_state(config["init"], patterns, np.random.default_rng(init_ss))
+    patterns = make_patterns(cfg, np.random.default_rng(pat_ss), base_dir, sha256)
+    weights, scale = RULES[cfg.network.rule](patterns)
+    s0 = initial_state(cfg.init, patterns, np.random.default_rng(init_ss))
     return patterns, weights, scale, s0, seed_state(dyn_ss)
 
 
-def trajectory_specs(n_units: int, n_patterns: int, record: dict) -> dict[str, TrajectorySpec]:
+def trajectory_specs(n_units: int, n_patterns: int, record: HopfieldRecord) -> dict[str, TrajectorySpec]:
     specs = {
         "sweep": TrajectorySpec(("sweep",), "int64"),
         "energy": TrajectorySpec(("sweep",), "float64"),
         "flips": TrajectorySpec(("sweep",), "int64"),
         "temperature": TrajectorySpec(("sweep",), "float64"),
     }
-    if record["state"]:
+    if record.state:
         specs["state"] = TrajectorySpec(("sweep", "unit"), "int8", (n_units,))
-    if record["overlaps"]:
+    if record.overlaps:
         specs["overlap"] = TrajectorySpec(("sweep", "pattern"), "float64", (n_patterns,))
     return specs
 
@@ -234,25 +248,25 @@ def field_buffer(weights: np.ndarray) -> np.ndarray:
     return np.zeros(n, np.float64)
 
 
-def lowrank_ok(config: dict, weights: np.ndarray, patterns: np.ndarray) -> bool:
+def lowrank_ok(rule: str, weights: np.ndarray, patterns: np.ndarray) -> bool:
     """Whether fields may be computed in pattern space (Hebbian integer weights, P < N)."""
-    return (config["network"].get("rule") == "hebbian" and np.issubdtype(weights.dtype, np.integer)
+    return (rule == "hebbian" and np.issubdtype(weights.dtype, np.integer)
             and patterns.shape[0] < patterns.shape[1] and patterns.shape[1] * patterns.shape[0] < 2**31)
 
 
-def simulate(config: dict, patterns, weights, scale, s0, rng_state, *, sink=None, block_sweeps=None):
+def simulate(cfg: HopfieldScenario, patterns, weights, scale, s0, rng_state, *, sink=None, block_sweeps=None):
     """Run the dynamics; feed recorded rows to ``sink(**columns)`` block by block.
 
     Returns a dict of final metrics. ``block_sweeps`` bounds the sweeps per kernel
     call (default: enough to fill about one 1 MB chunk of states).
     """
-    dyn, rec = config["dynamics"], config["record"]
+    dyn, rec = cfg.dynamics, cfg.record
     n_pat, n = patterns.shape
-    theta = np.full(n, float(config["network"]["threshold"]))
+    theta = np.full(n, float(cfg.network.threshold))
     temps = temperatures(dyn)
-    update = K.UPDATE_CODES[dyn["update"]]
-    every = rec["every"]
-    max_sweeps = dyn["max_sweeps"]
+    update = K.UPDATE_CODES[dyn.update]
+    every = rec.every
+    max_sweeps = dyn.max_sweeps
     if block_sweeps is None:
         block_sweeps = chunk_rows(n) * every
     block_sweeps = max(every, (block_sweeps // every) * every)
@@ -260,10 +274,10 @@ def simulate(config: dict, patterns, weights, scale, s0, rng_state, *, sink=None
     s = s0.astype(np.int8).copy()
     s_prev = s.copy()
     h = field_buffer(weights)
-    lowrank = lowrank_ok(config, weights, patterns)
+    lowrank = lowrank_ok(cfg.network.rule, weights, patterns)
     K.fields(weights, patterns, lowrank, s, h)
-    n_state = n if rec["state"] else 0
-    n_over = n_pat if rec["overlaps"] else 0
+    n_state = n if rec.state else 0
+    n_over = n_pat if rec.overlaps else 0
 
     def buffers(rows):
         return dict(sweep=np.empty(rows, np.int64), state=np.empty((rows, n_state), np.int8),
@@ -296,7 +310,7 @@ def simulate(config: dict, patterns, weights, scale, s0, rng_state, *, sink=None
         n_sw = min(block_sweeps, max_sweeps - done)
         ran, n_rec, stop, pending = K.run_block(
             weights, lowrank, scale, theta, patterns, s, s_prev, h, temps, update, rng_state,
-            done, n_sw, every, dyn["stop_at_fixed_point"], pending,
+            done, n_sw, every, dyn.stop_at_fixed_point, pending,
             buf["sweep"], buf["state"], buf["energy"], buf["overlap"], buf["flips"], buf["temperature"])
         done += ran
         if done == max_sweeps and stop == K.RUNNING and (n_rec == 0 or buf["sweep"][n_rec - 1] != done):
@@ -317,7 +331,7 @@ def simulate(config: dict, patterns, weights, scale, s0, rng_state, *, sink=None
     final_over = np.empty(n_pat)
     K.overlaps(patterns, s, final_over)
     nearest = int(np.argmax(np.abs(final_over)))
-    cue = config["init"].get("pattern")
+    cue = cued_pattern(cfg)
     retrieved_any = bool(np.abs(final_over).max() >= RETRIEVAL_OVERLAP)
     metrics = {
         "sweeps": int(done),
@@ -345,45 +359,51 @@ def _overlap(xi, s) -> float:
 
 def run(spec, record) -> dict:
     """Run one Hopfield run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
-    config = spec.config
-    patterns, weights, scale, s0, rng_state = build(config, spec.seed_sequence(), spec.base_dir)
+    cfg = spec.settings
+    patterns, weights, scale, s0, rng_state = build(cfg, spec.seed_sequence(), spec.base_dir,
+                                                    spec.config["patterns"].get("sha256"))
     n_pat, n = patterns.shape
     record.static("patterns", patterns, ("pattern", "unit"))
     record.static("initial_state", s0, ("unit",))
-    if config["record"]["weights"]:
+    if cfg.record.weights:
         record.static("weights", (weights * scale).astype(np.float64), ("post", "pre"))
-    traj = record.trajectory(trajectory_specs(n, n_pat, config["record"]))
-    metrics, final = simulate(config, patterns, weights, scale, s0, rng_state, sink=traj.append)
+    traj = record.trajectory(trajectory_specs(n, n_pat, cfg.record))
+    metrics, final = simulate(cfg, patterns, weights, scale, s0, rng_state, sink=traj.append)
     traj.close()
     record.static("final_state", final, ("unit",))
     return metrics
 
 
+#: What :func:`cost` assumes of pattern files, whose size is known only once read.
+FILE_GUESS = (10, 64)  # patterns, units
+
+
 def cost(config: dict) -> float:
     """Rough work of a run in synapse updates, for batching small runs into one task."""
-    n = config["network"]["n_units"] or 64
-    p = config["patterns"]
-    n_pat = (p.get("count") or round((p.get("load") or 0.1) * n)) if p["source"] == "random" else 10
-    learn = n * n * n_pat * (3 if config["network"]["rule"] != "hebbian" else 1)
-    sweeps = min(config["dynamics"]["max_sweeps"], 20 if config["dynamics"]["stop_at_fixed_point"] else 10**9)
+    cfg = run_settings("hopfield", config)
+    p = cfg.patterns
+    if isinstance(p, RandomPatterns):
+        n = cfg.network.n_units
+        n_pat = p.n_patterns(n)
+    elif isinstance(p, ImagePatterns):
+        n, n_pat = ImagePatterns.N_UNITS, p.count
+    else:
+        n_pat, n = FILE_GUESS
+        n = cfg.network.n_units or n
+    learn = n * n * n_pat * (3 if cfg.network.rule != "hebbian" else 1)
+    sweeps = min(cfg.dynamics.max_sweeps, 20 if cfg.dynamics.stop_at_fixed_point else 10**9)
     return float(learn + sweeps * n * n * 0.2 + n * n)
 
 
 def warmup() -> None:
     """Compile (or load from cache) every kernel a Hopfield run uses, on tiny inputs."""
-    cfg = {"dynamics": {"max_sweeps": 3, "temperature": 0.0, "anneal": None, "update": "async-permutation",
-                        "stop_at_fixed_point": True},
-           "record": {"every": 1, "state": True, "overlaps": True},
-           "network": {"threshold": 0.0, "rule": "hebbian"}, "init": {"pattern": 0}}
     pats = random_patterns(2, 8, np.random.default_rng(0))
-    for name in ("hebbian", "pseudoinverse"):
-        cfg["network"]["rule"] = name
-        w, scale = RULES[name](pats)
+    for rule in ("hebbian", "pseudoinverse"):
+        w, scale = RULES[rule](pats)
         for update in ("async-permutation", "synchronous"):
             for t in (0.0, 1.0):
-                cfg["dynamics"]["update"] = update
-                cfg["dynamics"]["temperature"] = t
+                cfg = HopfieldScenario.model_validate({
+                    "name": "warmup", "model": "hopfield", "seed": 0, "network": {"n_units": 8, "rule": rule},
+                    "patterns": {"source": "random", "count": 2}, "init": {"kind": "flip", "pattern": 0},
+                    "dynamics": {"max_sweeps": 3, "temperature": t, "update": update}})
                 simulate(cfg, pats, w, scale, pats[0].copy(), np.array([1, 2, 3, 4], np.uint64))
-
-
-#: Metrics shown (averaged over replicates) in run summaries.

@@ -48,7 +48,17 @@ STOP_REASONS = {RUNNING: "max_sweeps", FIXED_POINT: "fixed_point", TWO_CYCLE: "t
 # fastmath: only the order of the sum over j changes; for integer weights the sum is exact.
 @njit(cache=True, fastmath=True)
 def dense_fields(W, s, h):
-    """``h[i] = sum_j W[i, j] * s[j]`` for every unit (``N^2`` synapse updates)."""
+    """``h[i] = sum_j W[i, j] * s[j]`` for every unit (``N^2`` synapse updates).
+
+    Parameters
+    ----------
+    W : ndarray, shape (N, N)
+        Unscaled weights: ``int16``/``int32`` (Hebbian, exact) or ``float64``.
+    s : ndarray of int8, shape (N,)
+        State in {-1, +1}.
+    h : ndarray, shape (N,)
+        Output: ``int32``/``int64`` for integer ``W`` (exact), else ``float64``.
+    """
     n = W.shape[0]
     for i in range(n):
         row = W[i]
@@ -62,8 +72,17 @@ def dense_fields(W, s, h):
 def hebbian_fields(patterns, s, h):
     """``h = X^T (X s) - P s``, which equals ``W s`` for Hebbian ``W = X^T X`` with zero diagonal.
 
-    ``patterns`` is the ``int8`` matrix X of shape (P, N). Overlaps ``X s`` are summed
-    in int32 (``|X s| <= N``) and fields in the dtype of ``h`` (integers: exact).
+    Overlaps ``X s`` are summed in int32 (``|X s| <= N``) and fields in the dtype of ``h``
+    (integers: exact).
+
+    Parameters
+    ----------
+    patterns : ndarray of int8, shape (P, N)
+        The stored patterns X, in {-1, +1}.
+    s : ndarray of int8, shape (N,)
+        State in {-1, +1}.
+    h : ndarray, shape (N,)
+        Output, ``int32``/``int64`` (exact) or ``float64``.
     """
     n_pat, n = patterns.shape
     m = np.empty(n_pat, np.int32)
@@ -84,7 +103,21 @@ def hebbian_fields(patterns, s, h):
 
 @njit(cache=True)
 def fields(W, patterns, lowrank, s, h):
-    """``h = W @ s``, in pattern space when ``lowrank`` (Hebbian weights only)."""
+    """``h = W @ s``, in pattern space when ``lowrank`` (Hebbian weights only).
+
+    Parameters
+    ----------
+    W : ndarray, shape (N, N)
+        Unscaled weights (see :func:`dense_fields`).
+    patterns : ndarray of int8, shape (P, N)
+        The stored patterns (read only when ``lowrank``).
+    lowrank : bool
+        ``W`` is ``X^T X`` with zero diagonal: use :func:`hebbian_fields`.
+    s : ndarray of int8, shape (N,)
+        State.
+    h : ndarray, shape (N,)
+        Output (see :func:`dense_fields`).
+    """
     if lowrank:
         hebbian_fields(patterns, s, h)
     else:
@@ -107,9 +140,32 @@ def _decide(u, s_i, temperature, rng_state):
 def async_sweep(W, scale, theta, s, h, temperature, update, perm, rng_state):
     """One asynchronous sweep of ``N`` unit visits; returns the number of flips.
 
-    ``update`` picks the visiting order: ASYNC_PERMUTATION (a fresh Fisher-Yates
-    permutation per sweep), ASYNC_SEQUENTIAL (0..N-1) or ASYNC_RANDOM (N draws
-    with replacement). ``perm`` is scratch space of length ``N``.
+    Parameters
+    ----------
+    W : ndarray, shape (N, N)
+        Unscaled symmetric weights, ``int16``/``int32`` or ``float64``.
+    scale : float
+        Effective weights are ``scale * W``.
+    theta : ndarray of float64, shape (N,)
+        Thresholds.
+    s : ndarray of int8, shape (N,)
+        State, updated in place.
+    h : ndarray, shape (N,)
+        Unscaled fields ``W @ s``, kept current in place (dtype as in :func:`dense_fields`).
+    temperature : float
+        Glauber temperature; 0 is deterministic.
+    update : int
+        Visiting order: ASYNC_PERMUTATION (a fresh Fisher-Yates permutation per sweep),
+        ASYNC_SEQUENTIAL (0..N-1) or ASYNC_RANDOM (N draws with replacement).
+    perm : ndarray of int64, shape (N,)
+        Scratch space.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+
+    Returns
+    -------
+    int
+        The number of flips.
     """
     n = s.shape[0]
     if update == ASYNC_PERMUTATION:
@@ -137,8 +193,26 @@ def async_sweep(W, scale, theta, s, h, temperature, update, perm, rng_state):
 def sync_step(W, patterns, lowrank, scale, theta, s, s_new, h, temperature, rng_state):
     """One synchronous step: every unit decides on the fields of ``s``.
 
-    Writes the new state to ``s_new``, then recomputes every field
-    (``h = W @ s_new``, see :func:`fields`). Returns the number of flips.
+    Writes the new state to ``s_new``, then recomputes every field (``h = W @ s_new``,
+    see :func:`fields`).
+
+    Parameters
+    ----------
+    W, patterns, lowrank
+        As in :func:`fields`.
+    scale, theta, temperature, rng_state
+        As in :func:`async_sweep`.
+    s : ndarray of int8, shape (N,)
+        State before the step (not modified).
+    s_new : ndarray of int8, shape (N,)
+        Output: the state after the step.
+    h : ndarray, shape (N,)
+        Fields of ``s`` on entry, of ``s_new`` on return.
+
+    Returns
+    -------
+    int
+        The number of units that changed.
     """
     n = s.shape[0]
     flips = 0
@@ -152,7 +226,19 @@ def sync_step(W, patterns, lowrank, scale, theta, s, s_new, h, temperature, rng_
 
 @njit(cache=True)
 def is_stable(scale, theta, s, h):
-    """True when no unit would change under a deterministic update."""
+    """True when no unit would change under a deterministic update.
+
+    Parameters
+    ----------
+    scale : float
+        Weight scale.
+    theta : ndarray of float64, shape (N,)
+        Thresholds.
+    s : ndarray of int8, shape (N,)
+        State.
+    h : ndarray, shape (N,)
+        Unscaled fields ``W @ s``.
+    """
     for i in range(s.shape[0]):
         u = scale * h[i] - theta[i]
         if (u > 0.0 and s[i] < 0) or (u < 0.0 and s[i] > 0):
@@ -162,7 +248,18 @@ def is_stable(scale, theta, s, h):
 
 @njit(cache=True)
 def energy(scale, theta, s, h):
-    """``E = -1/2 * scale * s.h + theta.s`` with ``h = W @ s`` current."""
+    """``E = -1/2 * scale * s.h + theta.s`` with ``h = W @ s`` current.
+
+    Parameters
+    ----------
+    scale, theta, s, h
+        As in :func:`is_stable`.
+
+    Returns
+    -------
+    float
+        The energy.
+    """
     e_w = 0.0
     e_t = 0.0
     for i in range(s.shape[0]):
@@ -173,7 +270,17 @@ def energy(scale, theta, s, h):
 
 @njit(cache=True)
 def overlaps(patterns, s, out):
-    """``out[mu] = (1/N) sum_i patterns[mu, i] * s[i]``."""
+    """``out[mu] = (1/N) sum_i patterns[mu, i] * s[i]``.
+
+    Parameters
+    ----------
+    patterns : ndarray of int8, shape (P, N)
+        The stored patterns.
+    s : ndarray of int8, shape (N,)
+        State.
+    out : ndarray of float64, shape (P,)
+        Output overlaps.
+    """
     n_pat, n = patterns.shape
     for mu in range(n_pat):
         acc = 0
@@ -216,7 +323,32 @@ def run_block(W, lowrank, scale, theta, patterns, s, s_prev, h, temperatures, up
     the one two steps back (a 2-cycle). ``s_prev`` holds the state before the last
     synchronous step (scratch for asynchronous updates).
 
-    Returns ``(sweeps_done, n_records, stop_code, flips_pending)``.
+    Parameters
+    ----------
+    W, patterns, lowrank
+        As in :func:`fields`.
+    scale, theta, s, h, update, rng_state
+        As in :func:`async_sweep` (``s``, ``h`` and ``rng_state`` advance in place).
+    s_prev : ndarray of int8, shape (N,)
+        See above.
+    temperatures : ndarray of float64, shape (max_sweeps,)
+        Temperature of each sweep of the run.
+    first_sweep, n_sweeps, every : int
+        Sweeps done before this call, the most to run now, the recording interval.
+    stop_at_fixed_point : bool
+        Stop at a fixed point or 2-cycle at T = 0.
+    flips_pending : int
+        Flips since the last record, carried over from the previous call.
+    rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature : ndarray
+        Record buffers: ``int64 (rows,)``, ``int8 (rows, N)`` (or ``(rows, 0)``: not recorded),
+        ``float64 (rows,)``, ``float64 (rows, P)`` (or ``(rows, 0)``), ``int64 (rows,)``,
+        ``float64 (rows,)``.
+
+    Returns
+    -------
+    tuple of int
+        ``(sweeps_done, n_records, stop_code, flips_pending)``; ``stop_code`` is RUNNING,
+        FIXED_POINT or TWO_CYCLE.
     """
     n = s.shape[0]
     perm = np.empty(n, np.int64)
@@ -264,6 +396,18 @@ def run_block(W, lowrank, scale, theta, patterns, s, s_prev, h, temperatures, up
 def record_initial(scale, theta, patterns, s, h,
                    rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature,
                    temperature):
-    """Write record row 0 for the initial state (sweep 0, no flips)."""
+    """Write record row 0 for the initial state (sweep 0, no flips).
+
+    Parameters
+    ----------
+    scale, theta, patterns, s, h
+        As in :func:`run_block`.
+    rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature : ndarray
+        Record buffers: ``int64 (rows,)``, ``int8 (rows, N)`` (or ``(rows, 0)``: not recorded),
+        ``float64 (rows,)``, ``float64 (rows, P)`` (or ``(rows, 0)``), ``int64 (rows,)``,
+        ``float64 (rows,)``.
+    temperature : float
+        The temperature recorded with the row.
+    """
     _record(0, 0, 0, temperature, scale, theta, patterns, s, h,
             rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature)

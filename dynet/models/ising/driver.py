@@ -13,16 +13,19 @@ accounts for autocorrelation when blocks are longer than it):
 
 and, for h = 0 and J > 0, Onsager's exact infinite-lattice values for comparison.
 Random streams: child 0 of the run's SeedSequence draws the initial lattice, child 1
-seeds the kernel's xoshiro256** state.
+seeds the kernel's xoshiro256** state. The driver reads the run's typed scenario
+(:class:`~dynet.models.ising.config.IsingScenario`, ``spec.settings``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from dynet.kernels.rng import seed_state
+from dynet.scenario import run_settings
 from dynet.store import TrajectorySpec, chunk_rows
 
 from . import kernels as K
@@ -39,6 +42,14 @@ def onsager_magnetization(temperature: float, coupling: float = 1.0) -> float:
     return (1.0 - math.sinh(2.0 / t) ** -4) ** 0.125
 
 
+@functools.cache
+def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    # an eigenvalue problem of size n: computed once per process, not once per run
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    nodes.flags.writeable = weights.flags.writeable = False
+    return nodes, weights
+
+
 def onsager_energy(temperature: float, coupling: float = 1.0) -> float:
     """Exact energy per spin at h = 0::
 
@@ -48,7 +59,7 @@ def onsager_energy(temperature: float, coupling: float = 1.0) -> float:
     """
     x = 2.0 * coupling / temperature
     k = 2.0 * math.sinh(x) / math.cosh(x) ** 2
-    nodes, weights = np.polynomial.legendre.leggauss(400)
+    nodes, weights = _gauss_legendre(400)
     theta = (nodes + 1.0) * math.pi / 4.0
     with np.errstate(divide="ignore"):
         kk = float(np.sum(weights / np.sqrt(1.0 - (k * np.sin(theta)) ** 2)) * math.pi / 4.0)
@@ -56,6 +67,7 @@ def onsager_energy(temperature: float, coupling: float = 1.0) -> float:
 
 
 def initial_lattice(size: int, init: str, rng: np.random.Generator) -> np.ndarray:
+    """The (size, size) ``int8`` starting lattice: all up, all down, or random (P(+1) = 1/2)."""
     if init == "up":
         return np.ones((size, size), np.int8)
     if init == "down":
@@ -92,29 +104,29 @@ def block_stats(m: np.ndarray, e: np.ndarray, n_spins: int, temperature: float, 
 
 def run(spec, record) -> dict:
     """Run one Ising run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
-    cfg = spec.config
-    lat, dyn, rec = cfg["lattice"], cfg["dynamics"], cfg["record"]
-    size, coupling, field = lat["size"], lat["coupling"], lat["field"]
+    cfg = spec.settings
+    lat, dyn, rec = cfg.lattice, cfg.dynamics, cfg.record
+    size, coupling, field = lat.size, lat.coupling, lat.field
     n_spins = size * size
-    temperature = dyn["temperature"]
+    temperature = dyn.temperature
     init_ss, dyn_ss = spec.seed_sequence().spawn(2)
-    spins = initial_lattice(size, dyn["init"], np.random.default_rng(init_ss))
+    spins = initial_lattice(size, dyn.init, np.random.default_rng(init_ss))
     rng_state = seed_state(dyn_ss)
-    algorithm = K.ALGORITHMS[dyn["algorithm"]]
+    algorithm = K.ALGORITHMS[dyn.algorithm]
     thresholds = K.threshold_table(K.acceptance_table(algorithm, 1.0 / temperature, coupling, field))
     record.static("initial_lattice", spins, ("row", "col"))
     m_sum, b_sum = K.sums(spins)
     none = np.empty(0, np.int64)
-    if dyn["thermalize"]:
-        m_sum, b_sum, _ = K.sweeps(spins, thresholds, algorithm, dyn["thermalize"], dyn["thermalize"] + 1,
+    if dyn.thermalize:
+        m_sum, b_sum, _ = K.sweeps(spins, thresholds, algorithm, dyn.thermalize, dyn.thermalize + 1,
                                    rng_state, m_sum, b_sum, none, none, 0)
 
-    every = rec["every"]
-    n_rec = dyn["sweeps"] // every
+    every = rec.every
+    n_rec = dyn.sweeps // every
     traj = record.trajectory({"sweep": TrajectorySpec(("sweep",), "int64"),
                               "magnetization": TrajectorySpec(("sweep",), "float64"),
                               "energy": TrajectorySpec(("sweep",), "float64")})
-    snap_every = rec["snapshot_every"]
+    snap_every = rec.snapshot_every
     snaps = record.trajectory({"snapshot_sweep": TrajectorySpec(("snapshot",), "int64"),
                                "lattice": TrajectorySpec(("snapshot", "row", "col"), "int8", (size, size))}) \
         if snap_every else None
@@ -145,7 +157,7 @@ def run(spec, record) -> dict:
     if snaps is not None:
         snaps.close()
     record.static("final_lattice", spins, ("row", "col"))
-    metrics = block_stats(all_m, all_e, n_spins, temperature, rec["blocks"])
+    metrics = block_stats(all_m, all_e, n_spins, temperature, rec.blocks)
     metrics.update(n_spins=n_spins, temperature=temperature, size=size)
     if field == 0 and coupling > 0:
         metrics.update(exact_abs_magnetization=onsager_magnetization(temperature, coupling),
@@ -154,15 +166,18 @@ def run(spec, record) -> dict:
 
 
 def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
+    """Nothing to check beyond the schema: an Ising run reads no data."""
     return []
 
 
 def cost(config: dict) -> float:
-    d = config["dynamics"]
-    return float(config["lattice"]["size"] ** 2 * (d["sweeps"] + d["thermalize"]) * 5)
+    """Rough work of a run (site updates, ~5 units each), for batching small runs into one task."""
+    cfg = run_settings("ising", config)
+    return float(cfg.lattice.size ** 2 * (cfg.dynamics.sweeps + cfg.dynamics.thermalize) * 5)
 
 
 def warmup() -> None:
+    """Compile (or load from cache) the sweep kernels of both algorithms, on a 4 x 4 lattice."""
     spins = np.ones((4, 4), np.int8)
     none = np.empty(1, np.int64)
     for alg in (K.METROPOLIS, K.HEAT_BATH):

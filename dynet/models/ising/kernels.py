@@ -28,7 +28,22 @@ ALGORITHMS = {"metropolis": METROPOLIS, "heat-bath": HEAT_BATH}
 
 
 def acceptance_table(algorithm: int, beta: float, coupling: float, field: float) -> np.ndarray:
-    """The (2, 5) float64 lookup table described in the module docstring."""
+    """The acceptance lookup table described in the module docstring.
+
+    Parameters
+    ----------
+    algorithm : int
+        METROPOLIS or HEAT_BATH.
+    beta : float
+        Inverse temperature 1 / T.
+    coupling, field : float
+        J and h.
+
+    Returns
+    -------
+    ndarray of float64, shape (2, 5)
+        ``table[(s + 1) // 2, (nn + 4) // 2]``: a probability in [0, 1].
+    """
     table = np.empty((2, 5))
     for si, s in enumerate((-1, 1)):
         for k, nn in enumerate((-4, -2, 0, 2, 4)):
@@ -42,7 +57,18 @@ def acceptance_table(algorithm: int, beta: float, coupling: float, field: float)
 
 @njit(cache=True)
 def sums(spins):
-    """(M, B): the magnetization sum and the bond sum of a periodic lattice (exact integers)."""
+    """(M, B): the magnetization sum and the bond sum of a periodic lattice (exact integers).
+
+    Parameters
+    ----------
+    spins : ndarray of int8, shape (L, L)
+        Spins in {-1, +1}.
+
+    Returns
+    -------
+    tuple of int
+        ``M = sum_i s_i`` and ``B = sum_<ij> s_i s_j`` over the 2 L^2 bonds.
+    """
     n = spins.shape[0]
     m = 0
     b = 0
@@ -61,6 +87,15 @@ def threshold_table(table: np.ndarray) -> np.ndarray:
 
     A uniform ``u = k * 2**-53`` (``k`` the top 53 bits of a draw) satisfies ``u < p``
     exactly when ``k < ceil(p * 2**53)``, so the kernel compares integers.
+
+    Parameters
+    ----------
+    table : ndarray of float64, shape (2, 5)
+        From :func:`acceptance_table`.
+
+    Returns
+    -------
+    ndarray of uint64, shape (10,)
     """
     return np.ceil(table.reshape(10) * 2.0**53).astype(np.uint64)
 
@@ -71,8 +106,32 @@ def sweeps(spins, thresholds, algorithm, n_sweeps, every, rng_state, m_sum, b_su
 
     ``thresholds`` comes from :func:`threshold_table`. ``m_sum``, ``b_sum`` are the
     current sums (see :func:`sums`); records go to ``out_m[n_out:], out_b[n_out:]``.
-    Returns ``(m_sum, b_sum, n_out)``. One draw per site visit; the update is written
-    without branches (acceptance near T_c is a coin flip the CPU cannot predict).
+    One draw per site visit; the update is written without branches (acceptance near T_c
+    is a coin flip the CPU cannot predict).
+
+    Parameters
+    ----------
+    spins : ndarray of int8, shape (L, L)
+        The lattice (L even), updated in place.
+    thresholds : ndarray of uint64, shape (10,)
+        From :func:`threshold_table`.
+    algorithm : int
+        METROPOLIS or HEAT_BATH (must match the table).
+    n_sweeps, every : int
+        Sweeps to run; record after every ``every``-th.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    m_sum, b_sum : int
+        ``M`` and ``B`` of ``spins`` on entry.
+    out_m, out_b : ndarray of int64, shape (>= n_out + n_sweeps // every,)
+        Output: ``M`` and ``B`` at each record.
+    n_out : int
+        Index of the first record to write.
+
+    Returns
+    -------
+    tuple of int
+        ``(m_sum, b_sum, n_out)`` after the sweeps.
     """
     n = spins.shape[0]
     s0 = rng_state[0]
