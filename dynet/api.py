@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from . import models as _models
 from . import store as _store
-from .cluster import ClusterError
+from .errors import ClusterError
 from .scenario import RunSpec, Scenario, ScenarioError, load_scenario
 
 DEFAULT_STORE = "runs.zarr"
@@ -273,6 +273,7 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
         with _quiet_client_log(), \
                 connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout,
                         security=security) as client:
+            check_fits_workers(scenario, client)
             _store.open_store(store_path, create=True)
             sweep = _Sweep(client, scenario, store_path, skipped, progress, workers, lease)
             sweep.run(todo, model.cost)
@@ -281,6 +282,20 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
                      results=tuple(sorted(sweep.results, key=lambda r: order[r.run_id])),
                      skipped=tuple(sorted(sweep.skipped, key=lambda r: order[r.run_id])),
                      sweep_keys=tuple(scenario.sweep_keys), summary_metrics=tuple(model.summary))
+
+
+def check_fits_workers(scenario: Scenario, client) -> None:
+    """Refuse (:class:`ScenarioError`, one line) a scenario with a run larger than the memory the
+    client's workers may use, before anything is written: such a run would kill its worker,
+    attempt after attempt."""
+    from .cluster import MEMORY_PAUSE_FRACTION, worker_memory_limit
+    from .scenario import check_memory
+
+    limit = worker_memory_limit(client)
+    if limit:
+        check_memory(scenario, MEMORY_PAUSE_FRACTION * limit,
+                     f"the workers' memory limit is {limit / 2**30:.2f} GiB and Dask pauses a worker at "
+                     f"{MEMORY_PAUSE_FRACTION:.0%} of it")
 
 
 def _not_complete(scenario: Scenario, store_path: str, skipped: list[RunResult]) -> list[RunSpec]:

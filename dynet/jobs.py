@@ -91,6 +91,7 @@ def submit(path: str | os.PathLike, *, scheduler: str, store: str | os.PathLike 
     _store.check_writable(store_path)
     with connect(scheduler=scheduler, models=(scenario.model,), timeout=connect_timeout,
                  security=security) as client:
+        _api.check_fits_workers(scenario, client)
         _store.open_store(store_path, create=True)
         done = {rid for rid, st in _run_states(store_path, [s.run_id for s in scenario.runs]).items()
                 if st == _store.COMPLETE}

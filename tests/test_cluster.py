@@ -380,3 +380,23 @@ def test_tls_options_are_checked(tmp_path):
     with pytest.raises(cluster.ClusterConfigError, match="the TLS options apply to --scheduler only"), \
             cluster.connect(security=object()):
         pass
+
+
+# --------------------------------------------------------------------------- memory
+
+def test_a_run_larger_than_the_workers_memory_is_refused_before_anything_is_written(tmp_path, write_scenario):
+    """Dask pauses a worker at 80 % of its memory limit and kills it at 95 %: a run estimated
+    above the pause threshold would kill worker after worker; it is refused in one line."""
+    from distributed import LocalCluster
+
+    path = write_scenario('name = "big"\nmodel = "hopfield"\nseed = 1\n[network]\nn_units = 7000\n'
+                          '[patterns]\nsource = "random"\ncount = 10\n[init]\nkind = "flip"\npattern = 0\n'
+                          'fraction = 0.1\n', "big.toml")
+    with LocalCluster(n_workers=1, threads_per_worker=1, memory_limit="300MB", host="127.0.0.1",
+                      dashboard_address=None) as lc:
+        proc = cli("run", path, "--store", tmp_path / "s.zarr", "--scheduler", lc.scheduler_address)
+    assert proc.returncode == 2
+    assert one_error_line(proc) == (
+        f"error: {path}: network.n_units: a run would need about 0.3 GiB of memory (mostly hebbian weights "
+        "7000 x 7000); the workers' memory limit is 0.28 GiB and Dask pauses a worker at 80% of it")
+    assert not (tmp_path / "s.zarr").exists()
