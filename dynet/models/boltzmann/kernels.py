@@ -25,8 +25,8 @@ Conventions shared by every kernel here:
   output times 2**-53, :mod:`dynet.kernels.rng`). A sweep visits the units of ``units`` in
   order (``SEQUENTIAL``) or in a fresh Fisher-Yates permutation of them (``PERMUTATION``,
   drawn first with :func:`dynet.kernels.rng.permutation`).
-* The logistic function and ``exp`` of the acceptance are :func:`dynet.models.rbm.kernels.sigmoid`
-  and :func:`dynet.models.rbm.kernels.exp_` (IEEE arithmetic, no libm); the exact sums use libm.
+* The logistic function and ``exp`` of the acceptance are :func:`dynet.kernels.maths.sigmoid`
+  and :func:`dynet.kernels.maths.exp_` (IEEE arithmetic, no libm); the exact sums use libm.
   No ``fastmath``: sums keep their order and runs are bit-identical for a seed.
 """
 
@@ -35,8 +35,9 @@ import math
 import numpy as np
 from numba import njit
 
-from dynet.kernels.rng import _TWO_M53, _step, permutation
-from dynet.models.rbm.kernels import exp_, sigmoid
+from dynet.kernels.maths import exp_, sigmoid
+from dynet.kernels.rng import TWO_M53, permutation
+from dynet.kernels.rng import step as rng_step
 
 GIBBS = 0
 METROPOLIS = 1
@@ -101,14 +102,14 @@ def _sweep(W, b, s, h, units, lo, hi, method, order, temperature, perm, rng_stat
         if temperature == 0.0:
             new = hi if u > 0.0 else (lo if u < 0.0 else old)
         elif method == GIBBS:
-            x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+            x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
             p = sigmoid(gap * u / temperature)
-            new = hi if np.float64(x >> np.uint64(11)) * _TWO_M53 < p else lo
+            new = hi if np.float64(x >> np.uint64(11)) * TWO_M53 < p else lo
         else:
-            x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+            x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
             cand = lo + hi - old
             accept = exp_((cand - old) * u / temperature)  # exp(-dE / T)
-            new = cand if np.float64(x >> np.uint64(11)) * _TWO_M53 < accept else old
+            new = cand if np.float64(x >> np.uint64(11)) * TWO_M53 < accept else old
         if new != old:
             d = np.float64(new - old)
             s[i] = new
@@ -231,10 +232,10 @@ def tempering_sweeps(W, b, S, H, E, at, units, lo, hi, method, order, temps, fir
             for k in range((t // swap_every) % 2, n_rep - 1, 2):
                 r1 = at[k]
                 r2 = at[k + 1]
-                x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+                x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
                 log_a = (1.0 / temps[k] - 1.0 / temps[k + 1]) * (E[r1] - E[r2])
                 attempts[k] += 1
-                if np.float64(x >> np.uint64(11)) * _TWO_M53 < exp_(log_a):
+                if np.float64(x >> np.uint64(11)) * TWO_M53 < exp_(log_a):
                     accepts[k] += 1
                     at[k] = r2
                     at[k + 1] = r1

@@ -67,9 +67,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dynet.kernels import maths
 from dynet.kernels.rng import seed_state
 from dynet.models.rbm import driver as R
-from dynet.models.rbm import kernels as KR
 from dynet.store import TrajectorySpec, chunk_rows
 
 from . import kernels as K
@@ -90,8 +90,8 @@ def log_partition(W1, W2, b, c1, c2) -> float:
     outer = np.concatenate([np.asarray(b, np.float64), np.asarray(c2, np.float64)])
     c1 = np.asarray(c1, np.float64)
     if M.shape[0] <= M.shape[1]:
-        return KR.log_partition(M, c1, outer)
-    return KR.log_partition(np.ascontiguousarray(M.T), outer, c1)
+        return maths.log_partition(M, c1, outer)
+    return maths.log_partition(np.ascontiguousarray(M.T), outer, c1)
 
 
 def exact_terms(nv: int, n1: int, n2: int) -> int:

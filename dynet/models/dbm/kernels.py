@@ -8,8 +8,8 @@ with ``W1`` (nv, n1) and ``W2`` (n1, n2). No connections within a layer, so give
 ``h1`` the layers ``v`` and ``h2`` are independent, and given ``(v, h2)`` the units of
 ``h1`` are: block Gibbs alternates ``h1 | v, h2`` and ``v, h2 | h1``. Parameters are
 ``float64``; ``W1T``, ``W2T`` are transposed copies that :func:`train_epoch` keeps
-current, so every layer input is a sum of contiguous rows (as in :mod:`.rbm`, whose
-row sums, logistic function, draws and exact log-partition sum are reused here).
+current, so every layer input is a sum of contiguous rows (as in :mod:`dynet.models.rbm.kernels`;
+the row sums, logistic function and exact log-partition sum are :mod:`dynet.kernels.maths`').
 
 Mean field (Salakhutdinov & Hinton 2009): for a data vector ``v``, the factorial
 ``q(h1, h2) = prod q1_j^h1_j (1 - q1_j)^(1 - h1_j) prod q2_k^...`` maximizing the bound
@@ -33,15 +33,9 @@ import math
 import numpy as np
 from numba import njit
 
-from dynet.kernels.rng import _TWO_M53, _step, permutation
-from dynet.models.rbm.kernels import (
-    _accumulate,
-    _row_sum,
-    _sigmoid_into,
-    log_partition,
-    sigmoid,
-    transpose_into,
-)
+from dynet.kernels.maths import accumulate, log_partition, row_sum, sigmoid, sigmoid_into, transpose_into
+from dynet.kernels.rng import TWO_M53, permutation
+from dynet.kernels.rng import step as rng_step
 
 # --------------------------------------------------------------------------- small pieces
 
@@ -82,8 +76,8 @@ def _weighted_rows(M, bias, w, out):
 def _draw_dense(p, x, s0, s1, s2, s3):
     """``x[j] = (u_j < p[j])`` for ``j`` in order, one draw each; returns the state."""
     for j in range(p.shape[0]):
-        u, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
-        x[j] = np.uint8(np.float64(u >> np.uint64(11)) * _TWO_M53 < p[j])
+        u, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
+        x[j] = np.uint8(np.float64(u >> np.uint64(11)) * TWO_M53 < p[j])
     return s0, s1, s2, s3
 
 
@@ -111,9 +105,9 @@ def _mean_field(W2, W2T, c2, a1v, q1, q2, a1, a2, iters, tol, damping):
     """
     n1 = q1.shape[0]
     n2 = q2.shape[0]
-    _sigmoid_into(a1v, q1)
+    sigmoid_into(a1v, q1)
     _weighted_rows(W2, c2, q1, a2)
-    _sigmoid_into(a2, q2)
+    sigmoid_into(a2, q2)
     it = 0
     keep = damping
     take = 1.0 - damping
@@ -156,7 +150,7 @@ def mean_field_rows(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, dense, iters, tol, da
     av = np.empty(nv)
     for r in range(n):
         act = idx[ptr[r]:ptr[r + 1]]
-        _row_sum(W1, c1, act, act.shape[0], a1v)
+        row_sum(W1, c1, act, act.shape[0], a1v)
         n_iter[r] = _mean_field(W2, W2T, c2, a1v, q1[r], q2[r], a1, a2, iters, tol, damping)
         r1 = q1[r]
         r2 = q2[r]
@@ -192,7 +186,7 @@ def log_marginals(W1, W2, W2T, b, c1, c2, idx, ptr, out):
     a1v = np.empty(n1)
     for r in range(n):
         act = idx[ptr[r]:ptr[r + 1]]
-        _row_sum(W1, c1, act, act.shape[0], a1v)
+        row_sum(W1, c1, act, act.shape[0], a1v)
         s = 0.0
         for t in range(act.shape[0]):
             s += b[act[t]]
@@ -210,17 +204,17 @@ def _chain_step(W1, W1T, W2, W2T, b, c1, c2, v, h1, h2, a1, p1, av, pv, a2, p2, 
     ``h1 ~ p(h1 | v, h2)`` (n1 draws), then ``v ~ p(v | h1)`` (nv draws), then
     ``h2 ~ p(h2 | h1)`` (n2 draws). ``pv`` keeps ``p(v | h1)``. Returns the state."""
     n_v = _active(v, act)
-    _row_sum(W1, c1, act, n_v, a1)
+    row_sum(W1, c1, act, n_v, a1)
     n_h2 = _active(h2, act)
     _add_rows(W2T, act, n_h2, a1)
-    _sigmoid_into(a1, p1)
+    sigmoid_into(a1, p1)
     s0, s1, s2, s3 = _draw_dense(p1, h1, s0, s1, s2, s3)
     n_h1 = _active(h1, act)
-    _row_sum(W1T, b, act, n_h1, av)
-    _sigmoid_into(av, pv)
+    row_sum(W1T, b, act, n_h1, av)
+    sigmoid_into(av, pv)
     s0, s1, s2, s3 = _draw_dense(pv, v, s0, s1, s2, s3)
-    _row_sum(W2, c2, act, n_h1, a2)
-    _sigmoid_into(a2, p2)
+    row_sum(W2, c2, act, n_h1, a2)
+    sigmoid_into(a2, p2)
     s0, s1, s2, s3 = _draw_dense(p2, h2, s0, s1, s2, s3)
     return s0, s1, s2, s3
 
@@ -283,9 +277,9 @@ def _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iter
     for t in range(start, stop):
         row = order[t]
         on = idx[ptr[row]:ptr[row + 1]]  # the data row's active units
-        _row_sum(W1, c1, on, on.shape[0], a1v)
+        row_sum(W1, c1, on, on.shape[0], a1v)
         mf_total += _mean_field(W2, W2T, c2, a1v, q1, q2, a1, a2, iters, tol, damping)
-        _accumulate(G1, gb, gc1, on, on.shape[0], q1, inv_m)
+        accumulate(G1, gb, gc1, on, on.shape[0], q1, inv_m)
         for j in range(n1):
             g = G2[j]
             s = inv_m * q1[j]
@@ -301,11 +295,11 @@ def _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iter
     inv_c = 1.0 / n_chains
     for r in range(n_chains):
         n_v = _active(chain_v[r], vact)
-        _row_sum(W1, c1, vact, n_v, a1)
+        row_sum(W1, c1, vact, n_v, a1)
         n_h2 = _active(chain_h2[r], act)
         _add_rows(W2T, act, n_h2, a1)
-        _sigmoid_into(a1, p1)  # p(h1 | v, h2): the chains' h1 statistics, Rao-Blackwellized
-        _accumulate(G1, gb, gc1, vact, n_v, p1, -inv_c)
+        sigmoid_into(a1, p1)  # p(h1 | v, h2): the chains' h1 statistics, Rao-Blackwellized
+        accumulate(G1, gb, gc1, vact, n_v, p1, -inv_c)
         for j in range(n1):
             g = G2[j]
             s = inv_c * p1[j]
@@ -478,7 +472,7 @@ def pretrain_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, X, order, shuffle, batch_
             _dense_accumulate(G, gb, gc, x, q, inv_m)
             for g in range(k):
                 s0, s1, s2, s3 = _draw_dense(q, h, s0, s1, s2, s3)
-                _row_sum(WT, zero_in, act, _active(h, act), ax)
+                row_sum(WT, zero_in, act, _active(h, act), ax)
                 for i in range(n_in):
                     px[i] = sigmoid(b[i] + down * ax[i])
                 if g == 0:
@@ -486,8 +480,8 @@ def pretrain_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, X, order, shuffle, batch_
                         d = x[i] - px[i]
                         err += d * d
                 for i in range(n_in):
-                    u, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
-                    xs[i] = np.float64(np.float64(u >> np.uint64(11)) * _TWO_M53 < px[i])
+                    u, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
+                    xs[i] = np.float64(np.float64(u >> np.uint64(11)) * TWO_M53 < px[i])
                 _scaled_up(W, c, xs, up, zero, a, q)
             _dense_accumulate(G, gb, gc, xs, q, -inv_m)
         lr = lrs[step]

@@ -96,6 +96,7 @@ import numpy as np
 
 from dynet import data as _data
 from dynet.errors import TrainingDiverged
+from dynet.kernels import maths
 from dynet.kernels.rng import seed_state
 from dynet.store import TrajectorySpec, chunk_rows
 from dynet.train import schedules as S
@@ -240,8 +241,8 @@ def log_partition(W: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
     """Exact ``log Z``, enumerating the smaller layer (``2**min(nv, nh)`` terms)."""
     W = np.asarray(W, np.float64)
     if W.shape[1] <= W.shape[0]:
-        return K.log_partition(np.ascontiguousarray(W.T), np.asarray(c, np.float64), np.asarray(b, np.float64))
-    return K.log_partition(np.ascontiguousarray(W), np.asarray(b, np.float64), np.asarray(c, np.float64))
+        return maths.log_partition(np.ascontiguousarray(W.T), np.asarray(c, np.float64), np.asarray(b, np.float64))
+    return maths.log_partition(np.ascontiguousarray(W), np.asarray(b, np.float64), np.asarray(c, np.float64))
 
 
 # --------------------------------------------------------------------------- training state
