@@ -86,16 +86,9 @@ import numpy as np
 from dynet import data as _data
 from dynet.kernels.rng import seed_state
 from dynet.models.hopfield.driver import random_patterns
-from dynet.models.rbm.driver import (
-    TrainingDiverged,
-    _NoRecord,
-    _split,
-    base_rate_biases,
-    empirical_log_likelihood,
-    epoch_rates,
-    load_data,
-)
+from dynet.models.rbm.driver import base_rate_biases, empirical_log_likelihood, load_data
 from dynet.store import TrajectorySpec, chunk_rows
+from dynet.train import loop as L
 
 from . import kernels as K
 from .config import BM_EXACT_AUTO, BMNetwork, BMTempering
@@ -593,6 +586,10 @@ class Learner:
                       int(t["clamped_sweeps"]), int(t["free_sweeps"]), np.ascontiguousarray(lrs, np.float64),
                       float(t["momentum"]), float(t["weight_decay"]), self.rng_state, self.h, self.perm)
 
+    def params(self) -> tuple[np.ndarray, ...]:
+        """``(W, b)``."""
+        return self.W, self.b
+
     def log_likelihood(self, rows: np.ndarray, log_z: float) -> float:
         """Mean exact ``log p(v)`` of ``rows`` (visible values)."""
         if len(rows) == 0:
@@ -626,7 +623,7 @@ def _learn(spec, record) -> dict:
     net, tr, rec = cfg["network"], cfg["training"], cfg["record"]
     par_ss, init_ss, train_ss, split_ss = spec.seed_sequence().spawn(4)
     x, image_shape = load_data(cfg["data"], spec.base_dir)
-    tr_idx, va_idx = _split(cfg, len(x), split_ss)
+    tr_idx, va_idx = L.validation_split(cfg["data"]["validation"], len(x), split_ss)
     lo, hi = SPIN_VALUES[net["spins"]]
     rows = np.where(x == 1, hi, lo).astype(np.int8)
     mask = coupling_mask(net)
@@ -639,50 +636,29 @@ def _learn(spec, record) -> dict:
     exact = exact_enabled(cfg, n)
     cols = ["lr", "weight_norm", "bias_norm", "free_mean_state", "log_z", "train_log_likelihood",
             "val_log_likelihood"]
-    traj = record.trajectory({"epoch": TrajectorySpec(("epoch",), "int64"),
-                              **{c: TrajectorySpec(("epoch",), "float64") for c in cols}})
+    specs = {"epoch": TrajectorySpec(("epoch",), "int64"), **{c: TrajectorySpec(("epoch",), "float64") for c in cols}}
     snap_every = rec["snapshot_every"]
-    snaps = record.trajectory({"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
-                               "snapshot_weights": TrajectorySpec(("snapshot", "unit", "unit_b"), "float64",
-                                                                  (n, n))}) if snap_every else None
-    last = {}
+    snap_specs = {"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
+                  "snapshot_weights": TrajectorySpec(("snapshot", "unit", "unit_b"), "float64", (n, n))}
 
     def row(epoch, lr):
         log_z = log_partition(learner.W, learner.b, net["spins"])[0] if exact else math.nan
-        vals = dict(epoch=epoch, lr=lr, weight_norm=float(np.sqrt(np.sum(learner.W ** 2))),
+        return dict(epoch=epoch, lr=lr, weight_norm=float(np.sqrt(np.sum(learner.W ** 2))),
                     bias_norm=float(np.sqrt(np.sum(learner.b ** 2))), free_mean_state=float(learner.free.mean()),
                     log_z=log_z,
                     train_log_likelihood=learner.log_likelihood(rows[tr_idx], log_z) if exact else math.nan,
                     val_log_likelihood=learner.log_likelihood(rows[va_idx], log_z) if exact else math.nan)
-        traj.append(**{k: np.array([v]) for k, v in vals.items()})
-        last.update(vals)
 
-    epochs = tr["epochs"]
-    try:
-        row(0, float(epoch_rates(cfg, 0, learner.steps)[0]))
-        if snaps is not None:
-            snaps.append(snapshot_epoch=np.array([0]), snapshot_weights=learner.W[None])
-        for epoch in range(1, epochs + 1):
-            lrs = epoch_rates(cfg, epoch - 1, learner.steps)
-            learner.epoch(lrs)
-            if not (np.isfinite(learner.W).all() and np.isfinite(learner.b).all()):
-                raise TrainingDiverged(f"training diverged: the parameters became non-finite at epoch {epoch} "
-                                       "(lower training.lr)")
-            if epoch % rec["every"] == 0 or epoch == epochs:
-                row(epoch, float(lrs[0]))
-            if snaps is not None and epoch % snap_every == 0:
-                snaps.append(snapshot_epoch=np.array([epoch]), snapshot_weights=learner.W[None])
-    finally:
-        traj.close()
-        if snaps is not None:
-            snaps.close()
+    with L.trajectories(record, specs, snap_specs if snap_every else None) as (traj, snaps):
+        last = L.run_epochs(learner, L.epoch_schedule(cfg["schedule"], tr["lr"]), tr["epochs"], row, traj,
+                            every=rec["every"], snapshots=snaps, snapshot_every=snap_every,
+                            snapshot=lambda: {"snapshot_weights": learner.W[None]})
     record.static("weights", learner.W, ("unit", "unit_b"))
     record.static("bias", learner.b, ("unit",))
     record.static("validation_index", va_idx.astype(np.int64), ("validation_row",))
     if image_shape is not None:
         record.static("image_shape", np.array(image_shape, np.int64), ("image_axis",))
-    metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in last.items()}
-    metrics.pop("lr", None)
+    metrics = L.final_metrics(last)
     metrics.update(n_train=int(len(tr_idx)), n_validation=int(len(va_idx)), n_units=int(n),
                    n_visible=int(layer_sizes(net)[0]), steps_per_epoch=int(learner.steps), exact=bool(exact),
                    independent_log_likelihood=independent_log_likelihood(x[tr_idx]))
@@ -753,13 +729,6 @@ def cost(config: dict) -> float:
     return float(work)
 
 
-class _NullRecord(_NoRecord):
-    """:class:`dynet.models.rbm._NoRecord` that also takes static arrays (for :func:`warmup`)."""
-
-    def static(self, *args, **kwargs):
-        pass
-
-
 #: Tiny runs that call every kernel with the argument types of real runs.
 _WARMUP = (
     {"network": {"visible": 3}, "weights": {"source": "sk"}, "dynamics": {"temperature": 1.0, "sweeps": 2},
@@ -777,4 +746,4 @@ def warmup() -> None:
 
     for doc in _WARMUP:
         spec = parse_scenario({"name": "warmup", "model": "boltzmann", "seed": 0, **doc}).runs[0]
-        run(spec, _NullRecord())
+        run(spec, L.NullRecord())

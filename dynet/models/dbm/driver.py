@@ -67,10 +67,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dynet.errors import TrainingDiverged
 from dynet.kernels import maths
 from dynet.kernels.rng import seed_state
 from dynet.models.rbm import driver as R
 from dynet.store import TrajectorySpec, chunk_rows
+from dynet.train import loop as L
 
 from . import kernels as K
 
@@ -248,7 +250,7 @@ def pretrain(cfg: dict, x_train: np.ndarray, W1, W2, b, c1, c2, rng_state: np.nd
     K.up_probabilities(W1, c1_bottom, X, 2.0, H1)
     W2, c1_top, c2, err2 = pretrain_layer(H1, W2, c1, c2, 1.0, 2.0, **common)
     if not all(np.isfinite(a).all() for a in (W1, W2, b, c1_bottom, c1_top, c2)):
-        raise R.TrainingDiverged("pretraining diverged: the parameters became non-finite (lower pretraining.lr)")
+        raise TrainingDiverged("pretraining diverged: the parameters became non-finite (lower pretraining.lr)")
     return W1, W2, b, 0.5 * (c1_bottom + c1_top), c2, err1, err2
 
 
@@ -272,7 +274,7 @@ def run(spec, record) -> dict:
     x, image_shape = R.load_data(cfg["data"], spec.base_dir)
     n, nv = x.shape
     n1, n2 = cfg["network"]["n_hidden1"], cfg["network"]["n_hidden2"]
-    tr, va = R._split(cfg, n, split_ss)
+    tr, va = L.validation_split(cfg["data"]["validation"], n, split_ss)
     x_tr, x_va = x[tr], x[va]
     W1, W2, b, c1, c2 = init_params(cfg, x_tr, nv, np.random.default_rng(init_ss))
     record.static("initial_weights1", W1, ("visible", "hidden1"))
@@ -292,34 +294,19 @@ def run(spec, record) -> dict:
     ev_val = Evaluator(x_va, n1, n2, mf_cfg)
     exact = exact_terms(nv, n1, n2) <= rec_cfg["exact_max"]
 
-    traj = record.trajectory(epoch_specs())
-    epochs = tr_cfg["epochs"]
-    last = {}
-
-    def row(epoch: int, lr: float) -> None:
+    def row(epoch: int, lr: float) -> dict:
         log_z = log_partition(*trainer.params()) if exact else None
         et, ev = ev_train(trainer, log_z), ev_val(trainer, log_z)
-        vals = dict(epoch=epoch, lr=lr, w1_norm=float(np.sqrt(np.sum(trainer.W1**2))),
+        return dict(epoch=epoch, lr=lr, w1_norm=float(np.sqrt(np.sum(trainer.W1**2))),
                     w2_norm=float(np.sqrt(np.sum(trainer.W2**2))), mf_iterations=et["mf_iterations"],
                     h1_mean=et["h1_mean"], h2_mean=et["h2_mean"], train_recon_error=et["recon_error"],
                     val_recon_error=ev["recon_error"], log_z=log_z if exact else math.nan,
                     train_lower_bound=et["lower_bound"], val_lower_bound=ev["lower_bound"],
                     train_log_likelihood=et["log_likelihood"], val_log_likelihood=ev["log_likelihood"])
-        traj.append(**{k: np.array([v]) for k, v in vals.items()})
-        last.update(vals)
 
-    try:
-        row(0, float(R.epoch_rates(cfg, 0, trainer.steps)[0]))
-        for epoch in range(1, epochs + 1):
-            lrs = R.epoch_rates(cfg, epoch - 1, trainer.steps)
-            trainer.epoch(lrs)
-            if not all(np.isfinite(p).all() for p in trainer.params()):
-                raise R.TrainingDiverged(f"training diverged: the parameters became non-finite at epoch {epoch} "
-                                       "(lower training.lr)")
-            if epoch % rec_cfg["every"] == 0 or epoch == epochs:
-                row(epoch, float(lrs[0]))
-    finally:
-        traj.close()
+    with L.trajectories(record, epoch_specs()) as (traj,):
+        last = L.run_epochs(trainer, L.epoch_schedule(cfg["schedule"], tr_cfg["lr"]), tr_cfg["epochs"], row, traj,
+                            every=rec_cfg["every"])
 
     record.static("weights1", trainer.W1, ("visible", "hidden1"))
     record.static("weights2", trainer.W2, ("hidden1", "hidden2"))
@@ -330,8 +317,7 @@ def run(spec, record) -> dict:
     if image_shape is not None:
         record.static("image_shape", np.array(image_shape, np.int64), ("image_axis",))
 
-    metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in last.items()}
-    metrics.pop("lr", None)
+    metrics = L.final_metrics(last)
     metrics.update(n_train=int(len(tr)), n_validation=int(len(va)), n_visible=int(nv), n_hidden1=int(n1),
                    n_hidden2=int(n2), steps_per_epoch=int(trainer.steps), exact_log_likelihood=bool(exact),
                    **pre_metrics)

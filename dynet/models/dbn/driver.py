@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -77,6 +78,7 @@ from dynet.models.feedforward import driver as ff
 from dynet.models.feedforward.config import FeedforwardScenario
 from dynet.models.rbm import driver as rbm
 from dynet.store import TrajectorySpec
+from dynet.train import loop as L
 
 from .config import dbn_feedforward_doc
 
@@ -154,7 +156,8 @@ def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: dict, seed_sequence
     arrays, see the module docstring), after the initialization and every epoch.
     """
     pre = config["pretraining"]
-    sched_cfg = {"schedule": pre["schedule"], "training": {"lr": pre["lr"]}}  # what rbm.epoch_rates reads
+    schedule = L.epoch_schedule(pre["schedule"], pre["lr"])
+    rows = SimpleNamespace(append=on_epoch) if on_epoch is not None else L.NullRecord()
     sparsity = pre["sparsity"]
     p_tr = np.asarray(x_train, np.float64)
     p_va = np.asarray(x_val, np.float64)
@@ -176,7 +179,7 @@ def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: dict, seed_sequence
         ev_train = rbm.Evaluator(sample_rows(p_tr, ev_rng), ev_rng.integers(0, nv, len(p_tr)), recon_state)
         ev_val = rbm.Evaluator(sample_rows(p_va, ev_rng), ev_rng.integers(0, nv, len(p_va)), recon_state)
 
-        def row(epoch: int, lr: float) -> None:
+        def row(epoch: int, lr: float) -> dict:
             et = ev_train(trainer.W, trainer.WT, trainer.b, trainer.c)
             ev = ev_val(trainer.W, trainer.WT, trainer.b, trainer.c)
             vals = dict(lr=lr, weight_norm=float(np.sqrt(np.sum(trainer.W**2))), hidden_mean=et["hidden_mean"],
@@ -184,21 +187,16 @@ def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: dict, seed_sequence
                         train_pseudo_likelihood=et["pseudo_likelihood"],
                         val_pseudo_likelihood=ev["pseudo_likelihood"], train_free_energy=et["free_energy"],
                         val_free_energy=ev["free_energy"], free_energy_gap=ev["free_energy"] - et["free_energy"])
-            if on_epoch is not None:
-                on_epoch(pretrain_layer=np.array([l]), pretrain_epoch=np.array([epoch]),
-                         **{f"pretrain_{k}": np.array([v]) for k, v in vals.items()})
+            return {"pretrain_layer": l, "pretrain_epoch": epoch, **{f"pretrain_{k}": v for k, v in vals.items()}}
 
-        row(0, float(rbm.epoch_rates(sched_cfg, 0, trainer.steps)[0]))
-        for epoch in range(1, pre["epochs"] + 1):
+        def resample(epoch: int) -> None:
             if epoch > 1:  # the rows of epoch 1 were drawn for the Trainer above
                 trainer.data = sample_rows(p_tr, rows_rng)
                 trainer.idx, trainer.ptr = rbm.to_csr(trainer.data)
-            lrs = rbm.epoch_rates(sched_cfg, epoch - 1, trainer.steps)
-            trainer.epoch(lrs)
-            if not (np.isfinite(trainer.W).all() and np.isfinite(trainer.b).all() and np.isfinite(trainer.c).all()):
-                raise rbm.TrainingDiverged(f"pretraining diverged: RBM {l}'s parameters became non-finite at "
-                                           f"epoch {epoch} (lower pretraining.lr)")
-            row(epoch, float(lrs[0]))
+
+        L.run_epochs(trainer, schedule, pre["epochs"], row, rows, before_epoch=resample,
+                     diverged=f"pretraining diverged: RBM {l}'s parameters became non-finite at epoch {{epoch}} "
+                              "(lower pretraining.lr)")
         layer = RBMLayer(trainer.W.copy(), trainer.b.copy(), trainer.c.copy())
         layers.append(layer)
         if l + 1 < len(hidden):
@@ -231,17 +229,13 @@ def run(spec, record) -> dict:
     st = network_setup(cfg, ff_cfg, shared_seed_sequence(spec), spec.base_dir)
     metrics = {"pretrained": bool(cfg["pretrain"]), "n_train": int(len(st.splits["train"][0]))}
     if cfg["pretrain"]:
-        traj = record.trajectory(pretrain_specs())
         last = {}
+        with L.trajectories(record, pretrain_specs()) as (traj,):
+            def on_epoch(**cols):
+                traj.append(**cols)
+                last[int(cols["pretrain_layer"][0])] = cols
 
-        def on_epoch(**cols):
-            traj.append(**cols)
-            last[int(cols["pretrain_layer"][0])] = cols
-
-        try:
             layers = pretrain(st.splits["train"][0], st.splits["validation"][0], cfg, spec.seed_sequence(), on_epoch)
-        finally:
-            traj.close()
         for l, layer in enumerate(layers):
             record.static(f"rbm_weight_{l}", layer.W, (f"unit_{l}", f"unit_{l + 1}"))
             record.static(f"rbm_visible_bias_{l}", layer.b, (f"unit_{l}",))

@@ -94,12 +94,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dynet import data as _data
-from dynet.errors import TrainingDiverged
+from dynet import data as data_sources
 from dynet.kernels import maths
 from dynet.kernels.rng import seed_state
 from dynet.store import TrajectorySpec, chunk_rows
-from dynet.train import schedules as S
+from dynet.train import loop as L
 
 from . import kernels as K
 
@@ -122,9 +121,9 @@ def bars_and_stripes(size: int = 4) -> np.ndarray:
 def _load_file(data: dict, base_dir: str) -> tuple[str, np.ndarray]:
     """``(path, array)`` of a user file (``data.path``, ``data.key``), checked to be a non-empty 2-D array."""
     path = data["path"] if os.path.isabs(data["path"]) else os.path.join(base_dir, data["path"])
-    x = _data.load_array(path, data["key"], data.get("sha256"))
+    x = data_sources.load_array(path, data["key"], data.get("sha256"))
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise _data.DataError(f"{path}: needs a 2-D array (samples x visible units), got shape {x.shape}")
+        raise data_sources.DataError(f"{path}: needs a 2-D array (samples x visible units), got shape {x.shape}")
     return path, x
 
 
@@ -132,7 +131,7 @@ def load_data(data: dict, base_dir: str = ".") -> tuple[np.ndarray, tuple[int, .
     """(binary data uint8 (n, nv), image shape or None) for a scenario's ``data`` table."""
     src = data["source"]
     if src == "digits":
-        images, _ = _data.load_digits()
+        images, _ = data_sources.load_digits()
         return (images / 16.0 > data["threshold"]).astype(np.uint8), (8, 8)
     if src == "bars-stripes":
         return bars_and_stripes(data["size"]), (data["size"], data["size"])
@@ -141,11 +140,11 @@ def load_data(data: dict, base_dir: str = ".") -> tuple[np.ndarray, tuple[int, .
         return x.astype(np.uint8), None
     x = np.asarray(x, np.float64)
     if not np.isfinite(x).all():
-        raise _data.DataError(f"{path}: data contain NaN or infinite values")
+        raise data_sources.DataError(f"{path}: data contain NaN or infinite values")
     if data["threshold"] is not None:
         return (x > data["threshold"]).astype(np.uint8), None
     if not np.isin(x, (0.0, 1.0)).all():
-        raise _data.DataError(f"{path}: values must be 0 or 1 (or set data.threshold to binarize them)")
+        raise data_sources.DataError(f"{path}: values must be 0 or 1 (or set data.threshold to binarize them)")
     return x.astype(np.uint8), None
 
 
@@ -155,18 +154,18 @@ def load_real_data(data: dict, base_dir: str = ".") -> tuple[np.ndarray, tuple[i
     2-D array from a user file."""
     src = data["source"]
     if src == "digits":
-        images, _ = _data.load_digits()
+        images, _ = data_sources.load_digits()
         return images.astype(np.float64), (8, 8)
     if src == "iris":
-        return _data.load_iris()[0].copy(), None
+        return data_sources.load_iris()[0].copy(), None
     if src == "bars-stripes":
         return bars_and_stripes(data["size"]).astype(np.float64), (data["size"], data["size"])
     path, x = _load_file(data, base_dir)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise _data.DataError(f"{path}: needs numbers, got dtype {x.dtype}")
+        raise data_sources.DataError(f"{path}: needs numbers, got dtype {x.dtype}")
     x = np.asarray(x, np.float64)
     if not np.isfinite(x).all():
-        raise _data.DataError(f"{path}: data contain NaN or infinite values")
+        raise data_sources.DataError(f"{path}: data contain NaN or infinite values")
     return x, None
 
 
@@ -303,6 +302,10 @@ class Trainer:
 
     def _prepare_data(self) -> None:
         self.idx, self.ptr = to_csr(self.data)
+
+    def params(self) -> tuple[np.ndarray, ...]:
+        """``(W, b, c)``."""
+        return self.W, self.b, self.c
 
     def _rates(self, lrs: np.ndarray) -> np.ndarray:
         lrs = np.ascontiguousarray(lrs, np.float64)
@@ -490,25 +493,6 @@ def ais_log_partition(W, b, c, b_base, betas, n_runs: int, rng_state: np.ndarray
     return log_z0 + float(top + math.log(mean)), se, log_w
 
 
-# --------------------------------------------------------------------------- schedule
-
-def _schedule_spec(config: dict) -> dict:
-    sched = dict(config["schedule"])
-    sched.pop("per", None)
-    spec = S.SCHEDULES[sched["name"]]
-    if "lr" in [p.name for p in spec.params] and "lr" not in sched:
-        sched["lr"] = config["training"]["lr"]
-    return sched
-
-
-def epoch_rates(config: dict, epoch: int, steps: int) -> np.ndarray:
-    """Learning rates of the ``steps`` steps of epoch ``epoch`` (0-based)."""
-    spec = _schedule_spec(config)
-    if config["schedule"]["per"] == "step":
-        return S.lr_array(spec, steps, start=epoch * steps)
-    return np.full(steps, S.lr_array(spec, 1, start=epoch)[0])
-
-
 # --------------------------------------------------------------------------- the run
 
 def init_params(config: dict, x_train: np.ndarray, n_visible: int, rng: np.random.Generator):
@@ -522,12 +506,6 @@ def init_params(config: dict, x_train: np.ndarray, n_visible: int, rng: np.rando
         b = np.zeros(n_visible)
     c = np.full(nh, float(net["hidden_bias"]))
     return W, b, c
-
-
-def _split(config: dict, n: int, ss: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
-    tr, va, _ = _data.split(n, (1.0 - config["data"]["validation"], config["data"]["validation"], 0.0),
-                            np.random.default_rng(ss))
-    return np.sort(tr), np.sort(va)
 
 
 def epoch_specs() -> dict:
@@ -554,7 +532,7 @@ def run(spec, record) -> dict:
     x, image_shape = load_real_data(cfg["data"], spec.base_dir) if gaussian else load_data(cfg["data"], spec.base_dir)
     n, nv = x.shape
     nh = cfg["network"]["n_hidden"]
-    tr, va = _split(cfg, n, split_ss)
+    tr, va = L.validation_split(cfg["data"]["validation"], n, split_ss)
     x_tr, x_va = x[tr], x[va]
     if gaussian:
         shift, scale = standardization(x_tr, cfg["data"]["standardize"])
@@ -598,15 +576,12 @@ def run(spec, record) -> dict:
             return float(K.gb_log_partition(trainer.WT, trainer.b, trainer.c, sigma))
         return log_partition(trainer.W, trainer.b, trainer.c)
 
-    traj = record.trajectory({**epoch_specs(), **ais_specs()})
     snap_every = rec_cfg["snapshot_every"]
-    snaps = record.trajectory({"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
-                               "snapshot_weights": TrajectorySpec(("snapshot", "visible", "hidden"), "float64",
-                                                                  (nv, nh))}) if snap_every else None
+    snap_specs = {"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
+                  "snapshot_weights": TrajectorySpec(("snapshot", "visible", "hidden"), "float64", (nv, nh))}
     epochs = tr_cfg["epochs"]
-    last = {}
 
-    def row(epoch: int, lr: float) -> None:
+    def row(epoch: int, lr: float) -> dict:
         log_z = partition() if exact else None
         et = ev_train(trainer.W, trainer.WT, trainer.b, trainer.c, log_z)
         ev = ev_val(trainer.W, trainer.WT, trainer.b, trainer.c, log_z)
@@ -626,27 +601,12 @@ def run(spec, record) -> dict:
                                          sigma if gaussian else None)
             vals.update(log_z_ais=z, log_z_ais_se=se, train_log_likelihood_ais=-f_train - z,
                         val_log_likelihood_ais=-ev["free_energy"] - z)
-        traj.append(**{k: np.array([v]) for k, v in vals.items()})
-        last.update(vals)
+        return vals
 
-    try:
-        row(0, float(epoch_rates(cfg, 0, trainer.steps)[0]))
-        if snaps is not None:
-            snaps.append(snapshot_epoch=np.array([0]), snapshot_weights=trainer.W[None])
-        for epoch in range(1, epochs + 1):
-            lrs = epoch_rates(cfg, epoch - 1, trainer.steps)
-            trainer.epoch(lrs)
-            if not (np.isfinite(trainer.W).all() and np.isfinite(trainer.b).all() and np.isfinite(trainer.c).all()):
-                raise TrainingDiverged(f"training diverged: the parameters became non-finite at epoch {epoch} "
-                                       "(lower training.lr)")
-            if epoch % rec_cfg["every"] == 0 or epoch == epochs:
-                row(epoch, float(lrs[0]))
-            if snaps is not None and epoch % snap_every == 0:
-                snaps.append(snapshot_epoch=np.array([epoch]), snapshot_weights=trainer.W[None])
-    finally:
-        traj.close()
-        if snaps is not None:
-            snaps.close()
+    with L.trajectories(record, {**epoch_specs(), **ais_specs()}, snap_specs if snap_every else None) as (traj, snaps):
+        last = L.run_epochs(trainer, L.epoch_schedule(cfg["schedule"], tr_cfg["lr"]), epochs, row, traj,
+                            every=rec_cfg["every"], snapshots=snaps, snapshot_every=snap_every,
+                            snapshot=lambda: {"snapshot_weights": trainer.W[None]})
 
     record.static("weights", trainer.W, ("visible", "hidden"))
     record.static("visible_bias", trainer.b, ("visible",))
@@ -659,8 +619,7 @@ def run(spec, record) -> dict:
     if image_shape is not None:
         record.static("image_shape", np.array(image_shape, np.int64), ("image_axis",))
 
-    metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in last.items()}
-    metrics.pop("lr", None)
+    metrics = L.final_metrics(last)
     metrics.update(n_train=int(len(tr)), n_validation=int(len(va)), n_visible=int(nv), n_hidden=int(nh),
                    steps_per_epoch=int(trainer.steps), exact_log_likelihood=bool(exact))
     if exact and not gaussian:
@@ -733,7 +692,7 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
     gaussian = config["network"].get("visible") == "gaussian"
     try:
         x, _ = load_real_data(config["data"], base_dir) if gaussian else load_data(config["data"], base_dir)
-    except _data.DataError as exc:
+    except data_sources.DataError as exc:
         return [f"data.path: {exc}"]
     n, nv = x.shape
     sigma = config["network"].get("sigma")
@@ -795,18 +754,6 @@ def warmup() -> None:
     betas = ais_betas(2)
     ais_log_partition(t.W, t.b, t.c, t.b, betas, 2, state)
     ais_log_partition(g.W, g.b, g.c, g.b, betas, 2, state, g.sigma)
-    sample(t, {"chains": 1, "steps": 1, "every": 1}, _NoRecord(), np.random.SeedSequence(0))
-    sample(g, {"chains": 1, "steps": 1, "every": 1}, _NoRecord(), np.random.SeedSequence(0))
+    sample(t, {"chains": 1, "steps": 1, "every": 1}, L.NullRecord(), np.random.SeedSequence(0))
+    sample(g, {"chains": 1, "steps": 1, "every": 1}, L.NullRecord(), np.random.SeedSequence(0))
 
-
-class _NoRecord:
-    """A record that keeps nothing (for :func:`warmup`)."""
-
-    def trajectory(self, specs):
-        return self
-
-    def append(self, **columns):
-        pass
-
-    def close(self):
-        return 0
