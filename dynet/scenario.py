@@ -113,7 +113,7 @@ class RunSpec:
         """The run's typed, validated scenario (its model kind's config class): what drivers read.
         File hashes (``config["data"]["sha256"]``) are in :attr:`config` only."""
         if self._settings is None:
-            self._settings = run_settings(self.model, self.config, self.scenario)
+            object.__setattr__(self, "_settings", run_settings(self.model, self.config, self.scenario))  # frozen
         return self._settings
 
     def __getstate__(self):  # workers rebuild the typed settings: a dict pickles smaller and faster

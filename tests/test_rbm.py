@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dynet import api
+from dynet.config import RBMDigitsData, RBMFileData
 from dynet.kernels import maths
 from dynet.models.rbm import kernels as K
 from dynet.kernels.rng import seed_state
@@ -293,7 +294,7 @@ def test_permutation_batches_cover_every_row_once_per_epoch():
 
 
 def test_sparsity_target_lowers_hidden_activity():
-    x = (M.load_data({"source": "digits", "threshold": 0.5})[0])[:400]
+    x = (M.load_data(RBMDigitsData(source="digits", threshold=0.5))[0])[:400]
     means = []
     for cost in (0.0, 10.0):
         rng = np.random.default_rng(0)
@@ -332,7 +333,7 @@ class _DrivenRandomState(np.random.RandomState):
 
 def test_pcd1_matches_sklearn_bernoulli_rbm_step_for_step():
     sklearn_rbm = require("sklearn.neural_network")
-    x = M.load_data({"source": "digits", "threshold": 0.5})[0][:200]  # 20 batches of 10: no partial batch
+    x = M.load_data(RBMDigitsData(source="digits", threshold=0.5))[0][:200]  # 20 batches of 10: no partial batch
     nv, nh, lr, epochs = 64, 24, 0.1, 3
     W0 = np.random.default_rng(15).normal(0, 0.01, (nv, nh))
     state = seed_state(np.random.SeedSequence(16))
@@ -487,8 +488,8 @@ def test_preflight_checks_the_data(tmp_path):
     assert problems({"source": "file", "path": "grey.npz", "threshold": 0.5}) == []
     np.save(tmp_path / "flat.npy", np.zeros(9))
     assert "2-D array" in problems({"source": "file", "path": "flat.npy"})[0]
-    x, shape = M.load_data({"source": "file", "path": "grey.npz", "key": None, "threshold": 0.5,
-                            "validation": 0.2}, str(tmp_path))
+    x, shape = M.load_data(RBMFileData(source="file", path="grey.npz", key=None, threshold=0.5, validation=0.2),
+                           str(tmp_path))
     assert x.dtype == np.uint8 and x.shape == (50, 9) and shape is None
 
 
@@ -500,3 +501,13 @@ def test_the_shipped_scenarios_validate():
     for name in ("rbm-digits.toml", "rbm-bars-stripes.toml"):
         sc = api.validate(os.path.join(SCENARIOS, name))
         assert sc.model == "rbm" and len(sc.runs) == 6
+
+
+def test_a_pickled_run_spec_rebuilds_its_typed_settings():
+    """Workers get RunSpecs by pickle, without the typed settings: the driver's spec.settings rebuilds them."""
+    import pickle
+
+    spec = parse_scenario({"name": "p", "model": "rbm", "seed": 1, "data": {"source": "bars-stripes", "size": 2},
+                           "network": {"n_hidden": 3}}).runs[0]
+    back = pickle.loads(pickle.dumps(spec))
+    assert back.settings == spec.settings and back.settings.network.n_hidden == 3
