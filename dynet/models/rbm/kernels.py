@@ -164,6 +164,73 @@ def train_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, idx, ptr, order, shuffle, ba
     ``param += d``. ``WT`` is refreshed after every update. ``a_h, p_h, a_v, p_v,
     h_act, v_act, v_n`` are work arrays (``v_act`` (chains or 1, nv), ``v_n`` (chains or 1,)).
     Returns the number of steps.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    dW : ndarray of float64, shape (nv, nh)
+        Momentum of ``W``, updated in place.
+    db : ndarray of float64, shape (nv,)
+        Momentum of ``b``, updated in place.
+    dc : ndarray of float64, shape (nh,)
+        Momentum of ``c``, updated in place.
+    G : ndarray of float64, shape (nv, nh)
+        Weight gradient sums (zero on entry to an epoch; accumulated).
+    gb : ndarray of float64, shape (nv,)
+        Visible-bias gradient sums.
+    gc : ndarray of float64, shape (nh,)
+        Hidden-bias gradient sums.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    order : ndarray of int64, shape (n,)
+        Receives the epoch's row order.
+    shuffle : bool
+        A fresh permutation of the rows (drawn first), else the data order.
+    batch_size : int
+        Rows per update (the last batch may be smaller).
+    method : int
+        ``CD`` (0) or ``PCD`` (1).
+    k : int
+        Gibbs steps of the negative phase per update.
+    chain_act : ndarray of int64, shape (chains, nh)
+        Active hidden units of each persistent chain (PCD; updated).
+    chain_n : ndarray of int64, shape (chains,)
+        Number of active hidden units of each persistent chain (updated).
+    lrs : ndarray of float64, shape (steps,)
+        Learning rate of each update of the epoch.
+    momentum : float
+        Momentum of the parameter updates.
+    weight_decay : float
+        L2 penalty on the weights.
+    sparsity_target : float
+        Target mean hidden activation.
+    sparsity_cost : float
+        Weight of the sparsity term on the hidden biases (0: none).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    p_v : ndarray of float64, shape (nv,)
+        Work space: visible probabilities.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    v_act : ndarray of int64, shape (max(1, chains), nv) or (nv,)
+        Work space: active visible units (training: one row per persistent chain; sampling and AIS: one row).
+    v_n : ndarray of int64, shape (max(1, chains),)
+        Work space: active visible counts, one per chain.
     """
     n = ptr.shape[0] - 1
     if shuffle:
@@ -199,6 +266,53 @@ def batch_gradient(W, WT, b, c, idx, ptr, rows, method, k, chain_act, chain_n, r
     The statistics of one step of :func:`train_epoch` (no weight decay or sparsity),
     for tests of the estimator: ``G += v0^T q / m - vk^T q' / n_neg`` and likewise for
     the biases. PCD chains advance as in training.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    rows : ndarray of int64, shape (m,)
+        Indices of the batch's rows.
+    method : int
+        ``CD`` (0) or ``PCD`` (1).
+    k : int
+        Gibbs steps of the negative phase per update.
+    chain_act : ndarray of int64, shape (chains, nh)
+        Active hidden units of each persistent chain (PCD; updated).
+    chain_n : ndarray of int64, shape (chains,)
+        Number of active hidden units of each persistent chain (updated).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    G : ndarray of float64, shape (nv, nh)
+        Weight gradient sums (zero on entry to an epoch; accumulated).
+    gb : ndarray of float64, shape (nv,)
+        Visible-bias gradient sums.
+    gc : ndarray of float64, shape (nh,)
+        Hidden-bias gradient sums.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    p_v : ndarray of float64, shape (nv,)
+        Work space: visible probabilities.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    v_act : ndarray of int64, shape (max(1, chains), nv) or (nv,)
+        Work space: active visible units (training: one row per persistent chain; sampling and AIS: one row).
+    v_n : ndarray of int64, shape (max(1, chains),)
+        Work space: active visible counts, one per chain.
     """
     s0, s1, s2, s3 = _batch_stats(W, WT, b, c, idx, ptr, rows, 0, rows.shape[0], method, k, chain_act, chain_n,
                                   0.0, 0.0, G, gb, gc, a_h, p_h, a_v, p_v, h_act, v_act, v_n,
@@ -213,7 +327,25 @@ def batch_gradient(W, WT, b, c, idx, ptr, rows, method, k, chain_act, chain_n, r
 
 @njit(cache=True, error_model="numpy")
 def free_energies(W, b, c, idx, ptr, a_h, out):
-    """``out[r] = F(v_r) = -b.v_r - sum_j softplus(c_j + v_r W_j)`` for every row."""
+    """``out[r] = F(v_r) = -b.v_r - sum_j softplus(c_j + v_r W_j)`` for every row.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    out : ndarray of float64, shape (n,)
+        Receives one value per row.
+    """
     n = ptr.shape[0] - 1
     nh = c.shape[0]
     for r in range(n):
@@ -234,6 +366,27 @@ def pseudo_likelihood(W, b, c, idx, ptr, dense, bits, a_h, out):
     Row ``r`` with unit ``i = bits[r]`` flipped gives ``v~``;
     ``out[r] = nv * log sigmoid(F(v~) - F(v)) = -nv * softplus(F(v) - F(v~))``.
     ``dense`` holds the rows as ``uint8`` (n, nv).
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    dense : ndarray of uint8, shape (n, nv)
+        The same rows as 0/1 values.
+    bits : ndarray of int64, shape (n,)
+        The unit flipped in each row.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    out : ndarray of float64, shape (n,)
+        Receives one value per row.
     """
     n = ptr.shape[0] - 1
     nv, nh = W.shape
@@ -259,6 +412,39 @@ def reconstruct(W, WT, b, c, idx, ptr, dense, rng_state, a_h, p_h, a_v, p_v, h_a
     """One stochastic reconstruction per row: ``h ~ p(h | v)`` (nh draws), ``p(v | h)``.
 
     ``sq_err[r] = sum_i (v_i - p(v_i | h))^2``; ``hidden_sum[r] = sum_j p(h_j | v)``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    dense : ndarray of uint8, shape (n, nv)
+        The same rows as 0/1 values.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    p_v : ndarray of float64, shape (nv,)
+        Work space: visible probabilities.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    sq_err : ndarray of float64, shape (n,)
+        Receives each row's squared reconstruction error.
+    hidden_sum : ndarray of float64, shape (n,)
+        Receives each row's sum of ``p(h | v)``.
     """
     n = ptr.shape[0] - 1
     nv = b.shape[0]
@@ -297,6 +483,44 @@ def gibbs_chains(W, WT, b, c, v, n_steps, every, out_v, out_p, n_out, rng_state,
     A step of a chain: ``h ~ p(h | v)`` (nh draws), ``v ~ p(v | h)`` (nv draws); chains
     step one after another. After every ``every``-th step, chain ``r``'s ``v`` goes to
     ``out_v[n_out, r]`` and ``p(v | h)`` to ``out_p[n_out, r]``. Returns the new ``n_out``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    v : ndarray, shape (chains, nv) or (nv,)
+        Chain states, updated in place (uint8 for Bernoulli, float64 for Gaussian units); in the AIS kernels a float64
+        (nv,) work row.
+    n_steps : int
+        Gibbs steps of every chain.
+    every : int
+        Store the chains' visible states every ``every``-th step.
+    out_v : ndarray, shape (records, chains, nv)
+        Receives the stored visible states (int8 or float32).
+    out_p : ndarray of float32, shape (records, chains, nv)
+        Receives ``p(v | h)`` of each stored step.
+    n_out : int
+        First record of ``out_v``, ``out_p`` to write.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    p_v : ndarray of float64, shape (nv,)
+        Work space: visible probabilities.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    v_act : ndarray of int64, shape (max(1, chains), nv) or (nv,)
+        Work space: active visible units (training: one row per persistent chain; sampling and AIS: one row).
     """
     n_chains, nv = v.shape
     s0 = rng_state[0]
@@ -476,6 +700,69 @@ def gb_train_epoch(W, WT, b, c, sigma, dW, db, dc, G, gb, gc, X, order, shuffle,
         gc = mean(q) - mean(q') + sparsity_cost * (sparsity_target - mean(q))
 
     Returns the number of steps.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    dW : ndarray of float64, shape (nv, nh)
+        Momentum of ``W``, updated in place.
+    db : ndarray of float64, shape (nv,)
+        Momentum of ``b``, updated in place.
+    dc : ndarray of float64, shape (nh,)
+        Momentum of ``c``, updated in place.
+    G : ndarray of float64, shape (nv, nh)
+        Weight gradient sums (zero on entry to an epoch; accumulated).
+    gb : ndarray of float64, shape (nv,)
+        Visible-bias gradient sums.
+    gc : ndarray of float64, shape (nh,)
+        Hidden-bias gradient sums.
+    X : ndarray of float64, shape (n, nv)
+        Real-valued rows (C-contiguous).
+    order : ndarray of int64, shape (n,)
+        Receives the epoch's row order.
+    shuffle : bool
+        A fresh permutation of the rows (drawn first), else the data order.
+    batch_size : int
+        Rows per update (the last batch may be smaller).
+    method : int
+        ``CD`` (0) or ``PCD`` (1).
+    k : int
+        Gibbs steps of the negative phase per update.
+    chain_act : ndarray of int64, shape (chains, nh)
+        Active hidden units of each persistent chain (PCD; updated).
+    chain_n : ndarray of int64, shape (chains,)
+        Number of active hidden units of each persistent chain (updated).
+    chains_v : ndarray of float64, shape (chains, nv)
+        Last visible sample of each persistent chain (PCD; updated).
+    lrs : ndarray of float64, shape (steps,)
+        Learning rate of each update of the epoch.
+    momentum : float
+        Momentum of the parameter updates.
+    weight_decay : float
+        L2 penalty on the weights.
+    sparsity_target : float
+        Target mean hidden activation.
+    sparsity_cost : float
+        Weight of the sparsity term on the hidden biases (0: none).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
     """
     n = X.shape[0]
     if shuffle:
@@ -508,7 +795,51 @@ def gb_train_epoch(W, WT, b, c, sigma, dW, db, dc, G, gb, gc, X, order, shuffle,
 def gb_batch_gradient(W, WT, b, c, sigma, X, rows, method, k, chain_act, chain_n, chains_v, rng_state, G, gb, gc,
                       a_h, p_h, a_v, h_act):
     """Add the gradient estimate of one batch (rows ``rows`` of ``X``) to ``G, gb, gc``: the
-    statistics of one step of :func:`gb_train_epoch` (no weight decay or sparsity)."""
+    statistics of one step of :func:`gb_train_epoch` (no weight decay or sparsity).
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    X : ndarray of float64, shape (n, nv)
+        Real-valued rows (C-contiguous).
+    rows : ndarray of int64, shape (m,)
+        Indices of the batch's rows.
+    method : int
+        ``CD`` (0) or ``PCD`` (1).
+    k : int
+        Gibbs steps of the negative phase per update.
+    chain_act : ndarray of int64, shape (chains, nh)
+        Active hidden units of each persistent chain (PCD; updated).
+    chain_n : ndarray of int64, shape (chains,)
+        Number of active hidden units of each persistent chain (updated).
+    chains_v : ndarray of float64, shape (chains, nv)
+        Last visible sample of each persistent chain (PCD; updated).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    G : ndarray of float64, shape (nv, nh)
+        Weight gradient sums (zero on entry to an epoch; accumulated).
+    gb : ndarray of float64, shape (nv,)
+        Visible-bias gradient sums.
+    gc : ndarray of float64, shape (nh,)
+        Hidden-bias gradient sums.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    """
     s0, s1, s2, s3 = _gb_batch_stats(W, WT, b, c, sigma, 1.0 / sigma, X, rows, 0, rows.shape[0], method, k,
                                      chain_act, chain_n, chains_v, 0.0, 0.0, G, gb, gc, a_h, p_h, a_v, h_act,
                                      rng_state[0], rng_state[1], rng_state[2], rng_state[3])
@@ -520,7 +851,25 @@ def gb_batch_gradient(W, WT, b, c, sigma, X, rows, method, k, chain_act, chain_n
 
 @njit(cache=True, error_model="numpy")
 def gb_free_energies(W, b, c, sigma, X, a_h, out):
-    """``out[r] = F(v_r) = sum_i (v_i - b_i)**2 / (2 sigma_i**2) - sum_j softplus(c_j + (v / sigma) W_j)``."""
+    """``out[r] = F(v_r) = sum_i (v_i - b_i)**2 / (2 sigma_i**2) - sum_j softplus(c_j + (v / sigma) W_j)``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    X : ndarray of float64, shape (n, nv)
+        Real-valued rows (C-contiguous).
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    out : ndarray of float64, shape (n,)
+        Receives one value per row.
+    """
     n, nv = X.shape
     nh = c.shape[0]
     inv_sigma = 1.0 / sigma
@@ -539,7 +888,37 @@ def gb_free_energies(W, b, c, sigma, X, a_h, out):
 @njit(cache=True, error_model="numpy")
 def gb_reconstruct(W, WT, b, c, sigma, X, rng_state, a_h, p_h, a_v, h_act, sq_err, hidden_sum):
     """One stochastic reconstruction per row: ``h ~ p(h | v)`` (nh draws), then the mean of
-    ``p(v | h)``: ``sq_err[r] = sum_i (v_i - b_i - sigma_i (W h)_i)**2``, ``hidden_sum[r] = sum_j p(h_j | v)``."""
+    ``p(v | h)``: ``sq_err[r] = sum_i (v_i - b_i - sigma_i (W h)_i)**2``, ``hidden_sum[r] = sum_j p(h_j | v)``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    X : ndarray of float64, shape (n, nv)
+        Real-valued rows (C-contiguous).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    sq_err : ndarray of float64, shape (n,)
+        Receives each row's squared reconstruction error.
+    hidden_sum : ndarray of float64, shape (n,)
+        Receives each row's sum of ``p(h | v)``.
+    """
     n, nv = X.shape
     inv_sigma = 1.0 / sigma
     s0 = rng_state[0]
@@ -579,6 +958,17 @@ def gb_log_partition(WT, b, c, sigma):
 
     ``WT`` is ``W.T`` (hidden x visible); ``h`` in Gray-code order, so each term changes
     ``a`` by one row of ``WT``; a running log-sum-exp keeps the sum finite.
+
+    Parameters
+    ----------
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
     """
     nh, nv = WT.shape
     a = np.zeros(nv)
@@ -625,6 +1015,42 @@ def gb_gibbs_chains(W, WT, b, c, sigma, v, n_steps, every, out_v, out_p, n_out, 
     (Box-Muller pairs); chains step one after another. After every ``every``-th step,
     chain ``r``'s ``v`` goes to ``out_v[n_out, r]`` and the mean of ``p(v | h)`` to
     ``out_p[n_out, r]``. Returns the new ``n_out``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    v : ndarray, shape (chains, nv) or (nv,)
+        Chain states, updated in place (uint8 for Bernoulli, float64 for Gaussian units); in the AIS kernels a float64
+        (nv,) work row.
+    n_steps : int
+        Gibbs steps of every chain.
+    every : int
+        Store the chains' visible states every ``every``-th step.
+    out_v : ndarray, shape (records, chains, nv)
+        Receives the stored visible states (int8 or float32).
+    out_p : ndarray of float32, shape (records, chains, nv)
+        Receives ``p(v | h)`` of each stored step.
+    n_out : int
+        First record of ``out_v``, ``out_p`` to write.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
     """
     n_chains, nv = v.shape
     inv_sigma = 1.0 / sigma
@@ -673,7 +1099,39 @@ def gb_gibbs_chains(W, WT, b, c, sigma, v, n_steps, every, out_v, out_p, n_out, 
 @njit(cache=True, error_model="numpy")
 def ais_bernoulli(W, WT, b, c, b_base, betas, log_w, rng_state, a_h, p_h, a_v, p_v, h_act, v_act):
     """``log_w[r]``, the log importance weight of AIS run ``r`` (``len(log_w)`` runs) of a
-    Bernoulli RBM along ``betas`` (``betas[0] = 0``, ``betas[-1] = 1``, increasing)."""
+    Bernoulli RBM along ``betas`` (``betas[0] = 0``, ``betas[-1] = 1``, increasing).
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    b_base : ndarray of float64, shape (nv,)
+        Visible biases (Gaussian: means) of the base model.
+    betas : ndarray of float64, shape (n_betas,)
+        Inverse temperatures from 0 to 1, increasing.
+    log_w : ndarray of float64, shape (runs,)
+        Receives each run's log importance weight.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    p_v : ndarray of float64, shape (nv,)
+        Work space: visible probabilities.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    v_act : ndarray of int64, shape (max(1, chains), nv) or (nv,)
+        Work space: active visible units (training: one row per persistent chain; sampling and AIS: one row).
+    """
     nv, nh = W.shape
     n_k = betas.shape[0] - 1
     s0 = rng_state[0]
@@ -713,7 +1171,40 @@ def ais_bernoulli(W, WT, b, c, b_base, betas, log_w, rng_state, a_h, p_h, a_v, p
 @njit(cache=True, error_model="numpy")
 def ais_gaussian(W, WT, b, c, sigma, b_base, betas, log_w, rng_state, a_h, p_h, a_v, v, h_act):
     """``log_w[r]``, the log importance weight of AIS run ``r`` of a Gaussian-Bernoulli RBM
-    (base model ``N(b_base, sigma**2)``); ``v`` (nv,) is work space."""
+    (base model ``N(b_base, sigma**2)``); ``v`` (nv,) is work space.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    b_base : ndarray of float64, shape (nv,)
+        Visible biases (Gaussian: means) of the base model.
+    betas : ndarray of float64, shape (n_betas,)
+        Inverse temperatures from 0 to 1, increasing.
+    log_w : ndarray of float64, shape (runs,)
+        Receives each run's log importance weight.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    v : ndarray, shape (chains, nv) or (nv,)
+        Chain states, updated in place (uint8 for Bernoulli, float64 for Gaussian units); in the AIS kernels a float64
+        (nv,) work row.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    """
     nv, nh = W.shape
     n_k = betas.shape[0] - 1
     inv_sigma = 1.0 / sigma
