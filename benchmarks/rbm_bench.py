@@ -34,6 +34,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB
 
 import numpy as np  # noqa: E402
 
+from dynet.config import RBMDigitsData  # noqa: E402
 from dynet.kernels.rng import seed_state  # noqa: E402
 from dynet.models.rbm import driver as M  # noqa: E402
 
@@ -42,7 +43,7 @@ BATCH = 10
 
 
 def digits() -> np.ndarray:
-    return M.load_data({"source": "digits", "threshold": 0.5})[0]
+    return M.load_data(RBMDigitsData(source="digits", threshold=0.5))[0]
 
 
 def pseudo_likelihoods(W, b, c, x, bits) -> tuple[float, float]:

@@ -19,6 +19,7 @@ import pytest
 from dynet import api
 from dynet.models.boltzmann import kernels as K
 from dynet.models.boltzmann import driver as M
+from dynet.models.boltzmann.config import BMNetwork
 from dynet.scenario import ScenarioError, parse_scenario
 
 from conftest import SCENARIOS, MemoryRecord
@@ -257,7 +258,7 @@ def test_zero_temperature_ties_follow_exact_arithmetic_whatever_the_blocks(monke
                 J, unit = x.T @ x, 1.0 / 50
                 np.fill_diagonal(J, 0)
             else:
-                J, unit = M.coupling_mask(spec.config["network"]).astype(np.int64), 0.3
+                J, unit = M.coupling_mask(spec.settings.network).astype(np.int64), 0.3
             s = whole.static_arrays["initial_state"]
             for snap in whole.col("state"):
                 s, k = exact_quench_sweep(J, s)
@@ -299,13 +300,13 @@ def test_annealing_escapes_the_spurious_mixture_a_quench_keeps():
 def test_annealing_schedules():
     base = dict(network={"visible": 4}, weights={"source": "sk"})
     lin = scenario(**base, dynamics={"schedule": "linear", "sweeps": 5}, anneal={"t_start": 3.0, "t_end": 1.0,
-                                                                                 "quench": False})[0].config
+                                                                                 "quench": False})[0].settings
     assert M.temperatures(lin).tolist() == [3.0, 2.5, 2.0, 1.5, 1.0]
     geo = scenario(**base, dynamics={"schedule": "geometric", "sweeps": 4},
-                   anneal={"t_start": 8.0, "t_end": 1.0, "quench_sweeps": 3})[0].config
+                   anneal={"t_start": 8.0, "t_end": 1.0, "quench_sweeps": 3})[0].settings
     np.testing.assert_allclose(M.temperatures(geo), [8.0, 4.0, 2.0, 1.0, 0.0, 0.0, 0.0], rtol=1e-14)
     cus = scenario(**base, dynamics={"schedule": "custom", "sweeps": 7},
-                   anneal={"temperatures": [2.0, 1.0, 0.5], "quench": False})[0].config
+                   anneal={"temperatures": [2.0, 1.0, 0.5], "quench": False})[0].settings
     assert M.temperatures(cus).tolist() == [2.0, 2.0, 2.0, 1.0, 1.0, 0.5, 0.5]
 
 
@@ -397,9 +398,9 @@ def test_learning_only_touches_existing_couplings():
         W, mask = rec.static_arrays["weights"], rec.static_arrays["mask"]
         assert np.all(W[mask == 0] == 0) and np.all(W == W.T) and np.abs(W[mask == 1]).min() > 0
         assert m["train_log_likelihood"] is not None
-    lattice = M.coupling_mask({"topology": "lattice", "size": 4, "visible": None, "hidden": 0})
+    lattice = M.coupling_mask(BMNetwork(topology="lattice", size=4, visible=None, hidden=0))
     assert (lattice.sum(axis=1) == 4).all() and lattice[0, 1] == lattice[0, 3] == lattice[0, 4] == lattice[0, 12] == 1
-    layered = M.coupling_mask({"topology": "layered", "visible": 4, "hidden": [3, 2]})
+    layered = M.coupling_mask(BMNetwork(topology="layered", visible=4, hidden=[3, 2]))
     assert layered[:4, 7:].sum() == 0 and layered[:4, 4:7].all() and layered[4:7, 7:].all()
     assert layered[:4, :4].sum() == layered[4:7, 4:7].sum() == 0
 
@@ -430,7 +431,7 @@ def test_same_seed_same_run_and_tempering_records():
     assert np.all((rates >= 0) & (rates <= 1))
     np.testing.assert_allclose(rates, a.static_arrays["swap_accepts"] / a.static_arrays["swap_attempts"])
     # the recorded energies are the energies of the recorded states
-    J, unit, bias, _ = M.make_weights(spec.config, np.random.default_rng(spec.seed_sequence().spawn(3)[0]))
+    J, unit, bias, _ = M.make_weights(spec.settings, np.random.default_rng(spec.seed_sequence().spawn(3)[0]))
     W = unit * J
     np.testing.assert_allclose(M.energies(W, bias, a.static_arrays["initial_state"]), a.col("energy")[0], atol=1e-9)
     for snap, row in ((0, 4), (1, 8)):  # snapshots at sweeps 20 and 40, records every 5 sweeps
@@ -438,7 +439,7 @@ def test_same_seed_same_run_and_tempering_records():
     spec = scenario(**{**doc, "dynamics": {**doc["dynamics"], "sweeps": 42}})[0]
     m = M.run(spec, c := MemoryRecord())
     np.testing.assert_array_equal(c.col("sweep"), [0, 5, 10, 15, 20, 25, 30, 35, 40, 42])  # and the last round
-    J, unit, bias, _ = M.make_weights(spec.config, np.random.default_rng(spec.seed_sequence().spawn(3)[0]))
+    J, unit, bias, _ = M.make_weights(spec.settings, np.random.default_rng(spec.seed_sequence().spawn(3)[0]))
     W = unit * J
     np.testing.assert_allclose(M.energies(W, bias, c.static_arrays["final_state"]), c.col("energy")[-1], atol=1e-9)
     # lowest_energy: the lowest energy at T_min from round 0 on, never above a recorded one
@@ -533,7 +534,7 @@ def test_weight_files_are_checked_in_preflight(tmp_path, write_scenario):
     W_, unit, b_, _ = M.make_weights(parse_scenario(
         {"name": "f", "model": "boltzmann", "seed": 1, "network": {"visible": 4},
          "weights": {"source": "file", "path": str(tmp_path / "wb.npz"), "key": "W", "bias_key": "b"},
-         "dynamics": {"temperature": 1.0}}).runs[0].config, np.random.default_rng(0))
+         "dynamics": {"temperature": 1.0}}).runs[0].settings, np.random.default_rng(0))
     np.testing.assert_array_equal(W_, sym)
     assert unit == 1.0
     np.testing.assert_array_equal(b_, np.arange(4.0))

@@ -71,7 +71,7 @@ def mean_field_numpy(v, W1, W2, c1, c2, iters=5000):
 def mean_field(x, W1, W2, b, c1, c2, iters=1000, tol=1e-14, damping=0.0):
     """The kernel's (q1, q2, bound + log Z, squared reconstruction error, iterations) of rows x."""
     x = np.ascontiguousarray(x, np.uint8)
-    n, (nv, n1), n2 = len(x), W1.shape, W2.shape[1]
+    n, (_, n1), n2 = len(x), W1.shape, W2.shape[1]
     idx, ptr = R.to_csr(x)
     q1, q2, bound, err, it = np.empty((n, n1)), np.empty((n, n2)), np.empty(n), np.empty(n), np.empty(n, np.int64)
     K.mean_field_rows(W1, np.ascontiguousarray(W1.T), W2, np.ascontiguousarray(W2.T), b, c1, c2, idx, ptr, x,
@@ -340,7 +340,7 @@ def test_pretraining_composes_the_two_rbms(monkeypatch):
     c1 = (c1_bottom + c1_top) / 2."""
     calls = spy_on_pretrain_layer(monkeypatch)
     cfg = parse_scenario(dbm_doc(training={"epochs": 1, "batch_size": 2, "chains": 2}, schedule={"name": "constant"},
-                                 pretraining={"epochs": 3, "lr": 0.5})).runs[0].config
+                                 pretraining={"epochs": 3, "lr": 0.5})).runs[0].settings
     init = tiny_dbm(30, nv=4, n1=3, n2=2, scale=0.5)
     W1, W2, b, c1, c2, err1, err2 = M.pretrain(cfg, DATA, *(p.copy() for p in init),
                                                seed_state(np.random.SeedSequence(31)))

@@ -72,7 +72,7 @@ def test_each_rbm_trains_on_fresh_samples_of_the_representation_below(monkeypatc
     x_tr = rng.integers(0, 17, (30, 12)) / 16.0
     x_va = rng.integers(0, 17, (7, 12)) / 16.0
     cfg = parse_scenario({**SMALL, "network": {"hidden": [6, 4]}, "pretraining": {"epochs": 3, "batch_size": 5}},
-                         "<test>").runs[0].config
+                         "<test>").runs[0].settings
     ss = np.random.SeedSequence(5)
     rows = []
     layers = dbn.pretrain(x_tr, x_va, cfg, ss, on_epoch=lambda **c: rows.append(c))
@@ -106,7 +106,7 @@ def test_each_rbm_trains_on_fresh_samples_of_the_representation_below(monkeypatc
 def test_pretraining_sees_the_feedforward_training_split_only(runs):
     spec = runs["spec"]
     ff_cfg = dbn.feedforward_config(spec.config)
-    st = dbn.network_setup(spec.config, ff_cfg, dbn.shared_seed_sequence(spec))
+    st = dbn.network_setup(spec.settings, ff_cfg, dbn.shared_seed_sequence(spec))
     # the split is the feedforward run's: pixel / 16 of the rows feedforward.setup picks
     raw = F.setup(ff_cfg, dbn.shared_seed_sequence(spec))
     for name in ("train", "validation", "test"):
@@ -114,7 +114,7 @@ def test_pretraining_sees_the_feedforward_training_split_only(runs):
         np.testing.assert_array_equal(st.splits[name][2], raw.splits[name][2])
     assert [len(st.splits[n][0]) for n in ("train", "validation", "test")] == [360, 539, 898]
     # the stored RBMs are those pretrained on exactly these training rows
-    layers = dbn.pretrain(st.splits["train"][0], st.splits["validation"][0], spec.config, spec.seed_sequence())
+    layers = dbn.pretrain(st.splits["train"][0], st.splits["validation"][0], spec.settings, spec.seed_sequence())
     _, rec = runs["pre"]
     for l, layer in enumerate(layers):
         np.testing.assert_array_equal(rec.static_arrays[f"rbm_weight_{l}"], layer.W)
@@ -135,7 +135,7 @@ def test_the_network_starts_as_the_rbm_stack_computed_by_hand(runs):
         np.testing.assert_array_equal(W[l], arr[f"rbm_weight_{l}"].astype(np.float32))
         np.testing.assert_array_equal(c[l], arr[f"rbm_hidden_bias_{l}"].astype(np.float32))
     # the first forward pass (epoch 0 of the trajectory): sigmoid(v W + c) up the stack, in float64
-    st = dbn.network_setup(spec.config, dbn.feedforward_config(spec.config), dbn.shared_seed_sequence(spec))
+    st = dbn.network_setup(spec.settings, dbn.feedforward_config(spec.config), dbn.shared_seed_sequence(spec))
     x, _, labels = st.splits["train"]
     h1 = sigmoid(x.astype(np.float64) @ W[0] + c[0])
     h2 = sigmoid(h1 @ W[1] + c[1])

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from dynet import api
+from dynet.config import RBMDigitsData, RBMFileData
+from dynet.kernels import maths
 from dynet.models.rbm import kernels as K
 from dynet.kernels.rng import seed_state
 from dynet.models.rbm import driver as M
@@ -95,12 +97,12 @@ def test_energy_and_free_energy_by_hand():
 
 def test_exp_and_sigmoid_match_numpy_to_an_ulp():
     x = np.concatenate([np.linspace(-708, 709, 400_001), np.random.default_rng(0).normal(0, 5, 100_000)])
-    got = np.array([K.exp_(v) for v in x[::97]])
+    got = np.array([maths.exp_(v) for v in x[::97]])
     np.testing.assert_allclose(got, np.exp(x[::97]), rtol=2.3e-16, atol=0)
     p = np.empty_like(x)
-    K._sigmoid_into(x, p)
+    maths.sigmoid_into(x, p)
     np.testing.assert_allclose(p, 1.0 / (1.0 + np.exp(-x)), rtol=5e-16, atol=1e-300)
-    assert K.sigmoid(800.0) == 1.0 and 0.0 < K.sigmoid(-800.0) < 1e-307  # the clamp at exp(709)
+    assert maths.sigmoid(800.0) == 1.0 and 0.0 < maths.sigmoid(-800.0) < 1e-307  # the clamp at exp(709)
 
 
 @pytest.mark.parametrize("nv,nh", [(4, 3), (3, 5), (6, 6)])
@@ -108,8 +110,8 @@ def test_log_partition_equals_brute_force_over_v_and_h(nv, nh):
     W, b, c = tiny_rbm(1, nv, nh, scale=1.5)
     _, _, _, log_z = joint(W, b, c)
     # both enumerations: over the hidden layer and over the visible layer
-    assert K.log_partition(np.ascontiguousarray(W.T), c, b) == pytest.approx(log_z, rel=1e-13)
-    assert K.log_partition(W, b, c) == pytest.approx(log_z, rel=1e-13)
+    assert maths.log_partition(np.ascontiguousarray(W.T), c, b) == pytest.approx(log_z, rel=1e-13)
+    assert maths.log_partition(W, b, c) == pytest.approx(log_z, rel=1e-13)
     assert M.log_partition(W, b, c) == pytest.approx(log_z, rel=1e-13)
     # log Z = logsumexp_h [c.h + sum_i softplus(b_i + W_i h)]
     H = all_states(nh)
@@ -118,8 +120,8 @@ def test_log_partition_equals_brute_force_over_v_and_h(nv, nh):
 
 def test_log_partition_of_a_larger_rbm_agrees_both_ways():
     W, b, c = tiny_rbm(2, 12, 14, scale=2.0)  # large weights: terms spanning many orders of magnitude
-    a = K.log_partition(np.ascontiguousarray(W.T), c, b)
-    assert K.log_partition(W, b, c) == pytest.approx(a, rel=1e-12)
+    a = maths.log_partition(np.ascontiguousarray(W.T), c, b)
+    assert maths.log_partition(W, b, c) == pytest.approx(a, rel=1e-12)
 
 
 def test_pseudo_likelihood_and_reconstruction_kernels_match_numpy():
@@ -292,7 +294,7 @@ def test_permutation_batches_cover_every_row_once_per_epoch():
 
 
 def test_sparsity_target_lowers_hidden_activity():
-    x = (M.load_data({"source": "digits", "threshold": 0.5})[0])[:400]
+    x = (M.load_data(RBMDigitsData(source="digits", threshold=0.5))[0])[:400]
     means = []
     for cost in (0.0, 10.0):
         rng = np.random.default_rng(0)
@@ -331,7 +333,7 @@ class _DrivenRandomState(np.random.RandomState):
 
 def test_pcd1_matches_sklearn_bernoulli_rbm_step_for_step():
     sklearn_rbm = require("sklearn.neural_network")
-    x = M.load_data({"source": "digits", "threshold": 0.5})[0][:200]  # 20 batches of 10: no partial batch
+    x = M.load_data(RBMDigitsData(source="digits", threshold=0.5))[0][:200]  # 20 batches of 10: no partial batch
     nv, nh, lr, epochs = 64, 24, 0.1, 3
     W0 = np.random.default_rng(15).normal(0, 0.01, (nv, nh))
     state = seed_state(np.random.SeedSequence(16))
@@ -486,8 +488,8 @@ def test_preflight_checks_the_data(tmp_path):
     assert problems({"source": "file", "path": "grey.npz", "threshold": 0.5}) == []
     np.save(tmp_path / "flat.npy", np.zeros(9))
     assert "2-D array" in problems({"source": "file", "path": "flat.npy"})[0]
-    x, shape = M.load_data({"source": "file", "path": "grey.npz", "key": None, "threshold": 0.5,
-                            "validation": 0.2}, str(tmp_path))
+    x, shape = M.load_data(RBMFileData(source="file", path="grey.npz", key=None, threshold=0.5, validation=0.2),
+                           str(tmp_path))
     assert x.dtype == np.uint8 and x.shape == (50, 9) and shape is None
 
 
@@ -499,3 +501,13 @@ def test_the_shipped_scenarios_validate():
     for name in ("rbm-digits.toml", "rbm-bars-stripes.toml"):
         sc = api.validate(os.path.join(SCENARIOS, name))
         assert sc.model == "rbm" and len(sc.runs) == 6
+
+
+def test_a_pickled_run_spec_rebuilds_its_typed_settings():
+    """Workers get RunSpecs by pickle, without the typed settings: the driver's spec.settings rebuilds them."""
+    import pickle
+
+    spec = parse_scenario({"name": "p", "model": "rbm", "seed": 1, "data": {"source": "bars-stripes", "size": 2},
+                           "network": {"n_hidden": 3}}).runs[0]
+    back = pickle.loads(pickle.dumps(spec))
+    assert back.settings == spec.settings and back.settings.network.n_hidden == 3

@@ -83,43 +83,32 @@ import os
 
 import numpy as np
 
-from dynet import data as _data
+from dynet import data as data_sources
 from dynet.kernels.rng import seed_state
 from dynet.models.hopfield.driver import random_patterns
-from dynet.models.rbm.driver import (
-    TrainingDiverged,
-    _NoRecord,
-    _split,
-    base_rate_biases,
-    empirical_log_likelihood,
-    epoch_rates,
-    load_data,
-)
+from dynet.models.rbm.driver import base_rate_biases, empirical_log_likelihood, file_hash, load_data
+from dynet.scenario import run_settings
 from dynet.store import TrajectorySpec, chunk_rows
+from dynet.train import loop as L
 
 from . import kernels as K
-from .config import BM_EXACT_AUTO, BMNetwork, BMTempering
+from .config import BM_EXACT_AUTO, BMFileWeights, BMInit, BMNetwork, BMTraining, BoltzmannScenario
 
 SPIN_VALUES = {"binary": (0, 1), "ising": (-1, 1)}
 
 
 # --------------------------------------------------------------------------- structure
 
-def layer_sizes(network: dict) -> list[int]:
-    """Unit counts of the visible layer and each hidden layer."""
-    return BMNetwork.model_validate(network).layers
-
-
-def coupling_mask(network: dict) -> np.ndarray:
-    """float64 (n, n) 0/1: which couplings the topology has (symmetric, zero diagonal)."""
-    layers = layer_sizes(network)
+def coupling_mask(network: BMNetwork) -> np.ndarray:
+    """float64 (n, n) 0/1: which couplings the validated ``network``'s topology has (symmetric, zero diagonal)."""
+    layers = network.layers
     n = sum(layers)
-    topology = network["topology"]
+    topology = network.topology
     if topology == "full":
         return 1.0 - np.eye(n)
     mask = np.zeros((n, n))
     if topology == "lattice":
-        size = network["size"]
+        size = network.size
         site = np.arange(n).reshape(size, size)
         for nb in (np.roll(site, -1, axis=0), np.roll(site, -1, axis=1)):
             mask[site.ravel(), nb.ravel()] = 1.0
@@ -166,55 +155,58 @@ def log_partition(W: np.ndarray, b: np.ndarray, spins: str, temperature: float =
     return float(lz[0]), float(me[0])
 
 
-def exact_enabled(config: dict, n: int) -> bool:
-    exact = config["record"]["exact"]
+def exact_enabled(config: BoltzmannScenario, n: int) -> bool:
+    exact = config.record.exact
     return n <= BM_EXACT_AUTO if exact is None else bool(exact)
 
 
 # --------------------------------------------------------------------------- weights and states
 
-def load_weight_file(wcfg: dict, mask: np.ndarray, topology: str, base_dir: str) -> tuple[np.ndarray, np.ndarray]:
-    """(W, b) from a user file, checked: (n, n), finite, symmetric, zero diagonal, on the topology.
+def load_weight_file(wcfg: BMFileWeights, mask: np.ndarray, topology: str, base_dir: str,
+                     sha256: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(W, b) from a user file, checked: (n, n), finite, symmetric, zero diagonal, on the topology;
+    ``sha256``: the file's expected hash (the resolved config's).
 
     Raises :class:`dynet.data.DataError` with a one-line message.
     """
-    path = wcfg["path"] if os.path.isabs(wcfg["path"]) else os.path.join(base_dir, wcfg["path"])
+    path = wcfg.path if os.path.isabs(wcfg.path) else os.path.join(base_dir, wcfg.path)
     n = len(mask)
-    W = _data.load_array(path, wcfg["key"], wcfg.get("sha256"))
+    W = data_sources.load_array(path, wcfg.key, sha256)
     if W.dtype.kind not in "biuf":
-        raise _data.DataError(f"{path}: weights must be numeric, got dtype {W.dtype}")
+        raise data_sources.DataError(f"{path}: weights must be numeric, got dtype {W.dtype}")
     if W.shape != (n, n):
-        raise _data.DataError(f"{path}: weights have shape {W.shape}; the network has {n} units ({n}, {n})")
+        raise data_sources.DataError(f"{path}: weights have shape {W.shape}; the network has {n} units ({n}, {n})")
     W = W.astype(np.float64)
     if not np.isfinite(W).all():
-        raise _data.DataError(f"{path}: weights contain NaN or infinite values")
+        raise data_sources.DataError(f"{path}: weights contain NaN or infinite values")
     asym = np.abs(W - W.T)
     tol = 1e-12 * max(1.0, float(np.abs(W).max()))
     if asym.max() > tol:
         i, j = np.unravel_index(int(np.argmax(asym)), W.shape)
-        raise _data.DataError(f"{path}: weights are not symmetric: W[{i}, {j}] = {W[i, j]:g} but "
+        raise data_sources.DataError(f"{path}: weights are not symmetric: W[{i}, {j}] = {W[i, j]:g} but "
                               f"W[{j}, {i}] = {W[j, i]:g}")
     diag = np.abs(np.diag(W))
     if diag.max() > 0:
         i = int(np.argmax(diag))
-        raise _data.DataError(f"{path}: weights have a non-zero diagonal: W[{i}, {i}] = {W[i, i]:g} "
+        raise data_sources.DataError(f"{path}: weights have a non-zero diagonal: W[{i}, {i}] = {W[i, i]:g} "
                               "(a unit does not couple to itself)")
     off = (W != 0) & (mask == 0)
     if off.any():
         i, j = np.argwhere(off)[0]
-        raise _data.DataError(f"{path}: W[{i}, {j}] = {W[i, j]:g} couples units the {topology!r} "
+        raise data_sources.DataError(f"{path}: W[{i}, {j}] = {W[i, j]:g} couples units the {topology!r} "
                               "topology does not connect")
     W = 0.5 * (W + W.T)
-    if wcfg["bias_key"] is None:
-        return W, np.full(n, float(wcfg["bias"]))
-    b = _data.load_array(path, wcfg["bias_key"], wcfg.get("sha256"))
+    if wcfg.bias_key is None:
+        return W, np.full(n, float(wcfg.bias))
+    b = data_sources.load_array(path, wcfg.bias_key, sha256)
     if b.shape != (n,) or b.dtype.kind not in "biuf" or not np.isfinite(b).all():
-        raise _data.DataError(f"{path}: bias '{wcfg['bias_key']}' must be {n} finite numbers, got shape {b.shape}")
+        raise data_sources.DataError(f"{path}: bias '{wcfg.bias_key}' must be {n} finite numbers, "
+                                     f"got shape {b.shape}")
     return W, b.astype(np.float64)
 
 
-def make_weights(config: dict, rng: np.random.Generator,
-                 base_dir: str = ".") -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
+def make_weights(config: BoltzmannScenario, rng: np.random.Generator, base_dir: str = ".",
+                 sha256: str | None = None) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
     """``(J, unit, b, patterns or None)`` of a sampling run: the couplings are ``W = unit * J``.
 
     Hebbian weights are ``J = x^T x`` on the topology (exact integers, zero diagonal) with
@@ -222,62 +214,62 @@ def make_weights(config: dict, rng: np.random.Generator,
     and file weights are ``J = W`` with ``unit = 1``. Random draws from ``rng``, or from
     ``SeedSequence(weights.seed)`` when that is set.
     """
-    net, w = config["network"], config["weights"]
+    net, w = config.network, config.weights
     mask = coupling_mask(net)
     n = len(mask)
     patterns = None
-    src = w["source"]
+    src = w.source
     unit = 1.0
-    if w.get("seed") is not None:
-        rng = np.random.default_rng(np.random.SeedSequence(w["seed"]))
+    if src in ("sk", "hebbian") and w.seed is not None:  # (constant and file weights draw nothing)
+        rng = np.random.default_rng(np.random.SeedSequence(w.seed))
     if src == "sk":
-        J = symmetric_on(rng.normal(w["mean"] / n, w["coupling"] / math.sqrt(n), (n, n)), mask)
+        J = symmetric_on(rng.normal(w.mean / n, w.coupling / math.sqrt(n), (n, n)), mask)
     elif src == "constant":
-        J = math.copysign(1.0, w["coupling"]) * mask
-        unit = abs(float(w["coupling"]))
+        J = math.copysign(1.0, w.coupling) * mask
+        unit = abs(float(w.coupling))
     elif src == "hebbian":
-        patterns = random_patterns(w["patterns"], n, rng, w["pattern_bias"])
+        patterns = random_patterns(w.patterns, n, rng, w.pattern_bias)
         x = patterns.astype(np.float64)
         J = (x.T @ x) * mask  # integers below 2**53: exact in float64
         unit = 1.0 / n
     else:
-        W, b = load_weight_file(w, mask, net["topology"], base_dir)
+        W, b = load_weight_file(w, mask, net.topology, base_dir, sha256)
         return W, 1.0, b, None
-    return np.ascontiguousarray(J), unit, np.full(n, float(w["bias"])), patterns
+    return np.ascontiguousarray(J), unit, np.full(n, float(w.bias)), patterns
 
 
-def initial_state(init: dict, n: int, spins: str, patterns: np.ndarray | None,
+def initial_state(init: BMInit, n: int, spins: str, patterns: np.ndarray | None,
                   rng: np.random.Generator) -> np.ndarray:
     """int8 (n,) initial state of ``[init]``."""
     lo, hi = SPIN_VALUES[spins]
-    if init["kind"] == "random":
-        return np.where(rng.random(n) < init["activity"], hi, lo).astype(np.int8)
-    if init["kind"] == "pattern":
-        s = patterns[init["pattern"]].copy()
-        idx = rng.choice(n, size=int(round(init["flip"] * n)), replace=False)
+    if init.kind == "random":
+        return np.where(rng.random(n) < init.activity, hi, lo).astype(np.int8)
+    if init.kind == "pattern":
+        s = patterns[init.pattern].copy()
+        idx = rng.choice(n, size=int(round(init.flip * n)), replace=False)
         s[idx] = -s[idx]
         return s
-    return np.sign(patterns[init["patterns"]].astype(np.int64).sum(axis=0)).astype(np.int8)
+    return np.sign(patterns[init.patterns].astype(np.int64).sum(axis=0)).astype(np.int8)
 
 
-def temperatures(config: dict) -> np.ndarray:
+def temperatures(config: BoltzmannScenario) -> np.ndarray:
     """Temperature of each sweep of a one-chain run (the module docstring gives the formulas)."""
-    dyn, a = config["dynamics"], config["anneal"]
-    n = dyn["sweeps"]
-    sched = dyn["schedule"]
+    dyn, a = config.dynamics, config.anneal
+    n = dyn.sweeps
+    sched = dyn.schedule
     if sched == "constant":
-        return np.full(n, float(dyn["temperature"]))
+        return np.full(n, float(dyn.temperature))
     if sched == "quench":
         return np.zeros(n)
     if sched == "linear":
-        temps = np.linspace(a["t_start"], a["t_end"], n)
+        temps = np.linspace(a.t_start, a.t_end, n)
     elif sched == "geometric":
-        temps = np.geomspace(a["t_start"], a["t_end"], n)
+        temps = np.geomspace(a.t_start, a.t_end, n)
     else:
-        ladder = np.asarray(a["temperatures"], np.float64)
+        ladder = np.asarray(a.temperatures, np.float64)
         temps = ladder[(np.arange(n) * len(ladder)) // n]
-    if a["quench"]:
-        temps = np.concatenate([temps, np.zeros(a["quench_sweeps"])])
+    if a.quench:
+        temps = np.concatenate([temps, np.zeros(a.quench_sweeps)])
     return temps
 
 
@@ -318,16 +310,16 @@ def _energy(J: np.ndarray, unit: float, b: np.ndarray, s: np.ndarray) -> float:
 def _one_chain(config, record, J, unit, b, patterns, s, rng_state) -> dict:
     """One chain from ``s`` (updated in place); ``J, b`` and the temperatures in the kernels'
     unit (:func:`_sample`). Stores the trajectories, returns the metrics."""
-    net, dyn, rec = config["network"], config["dynamics"], config["record"]
-    lo, hi = SPIN_VALUES[net["spins"]]
+    net, dyn, rec = config.network, config.dynamics, config.record
+    lo, hi = SPIN_VALUES[net.spins]
     n = len(s)
-    method, order = K.METHODS[dyn["method"]], K.ORDERS[dyn["order"]]
+    method, order = K.METHODS[dyn.method], K.ORDERS[dyn.order]
     units = np.arange(n, dtype=np.int64)
     h = np.empty(n)
     perm = np.empty(n, np.int64)
     pats = patterns if patterns is not None else np.zeros((0, n), np.int8)
     n_pat = len(pats)
-    every, snap_every = rec["every"], rec["snapshot_every"]
+    every, snap_every = rec.every, rec.snapshot_every
 
     def buffers(rows, snaps):
         return dict(sweep=np.empty(rows, np.int64), energy=np.empty(rows), mean_state=np.empty(rows),
@@ -349,9 +341,9 @@ def _one_chain(config, record, J, unit, b, patterns, s, rng_state) -> dict:
             row["overlap"] = ((pats.astype(np.float64) @ s) / n)[None]
         return {k: np.asarray(v) for k, v in row.items()}
 
-    if dyn["schedule"] == "constant" and dyn["burn_in"]:
-        call(buffers(1, 1), np.full(dyn["burn_in"], dyn["temperature"] / unit), 0, dyn["burn_in"],
-             dyn["burn_in"] + 1, 0, 0)
+    if dyn.schedule == "constant" and dyn.burn_in:
+        call(buffers(1, 1), np.full(dyn.burn_in, dyn.temperature / unit), 0, dyn.burn_in,
+             dyn.burn_in + 1, 0, 0)
 
     temps = temperatures(config)
     ktemps = temps / unit
@@ -400,8 +392,8 @@ def _one_chain(config, record, J, unit, b, patterns, s, rng_state) -> dict:
                    **_averages(np.concatenate(rec_e), np.concatenate(rec_m)))
     if n_pat:
         metrics.update(_overlap_metrics(pats, s))
-    if dyn["schedule"] == "constant" and exact_enabled(config, n):
-        log_z, mean_e = log_partition(J, b, net["spins"], dyn["temperature"] / unit)
+    if dyn.schedule == "constant" and exact_enabled(config, n):
+        log_z, mean_e = log_partition(J, b, net.spins, dyn.temperature / unit)
         metrics.update(exact_mean_energy=unit * mean_e, log_z=log_z)
     return metrics
 
@@ -410,12 +402,12 @@ def _tempering(config, record, J, unit, b, patterns, S, rng_state) -> tuple[dict
     """Parallel tempering of the replicas ``S`` (updated in place); ``J, b`` and the temperatures
     in the kernels' unit (:func:`_sample`). Stores the trajectories; returns the metrics and
     the final states by temperature."""
-    net, dyn, rec = config["network"], config["dynamics"], config["record"]
-    lo, hi = SPIN_VALUES[net["spins"]]
-    temps = np.asarray(_ladder(config["tempering"]), np.float64)
+    net, dyn, rec = config.network, config.dynamics, config.record
+    lo, hi = SPIN_VALUES[net.spins]
+    temps = np.asarray(config.tempering.ladder, np.float64)
     ktemps = temps / unit
     n_rep, n = S.shape
-    method, order = K.METHODS[dyn["method"]], K.ORDERS[dyn["order"]]
+    method, order = K.METHODS[dyn.method], K.ORDERS[dyn.order]
     units = np.arange(n, dtype=np.int64)
     perm = np.empty(n, np.int64)
     H = np.empty((n_rep, n))
@@ -424,7 +416,7 @@ def _tempering(config, record, J, unit, b, patterns, S, rng_state) -> tuple[dict
     attempts = np.zeros(n_rep - 1, np.int64)
     accepts = np.zeros(n_rep - 1, np.int64)
     lowest = np.full(n_rep, np.inf)
-    swap_every, every, snap_every = config["tempering"]["swap_every"], rec["every"], rec["snapshot_every"]
+    swap_every, every, snap_every = config.tempering.swap_every, rec.every, rec.snapshot_every
 
     def buffers(rows, snaps):
         return dict(sweep=np.empty(rows, np.int64), energy=np.empty((rows, n_rep)),
@@ -452,8 +444,8 @@ def _tempering(config, record, J, unit, b, patterns, S, rng_state) -> tuple[dict
         return dict(sweep=np.array([sweep]), energy=unit * E[at][None], mean_state=S[at].mean(axis=1)[None],
                     swap_acceptance=rates[None])
 
-    if dyn["burn_in"]:
-        call(buffers(1, 1), 0, dyn["burn_in"], dyn["burn_in"] + 1, 0)
+    if dyn.burn_in:
+        call(buffers(1, 1), 0, dyn.burn_in, dyn.burn_in + 1, 0)
         attempts[:] = 0
         accepts[:] = 0
     record.static("temperatures", temps, ("temperature",))
@@ -467,7 +459,7 @@ def _tempering(config, record, J, unit, b, patterns, S, rng_state) -> tuple[dict
         if snap_every else None
     traj.append(**state_row(0))
     lowest[:] = E[at]  # from round 0 (the states after any burn-in) on
-    total = dyn["sweeps"]
+    total = dyn.sweeps
     block = _block(every, snap_every, 8 * 3 * n_rep, n_rep * n)
     buf = buffers(block // every + 1, block // snap_every + 1 if snap_every else 0)
     done = 0
@@ -502,26 +494,23 @@ def _tempering(config, record, J, unit, b, patterns, S, rng_state) -> tuple[dict
     return metrics, S[at]
 
 
-def _ladder(tempering: dict) -> list[float]:
-    return BMTempering.model_validate(tempering).ladder
-
-
 def _sample(spec, record) -> dict:
     """A sampling run. The kernels get the couplings ``J``, biases ``b / unit`` and temperatures
     ``T / unit`` of :func:`make_weights` (the same Boltzmann distribution and dynamics:
     ``E / T`` is unchanged) and energies come back times ``unit``: with Hebbian or constant
     weights every field ``J s`` is an exact integer, so ``T = 0`` ties are exact and do not
     depend on where a block starts."""
-    cfg = spec.config
-    net = cfg["network"]
+    cfg = spec.settings
+    net = cfg.network
     par_ss, init_ss, dyn_ss = spec.seed_sequence().spawn(3)
-    J, unit, b, patterns = make_weights(cfg, np.random.default_rng(par_ss), spec.base_dir)
+    J, unit, b, patterns = make_weights(cfg, np.random.default_rng(par_ss), spec.base_dir,
+                                        spec.config["weights"].get("sha256"))
     W = unit * J
     bk = b / unit
     n = len(b)
     init_rng = np.random.default_rng(init_ss)
     rng_state = seed_state(dyn_ss)
-    if cfg["record"]["weights"]:
+    if cfg.record.weights:
         record.static("weights", W, ("unit", "unit_b"))
         record.static("bias", b, ("unit",))
         record.static("mask", coupling_mask(net).astype(np.uint8), ("unit", "unit_b"))
@@ -530,15 +519,15 @@ def _sample(spec, record) -> dict:
         metrics_extra = {"pattern_energy": float(energies(W, b, patterns).mean())}
     else:
         metrics_extra = {}
-    if cfg["dynamics"]["schedule"] == "tempering":
-        n_rep = len(_ladder(cfg["tempering"]))
-        S = np.stack([initial_state(cfg["init"], n, net["spins"], patterns, init_rng) for _ in range(n_rep)])
+    if cfg.dynamics.schedule == "tempering":
+        n_rep = len(cfg.tempering.ladder)
+        S = np.stack([initial_state(cfg.init, n, net.spins, patterns, init_rng) for _ in range(n_rep)])
         record.static("initial_state", S, ("temperature", "unit"))
         initial = _energy(J, unit, bk, S[0])
         metrics, final = _tempering(cfg, record, J, unit, bk, patterns, S, rng_state)
         record.static("final_state", final, ("temperature", "unit"))
     else:
-        s = initial_state(cfg["init"], n, net["spins"], patterns, init_rng)
+        s = initial_state(cfg.init, n, net.spins, patterns, init_rng)
         record.static("initial_state", s, ("unit",))
         initial = _energy(J, unit, bk, s)
         metrics = _one_chain(cfg, record, J, unit, bk, patterns, s, rng_state)
@@ -556,13 +545,13 @@ class Learner:
     runs one epoch in one compiled call (``lrs``: one rate per update).
     """
 
-    def __init__(self, network: dict, rows: np.ndarray, W: np.ndarray, b: np.ndarray, training: dict,
+    def __init__(self, network: BMNetwork, rows: np.ndarray, W: np.ndarray, b: np.ndarray, training: BMTraining,
                  rng: np.random.Generator, rng_state: np.ndarray):
-        self.spins = network["spins"]
+        self.spins = network.spins
         self.lo, self.hi = SPIN_VALUES[self.spins]
         self.mask = coupling_mask(network)
         n = len(self.mask)
-        nv = layer_sizes(network)[0]
+        nv = network.layers[0]
         self.W = np.ascontiguousarray(W * self.mask)
         self.b = np.array(b, np.float64)
         self.dW = np.zeros_like(self.W)
@@ -574,9 +563,9 @@ class Learner:
         self.clamped = np.empty((len(rows), n), np.int8)
         self.clamped[:, :nv] = rows
         self.clamped[:, nv:] = self._random((len(rows), n - nv), rng)
-        self.free = self._random((training["chains"], n), rng)
+        self.free = self._random((training.chains, n), rng)
         self.t = training
-        self.batch_size = training["batch_size"]  # at most len(rows): checked in preflight
+        self.batch_size = training.batch_size  # at most len(rows): checked in preflight
         self.steps = (len(rows) + self.batch_size - 1) // self.batch_size
         self.order = np.empty(len(rows), np.int64)
         self.h = np.empty(n)
@@ -589,9 +578,13 @@ class Learner:
     def epoch(self, lrs: np.ndarray) -> None:
         t = self.t
         K.train_epoch(self.W, self.b, self.mask, self.dW, self.db, self.G, self.g, self.clamped, self.free,
-                      self.order, bool(t["shuffle"]), int(self.batch_size), self.hidden, self.units, self.lo, self.hi,
-                      int(t["clamped_sweeps"]), int(t["free_sweeps"]), np.ascontiguousarray(lrs, np.float64),
-                      float(t["momentum"]), float(t["weight_decay"]), self.rng_state, self.h, self.perm)
+                      self.order, bool(t.shuffle), int(self.batch_size), self.hidden, self.units, self.lo, self.hi,
+                      int(t.clamped_sweeps), int(t.free_sweeps), np.ascontiguousarray(lrs, np.float64),
+                      float(t.momentum), float(t.weight_decay), self.rng_state, self.h, self.perm)
+
+    def params(self) -> tuple[np.ndarray, ...]:
+        """``(W, b)``."""
+        return self.W, self.b
 
     def log_likelihood(self, rows: np.ndarray, log_z: float) -> float:
         """Mean exact ``log p(v)`` of ``rows`` (visible values)."""
@@ -603,12 +596,12 @@ class Learner:
         return float(lp.mean() - log_z)
 
 
-def initial_bias(x_train: np.ndarray, n: int, training: dict, spins: str) -> np.ndarray:
+def initial_bias(x_train: np.ndarray, n: int, training: BMTraining, spins: str) -> np.ndarray:
     """Zero, or for the visible units the independent-unit model of the training data:
     :func:`dynet.models.rbm.driver.base_rate_biases` (``logit(p)``) for 0/1 units, half of it for +-1
     units (``p(s = +1) = sigmoid(2 b)``)."""
     b = np.zeros(n)
-    if training["visible_bias"] == "data" and len(x_train):
+    if training.visible_bias == "data" and len(x_train):
         b[:x_train.shape[1]] = base_rate_biases(x_train) * (1.0 if spins == "binary" else 0.5)
     return b
 
@@ -622,69 +615,48 @@ def independent_log_likelihood(x: np.ndarray) -> float:
 
 
 def _learn(spec, record) -> dict:
-    cfg = spec.config
-    net, tr, rec = cfg["network"], cfg["training"], cfg["record"]
+    cfg = spec.settings
+    net, tr, rec = cfg.network, cfg.training, cfg.record
     par_ss, init_ss, train_ss, split_ss = spec.seed_sequence().spawn(4)
-    x, image_shape = load_data(cfg["data"], spec.base_dir)
-    tr_idx, va_idx = _split(cfg, len(x), split_ss)
-    lo, hi = SPIN_VALUES[net["spins"]]
+    x, image_shape = load_data(cfg.data, spec.base_dir, file_hash(spec.config))
+    tr_idx, va_idx = L.validation_split(cfg.data.validation, len(x), split_ss)
+    lo, hi = SPIN_VALUES[net.spins]
     rows = np.where(x == 1, hi, lo).astype(np.int8)
     mask = coupling_mask(net)
     n = len(mask)
-    W0 = symmetric_on(np.random.default_rng(par_ss).normal(0.0, tr["init_std"], (n, n)), mask)
-    b0 = initial_bias(x[tr_idx], n, tr, net["spins"])
+    W0 = symmetric_on(np.random.default_rng(par_ss).normal(0.0, tr.init_std, (n, n)), mask)
+    b0 = initial_bias(x[tr_idx], n, tr, net.spins)
     learner = Learner(net, rows[tr_idx], W0, b0, tr, np.random.default_rng(init_ss), seed_state(train_ss))
     record.static("initial_weights", learner.W, ("unit", "unit_b"))
     record.static("mask", mask.astype(np.uint8), ("unit", "unit_b"))
     exact = exact_enabled(cfg, n)
     cols = ["lr", "weight_norm", "bias_norm", "free_mean_state", "log_z", "train_log_likelihood",
             "val_log_likelihood"]
-    traj = record.trajectory({"epoch": TrajectorySpec(("epoch",), "int64"),
-                              **{c: TrajectorySpec(("epoch",), "float64") for c in cols}})
-    snap_every = rec["snapshot_every"]
-    snaps = record.trajectory({"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
-                               "snapshot_weights": TrajectorySpec(("snapshot", "unit", "unit_b"), "float64",
-                                                                  (n, n))}) if snap_every else None
-    last = {}
+    specs = {"epoch": TrajectorySpec(("epoch",), "int64"), **{c: TrajectorySpec(("epoch",), "float64") for c in cols}}
+    snap_every = rec.snapshot_every
+    snap_specs = {"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
+                  "snapshot_weights": TrajectorySpec(("snapshot", "unit", "unit_b"), "float64", (n, n))}
 
     def row(epoch, lr):
-        log_z = log_partition(learner.W, learner.b, net["spins"])[0] if exact else math.nan
-        vals = dict(epoch=epoch, lr=lr, weight_norm=float(np.sqrt(np.sum(learner.W ** 2))),
+        log_z = log_partition(learner.W, learner.b, net.spins)[0] if exact else math.nan
+        return dict(epoch=epoch, lr=lr, weight_norm=float(np.sqrt(np.sum(learner.W ** 2))),
                     bias_norm=float(np.sqrt(np.sum(learner.b ** 2))), free_mean_state=float(learner.free.mean()),
                     log_z=log_z,
                     train_log_likelihood=learner.log_likelihood(rows[tr_idx], log_z) if exact else math.nan,
                     val_log_likelihood=learner.log_likelihood(rows[va_idx], log_z) if exact else math.nan)
-        traj.append(**{k: np.array([v]) for k, v in vals.items()})
-        last.update(vals)
 
-    epochs = tr["epochs"]
-    try:
-        row(0, float(epoch_rates(cfg, 0, learner.steps)[0]))
-        if snaps is not None:
-            snaps.append(snapshot_epoch=np.array([0]), snapshot_weights=learner.W[None])
-        for epoch in range(1, epochs + 1):
-            lrs = epoch_rates(cfg, epoch - 1, learner.steps)
-            learner.epoch(lrs)
-            if not (np.isfinite(learner.W).all() and np.isfinite(learner.b).all()):
-                raise TrainingDiverged(f"training diverged: the parameters became non-finite at epoch {epoch} "
-                                       "(lower training.lr)")
-            if epoch % rec["every"] == 0 or epoch == epochs:
-                row(epoch, float(lrs[0]))
-            if snaps is not None and epoch % snap_every == 0:
-                snaps.append(snapshot_epoch=np.array([epoch]), snapshot_weights=learner.W[None])
-    finally:
-        traj.close()
-        if snaps is not None:
-            snaps.close()
+    with L.trajectories(record, specs, snap_specs if snap_every else None) as (traj, snaps):
+        last = L.run_epochs(learner, L.epoch_schedule(cfg.schedule.model_dump(), tr.lr), tr.epochs, row, traj,
+                            every=rec.every, snapshots=snaps, snapshot_every=snap_every,
+                            snapshot=lambda: {"snapshot_weights": learner.W[None]})
     record.static("weights", learner.W, ("unit", "unit_b"))
     record.static("bias", learner.b, ("unit",))
     record.static("validation_index", va_idx.astype(np.int64), ("validation_row",))
     if image_shape is not None:
         record.static("image_shape", np.array(image_shape, np.int64), ("image_axis",))
-    metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in last.items()}
-    metrics.pop("lr", None)
+    metrics = L.final_metrics(last)
     metrics.update(n_train=int(len(tr_idx)), n_validation=int(len(va_idx)), n_units=int(n),
-                   n_visible=int(layer_sizes(net)[0]), steps_per_epoch=int(learner.steps), exact=bool(exact),
+                   n_visible=int(net.layers[0]), steps_per_epoch=int(learner.steps), exact=bool(exact),
                    independent_log_likelihood=independent_log_likelihood(x[tr_idx]))
     if exact:
         metrics["max_train_log_likelihood"] = empirical_log_likelihood(x[tr_idx])
@@ -695,7 +667,7 @@ def _learn(spec, record) -> dict:
 
 def run(spec, record) -> dict:
     """Run one boltzmann run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
-    if spec.config["training"] is not None:
+    if spec.settings.training is not None:
         return _learn(spec, record)
     return _sample(spec, record)
 
@@ -704,60 +676,54 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
     """Problems that need files: the weight file (shape, symmetry, diagonal, topology); the
     data (readable, binary, as many columns as visible units, training rows left after the
     validation split, at least ``training.batch_size`` of them)."""
-    if config["training"] is not None:
+    cfg = run_settings("boltzmann", config)
+    if cfg.training is not None:
         try:
-            x, _ = load_data(config["data"], base_dir)
-        except _data.DataError as exc:
+            x, _ = load_data(cfg.data, base_dir, file_hash(config))
+        except data_sources.DataError as exc:
             return [f"data.path: {exc}"]
-        nv = layer_sizes(config["network"])[0]
+        nv = cfg.network.layers[0]
         if x.shape[1] != nv:
             return [f"network.visible: the data have {x.shape[1]} columns, the network {nv} visible units"]
-        n_train = len(x) - int(config["data"]["validation"] * len(x))
+        n_train = len(x) - int(cfg.data.validation * len(x))
         if n_train < 1:
             return [f"data.validation: leaves no training rows of {len(x)}"]
-        batch = config["training"]["batch_size"]
+        batch = cfg.training.batch_size
         if batch > n_train:
             return [f"training.batch_size: {batch} is larger than the {n_train} training rows"]
         return []
-    w = config["weights"]
-    if w["source"] != "file":
+    w = cfg.weights
+    if w.source != "file":
         return []
     try:
-        load_weight_file(w, coupling_mask(config["network"]), config["network"]["topology"], base_dir)
-    except _data.DataError as exc:
+        load_weight_file(w, coupling_mask(cfg.network), cfg.network.topology, base_dir,
+                         config["weights"].get("sha256"))
+    except data_sources.DataError as exc:
         return [f"weights.path: {exc}"]
     return []
 
 
 def cost(config: dict) -> float:
     """Rough work of a run (multiply-adds), for batching small runs into one task."""
-    net = config["network"]
-    n = sum(layer_sizes(net))
-    exact = exact_enabled(config, n)
-    if config["training"] is not None:
-        tr, rec = config["training"], config["record"]
-        d = config["data"]
-        rows = {"digits": 1797, "bars-stripes": 2 ** (d.get("size", 4) + 1) - 2}.get(d["source"], 1000)
-        steps = -(-rows // tr["batch_size"])
-        work = tr["epochs"] * (rows * n * n * (1 + tr["clamped_sweeps"]) + steps * tr["chains"] * n * n *
-                               (1 + tr["free_sweeps"]))
+    cfg = run_settings("boltzmann", config)
+    n = sum(cfg.network.layers)
+    exact = exact_enabled(cfg, n)
+    if cfg.training is not None:
+        tr, rec = cfg.training, cfg.record
+        rows, _ = L.data_size(cfg.data)
+        steps = -(-rows // tr.batch_size)
+        work = tr.epochs * (rows * n * n * (1 + tr.clamped_sweeps) + steps * tr.chains * n * n *
+                            (1 + tr.free_sweeps))
         if exact:
-            work += (tr["epochs"] // rec["every"] + 1) * 2.0 ** n * n * 4
+            work += (tr.epochs // rec.every + 1) * 2.0 ** n * n * 4
         return float(work)
-    dyn = config["dynamics"]
-    reps = len(_ladder(config["tempering"])) if dyn["schedule"] == "tempering" else 1
-    sweeps = dyn["sweeps"] + dyn["burn_in"] + (config["anneal"] or {}).get("quench_sweeps", 0)
+    dyn = cfg.dynamics
+    reps = len(cfg.tempering.ladder) if dyn.schedule == "tempering" else 1
+    sweeps = dyn.sweeps + dyn.burn_in + (cfg.anneal.quench_sweeps if cfg.anneal is not None else 0)
     work = sweeps * reps * n * (10 + n / 2)
-    if exact and dyn["schedule"] == "constant":
+    if exact and dyn.schedule == "constant":
         work += 2.0 ** n * n * 4
     return float(work)
-
-
-class _NullRecord(_NoRecord):
-    """:class:`dynet.models.rbm._NoRecord` that also takes static arrays (for :func:`warmup`)."""
-
-    def static(self, *args, **kwargs):
-        pass
 
 
 #: Tiny runs that call every kernel with the argument types of real runs.
@@ -777,4 +743,4 @@ def warmup() -> None:
 
     for doc in _WARMUP:
         spec = parse_scenario({"name": "warmup", "model": "boltzmann", "seed": 0, **doc}).runs[0]
-        run(spec, _NullRecord())
+        run(spec, L.NullRecord())

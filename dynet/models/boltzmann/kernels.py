@@ -25,8 +25,8 @@ Conventions shared by every kernel here:
   output times 2**-53, :mod:`dynet.kernels.rng`). A sweep visits the units of ``units`` in
   order (``SEQUENTIAL``) or in a fresh Fisher-Yates permutation of them (``PERMUTATION``,
   drawn first with :func:`dynet.kernels.rng.permutation`).
-* The logistic function and ``exp`` of the acceptance are :func:`dynet.models.rbm.kernels.sigmoid`
-  and :func:`dynet.models.rbm.kernels.exp_` (IEEE arithmetic, no libm); the exact sums use libm.
+* The logistic function and ``exp`` of the acceptance are :func:`dynet.kernels.maths.sigmoid`
+  and :func:`dynet.kernels.maths.exp_` (IEEE arithmetic, no libm); the exact sums use libm.
   No ``fastmath``: sums keep their order and runs are bit-identical for a seed.
 """
 
@@ -35,8 +35,9 @@ import math
 import numpy as np
 from numba import njit
 
-from dynet.kernels.rng import _TWO_M53, _step, permutation
-from dynet.models.rbm.kernels import exp_, sigmoid
+from dynet.kernels.maths import exp_, sigmoid
+from dynet.kernels.rng import TWO_M53, permutation
+from dynet.kernels.rng import step as rng_step
 
 GIBBS = 0
 METROPOLIS = 1
@@ -51,7 +52,17 @@ ORDERS = {"sequential": SEQUENTIAL, "permutation": PERMUTATION}
 
 @njit(cache=True)
 def local_fields(W, s, h):
-    """``h = W s``, every sum in index order."""
+    """``h = W s``, every sum in index order.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (n, n)
+        Symmetric couplings, zero diagonal.
+    s : ndarray of int8, shape (n,)
+        A state (values ``lo``/``hi``; updated by sweeps).
+    h : ndarray of float64, shape (n,)
+        Local fields ``W s`` (kept current; work space in learning).
+    """
     n = s.shape[0]
     for i in range(n):
         row = W[i]
@@ -63,7 +74,17 @@ def local_fields(W, s, h):
 
 @njit(cache=True)
 def energy(s, h, b):
-    """``E = -1/2 s.h - b.s`` with ``h = W s`` current."""
+    """``E = -1/2 s.h - b.s`` with ``h = W s`` current.
+
+    Parameters
+    ----------
+    s : ndarray of int8, shape (n,)
+        A state (values ``lo``/``hi``; updated by sweeps).
+    h : ndarray of float64, shape (n,)
+        Local fields ``W s`` (kept current; work space in learning).
+    b : ndarray of float64, shape (n,)
+        Biases.
+    """
     e_w = 0.0
     e_b = 0.0
     for i in range(s.shape[0]):
@@ -101,14 +122,14 @@ def _sweep(W, b, s, h, units, lo, hi, method, order, temperature, perm, rng_stat
         if temperature == 0.0:
             new = hi if u > 0.0 else (lo if u < 0.0 else old)
         elif method == GIBBS:
-            x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+            x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
             p = sigmoid(gap * u / temperature)
-            new = hi if np.float64(x >> np.uint64(11)) * _TWO_M53 < p else lo
+            new = hi if np.float64(x >> np.uint64(11)) * TWO_M53 < p else lo
         else:
-            x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+            x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
             cand = lo + hi - old
             accept = exp_((cand - old) * u / temperature)  # exp(-dE / T)
-            new = cand if np.float64(x >> np.uint64(11)) * _TWO_M53 < accept else old
+            new = cand if np.float64(x >> np.uint64(11)) * TWO_M53 < accept else old
         if new != old:
             d = np.float64(new - old)
             s[i] = new
@@ -141,6 +162,61 @@ def run_sweeps(W, b, s, h, e, units, lo, hi, method, order, temps, first, n_swee
 
     Returns ``(sweeps_done, n_records, n_snapshots, stopped, flips_pending, e, lowest)``
     with ``lowest`` the lowest energy after any sweep of the block.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (n, n)
+        Symmetric couplings, zero diagonal.
+    b : ndarray of float64, shape (n,)
+        Biases.
+    s : ndarray of int8, shape (n,)
+        A state (values ``lo``/``hi``; updated by sweeps).
+    h : ndarray of float64, shape (n,)
+        Local fields ``W s`` (kept current; work space in learning).
+    e : float
+        Energy of ``s``.
+    units : ndarray of int64, shape (m,)
+        The units a sweep visits.
+    lo : int
+        The low unit state (0 or -1).
+    hi : int
+        The high unit state (1).
+    method : int
+        ``GIBBS`` or ``METROPOLIS`` (``METHODS``).
+    order : int
+        ``SEQUENTIAL`` or ``PERMUTATION`` (``ORDERS``).
+    temps : ndarray of float64, shape (sweeps,) or (replicas,)
+        Temperatures (of each sweep, or of the ladder).
+    first : int
+        Sweeps done before this call (sweeps are counted from the run's start).
+    n_sweeps : int
+        Sweeps of this call.
+    every : int
+        Record every ``every``-th sweep.
+    snap_every : int
+        Snapshot every ``snap_every``-th sweep (0: never).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    perm : ndarray of int64, shape (n,)
+        Work space: a sweep's permutation.
+    flips_pending : int
+        Flips since the last record, carried over from the previous call.
+    patterns : ndarray of int8, shape (P, n)
+        Stored patterns whose overlaps are recorded (P may be 0).
+    rec_sweep : ndarray of int64, shape (records,)
+        Receives the recorded sweeps.
+    rec_energy : ndarray of float64, shape (records,) or (records, replicas)
+        Receives the recorded energies.
+    rec_mean : ndarray of float64, shape (records,) or (records, replicas)
+        Receives the recorded mean states.
+    rec_flips : ndarray of int64, shape (records,)
+        Receives the flips since the previous record.
+    rec_overlap : ndarray of float64, shape (records, P)
+        Receives the recorded overlaps with the patterns.
+    snap_sweep : ndarray of int64, shape (snapshots,)
+        Receives the snapshot sweeps.
+    snap_state : ndarray of int8, shape (snapshots, n) or (snapshots, replicas, n)
+        Receives the snapshots.
     """
     n = s.shape[0]
     s0 = rng_state[0]
@@ -212,6 +288,65 @@ def tempering_sweeps(W, b, S, H, E, at, units, lo, hi, method, order, temps, fir
     the replica at temperature ``k``, ``rec_accept[row, k]`` the acceptance rate of pair
     ``k`` so far (NaN before its first attempt); snapshots (every ``snap_every``):
     ``snap_state[row, k]`` the state at temperature ``k``. Returns ``(n_records, n_snapshots)``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (n, n)
+        Symmetric couplings, zero diagonal.
+    b : ndarray of float64, shape (n,)
+        Biases.
+    S : ndarray of int8, shape (replicas, n)
+        Replica states (updated).
+    H : ndarray of float64, shape (replicas, n)
+        Replica local fields (kept current).
+    E : ndarray of float64, shape (replicas,)
+        Replica energies (kept current).
+    at : ndarray of int64, shape (replicas,)
+        ``at[k]``: the replica at temperature ``k`` (updated by swaps).
+    units : ndarray of int64, shape (m,)
+        The units a sweep visits.
+    lo : int
+        The low unit state (0 or -1).
+    hi : int
+        The high unit state (1).
+    method : int
+        ``GIBBS`` or ``METROPOLIS`` (``METHODS``).
+    order : int
+        ``SEQUENTIAL`` or ``PERMUTATION`` (``ORDERS``).
+    temps : ndarray of float64, shape (sweeps,) or (replicas,)
+        Temperatures (of each sweep, or of the ladder).
+    first : int
+        Sweeps done before this call (sweeps are counted from the run's start).
+    n_sweeps : int
+        Sweeps of this call.
+    swap_every : int
+        Attempt swaps every ``swap_every``-th round.
+    every : int
+        Record every ``every``-th sweep.
+    snap_every : int
+        Snapshot every ``snap_every``-th sweep (0: never).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    perm : ndarray of int64, shape (n,)
+        Work space: a sweep's permutation.
+    attempts : ndarray of int64, shape (replicas - 1,)
+        Swap attempts per neighbour pair (accumulated).
+    accepts : ndarray of int64, shape (replicas - 1,)
+        Accepted swaps per neighbour pair (accumulated).
+    lowest : ndarray of float64, shape (replicas,)
+        Lowest energy seen at each temperature (updated).
+    rec_sweep : ndarray of int64, shape (records,)
+        Receives the recorded sweeps.
+    rec_energy : ndarray of float64, shape (records,) or (records, replicas)
+        Receives the recorded energies.
+    rec_mean : ndarray of float64, shape (records,) or (records, replicas)
+        Receives the recorded mean states.
+    rec_accept : ndarray of float64, shape (records, replicas - 1)
+        Receives the swap acceptance rates.
+    snap_sweep : ndarray of int64, shape (snapshots,)
+        Receives the snapshot sweeps.
+    snap_state : ndarray of int8, shape (snapshots, n) or (snapshots, replicas, n)
+        Receives the snapshots.
     """
     n_rep, n = S.shape
     s0 = rng_state[0]
@@ -231,10 +366,10 @@ def tempering_sweeps(W, b, S, H, E, at, units, lo, hi, method, order, temps, fir
             for k in range((t // swap_every) % 2, n_rep - 1, 2):
                 r1 = at[k]
                 r2 = at[k + 1]
-                x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+                x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
                 log_a = (1.0 / temps[k] - 1.0 / temps[k + 1]) * (E[r1] - E[r2])
                 attempts[k] += 1
-                if np.float64(x >> np.uint64(11)) * _TWO_M53 < exp_(log_a):
+                if np.float64(x >> np.uint64(11)) * TWO_M53 < exp_(log_a):
                     accepts[k] += 1
                     at[k] = r2
                     at[k + 1] = r1
@@ -277,6 +412,27 @@ def log_sums(W, b, states, free, lo, hi, beta, out_log, out_mean):
     settings are enumerated in Gray-code order (one unit changes per term, its energy
     change from the current fields of the free units, ``O(len(free))`` per term), with a
     running log-sum-exp. ``states`` is not modified.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (n, n)
+        Symmetric couplings, zero diagonal.
+    b : ndarray of float64, shape (n,)
+        Biases.
+    states : ndarray of int8, shape (rows, n)
+        States whose held units are kept.
+    free : ndarray of int64, shape (m,)
+        The units summed over.
+    lo : int
+        The low unit state (0 or -1).
+    hi : int
+        The high unit state (1).
+    beta : float
+        Inverse temperature.
+    out_log : ndarray of float64, shape (rows,)
+        Receives ``log sum exp(-beta E)`` of each row.
+    out_mean : ndarray of float64, shape (rows,)
+        Receives the Boltzmann mean energy of each row.
     """
     n_rows, n = states.shape
     m = free.shape[0]
@@ -369,7 +525,43 @@ def _batch_stats(W, b, clamped, free_chains, rows, start, stop, hidden, units, l
 def batch_gradient(W, b, clamped, free_chains, rows, hidden, units, lo, hi, clamped_sweeps, free_sweeps, G, g, h,
                    rng_state, perm):
     """Add one batch's estimate of the log-likelihood gradient (data rows ``rows``) to ``G, g``:
-    the statistics of one step of :func:`train_epoch`, without the update (for tests)."""
+    the statistics of one step of :func:`train_epoch`, without the update (for tests).
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (n, n)
+        Symmetric couplings, zero diagonal.
+    b : ndarray of float64, shape (n,)
+        Biases.
+    clamped : ndarray of int8, shape (rows, n)
+        Persistent clamped chain of each data row (visible units fixed; updated).
+    free_chains : ndarray of int8, shape (chains, n)
+        Persistent free chains (updated).
+    rows : ndarray of int64, shape (m,)
+        Indices of the batch's rows.
+    hidden : ndarray of int64, shape (n - nv,)
+        The hidden units.
+    units : ndarray of int64, shape (m,)
+        The units a sweep visits.
+    lo : int
+        The low unit state (0 or -1).
+    hi : int
+        The high unit state (1).
+    clamped_sweeps : int
+        Sweeps of each clamped chain per update.
+    free_sweeps : int
+        Sweeps of each free chain per update.
+    G : ndarray of float64, shape (n, n)
+        Work space: coupling statistics.
+    g : ndarray of float64, shape (n,)
+        Work space: bias statistics.
+    h : ndarray of float64, shape (n,)
+        Local fields ``W s`` (kept current; work space in learning).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    perm : ndarray of int64, shape (n,)
+        Work space: a sweep's permutation.
+    """
     s0, s1, s2, s3 = _batch_stats(W, b, clamped, free_chains, rows, 0, rows.shape[0], hidden, units, lo, hi,
                                   clamped_sweeps, free_sweeps, G, g, h, rng_state, perm,
                                   rng_state[0], rng_state[1], rng_state[2], rng_state[3])
@@ -394,6 +586,57 @@ def train_epoch(W, b, mask, dW, db, G, g, clamped, free_chains, order, shuffle, 
 
     ``mask`` (float64 0/1, symmetric, zero diagonal) keeps absent couplings at zero and
     ``W`` exactly symmetric. ``h`` (n,) and ``perm`` (n,) are scratch. Returns the steps.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (n, n)
+        Symmetric couplings, zero diagonal.
+    b : ndarray of float64, shape (n,)
+        Biases.
+    mask : ndarray of float64, shape (n, n)
+        0/1 couplings of the topology.
+    dW : ndarray of float64, shape (n, n)
+        Momentum of ``W``.
+    db : ndarray of float64, shape (n,)
+        Momentum of ``b``.
+    G : ndarray of float64, shape (n, n)
+        Work space: coupling statistics.
+    g : ndarray of float64, shape (n,)
+        Work space: bias statistics.
+    clamped : ndarray of int8, shape (rows, n)
+        Persistent clamped chain of each data row (visible units fixed; updated).
+    free_chains : ndarray of int8, shape (chains, n)
+        Persistent free chains (updated).
+    order : int
+        ``SEQUENTIAL`` or ``PERMUTATION`` (``ORDERS``).
+    shuffle : bool
+        A fresh permutation of the rows (drawn first), else the data order.
+    batch_size : int
+        Rows per update (the last batch may be smaller).
+    hidden : ndarray of int64, shape (n - nv,)
+        The hidden units.
+    units : ndarray of int64, shape (m,)
+        The units a sweep visits.
+    lo : int
+        The low unit state (0 or -1).
+    hi : int
+        The high unit state (1).
+    clamped_sweeps : int
+        Sweeps of each clamped chain per update.
+    free_sweeps : int
+        Sweeps of each free chain per update.
+    lrs : ndarray of float64, shape (steps,)
+        Learning rate of each update of the epoch.
+    momentum : float
+        Momentum of the parameter updates.
+    weight_decay : float
+        L2 penalty on the weights.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    h : ndarray of float64, shape (n,)
+        Local fields ``W s`` (kept current; work space in learning).
+    perm : ndarray of int64, shape (n,)
+        Work space: a sweep's permutation.
     """
     n_rows = clamped.shape[0]
     n = b.shape[0]

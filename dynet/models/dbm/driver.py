@@ -67,12 +67,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dynet import data as data_sources
+from dynet.errors import TrainingDiverged
+from dynet.kernels import maths
 from dynet.kernels.rng import seed_state
 from dynet.models.rbm import driver as R
-from dynet.models.rbm import kernels as KR
+from dynet.models.rbm.config import RBMSampling
+from dynet.scenario import run_settings
 from dynet.store import TrajectorySpec, chunk_rows
+from dynet.train import loop as L
 
 from . import kernels as K
+from .config import DBMMeanField, DBMNetwork, DBMScenario
 
 # --------------------------------------------------------------------------- numpy reference formulas
 
@@ -90,8 +96,8 @@ def log_partition(W1, W2, b, c1, c2) -> float:
     outer = np.concatenate([np.asarray(b, np.float64), np.asarray(c2, np.float64)])
     c1 = np.asarray(c1, np.float64)
     if M.shape[0] <= M.shape[1]:
-        return KR.log_partition(M, c1, outer)
-    return KR.log_partition(np.ascontiguousarray(M.T), outer, c1)
+        return maths.log_partition(M, c1, outer)
+    return maths.log_partition(np.ascontiguousarray(M.T), outer, c1)
 
 
 def exact_terms(nv: int, n1: int, n2: int) -> int:
@@ -170,11 +176,11 @@ class Trainer:
 class Evaluator:
     """Mean field, reconstruction error, bounds and exact log-likelihoods of one set of rows."""
 
-    def __init__(self, x: np.ndarray, n1: int, n2: int, mean_field: dict):
+    def __init__(self, x: np.ndarray, n1: int, n2: int, mean_field: DBMMeanField):
         self.x = np.ascontiguousarray(x, np.uint8)
         self.n = len(x)
         self.idx, self.ptr = R.to_csr(self.x)
-        self.mf = (int(mean_field["iterations"]), float(mean_field["tolerance"]), float(mean_field["damping"]))
+        self.mf = (int(mean_field.iterations), float(mean_field.tolerance), float(mean_field.damping))
         self.q1 = np.empty((self.n, n1))
         self.q2 = np.empty((self.n, n2))
         self.bound = np.empty(self.n)
@@ -201,17 +207,17 @@ class Evaluator:
 
 # --------------------------------------------------------------------------- the run
 
-def init_params(config: dict, x_train: np.ndarray, n_visible: int, rng: np.random.Generator):
-    """``(W1, W2, b, c1, c2)``: weights ~ N(0, init_std^2) (W1 drawn first), biases as configured."""
-    net = config["network"]
-    n1, n2 = net["n_hidden1"], net["n_hidden2"]
-    W1 = rng.normal(0.0, net["init_std"], (n_visible, n1))
-    W2 = rng.normal(0.0, net["init_std"], (n1, n2))
-    if net["visible_bias"] == "data" and len(x_train):
+def init_params(net: DBMNetwork, x_train: np.ndarray, n_visible: int, rng: np.random.Generator):
+    """``(W1, W2, b, c1, c2)`` of a validated ``network`` table: weights ~ N(0, init_std^2) (W1
+    drawn first), biases as configured."""
+    n1, n2 = net.n_hidden1, net.n_hidden2
+    W1 = rng.normal(0.0, net.init_std, (n_visible, n1))
+    W2 = rng.normal(0.0, net.init_std, (n1, n2))
+    if net.visible_bias == "data" and len(x_train):
         b = R.base_rate_biases(x_train)
     else:
         b = np.zeros(n_visible)
-    return W1, W2, b, np.full(n1, float(net["hidden_bias"])), np.full(n2, float(net["hidden_bias"]))
+    return W1, W2, b, np.full(n1, float(net.hidden_bias)), np.full(n2, float(net.hidden_bias))
 
 
 def pretrain_layer(X, W, b, c, up: float, down: float, epochs: int, lr: float, k: int, batch_size: int,
@@ -236,19 +242,19 @@ def pretrain_layer(X, W, b, c, up: float, down: float, epochs: int, lr: float, k
     return W, b, c, errors
 
 
-def pretrain(cfg: dict, x_train: np.ndarray, W1, W2, b, c1, c2, rng_state: np.ndarray):
+def pretrain(cfg: DBMScenario, x_train: np.ndarray, W1, W2, b, c1, c2, rng_state: np.ndarray):
     """Greedy layer-wise pretraining (see the module docstring) from the initial
     parameters; returns ``(W1, W2, b, c1, c2, errors1, errors2)``."""
-    p, tr = cfg["pretraining"], cfg["training"]
-    common = dict(epochs=p["epochs"], lr=p["lr"], k=p["k"], batch_size=tr["batch_size"], momentum=tr["momentum"],
-                  weight_decay=tr["weight_decay"], shuffle=tr["shuffle"], rng_state=rng_state)
+    p, tr = cfg.pretraining, cfg.training
+    common = dict(epochs=p.epochs, lr=p.lr, k=p.k, batch_size=tr.batch_size, momentum=tr.momentum,
+                  weight_decay=tr.weight_decay, shuffle=tr.shuffle, rng_state=rng_state)
     X = x_train.astype(np.float64)
     W1, b, c1_bottom, err1 = pretrain_layer(X, W1, b, c1, 2.0, 1.0, **common)
     H1 = np.empty((len(X), len(c1)))
     K.up_probabilities(W1, c1_bottom, X, 2.0, H1)
     W2, c1_top, c2, err2 = pretrain_layer(H1, W2, c1, c2, 1.0, 2.0, **common)
     if not all(np.isfinite(a).all() for a in (W1, W2, b, c1_bottom, c1_top, c2)):
-        raise R.TrainingDiverged("pretraining diverged: the parameters became non-finite (lower pretraining.lr)")
+        raise TrainingDiverged("pretraining diverged: the parameters became non-finite (lower pretraining.lr)")
     return W1, W2, b, 0.5 * (c1_bottom + c1_top), c2, err1, err2
 
 
@@ -266,60 +272,45 @@ def epoch_specs() -> dict:
 
 def run(spec, record) -> dict:
     """Train one DBM run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
-    cfg = spec.config
-    tr_cfg, rec_cfg, mf_cfg, smp = cfg["training"], cfg["record"], cfg["mean_field"], cfg["sampling"]
+    cfg = spec.settings
+    tr_cfg, rec_cfg, mf_cfg, smp = cfg.training, cfg.record, cfg.mean_field, cfg.sampling
     _, split_ss, init_ss, train_ss, chain_ss, sample_ss, pre_ss = spec.seed_sequence().spawn(7)
-    x, image_shape = R.load_data(cfg["data"], spec.base_dir)
+    x, image_shape = R.load_data(cfg.data, spec.base_dir, R.file_hash(spec.config))
     n, nv = x.shape
-    n1, n2 = cfg["network"]["n_hidden1"], cfg["network"]["n_hidden2"]
-    tr, va = R._split(cfg, n, split_ss)
+    n1, n2 = cfg.network.n_hidden1, cfg.network.n_hidden2
+    tr, va = L.validation_split(cfg.data.validation, n, split_ss)
     x_tr, x_va = x[tr], x[va]
-    W1, W2, b, c1, c2 = init_params(cfg, x_tr, nv, np.random.default_rng(init_ss))
+    W1, W2, b, c1, c2 = init_params(cfg.network, x_tr, nv, np.random.default_rng(init_ss))
     record.static("initial_weights1", W1, ("visible", "hidden1"))
     record.static("initial_weights2", W2, ("hidden1", "hidden2"))
     pre_metrics = {}
-    if cfg["pretraining"]["epochs"]:
+    if cfg.pretraining.epochs:
         W1, W2, b, c1, c2, err1, err2 = pretrain(cfg, x_tr, W1, W2, b, c1, c2, seed_state(pre_ss))
         record.static("pretrain_error1", err1, ("pretrain_epoch",))
         record.static("pretrain_error2", err2, ("pretrain_epoch",))
         pre_metrics = {"pretrain_recon_error1": float(err1[-1]), "pretrain_recon_error2": float(err2[-1])}
-    chains = random_states(np.random.default_rng(chain_ss), tr_cfg["chains"], nv, n1, n2)
-    trainer = Trainer(x_tr, W1, W2, b, c1, c2, *chains, k=tr_cfg["k"], batch_size=tr_cfg["batch_size"],
-                      momentum=tr_cfg["momentum"], weight_decay=tr_cfg["weight_decay"],
-                      mf_iterations=mf_cfg["iterations"], mf_tolerance=mf_cfg["tolerance"],
-                      mf_damping=mf_cfg["damping"], shuffle=tr_cfg["shuffle"], rng_state=seed_state(train_ss))
+    chains = random_states(np.random.default_rng(chain_ss), tr_cfg.chains, nv, n1, n2)
+    trainer = Trainer(x_tr, W1, W2, b, c1, c2, *chains, k=tr_cfg.k, batch_size=tr_cfg.batch_size,
+                      momentum=tr_cfg.momentum, weight_decay=tr_cfg.weight_decay,
+                      mf_iterations=mf_cfg.iterations, mf_tolerance=mf_cfg.tolerance,
+                      mf_damping=mf_cfg.damping, shuffle=tr_cfg.shuffle, rng_state=seed_state(train_ss))
     ev_train = Evaluator(x_tr, n1, n2, mf_cfg)
     ev_val = Evaluator(x_va, n1, n2, mf_cfg)
-    exact = exact_terms(nv, n1, n2) <= rec_cfg["exact_max"]
+    exact = exact_terms(nv, n1, n2) <= rec_cfg.exact_max
 
-    traj = record.trajectory(epoch_specs())
-    epochs = tr_cfg["epochs"]
-    last = {}
-
-    def row(epoch: int, lr: float) -> None:
+    def row(epoch: int, lr: float) -> dict:
         log_z = log_partition(*trainer.params()) if exact else None
         et, ev = ev_train(trainer, log_z), ev_val(trainer, log_z)
-        vals = dict(epoch=epoch, lr=lr, w1_norm=float(np.sqrt(np.sum(trainer.W1**2))),
+        return dict(epoch=epoch, lr=lr, w1_norm=float(np.sqrt(np.sum(trainer.W1**2))),
                     w2_norm=float(np.sqrt(np.sum(trainer.W2**2))), mf_iterations=et["mf_iterations"],
                     h1_mean=et["h1_mean"], h2_mean=et["h2_mean"], train_recon_error=et["recon_error"],
                     val_recon_error=ev["recon_error"], log_z=log_z if exact else math.nan,
                     train_lower_bound=et["lower_bound"], val_lower_bound=ev["lower_bound"],
                     train_log_likelihood=et["log_likelihood"], val_log_likelihood=ev["log_likelihood"])
-        traj.append(**{k: np.array([v]) for k, v in vals.items()})
-        last.update(vals)
 
-    try:
-        row(0, float(R.epoch_rates(cfg, 0, trainer.steps)[0]))
-        for epoch in range(1, epochs + 1):
-            lrs = R.epoch_rates(cfg, epoch - 1, trainer.steps)
-            trainer.epoch(lrs)
-            if not all(np.isfinite(p).all() for p in trainer.params()):
-                raise R.TrainingDiverged(f"training diverged: the parameters became non-finite at epoch {epoch} "
-                                       "(lower training.lr)")
-            if epoch % rec_cfg["every"] == 0 or epoch == epochs:
-                row(epoch, float(lrs[0]))
-    finally:
-        traj.close()
+    with L.trajectories(record, epoch_specs()) as (traj,):
+        last = L.run_epochs(trainer, L.epoch_schedule(cfg.schedule.model_dump(), tr_cfg.lr), tr_cfg.epochs, row,
+                            traj, every=rec_cfg.every)
 
     record.static("weights1", trainer.W1, ("visible", "hidden1"))
     record.static("weights2", trainer.W2, ("hidden1", "hidden2"))
@@ -330,23 +321,22 @@ def run(spec, record) -> dict:
     if image_shape is not None:
         record.static("image_shape", np.array(image_shape, np.int64), ("image_axis",))
 
-    metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in last.items()}
-    metrics.pop("lr", None)
+    metrics = L.final_metrics(last)
     metrics.update(n_train=int(len(tr)), n_validation=int(len(va)), n_visible=int(nv), n_hidden1=int(n1),
                    n_hidden2=int(n2), steps_per_epoch=int(trainer.steps), exact_log_likelihood=bool(exact),
                    **pre_metrics)
     if exact:
         metrics["max_train_log_likelihood"] = R.empirical_log_likelihood(x_tr)
-    if smp["chains"]:
+    if smp.chains:
         metrics.update(sample(trainer, smp, record, sample_ss))
     return metrics
 
 
-def sample(trainer: Trainer, smp: dict, record, ss: np.random.SeedSequence) -> dict:
+def sample(trainer: Trainer, smp: RBMSampling, record, ss: np.random.SeedSequence) -> dict:
     """Run the block Gibbs chains of ``[sampling]`` from random states into the ``sample`` trajectory."""
     nv, n1 = trainer.W1.shape
     n2 = trainer.W2.shape[1]
-    chains, steps, every = smp["chains"], smp["steps"], smp["every"]
+    chains, steps, every = smp.chains, smp.steps, smp.every
     init_ss, kernel_ss = ss.spawn(2)
     v, h1, h2 = random_states(np.random.default_rng(init_ss), chains, nv, n1, n2)
     state = seed_state(kernel_ss)
@@ -377,26 +367,32 @@ def sample(trainer: Trainer, smp: dict, record, ss: np.random.SeedSequence) -> d
 
 def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
     """Problems that need the data (the RBM's checks: files, binary values, split, batch size)."""
-    return R.preflight(config, base_dir)
+    cfg = run_settings("dbm", config)
+    try:
+        x, _ = R.load_data(cfg.data, base_dir, R.file_hash(config))
+    except data_sources.DataError as exc:
+        return [f"data.path: {exc}"]
+    return R.split_problems(len(x), cfg.data, cfg.training.batch_size)
 
 
 def cost(config: dict) -> float:
     """Rough work of a run (multiply-adds), for batching small runs into one task."""
-    n, nv = R.data_size(config["data"])  # (a DBM's data are never iris: the config rejects it)
-    n1, n2 = config["network"]["n_hidden1"], config["network"]["n_hidden2"]
-    tr, mf, rec = config["training"], config["mean_field"], config["record"]
-    per_row = nv * n1 + mf["iterations"] * 2 * n1 * n2
+    cfg = run_settings("dbm", config)
+    n, nv = L.data_size(cfg.data)
+    n1, n2 = cfg.network.n_hidden1, cfg.network.n_hidden2
+    tr, mf, rec = cfg.training, cfg.mean_field, cfg.record
+    per_row = nv * n1 + mf.iterations * 2 * n1 * n2
     per_chain_step = 2 * nv * n1 + n1 * n2
-    steps = -(-n // tr["batch_size"])
-    work = tr["epochs"] * (n * per_row + steps * tr["chains"] * tr["k"] * per_chain_step)
-    evals = tr["epochs"] // rec["every"] + 1
+    steps = -(-n // tr.batch_size)
+    work = tr.epochs * (n * per_row + steps * tr.chains * tr.k * per_chain_step)
+    evals = tr.epochs // rec.every + 1
     work += evals * n * per_row
-    if exact_terms(nv, n1, n2) <= rec["exact_max"]:
+    if exact_terms(nv, n1, n2) <= rec.exact_max:
         work += evals * (2.0 ** exact_terms(nv, n1, n2) * (nv + n1 + n2) + n * 2.0 ** min(n1, n2) * max(n1, n2)) * 20
-    pre = config["pretraining"]
-    work += pre["epochs"] * n * (pre["k"] + 1) * 2 * (nv * n1 + n1 * n2)
-    smp = config["sampling"]
-    return float(work + smp["chains"] * smp["steps"] * per_chain_step)
+    pre = cfg.pretraining
+    work += pre.epochs * n * (pre.k + 1) * 2 * (nv * n1 + n1 * n2)
+    smp = cfg.sampling
+    return float(work + smp.chains * smp.steps * per_chain_step)
 
 
 def warmup() -> None:
@@ -409,8 +405,7 @@ def warmup() -> None:
     pretrain_layer(x, W1, b, c1, 2.0, 1.0, epochs=1, lr=0.01, k=1, batch_size=2, momentum=0.0, weight_decay=0.0,
                    shuffle=True, rng_state=np.array([1, 2, 3, 4], np.uint64))
     K.up_probabilities(W1, c1, x.astype(np.float64), 2.0, np.empty((len(x), 3)))
-    mf = {"iterations": 5, "tolerance": 1e-6, "damping": 0.0}
-    Evaluator(x, 3, 2, mf)(t, log_partition(*t.params()))
+    Evaluator(x, 3, 2, DBMMeanField(iterations=5))(t, log_partition(*t.params()))
     v, h1, h2 = random_states(rng, 1, 4, 3, 2)
     K.gibbs_chains(t.W1, t.W1T, t.W2, t.W2T, t.b, t.c1, t.c2, v, h1, h2, 1, 1, np.empty((1, 1, 4), np.int8),
                    np.empty((1, 1, 4), np.float32), 0, np.array([1, 2, 3, 4], np.uint64))

@@ -8,8 +8,8 @@ with ``W1`` (nv, n1) and ``W2`` (n1, n2). No connections within a layer, so give
 ``h1`` the layers ``v`` and ``h2`` are independent, and given ``(v, h2)`` the units of
 ``h1`` are: block Gibbs alternates ``h1 | v, h2`` and ``v, h2 | h1``. Parameters are
 ``float64``; ``W1T``, ``W2T`` are transposed copies that :func:`train_epoch` keeps
-current, so every layer input is a sum of contiguous rows (as in :mod:`.rbm`, whose
-row sums, logistic function, draws and exact log-partition sum are reused here).
+current, so every layer input is a sum of contiguous rows (as in :mod:`dynet.models.rbm.kernels`;
+the row sums, logistic function and exact log-partition sum are :mod:`dynet.kernels.maths`').
 
 Mean field (Salakhutdinov & Hinton 2009): for a data vector ``v``, the factorial
 ``q(h1, h2) = prod q1_j^h1_j (1 - q1_j)^(1 - h1_j) prod q2_k^...`` maximizing the bound
@@ -33,15 +33,9 @@ import math
 import numpy as np
 from numba import njit
 
-from dynet.kernels.rng import _TWO_M53, _step, permutation
-from dynet.models.rbm.kernels import (
-    _accumulate,
-    _row_sum,
-    _sigmoid_into,
-    log_partition,
-    sigmoid,
-    transpose_into,
-)
+from dynet.kernels.maths import accumulate, log_partition, row_sum, sigmoid, sigmoid_into, transpose_into
+from dynet.kernels.rng import TWO_M53, permutation
+from dynet.kernels.rng import step as rng_step
 
 # --------------------------------------------------------------------------- small pieces
 
@@ -82,8 +76,8 @@ def _weighted_rows(M, bias, w, out):
 def _draw_dense(p, x, s0, s1, s2, s3):
     """``x[j] = (u_j < p[j])`` for ``j`` in order, one draw each; returns the state."""
     for j in range(p.shape[0]):
-        u, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
-        x[j] = np.uint8(np.float64(u >> np.uint64(11)) * _TWO_M53 < p[j])
+        u, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
+        x[j] = np.uint8(np.float64(u >> np.uint64(11)) * TWO_M53 < p[j])
     return s0, s1, s2, s3
 
 
@@ -111,9 +105,9 @@ def _mean_field(W2, W2T, c2, a1v, q1, q2, a1, a2, iters, tol, damping):
     """
     n1 = q1.shape[0]
     n2 = q2.shape[0]
-    _sigmoid_into(a1v, q1)
+    sigmoid_into(a1v, q1)
     _weighted_rows(W2, c2, q1, a2)
-    _sigmoid_into(a2, q2)
+    sigmoid_into(a2, q2)
     it = 0
     keep = damping
     take = 1.0 - damping
@@ -146,6 +140,45 @@ def mean_field_rows(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, dense, iters, tol, da
     ``bound[r] = sum_h q(h) (-E(v_r, h)) + H(q) = b.v + c1.q1 + c2.q2 + (v W1).q1 +
     q1.W2.q2 + H(q1) + H(q2)`` (the variational lower bound on ``log p(v_r) + log Z``) and
     ``sq_err[r] = sum_i (v_i - sigmoid(b + W1 q1)_i)^2`` (mean-field up, mean-field down).
+
+    Parameters
+    ----------
+    W1 : ndarray of float64, shape (nv, n1)
+        Visible-to-first-hidden weights.
+    W1T : ndarray of float64, shape (n1, nv)
+        Transposed copy of ``W1``.
+    W2 : ndarray of float64, shape (n1, n2)
+        First-to-second-hidden weights.
+    W2T : ndarray of float64, shape (n2, n1)
+        Transposed copy of ``W2``.
+    b : ndarray of float64, shape (nv,)
+        Visible biases (pretraining: the RBM's visible-side biases).
+    c1 : ndarray of float64, shape (n1,)
+        First hidden layer's biases.
+    c2 : ndarray of float64, shape (n2,)
+        Second hidden layer's biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    dense : ndarray of uint8, shape (n, nv)
+        The same rows as 0/1 values.
+    iters : int
+        Most mean-field iterations.
+    tol : float
+        Mean-field tolerance (0: always ``iters``).
+    damping : float
+        Mean-field damping in [0, 1).
+    q1 : ndarray of float64, shape (n, n1)
+        Receives each row's mean-field ``q1``.
+    q2 : ndarray of float64, shape (n, n2)
+        Receives each row's mean-field ``q2``.
+    bound : ndarray of float64, shape (n,)
+        Receives each row's variational bound plus ``log Z``.
+    sq_err : ndarray of float64, shape (n,)
+        Receives each row's squared reconstruction error.
+    n_iter : ndarray of int64, shape (n,)
+        Receives each row's number of mean-field iterations.
     """
     n = ptr.shape[0] - 1
     nv, n1 = W1.shape
@@ -156,7 +189,7 @@ def mean_field_rows(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, dense, iters, tol, da
     av = np.empty(nv)
     for r in range(n):
         act = idx[ptr[r]:ptr[r + 1]]
-        _row_sum(W1, c1, act, act.shape[0], a1v)
+        row_sum(W1, c1, act, act.shape[0], a1v)
         n_iter[r] = _mean_field(W2, W2T, c2, a1v, q1[r], q2[r], a1, a2, iters, tol, damping)
         r1 = q1[r]
         r2 = q2[r]
@@ -186,13 +219,34 @@ def log_marginals(W1, W2, W2T, b, c1, c2, idx, ptr, out):
     ``b.v + log sum_{h1, h2} exp((c1 + v W1).h1 + c2.h2 + h1.W2.h2)``: the log-partition
     sum of the RBM between ``h1`` and ``h2`` with visible-dependent biases, enumerating
     the smaller of the two layers (:func:`dynet.models.rbm.kernels.log_partition`).
+
+    Parameters
+    ----------
+    W1 : ndarray of float64, shape (nv, n1)
+        Visible-to-first-hidden weights.
+    W2 : ndarray of float64, shape (n1, n2)
+        First-to-second-hidden weights.
+    W2T : ndarray of float64, shape (n2, n1)
+        Transposed copy of ``W2``.
+    b : ndarray of float64, shape (nv,)
+        Visible biases (pretraining: the RBM's visible-side biases).
+    c1 : ndarray of float64, shape (n1,)
+        First hidden layer's biases.
+    c2 : ndarray of float64, shape (n2,)
+        Second hidden layer's biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    out : ndarray of float64
+        Receives the result, one row per input row.
     """
     n = ptr.shape[0] - 1
     n1, n2 = W2.shape
     a1v = np.empty(n1)
     for r in range(n):
         act = idx[ptr[r]:ptr[r + 1]]
-        _row_sum(W1, c1, act, act.shape[0], a1v)
+        row_sum(W1, c1, act, act.shape[0], a1v)
         s = 0.0
         for t in range(act.shape[0]):
             s += b[act[t]]
@@ -210,17 +264,17 @@ def _chain_step(W1, W1T, W2, W2T, b, c1, c2, v, h1, h2, a1, p1, av, pv, a2, p2, 
     ``h1 ~ p(h1 | v, h2)`` (n1 draws), then ``v ~ p(v | h1)`` (nv draws), then
     ``h2 ~ p(h2 | h1)`` (n2 draws). ``pv`` keeps ``p(v | h1)``. Returns the state."""
     n_v = _active(v, act)
-    _row_sum(W1, c1, act, n_v, a1)
+    row_sum(W1, c1, act, n_v, a1)
     n_h2 = _active(h2, act)
     _add_rows(W2T, act, n_h2, a1)
-    _sigmoid_into(a1, p1)
+    sigmoid_into(a1, p1)
     s0, s1, s2, s3 = _draw_dense(p1, h1, s0, s1, s2, s3)
     n_h1 = _active(h1, act)
-    _row_sum(W1T, b, act, n_h1, av)
-    _sigmoid_into(av, pv)
+    row_sum(W1T, b, act, n_h1, av)
+    sigmoid_into(av, pv)
     s0, s1, s2, s3 = _draw_dense(pv, v, s0, s1, s2, s3)
-    _row_sum(W2, c2, act, n_h1, a2)
-    _sigmoid_into(a2, p2)
+    row_sum(W2, c2, act, n_h1, a2)
+    sigmoid_into(a2, p2)
     s0, s1, s2, s3 = _draw_dense(p2, h2, s0, s1, s2, s3)
     return s0, s1, s2, s3
 
@@ -232,7 +286,43 @@ def gibbs_chains(W1, W1T, W2, W2T, b, c1, c2, v, h1, h2, n_steps, every, out_v, 
     updated. Chains step one after another. After every ``every``-th step, chain ``r``'s
     ``v`` goes to ``out_v[n_out, r]`` and ``p(v | h1)`` to ``out_p[n_out, r]``. Returns
     the new ``n_out``. After any step, ``(v, h1, h2)`` of a chain in equilibrium is a
-    draw from the joint distribution (``h1`` drawn from the previous ``v, h2``)."""
+    draw from the joint distribution (``h1`` drawn from the previous ``v, h2``).
+
+    Parameters
+    ----------
+    W1 : ndarray of float64, shape (nv, n1)
+        Visible-to-first-hidden weights.
+    W1T : ndarray of float64, shape (n1, nv)
+        Transposed copy of ``W1``.
+    W2 : ndarray of float64, shape (n1, n2)
+        First-to-second-hidden weights.
+    W2T : ndarray of float64, shape (n2, n1)
+        Transposed copy of ``W2``.
+    b : ndarray of float64, shape (nv,)
+        Visible biases (pretraining: the RBM's visible-side biases).
+    c1 : ndarray of float64, shape (n1,)
+        First hidden layer's biases.
+    c2 : ndarray of float64, shape (n2,)
+        Second hidden layer's biases.
+    v : ndarray of uint8, shape (chains, nv)
+        Chains' visible states (updated).
+    h1 : ndarray of uint8, shape (chains, n1)
+        Chains' first hidden states (updated).
+    h2 : ndarray of uint8, shape (chains, n2)
+        Chains' second hidden states (updated).
+    n_steps : int
+        Gibbs steps of every chain.
+    every : int
+        Store the chains' visible states every ``every``-th step.
+    out_v : ndarray of int8, shape (records, chains, nv)
+        Receives the stored visible states.
+    out_p : ndarray of float32, shape (records, chains, nv)
+        Receives ``p(v | h)`` of each stored step.
+    n_out : int
+        First record of ``out_v``, ``out_p`` to write.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    """
     n_chains, nv = v.shape
     n1 = h1.shape[1]
     n2 = h2.shape[1]
@@ -283,9 +373,9 @@ def _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iter
     for t in range(start, stop):
         row = order[t]
         on = idx[ptr[row]:ptr[row + 1]]  # the data row's active units
-        _row_sum(W1, c1, on, on.shape[0], a1v)
+        row_sum(W1, c1, on, on.shape[0], a1v)
         mf_total += _mean_field(W2, W2T, c2, a1v, q1, q2, a1, a2, iters, tol, damping)
-        _accumulate(G1, gb, gc1, on, on.shape[0], q1, inv_m)
+        accumulate(G1, gb, gc1, on, on.shape[0], q1, inv_m)
         for j in range(n1):
             g = G2[j]
             s = inv_m * q1[j]
@@ -301,11 +391,11 @@ def _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iter
     inv_c = 1.0 / n_chains
     for r in range(n_chains):
         n_v = _active(chain_v[r], vact)
-        _row_sum(W1, c1, vact, n_v, a1)
+        row_sum(W1, c1, vact, n_v, a1)
         n_h2 = _active(chain_h2[r], act)
         _add_rows(W2T, act, n_h2, a1)
-        _sigmoid_into(a1, p1)  # p(h1 | v, h2): the chains' h1 statistics, Rao-Blackwellized
-        _accumulate(G1, gb, gc1, vact, n_v, p1, -inv_c)
+        sigmoid_into(a1, p1)  # p(h1 | v, h2): the chains' h1 statistics, Rao-Blackwellized
+        accumulate(G1, gb, gc1, vact, n_v, p1, -inv_c)
         for j in range(n1):
             g = G2[j]
             s = inv_c * p1[j]
@@ -349,6 +439,75 @@ def train_epoch(W1, W1T, W2, W2T, b, c1, c2, dW1, dW2, db, dc1, dc2, G1, G2, gb,
 
     (``v~, h2~`` the chain states). Update with momentum: ``d = momentum * d + lr * g``,
     ``param += d``; ``W1T``, ``W2T`` are refreshed after every update.
+
+    Parameters
+    ----------
+    W1 : ndarray of float64, shape (nv, n1)
+        Visible-to-first-hidden weights.
+    W1T : ndarray of float64, shape (n1, nv)
+        Transposed copy of ``W1``.
+    W2 : ndarray of float64, shape (n1, n2)
+        First-to-second-hidden weights.
+    W2T : ndarray of float64, shape (n2, n1)
+        Transposed copy of ``W2``.
+    b : ndarray of float64, shape (nv,)
+        Visible biases (pretraining: the RBM's visible-side biases).
+    c1 : ndarray of float64, shape (n1,)
+        First hidden layer's biases.
+    c2 : ndarray of float64, shape (n2,)
+        Second hidden layer's biases.
+    dW1 : ndarray of float64, shape (nv, n1)
+        Momentum of ``W1``.
+    dW2 : ndarray of float64, shape (n1, n2)
+        Momentum of ``W2``.
+    db : ndarray of float64, shape of ``b``
+        Momentum of ``b``.
+    dc1 : ndarray of float64, shape (n1,)
+        Momentum of ``c1``.
+    dc2 : ndarray of float64, shape (n2,)
+        Momentum of ``c2``.
+    G1 : ndarray of float64, shape (nv, n1)
+        Gradient sums of ``W1``.
+    G2 : ndarray of float64, shape (n1, n2)
+        Gradient sums of ``W2``.
+    gb : ndarray of float64, shape of ``b``
+        Gradient sums of ``b``.
+    gc1 : ndarray of float64, shape (n1,)
+        Gradient sums of ``c1``.
+    gc2 : ndarray of float64, shape (n2,)
+        Gradient sums of ``c2``.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    order : ndarray of int64, shape (n,)
+        Receives the epoch's row order.
+    shuffle : bool
+        A fresh permutation of the rows (drawn first), else the data order.
+    batch_size : int
+        Rows per update (the last batch may be smaller).
+    iters : int
+        Most mean-field iterations.
+    tol : float
+        Mean-field tolerance (0: always ``iters``).
+    damping : float
+        Mean-field damping in [0, 1).
+    k : int
+        Gibbs steps of the negative phase per update.
+    chain_v : ndarray of uint8, shape (chains, nv)
+        Persistent chains' visible states (updated).
+    chain_h1 : ndarray of uint8, shape (chains, n1)
+        Persistent chains' first hidden states (updated).
+    chain_h2 : ndarray of uint8, shape (chains, n2)
+        Persistent chains' second hidden states (updated).
+    lrs : ndarray of float64, shape (steps,)
+        Learning rate of each update of the epoch.
+    momentum : float
+        Momentum of the parameter updates.
+    weight_decay : float
+        L2 penalty on the weights.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
     """
     n = ptr.shape[0] - 1
     if shuffle:
@@ -390,7 +549,57 @@ def batch_gradient(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, rows, iters, tol, damp
                    chain_h2, G1, G2, gb, gc1, gc2, rng_state):
     """Add the statistics of one step of :func:`train_epoch` (data rows ``rows``, no
     weight decay) to ``G1, G2, gb, gc1, gc2``, for tests of the estimator; the chains
-    advance as in training. Returns the mean-field iterations."""
+    advance as in training. Returns the mean-field iterations.
+
+    Parameters
+    ----------
+    W1 : ndarray of float64, shape (nv, n1)
+        Visible-to-first-hidden weights.
+    W1T : ndarray of float64, shape (n1, nv)
+        Transposed copy of ``W1``.
+    W2 : ndarray of float64, shape (n1, n2)
+        First-to-second-hidden weights.
+    W2T : ndarray of float64, shape (n2, n1)
+        Transposed copy of ``W2``.
+    b : ndarray of float64, shape (nv,)
+        Visible biases (pretraining: the RBM's visible-side biases).
+    c1 : ndarray of float64, shape (n1,)
+        First hidden layer's biases.
+    c2 : ndarray of float64, shape (n2,)
+        Second hidden layer's biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    rows : ndarray of int64, shape (m,)
+        Indices of the batch's rows.
+    iters : int
+        Most mean-field iterations.
+    tol : float
+        Mean-field tolerance (0: always ``iters``).
+    damping : float
+        Mean-field damping in [0, 1).
+    k : int
+        Gibbs steps of the negative phase per update.
+    chain_v : ndarray of uint8, shape (chains, nv)
+        Persistent chains' visible states (updated).
+    chain_h1 : ndarray of uint8, shape (chains, n1)
+        Persistent chains' first hidden states (updated).
+    chain_h2 : ndarray of uint8, shape (chains, n2)
+        Persistent chains' second hidden states (updated).
+    G1 : ndarray of float64, shape (nv, n1)
+        Gradient sums of ``W1``.
+    G2 : ndarray of float64, shape (n1, n2)
+        Gradient sums of ``W2``.
+    gb : ndarray of float64, shape of ``b``
+        Gradient sums of ``b``.
+    gc1 : ndarray of float64, shape (n1,)
+        Gradient sums of ``c1``.
+    gc2 : ndarray of float64, shape (n2,)
+        Gradient sums of ``c2``.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    """
     it, s0, s1, s2, s3 = _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, rows, 0, rows.shape[0], iters, tol,
                                       damping, k, chain_v, chain_h1, chain_h2, G1, G2, gb, gc1, gc2,
                                       _scratch(W1.shape[0], W1.shape[1], W2.shape[1]),
@@ -414,7 +623,21 @@ def _scaled_up(W, c, x, up, zero, a, q):
 
 @njit(cache=True, error_model="numpy")
 def up_probabilities(W, c, X, up, out):
-    """``out[r] = sigmoid(c + up * X[r] W)`` for every row (the next pretraining RBM's data)."""
+    """``out[r] = sigmoid(c + up * X[r] W)`` for every row (the next pretraining RBM's data).
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (n_in, n_out)
+        Weights of the pretraining RBM (updated by training).
+    c : ndarray of float64, shape (n_out,)
+        Hidden biases of the pretraining RBM.
+    X : ndarray of float64, shape (n, n_in)
+        Real-valued input rows (probabilities).
+    up : float
+        Factor of the input in ``p(h | x)`` (2 doubles the visible side).
+    out : ndarray of float64
+        Receives the result, one row per input row.
+    """
     zero = np.zeros(c.shape[0])
     a = np.empty(c.shape[0])
     for r in range(X.shape[0]):
@@ -449,6 +672,51 @@ def pretrain_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, X, order, shuffle, batch_
     (n_in draws), ``q = p(h | x')``; statistics ``x^T q_0 - x'^T q_k`` (one copy of the
     doubled layer, as the paper's code). Returns the sum over rows of
     ``sum_i (x_i - p(x_i | h))^2`` of the first down-pass.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (n_in, n_out)
+        Weights of the pretraining RBM (updated by training).
+    WT : ndarray of float64, shape (n_out, n_in)
+        Transposed copy of ``W``.
+    b : ndarray of float64, shape (nv,)
+        Visible biases (pretraining: the RBM's visible-side biases).
+    c : ndarray of float64, shape (n_out,)
+        Hidden biases of the pretraining RBM.
+    dW : ndarray of float64, shape (n_in, n_out)
+        Momentum of ``W``.
+    db : ndarray of float64, shape of ``b``
+        Momentum of ``b``.
+    dc : ndarray of float64, shape (n_out,)
+        Momentum of ``c``.
+    G : ndarray of float64, shape (n_in, n_out)
+        Gradient sums of ``W``.
+    gb : ndarray of float64, shape of ``b``
+        Gradient sums of ``b``.
+    gc : ndarray of float64, shape (n_out,)
+        Gradient sums of ``c``.
+    X : ndarray of float64, shape (n, n_in)
+        Real-valued input rows (probabilities).
+    order : ndarray of int64, shape (n,)
+        Receives the epoch's row order.
+    shuffle : bool
+        A fresh permutation of the rows (drawn first), else the data order.
+    batch_size : int
+        Rows per update (the last batch may be smaller).
+    up : float
+        Factor of the input in ``p(h | x)`` (2 doubles the visible side).
+    down : float
+        Factor of the hidden input in ``p(x | h)``.
+    k : int
+        Gibbs steps of the negative phase per update.
+    lrs : ndarray of float64, shape (steps,)
+        Learning rate of each update of the epoch.
+    momentum : float
+        Momentum of the parameter updates.
+    weight_decay : float
+        L2 penalty on the weights.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
     """
     n, n_in = X.shape
     n_out = c.shape[0]
@@ -478,7 +746,7 @@ def pretrain_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, X, order, shuffle, batch_
             _dense_accumulate(G, gb, gc, x, q, inv_m)
             for g in range(k):
                 s0, s1, s2, s3 = _draw_dense(q, h, s0, s1, s2, s3)
-                _row_sum(WT, zero_in, act, _active(h, act), ax)
+                row_sum(WT, zero_in, act, _active(h, act), ax)
                 for i in range(n_in):
                     px[i] = sigmoid(b[i] + down * ax[i])
                 if g == 0:
@@ -486,8 +754,8 @@ def pretrain_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, X, order, shuffle, batch_
                         d = x[i] - px[i]
                         err += d * d
                 for i in range(n_in):
-                    u, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
-                    xs[i] = np.float64(np.float64(u >> np.uint64(11)) * _TWO_M53 < px[i])
+                    u, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
+                    xs[i] = np.float64(np.float64(u >> np.uint64(11)) * TWO_M53 < px[i])
                 _scaled_up(W, c, xs, up, zero, a, q)
             _dense_accumulate(G, gb, gc, xs, q, -inv_m)
         lr = lrs[step]

@@ -67,18 +67,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
-from dynet import data as _data
-from dynet import scenario as _scenario
+from dynet import data as data_sources
 from dynet.kernels.rng import seed_state
 from dynet.models.feedforward import driver as ff
 from dynet.models.feedforward.config import FeedforwardScenario
 from dynet.models.rbm import driver as rbm
+from dynet.models.rbm.config import RBMNetwork
+from dynet.scenario import run_identity, run_settings
 from dynet.store import TrajectorySpec
+from dynet.train import loop as L
 
-from .config import dbn_feedforward_doc
+from .config import DBNPretraining, DBNScenario, dbn_feedforward_doc
 
 #: The columns of the pretraining trajectory besides ``pretrain_layer`` and ``pretrain_epoch``.
 PRETRAIN_COLUMNS = ("lr", "weight_norm", "hidden_mean", "train_recon_error", "val_recon_error",
@@ -98,20 +101,21 @@ def shared_seed_sequence(spec) -> np.random.SeedSequence:
     """The SeedSequence of the split, the network's initialization and fine-tuning: keyed by the
     config without ``pretrain`` and ``pretraining``, so both arms of the comparison share it."""
     shared = {k: v for k, v in spec.config.items() if k not in ("pretrain", "pretraining")}
-    _, point_key = _scenario.run_identity(shared, spec.replicate)
+    _, point_key = run_identity(shared, spec.replicate)
     return np.random.SeedSequence(spec.seed["entropy"], spawn_key=(point_key, spec.replicate))
 
 
-def network_setup(config: dict, ff_config: dict, seed_sequence: np.random.SeedSequence,
+def network_setup(settings: DBNScenario, ff_config: dict, seed_sequence: np.random.SeedSequence,
                   base_dir: str = ".") -> ff.Setup:
     """:func:`dynet.models.feedforward.driver.setup` of the classifier, with the inputs of every split
-    turned from pixels (0..16) into ``data.visible``'s values: pixel / 16, or 0/1 by threshold."""
+    turned from pixels (0..16) into ``data.visible``'s values: pixel / 16, or 0/1 by threshold
+    (``settings``: the run's typed scenario)."""
     st = ff.setup(ff_config, seed_sequence, base_dir)
-    d = config["data"]
+    d = settings.data
     for name, (x, y, labels) in st.splits.items():
         p = x / np.float32(16.0)  # exact: 0..16 / 16 are binary fractions
-        if d["visible"] == "binary":
-            p = (p > (0.5 if d["threshold"] is None else d["threshold"])).astype(np.float32)
+        if d.visible == "binary":
+            p = (p > (0.5 if d.threshold is None else d.threshold)).astype(np.float32)
         st.splits[name] = (np.ascontiguousarray(p, np.float32), y, labels)
     return st
 
@@ -138,12 +142,12 @@ def sample_rows(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (rng.random(p.shape) < p).astype(np.uint8)
 
 
-def _rbm_network(pre: dict, n_hidden: int) -> dict:
-    return {"network": {"n_hidden": n_hidden, "init_std": pre["init_std"], "visible_bias": pre["visible_bias"],
-                        "hidden_bias": pre["hidden_bias"]}}
+def _rbm_network(pre: DBNPretraining, n_hidden: int) -> RBMNetwork:
+    return RBMNetwork(n_hidden=n_hidden, init_std=pre.init_std, visible_bias=pre.visible_bias,
+                      hidden_bias=pre.hidden_bias)
 
 
-def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: dict, seed_sequence: np.random.SeedSequence,
+def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: DBNScenario, seed_sequence: np.random.SeedSequence,
              on_epoch=None) -> list[RBMLayer]:
     """Greedy layer-wise training of the RBM stack of ``network.hidden`` on the input
     probabilities ``x_train`` (rows x visible, in [0, 1]); ``x_val`` is only evaluated.
@@ -153,30 +157,26 @@ def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: dict, seed_sequence
     ``on_epoch(**columns)`` receives the pretraining trajectory's rows (one-element
     arrays, see the module docstring), after the initialization and every epoch.
     """
-    pre = config["pretraining"]
-    sched_cfg = {"schedule": pre["schedule"], "training": {"lr": pre["lr"]}}  # what rbm.epoch_rates reads
-    sparsity = pre["sparsity"]
+    pre = config.pretraining
+    schedule = L.epoch_schedule(pre.schedule.model_dump(), pre.lr)
+    rows = SimpleNamespace(append=on_epoch) if on_epoch is not None else L.NullRecord()
     p_tr = np.asarray(x_train, np.float64)
     p_va = np.asarray(x_val, np.float64)
-    hidden = config["network"]["hidden"]
+    hidden = config.network.hidden
     layers = []
     for l, (nh, ss) in enumerate(zip(hidden, seed_sequence.spawn(len(hidden)))):
         init_ss, train_ss, rows_ss, eval_ss = ss.spawn(4)
         nv = p_tr.shape[1]
         W, b, c = rbm.init_params(_rbm_network(pre, nh), p_tr, nv, np.random.default_rng(init_ss))
         rows_rng = np.random.default_rng(rows_ss)
-        trainer = rbm.Trainer(sample_rows(p_tr, rows_rng), W, b, c, method=pre["method"], k=pre["k"],
-                              batch_size=pre["batch_size"], momentum=pre["momentum"],
-                              weight_decay=pre["weight_decay"],
-                              sparsity_target=sparsity["target"] if sparsity else 0.1,
-                              sparsity_cost=sparsity["cost"] if sparsity else 0.0, shuffle=pre["shuffle"],
+        trainer = rbm.Trainer(sample_rows(p_tr, rows_rng), W, b, c, **rbm.trainer_options(pre, pre.sparsity),
                               rng_state=seed_state(train_ss))
         ev_rng = np.random.default_rng(eval_ss)
         recon_state = seed_state(eval_ss.spawn(1)[0])
         ev_train = rbm.Evaluator(sample_rows(p_tr, ev_rng), ev_rng.integers(0, nv, len(p_tr)), recon_state)
         ev_val = rbm.Evaluator(sample_rows(p_va, ev_rng), ev_rng.integers(0, nv, len(p_va)), recon_state)
 
-        def row(epoch: int, lr: float) -> None:
+        def row(epoch: int, lr: float) -> dict:
             et = ev_train(trainer.W, trainer.WT, trainer.b, trainer.c)
             ev = ev_val(trainer.W, trainer.WT, trainer.b, trainer.c)
             vals = dict(lr=lr, weight_norm=float(np.sqrt(np.sum(trainer.W**2))), hidden_mean=et["hidden_mean"],
@@ -184,21 +184,16 @@ def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: dict, seed_sequence
                         train_pseudo_likelihood=et["pseudo_likelihood"],
                         val_pseudo_likelihood=ev["pseudo_likelihood"], train_free_energy=et["free_energy"],
                         val_free_energy=ev["free_energy"], free_energy_gap=ev["free_energy"] - et["free_energy"])
-            if on_epoch is not None:
-                on_epoch(pretrain_layer=np.array([l]), pretrain_epoch=np.array([epoch]),
-                         **{f"pretrain_{k}": np.array([v]) for k, v in vals.items()})
+            return {"pretrain_layer": l, "pretrain_epoch": epoch, **{f"pretrain_{k}": v for k, v in vals.items()}}
 
-        row(0, float(rbm.epoch_rates(sched_cfg, 0, trainer.steps)[0]))
-        for epoch in range(1, pre["epochs"] + 1):
+        def resample(epoch: int) -> None:
             if epoch > 1:  # the rows of epoch 1 were drawn for the Trainer above
                 trainer.data = sample_rows(p_tr, rows_rng)
                 trainer.idx, trainer.ptr = rbm.to_csr(trainer.data)
-            lrs = rbm.epoch_rates(sched_cfg, epoch - 1, trainer.steps)
-            trainer.epoch(lrs)
-            if not (np.isfinite(trainer.W).all() and np.isfinite(trainer.b).all() and np.isfinite(trainer.c).all()):
-                raise rbm.TrainingDiverged(f"pretraining diverged: RBM {l}'s parameters became non-finite at "
-                                           f"epoch {epoch} (lower pretraining.lr)")
-            row(epoch, float(lrs[0]))
+
+        L.run_epochs(trainer, schedule, pre.epochs, row, rows, before_epoch=resample,
+                     diverged=f"pretraining diverged: RBM {l}'s parameters became non-finite at epoch {{epoch}} "
+                              "(lower pretraining.lr)")
         layer = RBMLayer(trainer.W.copy(), trainer.b.copy(), trainer.c.copy())
         layers.append(layer)
         if l + 1 < len(hidden):
@@ -226,22 +221,18 @@ def pretrain_specs() -> dict:
 
 def run(spec, record) -> dict:
     """Pretrain (or not) and fine-tune one dbn run (a :class:`dynet.scenario.RunSpec`) into ``record``."""
-    cfg = spec.config
-    ff_cfg = feedforward_config(cfg)
+    cfg = spec.settings
+    ff_cfg = feedforward_config(spec.config)
     st = network_setup(cfg, ff_cfg, shared_seed_sequence(spec), spec.base_dir)
-    metrics = {"pretrained": bool(cfg["pretrain"]), "n_train": int(len(st.splits["train"][0]))}
-    if cfg["pretrain"]:
-        traj = record.trajectory(pretrain_specs())
+    metrics = {"pretrained": bool(cfg.pretrain), "n_train": int(len(st.splits["train"][0]))}
+    if cfg.pretrain:
         last = {}
+        with L.trajectories(record, pretrain_specs()) as (traj,):
+            def on_epoch(**cols):
+                traj.append(**cols)
+                last[int(cols["pretrain_layer"][0])] = cols
 
-        def on_epoch(**cols):
-            traj.append(**cols)
-            last[int(cols["pretrain_layer"][0])] = cols
-
-        try:
             layers = pretrain(st.splits["train"][0], st.splits["validation"][0], cfg, spec.seed_sequence(), on_epoch)
-        finally:
-            traj.close()
         for l, layer in enumerate(layers):
             record.static(f"rbm_weight_{l}", layer.W, (f"unit_{l}", f"unit_{l + 1}"))
             record.static(f"rbm_visible_bias_{l}", layer.b, (f"unit_{l}",))
@@ -262,26 +253,28 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
     problems = ff.preflight(ff_cfg, base_dir, store)
     if problems:
         return problems
-    d = config["data"]
-    n = len(_data.load_digits()[1])
-    n_train = n - int(d["validation"] * n) - int(d["test"] * n)
-    b = config["pretraining"]["batch_size"]
-    if config["pretrain"] and b > n_train:
+    cfg = run_settings("dbn", config)
+    d = cfg.data
+    n = len(data_sources.load_digits()[1])
+    n_train = n - int(d.validation * n) - int(d.test * n)
+    b = cfg.pretraining.batch_size
+    if cfg.pretrain and b > n_train:
         return [f"pretraining.batch_size: {b} is larger than the {n_train} training samples"]
     return []
 
 
 def cost(config: dict) -> float:
     """Rough work of a run (multiply-adds), for batching small runs into one task."""
-    d = config["data"]
-    n_all = len(_data.load_digits()[1])
-    n = n_all * (1.0 - d["validation"] - d["test"])
+    cfg = run_settings("dbn", config)
+    d = cfg.data
+    n_all, nv = L.data_size(d)
+    n = n_all * (1.0 - d.validation - d.test)
     work = ff.cost(feedforward_config(config))
-    if config["pretrain"]:
-        pre = config["pretraining"]
-        sizes = [64, *config["network"]["hidden"]]
+    if cfg.pretrain:
+        pre = cfg.pretraining
+        sizes = [nv, *cfg.network.hidden]
         # training (k + 1 Gibbs half-steps per row) plus the evaluation of every epoch
-        work += sum(pre["epochs"] * (n * (pre["k"] + 1) + n_all * 3) * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        work += sum(pre.epochs * (n * (pre.k + 1) + n_all * 3) * a * b for a, b in zip(sizes[:-1], sizes[1:]))
     return float(work)
 
 

@@ -20,7 +20,7 @@ exact integers, updated on each flip.
 import numpy as np
 from numba import njit
 
-from dynet.kernels.rng import _step
+from dynet.kernels.rng import step as rng_step
 
 METROPOLIS = 0
 HEAT_BATH = 1
@@ -152,7 +152,7 @@ def sweeps(spins, thresholds, algorithm, n_sweeps, every, rng_state, m_sum, b_su
                     right = j + 1 if j < n - 1 else 0
                     nn = np.int64(row_up[j]) + row_down[j] + row[left] + row[right]
                     s = np.int64(row[j])
-                    x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+                    x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
                     hit = np.int64((x >> np.uint64(11)) < thresholds[((s + 1) * 5 + nn + 4) >> 1])
                     if metropolis:
                         new = s - 2 * s * hit  # flip when hit

@@ -94,13 +94,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dynet import data as _data
-from dynet.errors import TrainingDiverged
+from dynet import data as data_sources
+from dynet.kernels import maths
 from dynet.kernels.rng import seed_state
+from dynet.scenario import run_settings
 from dynet.store import TrajectorySpec, chunk_rows
-from dynet.train import schedules as S
+from dynet.train import loop as L
 
 from . import kernels as K
+from .config import RBMNetwork, RBMSampling
 
 # --------------------------------------------------------------------------- data
 
@@ -118,54 +120,55 @@ def bars_and_stripes(size: int = 4) -> np.ndarray:
     return np.ascontiguousarray(images[np.sort(first)])
 
 
-def _load_file(data: dict, base_dir: str) -> tuple[str, np.ndarray]:
+def _load_file(data, base_dir: str, sha256: str | None) -> tuple[str, np.ndarray]:
     """``(path, array)`` of a user file (``data.path``, ``data.key``), checked to be a non-empty 2-D array."""
-    path = data["path"] if os.path.isabs(data["path"]) else os.path.join(base_dir, data["path"])
-    x = _data.load_array(path, data["key"], data.get("sha256"))
+    path = data.path if os.path.isabs(data.path) else os.path.join(base_dir, data.path)
+    x = data_sources.load_array(path, data.key, sha256)
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise _data.DataError(f"{path}: needs a 2-D array (samples x visible units), got shape {x.shape}")
+        raise data_sources.DataError(f"{path}: needs a 2-D array (samples x visible units), got shape {x.shape}")
     return path, x
 
 
-def load_data(data: dict, base_dir: str = ".") -> tuple[np.ndarray, tuple[int, ...] | None]:
-    """(binary data uint8 (n, nv), image shape or None) for a scenario's ``data`` table."""
-    src = data["source"]
+def load_data(data, base_dir: str = ".", sha256: str | None = None) -> tuple[np.ndarray, tuple[int, ...] | None]:
+    """(binary data uint8 (n, nv), image shape or None) for a scenario's validated ``data`` table
+    (:data:`dynet.config.RBMData`); ``sha256``: the file's expected hash (the resolved config's)."""
+    src = data.source
     if src == "digits":
-        images, _ = _data.load_digits()
-        return (images / 16.0 > data["threshold"]).astype(np.uint8), (8, 8)
+        images, _ = data_sources.load_digits()
+        return (images / 16.0 > data.threshold).astype(np.uint8), (8, 8)
     if src == "bars-stripes":
-        return bars_and_stripes(data["size"]), (data["size"], data["size"])
-    path, x = _load_file(data, base_dir)
+        return bars_and_stripes(data.size), (data.size, data.size)
+    path, x = _load_file(data, base_dir, sha256)
     if x.dtype == bool:
         return x.astype(np.uint8), None
     x = np.asarray(x, np.float64)
     if not np.isfinite(x).all():
-        raise _data.DataError(f"{path}: data contain NaN or infinite values")
-    if data["threshold"] is not None:
-        return (x > data["threshold"]).astype(np.uint8), None
+        raise data_sources.DataError(f"{path}: data contain NaN or infinite values")
+    if data.threshold is not None:
+        return (x > data.threshold).astype(np.uint8), None
     if not np.isin(x, (0.0, 1.0)).all():
-        raise _data.DataError(f"{path}: values must be 0 or 1 (or set data.threshold to binarize them)")
+        raise data_sources.DataError(f"{path}: values must be 0 or 1 (or set data.threshold to binarize them)")
     return x.astype(np.uint8), None
 
 
-def load_real_data(data: dict, base_dir: str = ".") -> tuple[np.ndarray, tuple[int, ...] | None]:
+def load_real_data(data, base_dir: str = ".", sha256: str | None = None) -> tuple[np.ndarray, tuple[int, ...] | None]:
     """(real data float64 (n, nv), image shape or None) for Gaussian visible units: the digits'
     pixel intensities 0..16 (not binarized), iris, bars and stripes as 0.0 / 1.0, or any finite
     2-D array from a user file."""
-    src = data["source"]
+    src = data.source
     if src == "digits":
-        images, _ = _data.load_digits()
+        images, _ = data_sources.load_digits()
         return images.astype(np.float64), (8, 8)
     if src == "iris":
-        return _data.load_iris()[0].copy(), None
+        return data_sources.load_iris()[0].copy(), None
     if src == "bars-stripes":
-        return bars_and_stripes(data["size"]).astype(np.float64), (data["size"], data["size"])
-    path, x = _load_file(data, base_dir)
+        return bars_and_stripes(data.size).astype(np.float64), (data.size, data.size)
+    path, x = _load_file(data, base_dir, sha256)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise _data.DataError(f"{path}: needs numbers, got dtype {x.dtype}")
+        raise data_sources.DataError(f"{path}: needs numbers, got dtype {x.dtype}")
     x = np.asarray(x, np.float64)
     if not np.isfinite(x).all():
-        raise _data.DataError(f"{path}: data contain NaN or infinite values")
+        raise data_sources.DataError(f"{path}: data contain NaN or infinite values")
     return x, None
 
 
@@ -240,8 +243,8 @@ def log_partition(W: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
     """Exact ``log Z``, enumerating the smaller layer (``2**min(nv, nh)`` terms)."""
     W = np.asarray(W, np.float64)
     if W.shape[1] <= W.shape[0]:
-        return K.log_partition(np.ascontiguousarray(W.T), np.asarray(c, np.float64), np.asarray(b, np.float64))
-    return K.log_partition(np.ascontiguousarray(W), np.asarray(b, np.float64), np.asarray(c, np.float64))
+        return maths.log_partition(np.ascontiguousarray(W.T), np.asarray(c, np.float64), np.asarray(b, np.float64))
+    return maths.log_partition(np.ascontiguousarray(W), np.asarray(b, np.float64), np.asarray(c, np.float64))
 
 
 # --------------------------------------------------------------------------- training state
@@ -302,6 +305,10 @@ class Trainer:
 
     def _prepare_data(self) -> None:
         self.idx, self.ptr = to_csr(self.data)
+
+    def params(self) -> tuple[np.ndarray, ...]:
+        """``(W, b, c)``."""
+        return self.W, self.b, self.c
 
     def _rates(self, lrs: np.ndarray) -> np.ndarray:
         lrs = np.ascontiguousarray(lrs, np.float64)
@@ -489,44 +496,29 @@ def ais_log_partition(W, b, c, b_base, betas, n_runs: int, rng_state: np.ndarray
     return log_z0 + float(top + math.log(mean)), se, log_w
 
 
-# --------------------------------------------------------------------------- schedule
-
-def _schedule_spec(config: dict) -> dict:
-    sched = dict(config["schedule"])
-    sched.pop("per", None)
-    spec = S.SCHEDULES[sched["name"]]
-    if "lr" in [p.name for p in spec.params] and "lr" not in sched:
-        sched["lr"] = config["training"]["lr"]
-    return sched
-
-
-def epoch_rates(config: dict, epoch: int, steps: int) -> np.ndarray:
-    """Learning rates of the ``steps`` steps of epoch ``epoch`` (0-based)."""
-    spec = _schedule_spec(config)
-    if config["schedule"]["per"] == "step":
-        return S.lr_array(spec, steps, start=epoch * steps)
-    return np.full(steps, S.lr_array(spec, 1, start=epoch)[0])
-
-
 # --------------------------------------------------------------------------- the run
 
-def init_params(config: dict, x_train: np.ndarray, n_visible: int, rng: np.random.Generator):
-    net = config["network"]
-    nh = net["n_hidden"]
-    W = rng.normal(0.0, net["init_std"], (n_visible, nh))
-    if net["visible_bias"] == "data" and len(x_train):
+def init_params(net: RBMNetwork, x_train: np.ndarray, n_visible: int, rng: np.random.Generator):
+    """``(W, b, c)`` of a validated ``network`` table: ``W ~ N(0, init_std^2)``, biases as configured."""
+    nh = net.n_hidden
+    W = rng.normal(0.0, net.init_std, (n_visible, nh))
+    if net.visible_bias == "data" and len(x_train):
         # Gaussian units: the mean of p(v | h = 0) is b; Bernoulli: Hinton's guide, log(p_i / (1 - p_i))
-        b = x_train.mean(axis=0) if net.get("visible") == "gaussian" else base_rate_biases(x_train)
+        b = x_train.mean(axis=0) if net.visible == "gaussian" else base_rate_biases(x_train)
     else:
         b = np.zeros(n_visible)
-    c = np.full(nh, float(net["hidden_bias"]))
+    c = np.full(nh, float(net.hidden_bias))
     return W, b, c
 
 
-def _split(config: dict, n: int, ss: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
-    tr, va, _ = _data.split(n, (1.0 - config["data"]["validation"], config["data"]["validation"], 0.0),
-                            np.random.default_rng(ss))
-    return np.sort(tr), np.sort(va)
+def trainer_options(training, sparsity) -> dict:
+    """The :class:`Trainer` keywords of a validated ``training`` table (an RBM's, or a DBN's
+    ``pretraining``) and ``sparsity`` table (None: the Trainer's own, no sparsity term)."""
+    opts = dict(method=training.method, k=training.k, batch_size=training.batch_size, momentum=training.momentum,
+                weight_decay=training.weight_decay, shuffle=training.shuffle)
+    if sparsity is not None:
+        opts.update(sparsity_target=sparsity.target, sparsity_cost=sparsity.cost)
+    return opts
 
 
 def epoch_specs() -> dict:
@@ -546,27 +538,22 @@ def ais_specs() -> dict:
 
 def run(spec, record) -> dict:
     """Train one RBM run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
-    cfg = spec.config
-    tr_cfg, rec_cfg, smp = cfg["training"], cfg["record"], cfg["sampling"]
-    gaussian = cfg["network"].get("visible") == "gaussian"
+    cfg = spec.settings
+    tr_cfg, rec_cfg, smp = cfg.training, cfg.record, cfg.sampling
+    gaussian = cfg.network.visible == "gaussian"
     _, split_ss, init_ss, train_ss, eval_ss, sample_ss, ais_ss = spec.seed_sequence().spawn(7)
-    x, image_shape = load_real_data(cfg["data"], spec.base_dir) if gaussian else load_data(cfg["data"], spec.base_dir)
+    x, image_shape = (load_real_data if gaussian else load_data)(cfg.data, spec.base_dir, file_hash(spec.config))
     n, nv = x.shape
-    nh = cfg["network"]["n_hidden"]
-    tr, va = _split(cfg, n, split_ss)
+    nh = cfg.network.n_hidden
+    tr, va = L.validation_split(cfg.data.validation, n, split_ss)
     x_tr, x_va = x[tr], x[va]
     if gaussian:
-        shift, scale = standardization(x_tr, cfg["data"]["standardize"])
+        shift, scale = standardization(x_tr, cfg.data.standardize)
         x_tr, x_va = (x_tr - shift) / scale, (x_va - shift) / scale
-        sigma = per_unit(cfg["network"]["sigma"], nv)
-    W, b, c = init_params(cfg, x_tr, nv, np.random.default_rng(init_ss))
+        sigma = per_unit(cfg.network.sigma, nv)
+    W, b, c = init_params(cfg.network, x_tr, nv, np.random.default_rng(init_ss))
     record.static("initial_weights", W, ("visible", "hidden"))
-    sparsity = cfg["sparsity"]
-    opts = dict(method=tr_cfg["method"], k=tr_cfg["k"], batch_size=tr_cfg["batch_size"],
-                momentum=tr_cfg["momentum"], weight_decay=tr_cfg["weight_decay"],
-                sparsity_target=sparsity["target"] if sparsity else 0.1,
-                sparsity_cost=sparsity["cost"] if sparsity else 0.0, shuffle=tr_cfg["shuffle"],
-                rng_state=seed_state(train_ss))
+    opts = dict(trainer_options(tr_cfg, cfg.sparsity), rng_state=seed_state(train_ss))
     trainer = GaussianTrainer(x_tr, W, b, c, sigma=sigma, **opts) if gaussian else Trainer(x_tr, W, b, c, **opts)
 
     # evaluation sets: the validation rows and a fixed training subset of the same size
@@ -581,15 +568,15 @@ def run(spec, record) -> dict:
     else:
         ev_train, ev_val = Evaluator(x_tr[sub], bits_tr, recon_state), Evaluator(x_va, bits_va, recon_state)
     # exact log Z: a sum over the smaller layer (Bernoulli) or over the hidden states (Gaussian)
-    exact = (nh if gaussian else min(nv, nh)) <= rec_cfg["exact_max"]
-    ais_runs = rec_cfg["ais_runs"]
+    exact = (nh if gaussian else min(nv, nh)) <= rec_cfg.exact_max
+    ais_runs = rec_cfg.ais_runs
     if gaussian:
         ll_train = GaussianEvaluator(x_tr, sigma, recon_state) if exact or ais_runs else None
         b_base = x_tr.mean(axis=0)
     else:
         ll_train = Evaluator(x_tr, np.zeros(len(tr), np.int64), recon_state) if exact or ais_runs else None
         b_base = base_rate_biases(x_tr)
-    betas = ais_betas(rec_cfg["ais_betas"], rec_cfg["ais_ladder"])
+    betas = ais_betas(rec_cfg.ais_betas, rec_cfg.ais_ladder)
     ais_state = seed_state(ais_ss)
 
     def partition() -> float:
@@ -597,15 +584,12 @@ def run(spec, record) -> dict:
             return float(K.gb_log_partition(trainer.WT, trainer.b, trainer.c, sigma))
         return log_partition(trainer.W, trainer.b, trainer.c)
 
-    traj = record.trajectory({**epoch_specs(), **ais_specs()})
-    snap_every = rec_cfg["snapshot_every"]
-    snaps = record.trajectory({"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
-                               "snapshot_weights": TrajectorySpec(("snapshot", "visible", "hidden"), "float64",
-                                                                  (nv, nh))}) if snap_every else None
-    epochs = tr_cfg["epochs"]
-    last = {}
+    snap_every = rec_cfg.snapshot_every
+    snap_specs = {"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
+                  "snapshot_weights": TrajectorySpec(("snapshot", "visible", "hidden"), "float64", (nv, nh))}
+    epochs = tr_cfg.epochs
 
-    def row(epoch: int, lr: float) -> None:
+    def row(epoch: int, lr: float) -> dict:
         log_z = partition() if exact else None
         et = ev_train(trainer.W, trainer.WT, trainer.b, trainer.c, log_z)
         ev = ev_val(trainer.W, trainer.WT, trainer.b, trainer.c, log_z)
@@ -619,33 +603,18 @@ def run(spec, record) -> dict:
                     log_z=log_z if exact else nan, train_log_likelihood=-f_train - log_z if exact else nan,
                     val_log_likelihood=ev["log_likelihood"],
                     log_z_ais=nan, log_z_ais_se=nan, train_log_likelihood_ais=nan, val_log_likelihood_ais=nan)
-        every = rec_cfg["ais_every"]
+        every = rec_cfg.ais_every
         if ais_runs and ((every and epoch % every == 0) or epoch == epochs):
             z, se, _ = ais_log_partition(trainer.W, trainer.b, trainer.c, b_base, betas, ais_runs, ais_state,
                                          sigma if gaussian else None)
             vals.update(log_z_ais=z, log_z_ais_se=se, train_log_likelihood_ais=-f_train - z,
                         val_log_likelihood_ais=-ev["free_energy"] - z)
-        traj.append(**{k: np.array([v]) for k, v in vals.items()})
-        last.update(vals)
+        return vals
 
-    try:
-        row(0, float(epoch_rates(cfg, 0, trainer.steps)[0]))
-        if snaps is not None:
-            snaps.append(snapshot_epoch=np.array([0]), snapshot_weights=trainer.W[None])
-        for epoch in range(1, epochs + 1):
-            lrs = epoch_rates(cfg, epoch - 1, trainer.steps)
-            trainer.epoch(lrs)
-            if not (np.isfinite(trainer.W).all() and np.isfinite(trainer.b).all() and np.isfinite(trainer.c).all()):
-                raise TrainingDiverged(f"training diverged: the parameters became non-finite at epoch {epoch} "
-                                       "(lower training.lr)")
-            if epoch % rec_cfg["every"] == 0 or epoch == epochs:
-                row(epoch, float(lrs[0]))
-            if snaps is not None and epoch % snap_every == 0:
-                snaps.append(snapshot_epoch=np.array([epoch]), snapshot_weights=trainer.W[None])
-    finally:
-        traj.close()
-        if snaps is not None:
-            snaps.close()
+    with L.trajectories(record, {**epoch_specs(), **ais_specs()}, snap_specs if snap_every else None) as (traj, snaps):
+        last = L.run_epochs(trainer, L.epoch_schedule(cfg.schedule.model_dump(), tr_cfg.lr), epochs, row, traj,
+                            every=rec_cfg.every, snapshots=snaps, snapshot_every=snap_every,
+                            snapshot=lambda: {"snapshot_weights": trainer.W[None]})
 
     record.static("weights", trainer.W, ("visible", "hidden"))
     record.static("visible_bias", trainer.b, ("visible",))
@@ -658,19 +627,18 @@ def run(spec, record) -> dict:
     if image_shape is not None:
         record.static("image_shape", np.array(image_shape, np.int64), ("image_axis",))
 
-    metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in last.items()}
-    metrics.pop("lr", None)
+    metrics = L.final_metrics(last)
     metrics.update(n_train=int(len(tr)), n_validation=int(len(va)), n_visible=int(nv), n_hidden=int(nh),
                    steps_per_epoch=int(trainer.steps), exact_log_likelihood=bool(exact))
     if exact and not gaussian:
         metrics["max_train_log_likelihood"] = empirical_log_likelihood(x_tr)
-    if smp["chains"]:
+    if smp.chains:
         unscale = (shift, scale) if gaussian else None
         metrics.update(sample(trainer, smp, record, sample_ss, unscale=unscale))
     return metrics
 
 
-def sample(trainer: Trainer, smp: dict, record, ss: np.random.SeedSequence, unscale=None) -> dict:
+def sample(trainer: Trainer, smp: RBMSampling, record, ss: np.random.SeedSequence, unscale=None) -> dict:
     """Run the Gibbs chains of ``[sampling]`` from random visibles into the ``sample`` trajectory.
 
     Bernoulli chains start from uniformly random bits; Gaussian chains (a
@@ -680,7 +648,7 @@ def sample(trainer: Trainer, smp: dict, record, ss: np.random.SeedSequence, unsc
     W, WT, b, c = trainer.W, trainer.WT, trainer.b, trainer.c
     nv, nh = W.shape
     gaussian = isinstance(trainer, GaussianTrainer)
-    chains, steps, every = smp["chains"], smp["steps"], smp["every"]
+    chains, steps, every = smp.chains, smp.steps, smp.every
     init_ss, chain_ss = ss.spawn(2)
     if gaussian:
         v = np.random.default_rng(init_ss).standard_normal((chains, nv))
@@ -726,56 +694,56 @@ def sample(trainer: Trainer, smp: dict, record, ss: np.random.SeedSequence, unsc
     return {"samples_stored": int(n_rec * chains), key: mean_on / max(1, n_rec * chains * nv)}
 
 
-def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
-    """Problems that need the data: missing or unusable files, too few rows for the batch,
-    a per-unit ``network.sigma`` of the wrong length. (An RBM run reads nothing from ``store``.)"""
-    gaussian = config["network"].get("visible") == "gaussian"
-    try:
-        x, _ = load_real_data(config["data"], base_dir) if gaussian else load_data(config["data"], base_dir)
-    except _data.DataError as exc:
-        return [f"data.path: {exc}"]
-    n, nv = x.shape
-    sigma = config["network"].get("sigma")
-    if gaussian and isinstance(sigma, list) and len(sigma) != nv:
-        return [f"network.sigma: {len(sigma)} standard deviations for {nv} visible units"]
-    n_val = int(config["data"]["validation"] * n)
+def file_hash(config: dict) -> str | None:
+    """The expected sha256 of a resolved config's data file (None for a built-in data set): the
+    hashes are in the resolved config only, not in the typed settings."""
+    return config["data"].get("sha256")
+
+
+def split_problems(n: int, data, batch_size: int) -> list[str]:
+    """Problems of ``n`` rows under the validation split of ``data`` and a batch of ``batch_size`` rows."""
+    n_val = int(data.validation * n)
     n_train = n - n_val
-    if config["data"]["validation"] > 0 and n_val == 0:
-        return [f"data.validation: {config['data']['validation']} of {n} samples leaves no validation sample"]
+    if data.validation > 0 and n_val == 0:
+        return [f"data.validation: {data.validation} of {n} samples leaves no validation sample"]
     if n_train < 1:
         return [f"data: no training samples left after the validation split ({n} samples)"]
-    b = config["training"]["batch_size"]
-    if b > n_train:
-        return [f"training.batch_size: {b} is larger than the {n_train} training samples"]
+    if batch_size > n_train:
+        return [f"training.batch_size: {batch_size} is larger than the {n_train} training samples"]
     return []
 
 
-def data_size(data: dict) -> tuple[int, int]:
-    """``(rows, visible units)`` of a ``data`` table without loading it (a guess for user files),
-    for the cost estimates."""
-    if data["source"] == "digits":
-        return 1797, 64
-    if data["source"] == "bars-stripes":
-        return 2 ** (data["size"] + 1) - 2, data["size"] ** 2
-    if data["source"] == "iris":
-        return 150, 4
-    return 1000, 100
+def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
+    """Problems that need the data: missing or unusable files, too few rows for the batch,
+    a per-unit ``network.sigma`` of the wrong length. (An RBM run reads nothing from ``store``.)"""
+    cfg = run_settings("rbm", config)
+    gaussian = cfg.network.visible == "gaussian"
+    try:
+        x, _ = (load_real_data if gaussian else load_data)(cfg.data, base_dir, file_hash(config))
+    except data_sources.DataError as exc:
+        return [f"data.path: {exc}"]
+    n, nv = x.shape
+    sigma = cfg.network.sigma
+    if gaussian and isinstance(sigma, list) and len(sigma) != nv:
+        return [f"network.sigma: {len(sigma)} standard deviations for {nv} visible units"]
+    return split_problems(n, cfg.data, cfg.training.batch_size)
 
 
 def cost(config: dict) -> float:
     """Rough work of a run (multiply-adds), for batching small runs into one task."""
-    n, nv = data_size(config["data"])
-    nh = config["network"]["n_hidden"]
-    tr, rec = config["training"], config["record"]
-    work = tr["epochs"] * n * (tr["k"] + 1) * nv * nh
-    n_exact = nh if config["network"].get("visible") == "gaussian" else min(nv, nh)
-    if n_exact <= rec["exact_max"]:
-        work += (tr["epochs"] // rec["every"] + 1) * 2.0 ** n_exact * max(nv, nh) * 20
-    if rec["ais_runs"]:
-        n_ais = 1 + (tr["epochs"] // rec["ais_every"] + 1 if rec["ais_every"] else 0)
-        work += n_ais * rec["ais_runs"] * rec["ais_betas"] * 2 * nv * nh
-    smp = config["sampling"]
-    return float(work + smp["chains"] * smp["steps"] * nv * nh)
+    cfg = run_settings("rbm", config)
+    n, nv = L.data_size(cfg.data)
+    nh = cfg.network.n_hidden
+    tr, rec = cfg.training, cfg.record
+    work = tr.epochs * n * (tr.k + 1) * nv * nh
+    n_exact = nh if cfg.network.visible == "gaussian" else min(nv, nh)
+    if n_exact <= rec.exact_max:
+        work += (tr.epochs // rec.every + 1) * 2.0 ** n_exact * max(nv, nh) * 20
+    if rec.ais_runs:
+        n_ais = 1 + (tr.epochs // rec.ais_every + 1 if rec.ais_every else 0)
+        work += n_ais * rec.ais_runs * rec.ais_betas * 2 * nv * nh
+    smp = cfg.sampling
+    return float(work + smp.chains * smp.steps * nv * nh)
 
 
 def warmup() -> None:
@@ -794,18 +762,7 @@ def warmup() -> None:
     betas = ais_betas(2)
     ais_log_partition(t.W, t.b, t.c, t.b, betas, 2, state)
     ais_log_partition(g.W, g.b, g.c, g.b, betas, 2, state, g.sigma)
-    sample(t, {"chains": 1, "steps": 1, "every": 1}, _NoRecord(), np.random.SeedSequence(0))
-    sample(g, {"chains": 1, "steps": 1, "every": 1}, _NoRecord(), np.random.SeedSequence(0))
+    one = RBMSampling(chains=1, steps=1, every=1)
+    sample(t, one, L.NullRecord(), np.random.SeedSequence(0))
+    sample(g, one, L.NullRecord(), np.random.SeedSequence(0))
 
-
-class _NoRecord:
-    """A record that keeps nothing (for :func:`warmup`)."""
-
-    def trajectory(self, specs):
-        return self
-
-    def append(self, **columns):
-        pass
-
-    def close(self):
-        return 0

@@ -11,7 +11,8 @@ for data sets, an ``int64`` row of indices plus a count for chain states), so ev
 product with a binary vector is a sum of rows: ``c + v W`` adds the rows ``W[i]`` of
 the active visible units, ``b + W h`` the rows ``WT[j]`` of the active hidden units,
 where ``WT`` is a transposed copy of ``W`` that :func:`train_epoch` keeps current.
-Those row sums run over contiguous memory and vectorize without reordering any sum.
+Those row sums (:mod:`dynet.kernels.maths`, shared with the DBM and Boltzmann kernels) run
+over contiguous memory and vectorize without reordering any sum.
 
 Random numbers come from a xoshiro256** state (``uint64[4]``, :mod:`dynet.kernels.rng`)
 held in registers inside each kernel and written back at the end. A unit is switched
@@ -19,7 +20,7 @@ on when ``u < p`` with ``u`` = (top 53 bits of the next draw) * 2**-53 and ``p``
 conditional probability; units are drawn in index order, chain by chain, so the
 stream is a documented function of the seed (:func:`train_epoch` gives the order).
 
-The logistic function uses :func:`exp_`, an ``exp`` written out in arithmetic (within
+The logistic function uses :func:`dynet.kernels.maths.exp_`, an ``exp`` written out in arithmetic (within
 1 ulp of libm's over the whole range) so that loops of sigmoids vectorize: numba calls
 libm's ``exp`` one element at a time. No ``fastmath``: every sum keeps its order and
 ``exp_`` is plain IEEE arithmetic, so runs are bit-identical across machines of the
@@ -32,123 +33,15 @@ positive count), which would otherwise keep loops from vectorizing.
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
-from dynet.kernels.rng import _TWO_M53, _step, permutation
+from dynet.kernels.maths import accumulate, row_sum, sigmoid, sigmoid_into, softplus, transpose_into
+from dynet.kernels.rng import TWO_M53, permutation
+from dynet.kernels.rng import step as rng_step
 
 CD = 0
 PCD = 1
 METHODS = {"cd": CD, "pcd": PCD}
-
-
-# --------------------------------------------------------------------------- exp and the logistic function
-
-@intrinsic
-def _bits_to_float(typingctx, bits):
-    """Reinterpret an ``int64`` as the ``float64`` with the same bits."""
-    if bits != types.int64:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
-
-
-@intrinsic
-def _float_to_bits(typingctx, x):
-    """Reinterpret a ``float64`` as the ``int64`` with the same bits."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-_LOG2E = 1.4426950408889634
-_SHIFT = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer kept in the low mantissa bits
-_LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of ln 2: t * _LN2_HI is exact for |t| < 2**11
-_LN2_LO = 1.90821492927058770002e-10
-_E2 = 1.0 / 2
-_E3 = 1.0 / 6
-_E4 = 1.0 / 24
-_E5 = 1.0 / 120
-_E6 = 1.0 / 720
-_E7 = 1.0 / 5040
-_E8 = 1.0 / 40320
-_E9 = 1.0 / 362880
-_E10 = 1.0 / 3628800
-_E11 = 1.0 / 39916800
-_E12 = 1.0 / 479001600
-_E13 = 1.0 / 6227020800
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def exp_(x):
-    """``exp(x)`` for ``x`` clamped to [-708, 709], within 1 ulp (tests check it against numpy).
-
-    ``x = t ln2 + r`` with ``t = round(x / ln2)`` and ``|r| <= ln2 / 2`` (Cody-Waite),
-    ``exp(r)`` by its Taylor series to ``r**13 / 13!`` (truncation below 5e-18),
-    times ``2**t`` built from its bits. The clamp only matters to the logistic
-    function: ``1 / (1 + exp(709))`` is 1.2e-308 instead of 0.
-    """
-    x = x if x > -708.0 else -708.0
-    x = x if x < 709.0 else 709.0
-    kf = x * _LOG2E + _SHIFT
-    t = kf - _SHIFT
-    r = (x - t * _LN2_HI) - t * _LN2_LO
-    p = _E13 * r + _E12
-    p = p * r + _E11
-    p = p * r + _E10
-    p = p * r + _E9
-    p = p * r + _E8
-    p = p * r + _E7
-    p = p * r + _E6
-    p = p * r + _E5
-    p = p * r + _E4
-    p = p * r + _E3
-    p = p * r + _E2
-    p = p * r + 1.0
-    p = p * r + 1.0
-    return p * _bits_to_float((_float_to_bits(kf) + 1023) << 52)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def sigmoid(x):
-    """``1 / (1 + exp(-x))`` with :func:`exp_`."""
-    return 1.0 / (1.0 + exp_(-x))
-
-
-# --------------------------------------------------------------------------- small pieces
-
-@njit(cache=True, error_model="numpy")
-def softplus(x):
-    """``log(1 + exp(x))`` without overflow (``max(x, 0) + log1p(exp(-|x|))``, numpy's ``logaddexp(0, x)``)."""
-    if x > 0.0:
-        return x + math.log1p(math.exp(-x))
-    return math.log1p(math.exp(x))
-
-
-@njit(cache=True, error_model="numpy")
-def _row_sum(M, bias, act, n_act, out):
-    """``out = bias + sum_t M[act[t]]``: the input of one layer from the other's active units."""
-    m = out.shape[0]
-    for j in range(m):
-        out[j] = bias[j]
-    for t in range(n_act):
-        row = M[act[t]]
-        for j in range(m):
-            out[j] += row[j]
-
-
-@njit(cache=True, error_model="numpy")
-def _sigmoid_into(a, p):
-    for j in range(a.shape[0]):
-        p[j] = sigmoid(a[j])
 
 
 @njit(cache=True, error_model="numpy")
@@ -157,37 +50,10 @@ def _draw(p, act, s0, s1, s2, s3):
     go to ``act``. Returns ``(n_on, s0, s1, s2, s3)``. Written without branches on ``u < p``."""
     n = 0
     for j in range(p.shape[0]):
-        x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+        x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
         act[n] = j
-        n += np.int64(np.float64(x >> np.uint64(11)) * _TWO_M53 < p[j])
+        n += np.int64(np.float64(x >> np.uint64(11)) * TWO_M53 < p[j])
     return n, s0, s1, s2, s3
-
-
-@njit(cache=True, error_model="numpy")
-def _accumulate(G, gb, gc, act, n_act, p, scale):
-    """``G[i] += scale * p`` for the active visible units ``i``; ``gb[i] += scale``; ``gc += scale * p``."""
-    m = p.shape[0]
-    for t in range(n_act):
-        i = act[t]
-        row = G[i]
-        for j in range(m):
-            row[j] += scale * p[j]
-        gb[i] += scale
-    for j in range(m):
-        gc[j] += scale * p[j]
-
-
-@njit(cache=True, error_model="numpy")
-def transpose_into(W, WT):
-    """``WT[:] = W.T`` in 16 x 16 tiles."""
-    nv, nh = W.shape
-    for i0 in range(0, nv, 16):
-        i1 = min(i0 + 16, nv)
-        for j0 in range(0, nh, 16):
-            j1 = min(j0 + 16, nh)
-            for j in range(j0, j1):
-                for i in range(i0, i1):
-                    WT[j, i] = W[i, j]
 
 
 # --------------------------------------------------------------------------- training
@@ -204,9 +70,9 @@ def _batch_stats(W, WT, b, c, idx, ptr, order, start, stop, method, k, chain_act
         row = order[t]
         act = idx[ptr[row]:ptr[row + 1]]
         n_act = act.shape[0]
-        _row_sum(W, c, act, n_act, a_h)
-        _sigmoid_into(a_h, p_h)
-        _accumulate(G, gb, gc, act, n_act, p_h, inv_m)
+        row_sum(W, c, act, n_act, a_h)
+        sigmoid_into(a_h, p_h)
+        accumulate(G, gb, gc, act, n_act, p_h, inv_m)
         if sparsity_cost != 0.0:
             for j in range(nh):
                 gc[j] += inv_m * sparsity_cost * (sparsity_target - p_h[j])
@@ -214,27 +80,27 @@ def _batch_stats(W, WT, b, c, idx, ptr, order, start, stop, method, k, chain_act
             n_h, s0, s1, s2, s3 = _draw(p_h, h_act, s0, s1, s2, s3)
             n_v = 0
             for g in range(k):
-                _row_sum(WT, b, h_act, n_h, a_v)
-                _sigmoid_into(a_v, p_v)
+                row_sum(WT, b, h_act, n_h, a_v)
+                sigmoid_into(a_v, p_v)
                 n_v, s0, s1, s2, s3 = _draw(p_v, v_act[0], s0, s1, s2, s3)
-                _row_sum(W, c, v_act[0], n_v, a_h)
-                _sigmoid_into(a_h, p_h)
+                row_sum(W, c, v_act[0], n_v, a_h)
+                sigmoid_into(a_h, p_h)
                 if g < k - 1:
                     n_h, s0, s1, s2, s3 = _draw(p_h, h_act, s0, s1, s2, s3)
-            _accumulate(G, gb, gc, v_act[0], n_v, p_h, -inv_m)
+            accumulate(G, gb, gc, v_act[0], n_v, p_h, -inv_m)
     if method == PCD:
         n_chains = chain_act.shape[0]
         inv_c = 1.0 / n_chains
         for g in range(k):
             for r in range(n_chains):
-                _row_sum(WT, b, chain_act[r], chain_n[r], a_v)
-                _sigmoid_into(a_v, p_v)
+                row_sum(WT, b, chain_act[r], chain_n[r], a_v)
+                sigmoid_into(a_v, p_v)
                 v_n[r], s0, s1, s2, s3 = _draw(p_v, v_act[r], s0, s1, s2, s3)
             for r in range(n_chains):
-                _row_sum(W, c, v_act[r], v_n[r], a_h)
-                _sigmoid_into(a_h, p_h)
+                row_sum(W, c, v_act[r], v_n[r], a_h)
+                sigmoid_into(a_h, p_h)
                 if g == k - 1:
-                    _accumulate(G, gb, gc, v_act[r], v_n[r], p_h, -inv_c)
+                    accumulate(G, gb, gc, v_act[r], v_n[r], p_h, -inv_c)
                 chain_n[r], s0, s1, s2, s3 = _draw(p_h, chain_act[r], s0, s1, s2, s3)
     return s0, s1, s2, s3
 
@@ -298,6 +164,73 @@ def train_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, idx, ptr, order, shuffle, ba
     ``param += d``. ``WT`` is refreshed after every update. ``a_h, p_h, a_v, p_v,
     h_act, v_act, v_n`` are work arrays (``v_act`` (chains or 1, nv), ``v_n`` (chains or 1,)).
     Returns the number of steps.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    dW : ndarray of float64, shape (nv, nh)
+        Momentum of ``W``, updated in place.
+    db : ndarray of float64, shape (nv,)
+        Momentum of ``b``, updated in place.
+    dc : ndarray of float64, shape (nh,)
+        Momentum of ``c``, updated in place.
+    G : ndarray of float64, shape (nv, nh)
+        Weight gradient sums (zero on entry to an epoch; accumulated).
+    gb : ndarray of float64, shape (nv,)
+        Visible-bias gradient sums.
+    gc : ndarray of float64, shape (nh,)
+        Hidden-bias gradient sums.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    order : ndarray of int64, shape (n,)
+        Receives the epoch's row order.
+    shuffle : bool
+        A fresh permutation of the rows (drawn first), else the data order.
+    batch_size : int
+        Rows per update (the last batch may be smaller).
+    method : int
+        ``CD`` (0) or ``PCD`` (1).
+    k : int
+        Gibbs steps of the negative phase per update.
+    chain_act : ndarray of int64, shape (chains, nh)
+        Active hidden units of each persistent chain (PCD; updated).
+    chain_n : ndarray of int64, shape (chains,)
+        Number of active hidden units of each persistent chain (updated).
+    lrs : ndarray of float64, shape (steps,)
+        Learning rate of each update of the epoch.
+    momentum : float
+        Momentum of the parameter updates.
+    weight_decay : float
+        L2 penalty on the weights.
+    sparsity_target : float
+        Target mean hidden activation.
+    sparsity_cost : float
+        Weight of the sparsity term on the hidden biases (0: none).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    p_v : ndarray of float64, shape (nv,)
+        Work space: visible probabilities.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    v_act : ndarray of int64, shape (max(1, chains), nv) or (nv,)
+        Work space: active visible units (training: one row per persistent chain; sampling and AIS: one row).
+    v_n : ndarray of int64, shape (max(1, chains),)
+        Work space: active visible counts, one per chain.
     """
     n = ptr.shape[0] - 1
     if shuffle:
@@ -333,6 +266,53 @@ def batch_gradient(W, WT, b, c, idx, ptr, rows, method, k, chain_act, chain_n, r
     The statistics of one step of :func:`train_epoch` (no weight decay or sparsity),
     for tests of the estimator: ``G += v0^T q / m - vk^T q' / n_neg`` and likewise for
     the biases. PCD chains advance as in training.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    rows : ndarray of int64, shape (m,)
+        Indices of the batch's rows.
+    method : int
+        ``CD`` (0) or ``PCD`` (1).
+    k : int
+        Gibbs steps of the negative phase per update.
+    chain_act : ndarray of int64, shape (chains, nh)
+        Active hidden units of each persistent chain (PCD; updated).
+    chain_n : ndarray of int64, shape (chains,)
+        Number of active hidden units of each persistent chain (updated).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    G : ndarray of float64, shape (nv, nh)
+        Weight gradient sums (zero on entry to an epoch; accumulated).
+    gb : ndarray of float64, shape (nv,)
+        Visible-bias gradient sums.
+    gc : ndarray of float64, shape (nh,)
+        Hidden-bias gradient sums.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    p_v : ndarray of float64, shape (nv,)
+        Work space: visible probabilities.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    v_act : ndarray of int64, shape (max(1, chains), nv) or (nv,)
+        Work space: active visible units (training: one row per persistent chain; sampling and AIS: one row).
+    v_n : ndarray of int64, shape (max(1, chains),)
+        Work space: active visible counts, one per chain.
     """
     s0, s1, s2, s3 = _batch_stats(W, WT, b, c, idx, ptr, rows, 0, rows.shape[0], method, k, chain_act, chain_n,
                                   0.0, 0.0, G, gb, gc, a_h, p_h, a_v, p_v, h_act, v_act, v_n,
@@ -347,12 +327,30 @@ def batch_gradient(W, WT, b, c, idx, ptr, rows, method, k, chain_act, chain_n, r
 
 @njit(cache=True, error_model="numpy")
 def free_energies(W, b, c, idx, ptr, a_h, out):
-    """``out[r] = F(v_r) = -b.v_r - sum_j softplus(c_j + v_r W_j)`` for every row."""
+    """``out[r] = F(v_r) = -b.v_r - sum_j softplus(c_j + v_r W_j)`` for every row.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    out : ndarray of float64, shape (n,)
+        Receives one value per row.
+    """
     n = ptr.shape[0] - 1
     nh = c.shape[0]
     for r in range(n):
         act = idx[ptr[r]:ptr[r + 1]]
-        _row_sum(W, c, act, act.shape[0], a_h)
+        row_sum(W, c, act, act.shape[0], a_h)
         f = 0.0
         for t in range(act.shape[0]):
             f -= b[act[t]]
@@ -368,12 +366,33 @@ def pseudo_likelihood(W, b, c, idx, ptr, dense, bits, a_h, out):
     Row ``r`` with unit ``i = bits[r]`` flipped gives ``v~``;
     ``out[r] = nv * log sigmoid(F(v~) - F(v)) = -nv * softplus(F(v) - F(v~))``.
     ``dense`` holds the rows as ``uint8`` (n, nv).
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    dense : ndarray of uint8, shape (n, nv)
+        The same rows as 0/1 values.
+    bits : ndarray of int64, shape (n,)
+        The unit flipped in each row.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    out : ndarray of float64, shape (n,)
+        Receives one value per row.
     """
     n = ptr.shape[0] - 1
     nv, nh = W.shape
     for r in range(n):
         act = idx[ptr[r]:ptr[r + 1]]
-        _row_sum(W, c, act, act.shape[0], a_h)
+        row_sum(W, c, act, act.shape[0], a_h)
         i = bits[r]
         sign = 1.0 - 2.0 * dense[r, i]  # +1 switches unit i on, -1 off
         lin = 0.0
@@ -393,6 +412,39 @@ def reconstruct(W, WT, b, c, idx, ptr, dense, rng_state, a_h, p_h, a_v, p_v, h_a
     """One stochastic reconstruction per row: ``h ~ p(h | v)`` (nh draws), ``p(v | h)``.
 
     ``sq_err[r] = sum_i (v_i - p(v_i | h))^2``; ``hidden_sum[r] = sum_j p(h_j | v)``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    idx : ndarray of int64, shape (nnz,)
+        Active visible units of the rows, row after row (CSR indices).
+    ptr : ndarray of int64, shape (n + 1,)
+        Row ``r``'s active units are ``idx[ptr[r]:ptr[r + 1]]``.
+    dense : ndarray of uint8, shape (n, nv)
+        The same rows as 0/1 values.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    p_v : ndarray of float64, shape (nv,)
+        Work space: visible probabilities.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    sq_err : ndarray of float64, shape (n,)
+        Receives each row's squared reconstruction error.
+    hidden_sum : ndarray of float64, shape (n,)
+        Receives each row's sum of ``p(h | v)``.
     """
     n = ptr.shape[0] - 1
     nv = b.shape[0]
@@ -402,15 +454,15 @@ def reconstruct(W, WT, b, c, idx, ptr, dense, rng_state, a_h, p_h, a_v, p_v, h_a
     s3 = rng_state[3]
     for r in range(n):
         act = idx[ptr[r]:ptr[r + 1]]
-        _row_sum(W, c, act, act.shape[0], a_h)
-        _sigmoid_into(a_h, p_h)
+        row_sum(W, c, act, act.shape[0], a_h)
+        sigmoid_into(a_h, p_h)
         hs = 0.0
         for j in range(p_h.shape[0]):
             hs += p_h[j]
         hidden_sum[r] = hs
         n_h, s0, s1, s2, s3 = _draw(p_h, h_act, s0, s1, s2, s3)
-        _row_sum(WT, b, h_act, n_h, a_v)
-        _sigmoid_into(a_v, p_v)
+        row_sum(WT, b, h_act, n_h, a_v)
+        sigmoid_into(a_v, p_v)
         e = 0.0
         for i in range(nv):
             d = dense[r, i] - p_v[i]
@@ -422,52 +474,6 @@ def reconstruct(W, WT, b, c, idx, ptr, dense, rng_state, a_h, p_h, a_v, p_v, h_a
     rng_state[3] = s3
 
 
-@njit(cache=True, error_model="numpy")
-def log_partition(M, bias_x, bias_y):
-    """``log sum_x exp(bias_x.x + sum_k softplus(bias_y_k + (x M)_k))`` over all binary ``x``.
-
-    With ``M = W.T`` (hidden x visible), ``x = h`` enumerates the hidden configurations:
-    ``log Z = logsumexp_h [c.h + sum_i softplus(b_i + W_i h)]``; with ``M = W``, ``x = v``
-    the visible ones (the same ``log Z``). ``2**n_x`` terms in Gray-code order, so each
-    term updates the inputs ``bias_y + x M`` by one row of ``M``; a running
-    log-sum-exp keeps the sum finite.
-    """
-    nx, ny = M.shape
-    pre = bias_y.copy()
-    lin = 0.0
-    x = np.zeros(nx, np.int8)
-    best = 0.0
-    for k in range(ny):
-        best += softplus(pre[k])
-    acc = 1.0
-    total = np.int64(1) << nx
-    for g in range(1, total):
-        # the bit that changes between Gray codes g-1 and g: the lowest set bit of g
-        i = 0
-        while not (g >> i) & 1:
-            i += 1
-        row = M[i]
-        if x[i]:
-            x[i] = 0
-            lin -= bias_x[i]
-            for k in range(ny):
-                pre[k] -= row[k]
-        else:
-            x[i] = 1
-            lin += bias_x[i]
-            for k in range(ny):
-                pre[k] += row[k]
-        s = lin
-        for k in range(ny):
-            s += softplus(pre[k])
-        if s <= best:
-            acc += math.exp(s - best)
-        else:
-            acc = acc * math.exp(best - s) + 1.0
-            best = s
-    return best + math.log(acc)
-
-
 # --------------------------------------------------------------------------- sampling
 
 @njit(cache=True, error_model="numpy")
@@ -477,6 +483,44 @@ def gibbs_chains(W, WT, b, c, v, n_steps, every, out_v, out_p, n_out, rng_state,
     A step of a chain: ``h ~ p(h | v)`` (nh draws), ``v ~ p(v | h)`` (nv draws); chains
     step one after another. After every ``every``-th step, chain ``r``'s ``v`` goes to
     ``out_v[n_out, r]`` and ``p(v | h)`` to ``out_p[n_out, r]``. Returns the new ``n_out``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    v : ndarray, shape (chains, nv) or (nv,)
+        Chain states, updated in place (uint8 for Bernoulli, float64 for Gaussian units); in the AIS kernels a float64
+        (nv,) work row.
+    n_steps : int
+        Gibbs steps of every chain.
+    every : int
+        Store the chains' visible states every ``every``-th step.
+    out_v : ndarray, shape (records, chains, nv)
+        Receives the stored visible states (int8 or float32).
+    out_p : ndarray of float32, shape (records, chains, nv)
+        Receives ``p(v | h)`` of each stored step.
+    n_out : int
+        First record of ``out_v``, ``out_p`` to write.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    p_v : ndarray of float64, shape (nv,)
+        Work space: visible probabilities.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    v_act : ndarray of int64, shape (max(1, chains), nv) or (nv,)
+        Work space: active visible units (training: one row per persistent chain; sampling and AIS: one row).
     """
     n_chains, nv = v.shape
     s0 = rng_state[0]
@@ -489,14 +533,14 @@ def gibbs_chains(W, WT, b, c, v, n_steps, every, out_v, out_p, n_out, rng_state,
             for i in range(nv):
                 v_act[n_v] = i
                 n_v += np.int64(v[r, i] != 0)
-            _row_sum(W, c, v_act, n_v, a_h)
-            _sigmoid_into(a_h, p_h)
+            row_sum(W, c, v_act, n_v, a_h)
+            sigmoid_into(a_h, p_h)
             n_h, s0, s1, s2, s3 = _draw(p_h, h_act, s0, s1, s2, s3)
-            _row_sum(WT, b, h_act, n_h, a_v)
-            _sigmoid_into(a_v, p_v)
+            row_sum(WT, b, h_act, n_h, a_v)
+            sigmoid_into(a_v, p_v)
             for i in range(nv):
-                x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
-                v[r, i] = np.uint8(np.float64(x >> np.uint64(11)) * _TWO_M53 < p_v[i])
+                x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
+                v[r, i] = np.uint8(np.float64(x >> np.uint64(11)) * TWO_M53 < p_v[i])
             if step % every == 0:
                 for i in range(nv):
                     out_v[n_out, r, i] = v[r, i]
@@ -532,10 +576,10 @@ def gibbs_chains(W, WT, b, c, v, n_steps, every, out_v, out_p, n_out, rng_state,
 @njit(cache=True, inline="always", error_model="numpy")
 def _gauss_pair(s0, s1, s2, s3):
     """Two independent N(0, 1) draws (Box-Muller, two uniforms); returns ``(z0, z1, s0, s1, s2, s3)``."""
-    x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
-    u1 = 1.0 - np.float64(x >> np.uint64(11)) * _TWO_M53
-    x, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
-    t = 2.0 * math.pi * (np.float64(x >> np.uint64(11)) * _TWO_M53)
+    x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
+    u1 = 1.0 - np.float64(x >> np.uint64(11)) * TWO_M53
+    x, s0, s1, s2, s3 = rng_step(s0, s1, s2, s3)
+    t = 2.0 * math.pi * (np.float64(x >> np.uint64(11)) * TWO_M53)
     r = math.sqrt(-2.0 * math.log(u1))
     return r * math.cos(t), r * math.sin(t), s0, s1, s2, s3
 
@@ -606,7 +650,7 @@ def _gb_batch_stats(W, WT, b, c, sigma, inv_sigma, X, order, start, stop, method
     for t in range(start, stop):
         v0 = X[order[t]]
         _hidden_input(W, c, v0, inv_sigma, a_h)
-        _sigmoid_into(a_h, p_h)
+        sigmoid_into(a_h, p_h)
         _gb_accumulate(G, gb, gc, v0, p_h, inv_sigma, inv_m)
         if sparsity_cost != 0.0:
             for j in range(nh):
@@ -618,7 +662,7 @@ def _gb_batch_stats(W, WT, b, c, sigma, inv_sigma, X, order, start, stop, method
                 _visible_mean(WT, b, sigma, h_act, n_h, a_v)
                 s0, s1, s2, s3 = _draw_gaussian(a_v, sigma, v, s0, s1, s2, s3)
                 _hidden_input(W, c, v, inv_sigma, a_h)
-                _sigmoid_into(a_h, p_h)
+                sigmoid_into(a_h, p_h)
                 if g < k - 1:
                     n_h, s0, s1, s2, s3 = _draw(p_h, h_act, s0, s1, s2, s3)
             _gb_accumulate(G, gb, gc, v, p_h, inv_sigma, -inv_m)
@@ -631,7 +675,7 @@ def _gb_batch_stats(W, WT, b, c, sigma, inv_sigma, X, order, start, stop, method
                 s0, s1, s2, s3 = _draw_gaussian(a_v, sigma, chains_v[r], s0, s1, s2, s3)
             for r in range(n_chains):
                 _hidden_input(W, c, chains_v[r], inv_sigma, a_h)
-                _sigmoid_into(a_h, p_h)
+                sigmoid_into(a_h, p_h)
                 if g == k - 1:
                     _gb_accumulate(G, gb, gc, chains_v[r], p_h, inv_sigma, -inv_c)
                 chain_n[r], s0, s1, s2, s3 = _draw(p_h, chain_act[r], s0, s1, s2, s3)
@@ -656,6 +700,69 @@ def gb_train_epoch(W, WT, b, c, sigma, dW, db, dc, G, gb, gc, X, order, shuffle,
         gc = mean(q) - mean(q') + sparsity_cost * (sparsity_target - mean(q))
 
     Returns the number of steps.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    dW : ndarray of float64, shape (nv, nh)
+        Momentum of ``W``, updated in place.
+    db : ndarray of float64, shape (nv,)
+        Momentum of ``b``, updated in place.
+    dc : ndarray of float64, shape (nh,)
+        Momentum of ``c``, updated in place.
+    G : ndarray of float64, shape (nv, nh)
+        Weight gradient sums (zero on entry to an epoch; accumulated).
+    gb : ndarray of float64, shape (nv,)
+        Visible-bias gradient sums.
+    gc : ndarray of float64, shape (nh,)
+        Hidden-bias gradient sums.
+    X : ndarray of float64, shape (n, nv)
+        Real-valued rows (C-contiguous).
+    order : ndarray of int64, shape (n,)
+        Receives the epoch's row order.
+    shuffle : bool
+        A fresh permutation of the rows (drawn first), else the data order.
+    batch_size : int
+        Rows per update (the last batch may be smaller).
+    method : int
+        ``CD`` (0) or ``PCD`` (1).
+    k : int
+        Gibbs steps of the negative phase per update.
+    chain_act : ndarray of int64, shape (chains, nh)
+        Active hidden units of each persistent chain (PCD; updated).
+    chain_n : ndarray of int64, shape (chains,)
+        Number of active hidden units of each persistent chain (updated).
+    chains_v : ndarray of float64, shape (chains, nv)
+        Last visible sample of each persistent chain (PCD; updated).
+    lrs : ndarray of float64, shape (steps,)
+        Learning rate of each update of the epoch.
+    momentum : float
+        Momentum of the parameter updates.
+    weight_decay : float
+        L2 penalty on the weights.
+    sparsity_target : float
+        Target mean hidden activation.
+    sparsity_cost : float
+        Weight of the sparsity term on the hidden biases (0: none).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
     """
     n = X.shape[0]
     if shuffle:
@@ -688,7 +795,51 @@ def gb_train_epoch(W, WT, b, c, sigma, dW, db, dc, G, gb, gc, X, order, shuffle,
 def gb_batch_gradient(W, WT, b, c, sigma, X, rows, method, k, chain_act, chain_n, chains_v, rng_state, G, gb, gc,
                       a_h, p_h, a_v, h_act):
     """Add the gradient estimate of one batch (rows ``rows`` of ``X``) to ``G, gb, gc``: the
-    statistics of one step of :func:`gb_train_epoch` (no weight decay or sparsity)."""
+    statistics of one step of :func:`gb_train_epoch` (no weight decay or sparsity).
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    X : ndarray of float64, shape (n, nv)
+        Real-valued rows (C-contiguous).
+    rows : ndarray of int64, shape (m,)
+        Indices of the batch's rows.
+    method : int
+        ``CD`` (0) or ``PCD`` (1).
+    k : int
+        Gibbs steps of the negative phase per update.
+    chain_act : ndarray of int64, shape (chains, nh)
+        Active hidden units of each persistent chain (PCD; updated).
+    chain_n : ndarray of int64, shape (chains,)
+        Number of active hidden units of each persistent chain (updated).
+    chains_v : ndarray of float64, shape (chains, nv)
+        Last visible sample of each persistent chain (PCD; updated).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    G : ndarray of float64, shape (nv, nh)
+        Weight gradient sums (zero on entry to an epoch; accumulated).
+    gb : ndarray of float64, shape (nv,)
+        Visible-bias gradient sums.
+    gc : ndarray of float64, shape (nh,)
+        Hidden-bias gradient sums.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    """
     s0, s1, s2, s3 = _gb_batch_stats(W, WT, b, c, sigma, 1.0 / sigma, X, rows, 0, rows.shape[0], method, k,
                                      chain_act, chain_n, chains_v, 0.0, 0.0, G, gb, gc, a_h, p_h, a_v, h_act,
                                      rng_state[0], rng_state[1], rng_state[2], rng_state[3])
@@ -700,7 +851,25 @@ def gb_batch_gradient(W, WT, b, c, sigma, X, rows, method, k, chain_act, chain_n
 
 @njit(cache=True, error_model="numpy")
 def gb_free_energies(W, b, c, sigma, X, a_h, out):
-    """``out[r] = F(v_r) = sum_i (v_i - b_i)**2 / (2 sigma_i**2) - sum_j softplus(c_j + (v / sigma) W_j)``."""
+    """``out[r] = F(v_r) = sum_i (v_i - b_i)**2 / (2 sigma_i**2) - sum_j softplus(c_j + (v / sigma) W_j)``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    X : ndarray of float64, shape (n, nv)
+        Real-valued rows (C-contiguous).
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    out : ndarray of float64, shape (n,)
+        Receives one value per row.
+    """
     n, nv = X.shape
     nh = c.shape[0]
     inv_sigma = 1.0 / sigma
@@ -719,7 +888,37 @@ def gb_free_energies(W, b, c, sigma, X, a_h, out):
 @njit(cache=True, error_model="numpy")
 def gb_reconstruct(W, WT, b, c, sigma, X, rng_state, a_h, p_h, a_v, h_act, sq_err, hidden_sum):
     """One stochastic reconstruction per row: ``h ~ p(h | v)`` (nh draws), then the mean of
-    ``p(v | h)``: ``sq_err[r] = sum_i (v_i - b_i - sigma_i (W h)_i)**2``, ``hidden_sum[r] = sum_j p(h_j | v)``."""
+    ``p(v | h)``: ``sq_err[r] = sum_i (v_i - b_i - sigma_i (W h)_i)**2``, ``hidden_sum[r] = sum_j p(h_j | v)``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    X : ndarray of float64, shape (n, nv)
+        Real-valued rows (C-contiguous).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    sq_err : ndarray of float64, shape (n,)
+        Receives each row's squared reconstruction error.
+    hidden_sum : ndarray of float64, shape (n,)
+        Receives each row's sum of ``p(h | v)``.
+    """
     n, nv = X.shape
     inv_sigma = 1.0 / sigma
     s0 = rng_state[0]
@@ -729,7 +928,7 @@ def gb_reconstruct(W, WT, b, c, sigma, X, rng_state, a_h, p_h, a_v, h_act, sq_er
     for r in range(n):
         v = X[r]
         _hidden_input(W, c, v, inv_sigma, a_h)
-        _sigmoid_into(a_h, p_h)
+        sigmoid_into(a_h, p_h)
         hs = 0.0
         for j in range(p_h.shape[0]):
             hs += p_h[j]
@@ -759,6 +958,17 @@ def gb_log_partition(WT, b, c, sigma):
 
     ``WT`` is ``W.T`` (hidden x visible); ``h`` in Gray-code order, so each term changes
     ``a`` by one row of ``WT``; a running log-sum-exp keeps the sum finite.
+
+    Parameters
+    ----------
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
     """
     nh, nv = WT.shape
     a = np.zeros(nv)
@@ -805,6 +1015,42 @@ def gb_gibbs_chains(W, WT, b, c, sigma, v, n_steps, every, out_v, out_p, n_out, 
     (Box-Muller pairs); chains step one after another. After every ``every``-th step,
     chain ``r``'s ``v`` goes to ``out_v[n_out, r]`` and the mean of ``p(v | h)`` to
     ``out_p[n_out, r]``. Returns the new ``n_out``.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    v : ndarray, shape (chains, nv) or (nv,)
+        Chain states, updated in place (uint8 for Bernoulli, float64 for Gaussian units); in the AIS kernels a float64
+        (nv,) work row.
+    n_steps : int
+        Gibbs steps of every chain.
+    every : int
+        Store the chains' visible states every ``every``-th step.
+    out_v : ndarray, shape (records, chains, nv)
+        Receives the stored visible states (int8 or float32).
+    out_p : ndarray of float32, shape (records, chains, nv)
+        Receives ``p(v | h)`` of each stored step.
+    n_out : int
+        First record of ``out_v``, ``out_p`` to write.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
     """
     n_chains, nv = v.shape
     inv_sigma = 1.0 / sigma
@@ -815,7 +1061,7 @@ def gb_gibbs_chains(W, WT, b, c, sigma, v, n_steps, every, out_v, out_p, n_out, 
     for step in range(1, n_steps + 1):
         for r in range(n_chains):
             _hidden_input(W, c, v[r], inv_sigma, a_h)
-            _sigmoid_into(a_h, p_h)
+            sigmoid_into(a_h, p_h)
             n_h, s0, s1, s2, s3 = _draw(p_h, h_act, s0, s1, s2, s3)
             _visible_mean(WT, b, sigma, h_act, n_h, a_v)
             s0, s1, s2, s3 = _draw_gaussian(a_v, sigma, v[r], s0, s1, s2, s3)
@@ -853,7 +1099,39 @@ def gb_gibbs_chains(W, WT, b, c, sigma, v, n_steps, every, out_v, out_p, n_out, 
 @njit(cache=True, error_model="numpy")
 def ais_bernoulli(W, WT, b, c, b_base, betas, log_w, rng_state, a_h, p_h, a_v, p_v, h_act, v_act):
     """``log_w[r]``, the log importance weight of AIS run ``r`` (``len(log_w)`` runs) of a
-    Bernoulli RBM along ``betas`` (``betas[0] = 0``, ``betas[-1] = 1``, increasing)."""
+    Bernoulli RBM along ``betas`` (``betas[0] = 0``, ``betas[-1] = 1``, increasing).
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    b_base : ndarray of float64, shape (nv,)
+        Visible biases (Gaussian: means) of the base model.
+    betas : ndarray of float64, shape (n_betas,)
+        Inverse temperatures from 0 to 1, increasing.
+    log_w : ndarray of float64, shape (runs,)
+        Receives each run's log importance weight.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    p_v : ndarray of float64, shape (nv,)
+        Work space: visible probabilities.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    v_act : ndarray of int64, shape (max(1, chains), nv) or (nv,)
+        Work space: active visible units (training: one row per persistent chain; sampling and AIS: one row).
+    """
     nv, nh = W.shape
     n_k = betas.shape[0] - 1
     s0 = rng_state[0]
@@ -861,13 +1139,13 @@ def ais_bernoulli(W, WT, b, c, b_base, betas, log_w, rng_state, a_h, p_h, a_v, p
     s2 = rng_state[2]
     s3 = rng_state[3]
     for r in range(log_w.shape[0]):
-        _sigmoid_into(b_base, p_v)
+        sigmoid_into(b_base, p_v)
         n_v, s0, s1, s2, s3 = _draw(p_v, v_act, s0, s1, s2, s3)
         lw = 0.0
         for k in range(1, n_k + 1):
             bk = betas[k]
             bp = betas[k - 1]
-            _row_sum(W, c, v_act, n_v, a_h)  # c + v W
+            row_sum(W, c, v_act, n_v, a_h)  # c + v W
             lin = 0.0
             for t in range(n_v):
                 lin += b[v_act[t]] - b_base[v_act[t]]
@@ -879,7 +1157,7 @@ def ais_bernoulli(W, WT, b, c, b_base, betas, log_w, rng_state, a_h, p_h, a_v, p
                 for j in range(nh):
                     p_h[j] = sigmoid(bk * a_h[j])
                 n_h, s0, s1, s2, s3 = _draw(p_h, h_act, s0, s1, s2, s3)
-                _row_sum(WT, b, h_act, n_h, a_v)  # b + W h
+                row_sum(WT, b, h_act, n_h, a_v)  # b + W h
                 for i in range(nv):
                     p_v[i] = sigmoid((1.0 - bk) * b_base[i] + bk * a_v[i])
                 n_v, s0, s1, s2, s3 = _draw(p_v, v_act, s0, s1, s2, s3)
@@ -893,7 +1171,40 @@ def ais_bernoulli(W, WT, b, c, b_base, betas, log_w, rng_state, a_h, p_h, a_v, p
 @njit(cache=True, error_model="numpy")
 def ais_gaussian(W, WT, b, c, sigma, b_base, betas, log_w, rng_state, a_h, p_h, a_v, v, h_act):
     """``log_w[r]``, the log importance weight of AIS run ``r`` of a Gaussian-Bernoulli RBM
-    (base model ``N(b_base, sigma**2)``); ``v`` (nv,) is work space."""
+    (base model ``N(b_base, sigma**2)``); ``v`` (nv,) is work space.
+
+    Parameters
+    ----------
+    W : ndarray of float64, shape (nv, nh)
+        Weights (updated in place by training kernels).
+    WT : ndarray of float64, shape (nh, nv)
+        Transposed copy of ``W`` (kept current by training kernels).
+    b : ndarray of float64, shape (nv,)
+        Visible biases.
+    c : ndarray of float64, shape (nh,)
+        Hidden biases.
+    sigma : ndarray of float64, shape (nv,)
+        Fixed visible standard deviations.
+    b_base : ndarray of float64, shape (nv,)
+        Visible biases (Gaussian: means) of the base model.
+    betas : ndarray of float64, shape (n_betas,)
+        Inverse temperatures from 0 to 1, increasing.
+    log_w : ndarray of float64, shape (runs,)
+        Receives each run's log importance weight.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in place.
+    a_h : ndarray of float64, shape (nh,)
+        Work space: hidden inputs.
+    p_h : ndarray of float64, shape (nh,)
+        Work space: hidden probabilities.
+    a_v : ndarray of float64, shape (nv,)
+        Work space: visible inputs.
+    v : ndarray, shape (chains, nv) or (nv,)
+        Chain states, updated in place (uint8 for Bernoulli, float64 for Gaussian units); in the AIS kernels a float64
+        (nv,) work row.
+    h_act : ndarray of int64, shape (nh,)
+        Work space: active hidden units.
+    """
     nv, nh = W.shape
     n_k = betas.shape[0] - 1
     inv_sigma = 1.0 / sigma
