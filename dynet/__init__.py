@@ -59,7 +59,7 @@ _LAZY = {
     "StoreError": ("dynet.store", "StoreError"),
     "AnalysisError": ("dynet.analysis", "AnalysisError"),
     "JobError": ("dynet.jobs", "JobError"),
-    "ClusterError": ("dynet.cluster", "ClusterError"),
+    "ClusterError": ("dynet.errors", "ClusterError"),
     "ClusterLostError": ("dynet.api", "ClusterLostError"),
     "PlotError": ("dynet.plots.common", "PlotError"),
 }
