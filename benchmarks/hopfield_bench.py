@@ -44,14 +44,16 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
-from _common import table as _table, cpu_model as _cpu_model, blas_name as _blas_name  # noqa: E402
 import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from _common import blas_name as _blas_name
+from _common import cpu_model as _cpu_model
+from _common import table as _table  # noqa: E402
 from numba import njit  # noqa: E402
 
-from dynet.models.hopfield import kernels as K  # noqa: E402
 from dynet.kernels.rng import permutation, seed_state  # noqa: E402
 from dynet.models.hopfield import driver as M  # noqa: E402
+from dynet.models.hopfield import kernels as K  # noqa: E402
 from dynet.models.hopfield.driver import hebbian, pseudoinverse, random_patterns  # noqa: E402
 
 try:  # the peer prints nothing on import, but guard against chatter anyway
@@ -503,7 +505,7 @@ def main(argv=None):
     print()
 
     # ---- part 2 table
-    print(f"2. Dense fields h = W s (every field recomputed): synapse updates (N^2 per call) per second, one core.")
+    print("2. Dense fields h = W s (every field recomputed): synapse updates (N^2 per call) per second, one core.")
     print(f"   Median of {cfg['dense_repeats']} timings. Target for dynet: >= {TARGET_SYNAPSE_RATE:.0e} /s.")
     hdr = ["case", "N", "us/call", "synapse upd/s", "GB/s of W", "cpu/wall", "target"]
     rows = []

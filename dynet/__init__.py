@@ -84,8 +84,17 @@ __all__ = [
 TYPE_CHECKING = False  # type checkers take it as true (importing typing would double the import time)
 if TYPE_CHECKING:  # what type checkers and editors see (py.typed): the same names, imported eagerly
     from .analysis import AnalysisError, Store, open_store
-    from .api import ClusterLostError, RunReport, RunResult, list_runs, load_run, open_run, run_scenario, show_run
-    from .api import validate
+    from .api import (
+        ClusterLostError,
+        RunReport,
+        RunResult,
+        list_runs,
+        load_run,
+        open_run,
+        run_scenario,
+        show_run,
+        validate,
+    )
     from .cluster import ClusterError
     from .data import DataError
     from .jobs import JobError, JobStatus, Submitted, cancel, job_status, list_jobs, submit

@@ -42,7 +42,7 @@ class JobError(_store.StoreError):
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
 # --------------------------------------------------------------------------- worker side

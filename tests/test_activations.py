@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 import pytest
+from peers import require
 
 from dynet.train import activations as A
-from peers import require
 
 NAMES = list(A.ACTIVATION_CODES)
 EPS64 = np.finfo(np.float64).eps

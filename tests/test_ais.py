@@ -6,12 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import MemoryRecord
 
 from dynet.kernels.rng import seed_state
 from dynet.models.rbm import driver as M
 from dynet.scenario import parse_scenario
-
-from conftest import MemoryRecord
 
 
 def test_ladders_run_from_zero_to_one():

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from support import assert_same_runs, store_contents
 
 import dynet
 from dynet import api
-from support import assert_same_runs, store_contents
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEAVY = ("numba", "dask", "distributed", "matplotlib", "zarr", "pandas", "xarray", "pydantic")
@@ -30,8 +30,7 @@ def test_every_public_name_resolves():
 
 def test_import_dynet_is_light():
     """``import dynet`` imports none of the heavy dependencies; the first use of a name does."""
-    code = ("import sys, dynet; heavy = %r; print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
-            % (HEAVY,))
+    code = f"import sys, dynet; heavy = {HEAVY!r}; print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": ROOT}).stdout
     assert out.strip() == "[]"

@@ -15,14 +15,13 @@ import os
 
 import numpy as np
 import pytest
+from conftest import SCENARIOS, MemoryRecord
 
 from dynet import api
-from dynet.models.boltzmann import kernels as K
 from dynet.models.boltzmann import driver as M
+from dynet.models.boltzmann import kernels as K
 from dynet.models.boltzmann.config import BMNetwork
 from dynet.scenario import ScenarioError, parse_scenario
-
-from conftest import SCENARIOS, MemoryRecord
 
 Z_999 = 3.0902  # standard normal quantile 0.999
 

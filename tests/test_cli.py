@@ -6,7 +6,8 @@ import pytest
 import zarr
 from click.testing import CliRunner
 
-from dynet import __version__, store as S
+from dynet import __version__
+from dynet import store as S
 from dynet.cli import main
 
 

@@ -16,10 +16,10 @@ import time
 
 import psutil
 import pytest
+from support import LONG_HOPFIELD, DaskProcesses
 
 from dynet import cluster, models
 from dynet import store as S
-from support import LONG_HOPFIELD, DaskProcesses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -182,7 +182,7 @@ def test_two_clients_on_one_store_compute_every_run_once(tmp_path):
         time.sleep(0.05)
     procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err
     reports = [json.loads(out) for out, _ in outs]
     executed = [{r["run_id"] for r in rep["runs"] if not r.get("skipped")} for rep in reports]

@@ -23,6 +23,7 @@ import annotated_types
 import numpy as np
 import pytest
 from pydantic import Field
+from support import assert_same_runs, store_contents
 
 import dynet
 from dynet import api, models
@@ -30,7 +31,6 @@ from dynet.config import ScenarioBase, Strict, model_classes
 from dynet.errors import ScenarioError
 from dynet.report import to_toml
 from dynet.store import TrajectorySpec
-from support import assert_same_runs, store_contents
 
 SCENARIOS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios")
 

@@ -8,17 +8,15 @@ import os
 
 import numpy as np
 import pytest
-
-from dynet import api
-from dynet.models.dbm import kernels as K
-from dynet.kernels.rng import seed_state
-from dynet.models.dbm import driver as M
-from dynet.models.rbm import driver as R
-from dynet.scenario import ScenarioError, parse_scenario
-
 from conftest import SCENARIOS, MemoryRecord
 from hopfield_reference import Xoshiro256ss
 
+from dynet import api
+from dynet.kernels.rng import seed_state
+from dynet.models.dbm import driver as M
+from dynet.models.dbm import kernels as K
+from dynet.models.rbm import driver as R
+from dynet.scenario import ScenarioError, parse_scenario
 
 # --------------------------------------------------------------------------- brute force
 

@@ -21,10 +21,10 @@ import math
 
 import numpy as np
 import pytest
+from peers import require
 
 from dynet.kernels import rng as R
 from dynet.train import dense as D
-from peers import require
 
 EPS64 = np.finfo(np.float64).eps
 EPS32 = float(np.finfo(np.float32).eps)

@@ -30,7 +30,7 @@ def test_layers_mirror_the_encoder_and_targets_are_the_inputs():
         st = F.setup(spec.config, spec.seed_sequence())
         assert st.sizes == [6, 5, 3, 5, 6] and st.code_layer == 1
         assert st.task == F.RECONSTRUCTION and st.loss == "mse" and st.n_out == 6
-        for name, (x, y, lab) in st.splits.items():
+        for x, y, lab in st.splits.values():
             np.testing.assert_array_equal(y, x)  # the targets are the (standardized) inputs
             assert lab.shape == (0,)
         assert len(st.labels["train"]) == len(st.splits["train"][0])  # kept for the stored codes only

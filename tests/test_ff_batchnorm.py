@@ -18,12 +18,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import MemoryRecord
+from peers import require
 from test_feedforward import Net, check_gradients, runs_of, scenario, validation_lines
 
 from dynet.kernels.rng import seed_state
 from dynet.models.feedforward import driver as F
 from dynet.train import losses as L
-from peers import require
 
 EPS = 1e-5
 

@@ -12,8 +12,8 @@ import numpy as np
 
 from dynet import api
 from dynet import store as S
-from dynet.models.feedforward import kernels as K
 from dynet.models.feedforward import driver as F
+from dynet.models.feedforward import kernels as K
 from dynet.scenario import parse_scenario
 
 # everything that carries state across epochs: Adam's moments, dropout's random stream,

@@ -15,15 +15,14 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import hopfield_reference as ref
 import numpy as np
 import pytest
 
-from dynet.models.hopfield import kernels as K
 from dynet.kernels.rng import seed_state
 from dynet.models.hopfield import driver as M
+from dynet.models.hopfield import kernels as K
 from dynet.models.hopfield.config import FlipInit, HopfieldDynamics, HopfieldScenario, MaskInit, RandomInit
-
-import hopfield_reference as ref
 
 ASYNC_ORDERS = ("async-permutation", "async-sequential", "async-random")
 ROUNDOFF = 1e-12
@@ -650,7 +649,7 @@ def storkey_literal(patterns):
     for xi in patterns.astype(np.float64):
         old = w.copy()
 
-        def local_field(i, j):  # h_ij = sum_{k != i, j} w_ik xi_k
+        def local_field(i, j, old=old, xi=xi):  # h_ij = sum_{k != i, j} w_ik xi_k
             return sum(old[i, k] * xi[k] for k in range(n) if k != i and k != j)
 
         for i in range(n):

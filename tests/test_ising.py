@@ -5,14 +5,13 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import MemoryRecord
-from dynet.models.ising import kernels as K
+from hopfield_reference import Xoshiro256ss
+
 from dynet.kernels.rng import seed_state
 from dynet.models.ising import driver as M
+from dynet.models.ising import kernels as K
 from dynet.scenario import ScenarioError, parse_scenario
-
-from hopfield_reference import Xoshiro256ss
 
 
 def reference_sweeps(spins, algorithm, beta, coupling, field, n_sweeps, rng):

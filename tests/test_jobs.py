@@ -9,10 +9,10 @@ import sys
 import time
 
 import pytest
+from support import DaskProcesses, assert_same_runs, store_contents
 
 from dynet import api, jobs
 from dynet import store as S
-from support import DaskProcesses, assert_same_runs, store_contents
 
 CLI = [sys.executable, "-m", "dynet.cli"]
 

@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 import pytest
+from peers import require
 
 from dynet.train import losses as L
-from peers import require
 
 NAMES = list(L.LOSS_CODES)
 EPS64 = np.finfo(np.float64).eps

@@ -5,19 +5,17 @@ import math
 
 import numpy as np
 import pytest
-
-from dynet import api
-from dynet.config import RBMDigitsData, RBMFileData
-from dynet.kernels import maths
-from dynet.models.rbm import kernels as K
-from dynet.kernels.rng import seed_state
-from dynet.models.rbm import driver as M
-from dynet.scenario import ScenarioError, parse_scenario
-
 from conftest import MemoryRecord
 from hopfield_reference import Xoshiro256ss
 from peers import require
 
+from dynet import api
+from dynet.config import RBMDigitsData, RBMFileData
+from dynet.kernels import maths
+from dynet.kernels.rng import seed_state
+from dynet.models.rbm import driver as M
+from dynet.models.rbm import kernels as K
+from dynet.scenario import ScenarioError, parse_scenario
 
 # --------------------------------------------------------------------------- brute force
 
@@ -263,7 +261,7 @@ def test_one_step_is_the_documented_update():
                   rng_state=seed_state(np.random.SeedSequence(14)))
     expected_d = []
     W0, b0, c0 = t.W.copy(), t.b.copy(), t.c.copy()
-    for step in range(2):
+    for _ in range(2):
         G, gb, gc = np.zeros((6, 5)), np.zeros(6), np.zeros(5)
         state = t.rng_state.copy()
         K.batch_gradient(t.W.copy(), t.WT.copy(), t.b.copy(), t.c.copy(), t.idx, t.ptr, np.arange(8), K.CD, 2,

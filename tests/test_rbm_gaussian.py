@@ -6,13 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from conftest import MemoryRecord
 
-from dynet.models.rbm import kernels as K
 from dynet.kernels.rng import seed_state
 from dynet.models.rbm import driver as M
+from dynet.models.rbm import kernels as K
 from dynet.scenario import ScenarioError, parse_scenario
-
-from conftest import MemoryRecord
 
 # --------------------------------------------------------------------------- brute force over h
 

@@ -4,10 +4,9 @@ import math
 
 import numpy as np
 import pytest
+from hopfield_reference import MASK64, Xoshiro256ss
 
 from dynet.kernels import rng as R
-
-from hopfield_reference import MASK64, Xoshiro256ss
 
 # First outputs of xoshiro256** from state [1, 2, 3, 4] (reference C implementation).
 KNOWN_ANSWER = [11520, 0, 1509978240, 1215971899390074240]

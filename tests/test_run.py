@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import zarr
 from distributed import Client, LocalCluster
+from support import LONG_HOPFIELD, DaskProcesses, assert_same_runs, store_contents
 
-from dynet import api, store as S
+from dynet import api
+from dynet import store as S
 from dynet.cluster import ClusterError
 from dynet.scenario import RunSpec, load_scenario
-from support import LONG_HOPFIELD, DaskProcesses, assert_same_runs, store_contents
 
 
 @pytest.fixture(scope="module")

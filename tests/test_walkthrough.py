@@ -10,11 +10,11 @@ import time
 
 import psutil
 import pytest
+from support import assert_same_runs, store_contents
+from test_workers import cli, free_port, script, stop, wait_for_workers
 
 from dynet import api
 from dynet import store as S
-from support import assert_same_runs, store_contents
-from test_workers import cli, free_port, script, stop, wait_for_workers
 
 SWEEP = """
 name = "walkthrough"

@@ -96,7 +96,7 @@ def rbm_training(ds):
         if ax.get_title() == "log-likelihood" and "log_z_ais_se" in ds:
             _, x = time_axis(ds, "epoch")
             se = values(ds["log_z_ais_se"]).astype(float)
-            for col, color in (("train_log_likelihood_ais", None), ("val_log_likelihood_ais", None)):
+            for col in ("train_log_likelihood_ais", "val_log_likelihood_ais"):
                 if col in ds:
                     y = values(ds[col]).astype(float)
                     ok = np.isfinite(y) & np.isfinite(se)

@@ -384,7 +384,7 @@ def _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iter
         for kk in range(n2):
             gc2[kk] += inv_m * q2[kk]
     n_chains = chain_v.shape[0]
-    for g in range(k):
+    for _ in range(k):
         for r in range(n_chains):
             s0, s1, s2, s3 = _chain_step(W1, W1T, W2, W2T, b, c1, c2, chain_v[r], chain_h1[r], chain_h2[r], a1,
                                          p1, av, pv, a2, p2, act, s0, s1, s2, s3)

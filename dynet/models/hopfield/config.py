@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -56,7 +56,7 @@ class FilePatterns(Strict):
     key: str | None = Field(None, description="Array name inside a .npz (default: its only array).")
 
 
-HopfieldPatterns = Annotated[Union[RandomPatterns, ImagePatterns, FilePatterns], Field(discriminator="source")]
+HopfieldPatterns = Annotated[RandomPatterns | ImagePatterns | FilePatterns, Field(discriminator="source")]
 
 
 class FlipInit(Strict):
@@ -84,7 +84,7 @@ class RandomInit(Strict):
     bias: float = Field(0.0, gt=-1, lt=1)
 
 
-HopfieldInit = Annotated[Union[FlipInit, MaskInit, RandomInit], Field(discriminator="kind")]
+HopfieldInit = Annotated[FlipInit | MaskInit | RandomInit, Field(discriminator="kind")]
 
 
 class Anneal(Strict):
