@@ -63,7 +63,7 @@ def test_wrong_type_and_range_name_key_and_allowed():
     (line,) = errors(with_("dynamics.update", "asynchronous"))
     assert "dynamics.update" in line and "'async-permutation'" in line and "'synchronous'" in line
     (line,) = errors(with_("patterns.source", "pictures"))
-    assert line.startswith("x.toml: patterns: ") and "'random'" in line and "'pictures'" in line
+    assert line.startswith("x.toml: patterns.source: ") and "'random'" in line and "'pictures'" in line
 
 
 def test_several_problems_are_all_reported():

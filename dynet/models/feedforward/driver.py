@@ -51,6 +51,7 @@ from dynet.train import activations as A
 from dynet.train import initializers as I
 from dynet.train import losses as L
 from dynet.train import optimizers as O
+from dynet.train.hyper import build
 from dynet.train import schedules as S
 
 from . import kernels as K
@@ -526,14 +527,16 @@ def trajectory_specs(st: Setup, record_steps: bool) -> tuple[dict, dict]:
     return epoch, steps
 
 
+def _optimizer(config: dict) -> O.OptimizerParams:
+    return build(O.get_spec(config["optimizer"].get("name", "sgd")), config["optimizer"])
+
+
 class _Schedule:
     def __init__(self, config: dict, steps_per_epoch: int):
         extra = {k: v for k, v in config["schedule"].items() if k not in ("name", "per")}
         self.spec = {"name": config["schedule"]["name"], **extra}
-        sched = S.SCHEDULES[self.spec["name"]]
-        if "lr" in [p.name for p in sched.params] and "lr" not in self.spec:
-            self.spec["lr"] = O.get_spec(config["optimizer"]["name"]).resolve(
-                {k: v for k, v in config["optimizer"].items() if k != "name"})["lr"]
+        if "lr" in S.SCHEDULES[self.spec["name"]].model_fields and "lr" not in self.spec:
+            self.spec["lr"] = _optimizer(config).resolved()["lr"]
         self.per_step = config["schedule"]["per"] == "step"
         self.steps = steps_per_epoch
         self.plateau = S.ReduceLROnPlateau.from_spec(self.spec) if self.spec["name"] == "plateau" else None
@@ -573,10 +576,9 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
     batch = _batch_size(config, n)
     sampling = K.SAMPLE_PERMUTATION if tr["sampling"] == "permutation" else K.SAMPLE_REPLACEMENT
     steps = (n + batch - 1) // batch
-    opt = O.get_spec(config["optimizer"]["name"])
-    hyper = opt.resolve({k: v for k, v in config["optimizer"].items() if k != "name"})
-    opt_hyper = opt.pack_hyper(hyper)
-    opt_state = opt.init_state(len(st.params), hyper, np.float32)
+    opt = _optimizer(config)
+    opt_hyper = opt.pack_hyper()
+    opt_state = opt.init_state(len(st.params), np.float32)
     sched = _Schedule(config, steps)
     reg = config["regularization"]
     n_layers = len(st.sizes) - 1

@@ -495,7 +495,7 @@ def _schedule_spec(config: dict) -> dict:
     sched = dict(config["schedule"])
     sched.pop("per", None)
     spec = S.SCHEDULES[sched["name"]]
-    if "lr" in [p.name for p in spec.params] and "lr" not in sched:
+    if "lr" in spec.model_fields and "lr" not in sched:
         sched["lr"] = config["training"]["lr"]
     return sched
 
