@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Discriminator,
+    Field,
     PlainSerializer,
     Tag,
     ValidationError,
@@ -42,8 +43,16 @@ def _keep_int(value, handler):
     return value if type(value) is int else out
 
 
+_AS_GIVEN = (WrapValidator(_keep_int), PlainSerializer(lambda v: v, return_type=Any))
+
 #: A real hyper-parameter: a finite float or int (bools refused); an int stays an int in the dump.
-Real = Annotated[float, WrapValidator(_keep_int), PlainSerializer(lambda v: v, return_type=Any)]
+Real = Annotated[float, *_AS_GIVEN]
+
+
+def real(**bounds):
+    """:data:`Real` within ``bounds`` (``ge``, ``gt``, ``le``, ``lt``), for items of a tuple (a field
+    takes them in its ``Field``)."""
+    return Annotated[float, Field(**bounds), *_AS_GIVEN]
 
 
 def _is_real(annotation) -> bool:

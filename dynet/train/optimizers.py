@@ -37,14 +37,14 @@ Validation is pydantic's, as for scenarios (:mod:`dynet.train.hyper`), shared wi
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numba import njit
 from pydantic import Field, model_validator
 
 from .hyper import REQUIRED as REQUIRED  # noqa: F401 (a missing default, as OPTIMIZERS[name].defaults() gives it)
-from .hyper import Hyper, Real, build, name_of, problems, tagged_union, unknown_name
+from .hyper import Hyper, Real, build, name_of, problems, real, tagged_union, unknown_name
 
 # error_model="numpy": division follows IEEE (no zero-division check), which lets LLVM
 # vectorize the element loops (Adam's step is 4x faster); every divisor here is > 0.
@@ -609,7 +609,7 @@ class RMSpropParams(OptimizerParams):
     centered: bool = Field(False, description="Normalize by the estimated variance of the gradient.")
 
 
-_BETA = Annotated[Real, Field(ge=0, lt=1)]
+_BETA = real(ge=0, lt=1)
 _BETAS_DOC = "Decay rates (beta1, beta2) of the first and second moment estimates, each in [0, 1)."
 _EPS_DOC = "Added to the denominator."
 _AMSGRAD_DOC = "Use the running maximum of exp_avg_sq (AMSGrad)."

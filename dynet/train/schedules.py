@@ -28,7 +28,7 @@ from typing import Annotated, Any, Callable, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from .hyper import Hyper, Real, build, name_of, problems, tagged_union, unknown_name
+from .hyper import Hyper, Real, build, name_of, problems, real, tagged_union, unknown_name
 
 # ----------------------------------------------------------------------------
 # schedule functions
@@ -300,7 +300,7 @@ class ReduceLROnPlateau:
 
 _LR_DOC = ("Initial learning rate; default: the optimizer's lr (training.lr for Boltzmann machines). "
            "Required when a schedule is used on its own.")
-_LR = Annotated[Real, Field(gt=0)]
+_LR = real(gt=0)
 
 
 class ScheduleParams(Hyper):

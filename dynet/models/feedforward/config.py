@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from dynet.config import ScenarioBase, Strict, check_schedule, data_shape, dense_memory
 from dynet.train.initializers import INITIALIZERS
+from dynet.train.initializers import PARAMS as INIT_PARAMS
 from dynet.train.initializers import validate as validate_init
 from dynet.train.optimizers import OptimizerConfig, SGDParams
 from dynet.train.schedules import ConstantSchedule, ScheduleConfig
@@ -186,7 +187,9 @@ class FeedforwardInit(Strict):
                                                  "(dynet.train.initializers).")
     params: dict[str, Any] = Field(default_factory=dict, description="Initializer parameters (those of the "
                                    "initializer named by weights); Glorot's gain defaults to the hidden "
-                                   "activation's recommended gain (dynet.train.initializers.PARAMS).")
+                                   "activation's recommended gain (dynet.train.initializers.PARAMS).",
+                                   json_schema_extra={"anyOf": [c.model_json_schema()
+                                                                for c in dict.fromkeys(INIT_PARAMS.values())]})
     bias: float = Field(0.0, description="Constant initial bias.")
     transfer: FeedforwardTransfer | None = Field(None, description="Initialize chosen layers from another run.")
 
