@@ -112,8 +112,8 @@ class RunSpec:
     def settings(self) -> ScenarioBase:
         """The run's typed, validated scenario (its model kind's config class): what drivers read.
         File hashes (``config["data"]["sha256"]``) are in :attr:`config` only."""
-        if self._settings is None:
-            self._settings = run_settings(self.model, self.config, self.scenario)
+        if self._settings is None:  # frozen: set once, as the expansion does
+            object.__setattr__(self, "_settings", run_settings(self.model, self.config, self.scenario))
         return self._settings
 
     def __getstate__(self):  # workers rebuild the typed settings: a dict pickles smaller and faster
