@@ -53,7 +53,7 @@ from dynet.train import losses as L
 from dynet.train import schedules as S
 
 from . import kernels as K
-from .config import FeedforwardScenario, encoder_sizes, hidden_sizes
+from .config import FeedforwardScenario, FeedforwardTransfer, encoder_sizes, hidden_sizes
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -342,8 +342,8 @@ def setup(config: FeedforwardScenario | dict, seed_sequence: np.random.SeedSeque
                bn_eps=float(reg.batch_norm_eps), frozen=frozen,
                code_layer=len(encoder_sizes(net.model_dump())) - 1 if net.kind == "autoencoder" else -1,
                labels=labels)
-    transfer = cfg.init.transfer.model_dump() if cfg.init.transfer is not None else None
-    if transfer:
+    transfer = cfg.init.transfer
+    if transfer is not None:
         apply_transfer(st, load_transfer(transfer, sizes, list(bn[:, 0] >= 0), base_dir, store))
     return st
 
@@ -359,10 +359,10 @@ class TransferError(DynetError, ValueError):
     """The source run of ``init.transfer`` is missing, incomplete, ambiguous or does not fit."""
 
 
-def _source_run(tr: dict, base_dir: str, default_store: str | None):
+def _source_run(tr: FeedforwardTransfer, base_dir: str, default_store: str | None):
     """(store path, store root group, run id, run attributes) of the run ``init.transfer`` names."""
-    if tr.get("store"):
-        path = tr["store"] if os.path.isabs(tr["store"]) else os.path.join(base_dir, tr["store"])
+    if tr.store:
+        path = tr.store if os.path.isabs(tr.store) else os.path.join(base_dir, tr.store)
         key = "init.transfer.store"
     elif default_store is not None:
         path, key = os.fspath(default_store), "init.transfer"
@@ -372,21 +372,21 @@ def _source_run(tr: dict, base_dir: str, default_store: str | None):
         root = _store.open_store(path)
     except _store.StoreError as exc:
         raise TransferError(f"{key}: {exc}") from None
-    if tr.get("run"):
+    if tr.run:
         try:
-            rid = _store.find_run(root, tr["run"])
+            rid = _store.find_run(root, tr.run)
         except _store.StoreError as exc:
             raise TransferError(f"init.transfer.run: {exc} ({path})") from None
     else:
-        point = tr.get("point") or {}
+        point = tr.point
         with warnings.catch_warnings():  # runs being written meanwhile leave files that are not groups yet
             warnings.filterwarnings("ignore", message=r"Object at .* is not recognized as a component")
             runs = _store.list_runs(root)
-        matches = [r for r, a in runs.items() if a.get("scenario") == tr["scenario"]
-                   and a.get("replicate") == tr.get("replicate", 0)
+        matches = [r for r, a in runs.items() if a.get("scenario") == tr.scenario
+                   and a.get("replicate") == tr.replicate
                    and all(a.get("params", {}).get(k) == v for k, v in point.items())]
-        selection = f"replicate {tr.get('replicate', 0)}" + (f", point {point}" if point else "")
-        what = f"scenario '{tr['scenario']}' ({selection})"
+        selection = f"replicate {tr.replicate}" + (f", point {point}" if point else "")
+        what = f"scenario '{tr.scenario}' ({selection})"
         if not matches:
             raise TransferError(f"init.transfer.scenario: no run of {what} in {path}")
         if len(matches) > 1:
@@ -402,7 +402,7 @@ def _source_run(tr: dict, base_dir: str, default_store: str | None):
     return path, root, rid, attrs
 
 
-def load_transfer(tr: dict, sizes: list[int], bn_layers: list[bool], base_dir: str,
+def load_transfer(tr: FeedforwardTransfer, sizes: list[int], bn_layers: list[bool], base_dir: str,
                   default_store: str | None = None) -> dict:
     """Read the layers ``init.transfer`` copies and check they fit a network of ``sizes`` whose layers
     ``l`` have batch norm where ``bn_layers[l]`` (in the source and destination alike).
@@ -414,8 +414,8 @@ def load_transfer(tr: dict, sizes: list[int], bn_layers: list[bool], base_dir: s
     """
     path, root, rid, attrs = _source_run(tr, base_dir, default_store)
     names = set(_store.array_names(root, rid))
-    layers = list(tr["layers"])
-    into = list(tr.get("into") or layers)
+    layers = list(tr.layers)
+    into = list(tr.into or layers)
     arrays = {}
     for src, dst in zip(layers, into):
         if f"weight_{src}" not in names:
@@ -870,8 +870,8 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
     if any(bn_layers) and (batch < 2 or cfg.training.sampling == "permutation" and n_train % batch == 1):
         problems.append(f"regularization.batch_norm: a batch of 1 row ({n_train} training samples in batches of "
                         f"{batch}) has no batch statistics; change training.batch_size")
-    transfer = cfg.init.transfer.model_dump() if cfg.init.transfer is not None else None
-    if transfer and (transfer.get("store") or store is not None):
+    transfer = cfg.init.transfer
+    if transfer is not None and (transfer.store or store is not None):
         try:
             load_transfer(transfer, sizes, bn_layers, base_dir, store)
         except TransferError as exc:
