@@ -597,8 +597,7 @@ def bench_pieces(st, params, batch, cfg, steps_per_epoch, log):
     n_par = len(params)
     g = grads.copy()
     row("layer_norms(grads) (grad-norm record)", 1, pc(_h_layer_norms, g, layout, np.empty(L)), None, None)
-    spec = O.get_spec("adam")
-    hyper = spec.pack_hyper(spec.resolve({"lr": LR}))
+    hyper = O.AdamParams(lr=LR).pack_hyper()
     pa, pf = params.copy(), params.copy()
     _h_adam(3, optimizer_step, pa, g, np.zeros((3, n_par), np.float32), hyper)  # three steps, same start
     _h_adam(3, optimizer_step_f32adam, pf, g, np.zeros((3, n_par), np.float32), hyper)

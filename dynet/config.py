@@ -16,6 +16,7 @@ import types
 import typing
 from typing import Annotated, Any, Literal, Union
 
+import typing_extensions
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -99,33 +100,30 @@ RBMData = Annotated[Union[RBMDigitsData, RBMBarsStripesData, RBMFileData, RBMIri
 
 # --------------------------------------------------------------------------- learning-rate schedules
 
-class RBMSchedule(BaseModel):
-    """Learning-rate schedule ``name`` and parameters (``dynet.train.schedules``; not ``plateau``);
-    ``lr`` defaults to ``training.lr``. ``per``: advance it once per epoch or once per update."""
+from dynet.train.schedules import ConstantSchedule as default_schedule  # noqa: E402,F401 (the schedule tables' default)
+from dynet.train.schedules import ScheduleConfig, ScheduleParams  # noqa: E402
 
-    model_config = ConfigDict(extra="allow", strict=True)
-    name: str = "constant"
-    per: Literal["epoch", "step"] = "epoch"
+#: A schedule table: one of dynet.train.schedules.SCHEDULES by ``name`` (default constant); ``lr``
+#: defaults to ``training.lr`` (the optimizer's for feedforward networks).
+RBMSchedule = ScheduleConfig
 
 
-def check_schedule(schedule: BaseModel, lr: float, *, no_plateau: str | None = None) -> dict:
-    """Validate a schedule table (``name`` and its parameters, ``lr`` defaulting to ``lr``); return it.
-
-    ``no_plateau`` names a model with no loss for reduce-on-plateau to watch."""
+def check_schedule(schedule: ScheduleParams, lr: float, *, no_plateau: str | None = None) -> dict:
+    """Check a validated schedule table against its model (``no_plateau`` names a model with no loss
+    for reduce-on-plateau to watch); return its spec, ``name`` and the parameters given, ``lr``
+    defaulting to ``lr``."""
     from dynet.train import schedules
 
-    sched = {"name": schedule.name, **(schedule.model_extra or {})}
+    sched = {"name": schedule.name, **{k: getattr(schedule, k) for k in schedule.model_fields_set if k != "per"}}
     if no_plateau and sched["name"] == "plateau":
         raise ValueError(f"schedule.name: 'plateau' is not available for {no_plateau} (no loss to watch); "
                          "use a fixed schedule")
-    spec = schedules.SCHEDULES.get(sched["name"])
-    if spec is not None and "lr" in [p.name for p in spec.params] and "lr" not in sched:
+    if "lr" in type(schedule).model_fields and sched.get("lr") is None:
         sched["lr"] = lr
     problems = schedules.validate_schedule(sched)
     if problems:
         raise ValueError("; ".join("schedule." + p for p in problems))
     return sched
-
 
 
 # --------------------------------------------------------------------------- memory
@@ -179,7 +177,9 @@ def rbm_layers_memory(nv: int, hidden: list[int], rows: int, chains: int, key: s
 # --------------------------------------------------------------------------- errors
 
 def model_classes(annotation) -> list[type[BaseModel]]:
-    """The BaseModel classes an annotation admits (through Optional/Union/Annotated)."""
+    """The BaseModel classes an annotation admits (through Optional/Union/Annotated/type aliases)."""
+    if isinstance(annotation, typing_extensions.TypeAliasType):
+        return model_classes(annotation.__value__)
     origin = typing.get_origin(annotation)
     if origin is Annotated:
         return model_classes(typing.get_args(annotation)[0])
@@ -191,7 +191,7 @@ def model_classes(annotation) -> list[type[BaseModel]]:
 
 
 def _tag(cls: type[BaseModel]) -> str | None:
-    for name in ("source", "kind", "model"):
+    for name in ("source", "kind", "model", "name"):
         f = cls.model_fields.get(name)
         if f is not None and typing.get_origin(f.annotation) is Literal:
             return typing.get_args(f.annotation)[0]
@@ -238,7 +238,13 @@ def format_error(cls: type[BaseModel], err: dict) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     if err["type"] == "union_tag_invalid":
-        return f"{where}: {msg}"
+        # "data.source: unknown 'digts' (known: 'digits', ...) (did you mean 'digits'?)"
+        ctx = err.get("ctx") or {}
+        key = str(ctx.get("discriminator", "")).strip("'").removesuffix("()")
+        known = str(ctx.get("expected_tags"))
+        close = difflib.get_close_matches(str(ctx.get("tag")), re.findall(r"'([^']*)'", known), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{where}.{key}: unknown {ctx.get('tag')!r} (known: {known}){hint}" if key else f"{where}: {msg}"
     if err["type"] == "value_error":
         # validators that check a table against a spec name the key inside it: "lr: must be > 0"
         if msg.startswith(where + ": ") or msg.startswith(where + "."):
@@ -251,6 +257,9 @@ def format_error(cls: type[BaseModel], err: dict) -> str:
         return f"{where}: required key is missing"
     inp = err.get("input")
     got = "" if isinstance(inp, dict) else f" (got {inp!r})"
+    if err["type"] == "literal_error" and isinstance(inp, str):
+        close = difflib.get_close_matches(inp, re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))), n=1)
+        got += f" (did you mean '{close[0]}'?)" if close else ""
     return f"{where}: {msg[0].lower() + msg[1:]}{got}"
 
 

@@ -219,7 +219,7 @@ def test_same_seed_is_bit_identical_and_another_seed_differs(runs):
     ({"data": {"source": "digits", "threshold": 0.3}}, "data.threshold: only applies to visible = 'binary'"),
     ({"data": {"source": "digits", "validation": 0.0}}, "early_stopping: needs a validation split"),
     ({"regularization": {"dropout": [0.1]}}, "regularization.dropout: lists 1 values for 2 hidden layers"),
-    ({"optimizer": {"name": "adam", "lr": -1.0}}, "optimizer.lr: must be > 0"),
+    ({"optimizer": {"name": "adam", "lr": -1.0}}, "optimizer.lr: input should be greater than 0"),
 ])
 def test_bad_settings_are_rejected_in_one_line(changes, line):
     with pytest.raises(ScenarioError) as exc:

@@ -301,11 +301,10 @@ class Epoch:
 
     def __call__(self, params, lrs, rng_state, l2=0.0):
         net, sizes, batch = self.net, self.sizes, self.batch
-        opt = O.get_spec("sgd")
-        hyper = opt.resolve({"lr": 0.1})  # the kernel uses lrs, not this lr
+        opt = O.SGDParams(lr=0.1)  # the kernel uses lrs, not this lr
         done, diverged = K.train_epoch(
-            params, np.zeros_like(params), opt.code, opt.init_state(len(params), hyper, np.float32),
-            opt.pack_hyper(hyper), 0, np.asarray(lrs, np.float64), net.layout, net.act_codes, net.act_params,
+            params, np.zeros_like(params), opt.code, opt.init_state(len(params), np.float32),
+            opt.pack_hyper(), 0, np.asarray(lrs, np.float64), net.layout, net.act_codes, net.act_params,
             net.drop, True, net.bn, net.bn_mean, net.bn_var, net.momentum, net.eps, net.frozen, L.LOSS_CODES["mse"],
             0.0, float(l2), 0.0, 0.0, self.sampling, batch, self.X, self.Y, np.zeros(0, np.int64),
             np.empty(batch * sizes[0], np.float32), np.empty(batch * sizes[-1], np.float32),
@@ -821,13 +820,13 @@ def _one_column_csv(path):
 # (id, scenario body, data files, key path that must be named, essential words)
 VALIDATION = [
     ("negative-lr", '[data]\nsource = "xor"\n[optimizer]\nname = "sgd"\nlr = -0.1\n', None,
-     "optimizer.lr", ["must be > 0", "-0.1"]),
+     "optimizer.lr", ["greater than 0", "-0.1"]),
     ("dropout-1", '[data]\nsource = "xor"\n[network]\nhidden = [4]\n[regularization]\ndropout = 1.0\n', None,
      "regularization.dropout", ["must be in [0, 1)", "1.0"]),
     ("unknown-optimizer", '[data]\nsource = "xor"\n[optimizer]\nname = "adma"\nlr = 0.1\n', None,
-     "optimizer", ["unknown optimizer 'adma'", "did you mean 'adam'"]),
+     "optimizer.name", ["unknown 'adma'", "did you mean 'adam'"]),
     ("unknown-optimizer-param", '[data]\nsource = "xor"\n[optimizer]\nname = "sgd"\nlr = 0.1\nmomentun = 0.9\n',
-     None, "optimizer.momentun", ["unknown parameter", "did you mean 'momentum'"]),
+     None, "optimizer.momentun", ["unknown key", "did you mean 'momentum'"]),
     ("dropout-list-length", '[data]\nsource = "xor"\n[network]\nhidden = [4, 4]\n[regularization]\n'
      'dropout = [0.1]\n', None, "regularization.dropout", ["1 values", "2 hidden layers"]),
     ("classification-loss-on-regression", '[data]\nsource = "linear"\n[network]\nhidden = [3]\n'

@@ -151,20 +151,21 @@ def test_validate_accepts_good_input():
 
 
 @pytest.mark.parametrize("name, params, expected", [
-    ("glorot_unifrom", {}, "unknown initializer 'glorot_unifrom' (did you mean 'glorot_uniform'?)"),
-    ("normal", {"sdt": 1.0}, "normal: unknown parameter 'sdt' (did you mean 'std'?)"),
-    ("uniform", {"low": 0.0}, "uniform: unknown parameter 'low' (allowed: a, b)"),
-    ("lecun_normal", {"gain": 2.0}, "lecun_normal: unknown parameter 'gain' (it takes no parameters)"),
-    ("normal", {"std": 0.0}, "normal: std must be > 0, got 0.0"),
-    ("normal", {"std": -1}, "normal: std must be > 0, got -1"),
-    ("uniform", {"a": 1.0, "b": 1.0}, "uniform: a must be < b, got a=1.0, b=1.0"),
-    ("uniform", {"a": 2.0}, "uniform: a must be < b, got a=2.0, b=1.0"),
-    ("glorot_normal", {"gain": 0}, "glorot_normal: gain must be > 0, got 0"),
-    ("he_uniform", {"mode": "fan_inn"}, "he_uniform: mode must be 'fan_in' or 'fan_out', got 'fan_inn' (did you mean 'fan_in'?)"),
-    ("he_normal", {"nonlinearity": "tanhh"}, "he_normal: unknown nonlinearity 'tanhh' (did you mean 'tanh'?)"),
-    ("normal", {"mean": "0"}, "normal: mean must be a finite number, got '0'"),
-    ("normal", {"std": float("nan")}, "normal: std must be a finite number, got nan"),
-    ("constant", {"value": True}, "constant: value must be a finite number, got True"),
+    ("glorot_unifrom", {}, "weights: unknown initializer 'glorot_unifrom' (did you mean 'glorot_uniform'?)"),
+    ("normal", {"sdt": 1.0}, "sdt: unknown key (did you mean 'std'?)"),
+    ("uniform", {"low": 0.0}, "low: unknown key (allowed: a, b)"),
+    ("lecun_normal", {"gain": 2.0}, "gain: unknown key (lecun_normal takes no parameters)"),
+    ("normal", {"std": 0.0}, "std: input should be greater than 0 (got 0.0)"),
+    ("normal", {"std": -1}, "std: input should be greater than 0 (got -1)"),
+    ("uniform", {"a": 1.0, "b": 1.0}, "a: must be < b (got a=1.0, b=1.0)"),
+    ("uniform", {"a": 2.0}, "a: must be < b (got a=2.0, b=1.0)"),
+    ("glorot_normal", {"gain": 0}, "gain: input should be greater than 0 (got 0)"),
+    ("he_uniform", {"mode": "fan_inn"}, "mode: input should be 'fan_in' or 'fan_out' (got 'fan_inn') (did you mean 'fan_in'?)"),
+    ("he_normal", {"nonlinearity": "tanhh"}, "nonlinearity: input should be 'linear', 'identity', 'step', 'sigmoid', 'tanh', 'relu', 'leaky_relu', "
+     "'elu', 'softplus' or 'softmax' (got 'tanhh') (did you mean 'tanh'?)"),
+    ("normal", {"mean": "0"}, "mean: input should be a valid number (got '0')"),
+    ("normal", {"std": float("nan")}, "std: input should be a finite number (got nan)"),
+    ("constant", {"value": True}, "value: input should be a valid number (got True)"),
 ])
 def test_validate_reports_one_line_problems(name, params, expected):
     problems = I.validate(name, params)
@@ -175,13 +176,13 @@ def test_validate_reports_one_line_problems(name, params, expected):
 def test_validate_reports_every_problem():
     problems = I.validate("uniform", {"a": 3.0, "b": 1.0, "c": 0})
     assert len(problems) == 2
-    assert problems[0].startswith("uniform: unknown parameter 'c'")
-    assert problems[1] == "uniform: a must be < b, got a=3.0, b=1.0"
+    assert problems[0].startswith("c: unknown key")
+    assert problems[1] == "a: must be < b (got a=3.0, b=1.0)"
 
 
 def test_initialize_raises_on_problems():
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="std must be > 0"):
+    with pytest.raises(ValueError, match="std: input should be greater than 0"):
         I.initialize("normal", rng, (3, 3), std=-1.0)
     with pytest.raises(ValueError, match="did you mean 'he_normal'"):
         I.initialize("he_nromal", rng, (3, 3))

@@ -63,7 +63,7 @@ def test_wrong_type_and_range_name_key_and_allowed():
     (line,) = errors(with_("dynamics.update", "asynchronous"))
     assert "dynamics.update" in line and "'async-permutation'" in line and "'synchronous'" in line
     (line,) = errors(with_("patterns.source", "pictures"))
-    assert line.startswith("x.toml: patterns: ") and "'random'" in line and "'pictures'" in line
+    assert line.startswith("x.toml: patterns.source: ") and "'random'" in line and "'pictures'" in line
 
 
 def test_several_problems_are_all_reported():
@@ -198,6 +198,57 @@ def test_json_schema_accepts_shipped_scenarios_and_rejects_typos():
             jsonschema.validate(tomllib.load(fh), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(with_("patterns.cout", 3), schema)
+
+
+def test_json_schema_describes_every_hyper_parameter():
+    """Optimizers, schedules and initializers are typed: the schema names each hyper-parameter with its
+    default, range and description, and a misspelled one is refused (by the schema and by dynet)."""
+    from dynet.train.initializers import PARAMS
+    from dynet.train.optimizers import OPTIMIZERS
+    from dynet.train.schedules import SCHEDULES
+
+    defs = json_schema()["$defs"]
+    init_params = {s["title"]: s for s in defs["FeedforwardInit"]["properties"]["params"]["anyOf"]}
+    for table in (OPTIMIZERS, SCHEDULES, PARAMS):
+        for cls in table.values():
+            schema = init_params[cls.__name__] if table is PARAMS else defs[cls.__name__]
+            assert schema["additionalProperties"] is False
+            for key in cls.model_fields:
+                assert schema["properties"][key].get("description") or key == "name", (cls.__name__, key)
+    adam = defs["AdamParams"]["properties"]
+    assert adam["betas"]["default"] == [0.9, 0.999]
+    assert adam["betas"]["prefixItems"][0] == {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+    assert adam["lr"]["exclusiveMinimum"] == 0 and adam["lr"]["default"] == 0.001
+    assert defs["SGDParams"]["properties"]["momentum"]["minimum"] == 0
+    assert "lr" in defs["SGDParams"]["required"]
+    assert defs["CosineSchedule"]["properties"]["warmup_steps"]["default"] == 0
+    ff = defs["FeedforwardScenario"]["properties"]
+    assert ff["optimizer"]["$ref"] == "#/$defs/OptimizerConfig"
+    assert ff["schedule"]["$ref"] == "#/$defs/ScheduleConfig"
+
+
+@pytest.mark.parametrize("table, key, line", [
+    ({"optimizer": {"name": "adam", "beta": [0.9, 0.99]}}, "optimizer.beta",
+     "optimizer.beta: unknown key (did you mean 'betas'?)"),
+    ({"optimizer": {"name": "adam", "betas": [0.9, 1.0]}}, "optimizer.betas",
+     "optimizer.betas.1: input should be less than 1 (got 1.0)"),
+    ({"optimizer": {"name": "adma"}}, "optimizer.name",
+     "optimizer.name: unknown 'adma' (known: 'sgd', 'adagrad', 'adadelta', 'rmsprop', 'adam', 'adamw') "
+     "(did you mean 'adam'?)"),
+    ({"schedule": {"name": "cosine", "T_max": 3, "eta_mn": 0.0}}, "schedule.eta_mn",
+     "schedule.eta_mn: unknown key (did you mean 'eta_min'?)"),
+    ({"init": {"weights": "he_normal", "params": {"mode": "fan_inn"}}}, "init.params.mode",
+     "init.params.mode: input should be 'fan_in' or 'fan_out' (got 'fan_inn') (did you mean 'fan_in'?)"),
+])
+def test_hyper_parameter_errors_are_one_line_naming_the_key(table, key, line):
+    jsonschema = pytest.importorskip("jsonschema")
+    doc = {"name": "x", "model": "feedforward", "seed": 1, "data": {"source": "xor"}, **table}
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(doc, "x.toml")
+    assert exc.value.lines == ["x.toml: " + line]
+    if "unknown key" in line:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(doc, json_schema())
 
 
 def test_shipped_scenarios_validate():

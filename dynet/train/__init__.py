@@ -6,9 +6,11 @@ by the caller). Among the modules:
 
 * :mod:`dynet.train.optimizers`: PyTorch-compatible optimizer steps (SGD, Adagrad,
   Adadelta, RMSprop, Adam, AdamW) over flat parameter and gradient buffers,
-  gradient clipping, and the ``OPTIMIZERS`` registry with declarative
-  hyper-parameter validation.
+  gradient clipping, and the ``OPTIMIZERS`` registry: one pydantic model per optimizer.
 * :mod:`dynet.train.schedules`: learning-rate schedules with
   ``torch.optim.lr_scheduler`` semantics, precomputed per step by ``lr_array`` for
   the training kernels, and ``ReduceLROnPlateau`` driven once per epoch.
+* :mod:`dynet.train.hyper`: the base of the optimizer, schedule and initializer models
+  (hyper-parameters declared once, validated by pydantic like the scenarios, dumped
+  as the user gave them so run ids do not move).
 """

@@ -314,7 +314,19 @@ def softmax_backward(z, a, grad_out, grad_in, param):
 
 @njit(cache=True)
 def activate(code, z, out, param):
-    """Forward of the activation with integer ``code`` (see :data:`ACTIVATION_CODES`)."""
+    """Forward of the activation with integer ``code`` (see :data:`ACTIVATION_CODES`).
+
+    Parameters
+    ----------
+    code : int
+        ``ACTIVATION_CODES[name]``.
+    z : ndarray of float32 (or float64), shape (N, F)
+        Pre-activations.
+    out : ndarray of float32 (or float64), shape (N, F)
+        Written; may be ``z``.
+    param : float
+        The activation's parameter (leaky ReLU's slope, ELU's alpha; ignored by the others).
+    """
     if code == IDENTITY:
         identity(z, out, param)
     elif code == STEP:
@@ -339,7 +351,19 @@ def activate(code, z, out, param):
 
 @njit(cache=True)
 def activate_backward(code, z, a, grad_out, grad_in, param):
-    """Backward of the activation with integer ``code``: ``grad_in = dL/dz`` from ``grad_out = dL/da``."""
+    """Backward of the activation with integer ``code``: ``grad_in = dL/dz`` from ``grad_out = dL/da``.
+
+    Parameters
+    ----------
+    code : int
+    z, a : ndarray of float32 (or float64), shape (N, F)
+        The forward pass's input and output.
+    grad_out : ndarray of float32 (or float64), shape (N, F)
+        ``dL/da``.
+    grad_in : ndarray of float32 (or float64), shape (N, F)
+        ``dL/dz``, written; may be ``grad_out``.
+    param : float
+    """
     if code == IDENTITY:
         identity_backward(z, a, grad_out, grad_in, param)
     elif code == STEP:

@@ -167,6 +167,15 @@ def dense_forward(X, W, b, Y):
     Shapes: ``X (N, K)``, ``W (K, J)``, ``b (J,)``, ``Y (N, J)``. Each ``Y[n, j]`` is
     summed over ``k`` in increasing order, starting from ``b[j]``
     (:func:`accumulate_product`).
+
+    Parameters
+    ----------
+    X : ndarray of float32 (or float64), shape (N, K)
+        Inputs.
+    W : ndarray of float32 (or float64), shape (K, J)
+    b : ndarray of float32 (or float64), shape (J,)
+    Y : ndarray of float32 (or float64), shape (N, J)
+        Written.
     """
     for n in range(Y.shape[0]):
         Y[n, :] = b
@@ -179,6 +188,14 @@ def dense_forward_relu(X, W, b, Z, A):
 
     The ReLU is applied to each block of rows of ``Z`` as soon as it is complete: the
     values of :func:`dense_forward` followed by ``dynet.train.activations.relu``.
+
+    Parameters
+    ----------
+    X : ndarray of float32 (or float64), shape (N, K)
+    W : ndarray of float32 (or float64), shape (K, J)
+    b : ndarray of float32 (or float64), shape (J,)
+    Z, A : ndarray of float32 (or float64), shape (N, J)
+        Pre-activations and activations, written.
     """
     for n in range(Z.shape[0]):
         Z[n, :] = b
@@ -193,6 +210,14 @@ def dense_forward_transposed(W, Xt, b, Zt):
     same product as ``X[n, k] W[k, j]``), for a narrow layer: the vectorised inner loop
     runs over the ``N`` rows instead of the ``J`` outputs.
     Shapes: ``W (K, J)``, ``Xt (K, N)``, ``b (J,)``, ``Zt (J, N)``.
+
+    Parameters
+    ----------
+    W : ndarray of float32 (or float64), shape (K, J)
+    Xt : ndarray of float32 (or float64), shape (K, N)
+    b : ndarray of float32 (or float64), shape (J,)
+    Zt : ndarray of float32 (or float64), shape (J, N)
+        Written.
     """
     for j in range(Zt.shape[0]):
         Zt[j, :] = b[j]
@@ -218,6 +243,15 @@ def dense_backward_params(X, dY, dW, db):
     ``dW[k, j] = sum_n X[n, k] dY[n, j]``, summed over ``n`` in increasing order
     (:func:`accumulate_product`); ``db[j] = sum_n dY[n, j]``.
     Shapes: ``X (N, K)``, ``dY (N, J)``, ``dW (K, J)``, ``db (J,)``.
+
+    Parameters
+    ----------
+    X : ndarray of float32 (or float64), shape (N, K)
+    dY : ndarray of float32 (or float64), shape (N, J)
+    dW : ndarray of float32 (or float64), shape (K, J)
+        Written (not accumulated).
+    db : ndarray of float32 (or float64), shape (J,)
+        Written.
     """
     dW[:, :] = 0.0
     accumulate_product(X, True, dY, dW)
@@ -231,6 +265,15 @@ def dense_backward_params_transposed(X, dY, dWt, db):
     ``dWt[j, k] = sum_n dY[n, j] X[n, k]``: the same sums in the same order, for a narrow
     layer (the inner loop runs over the ``K`` inputs instead of the ``J`` outputs).
     Shapes: ``X (N, K)``, ``dY (N, J)``, ``dWt (J, K)``, ``db (J,)``.
+
+    Parameters
+    ----------
+    X : ndarray of float32 (or float64), shape (N, K)
+    dY : ndarray of float32 (or float64), shape (N, J)
+    dWt : ndarray of float32 (or float64), shape (J, K)
+        ``dW^T``, written.
+    db : ndarray of float32 (or float64), shape (J,)
+        Written.
     """
     dWt[:, :] = 0.0
     accumulate_product(dY, True, X, dWt)
@@ -243,6 +286,12 @@ def transpose_into(W, Wt):
 
     The blocks' loops have constant trip counts, so LLVM unrolls them; the last ``J mod 8``
     rows and ``K mod 8`` columns of ``Wt`` follow element by element.
+
+    Parameters
+    ----------
+    W : ndarray of float32 (or float64), shape (K, J)
+    Wt : ndarray of float32 (or float64), shape (J, K)
+        Written.
     """
     n_k, n_j = W.shape
     k_blocks = n_k - n_k % 8
@@ -266,6 +315,13 @@ def dense_backward_input_transposed(dY, Wt, dX):
 
     Each ``dX[n, k]`` is summed over ``j`` in increasing order
     (:func:`accumulate_product`). Shapes: ``dY (N, J)``, ``Wt (J, K)``, ``dX (N, K)``.
+
+    Parameters
+    ----------
+    dY : ndarray of float32 (or float64), shape (N, J)
+    Wt : ndarray of float32 (or float64), shape (J, K)
+    dX : ndarray of float32 (or float64), shape (N, K)
+        Written.
     """
     dX[:, :] = 0.0
     accumulate_product(dY, False, Wt, dX)
@@ -279,6 +335,15 @@ def dense_backward_input_relu(dY, Wt, Z, dX):
     input: the values of ``dense_backward_input_transposed`` followed by
     ``dynet.train.activations.relu_backward``, with the mask applied to each block of
     rows while it is in cache.
+
+    Parameters
+    ----------
+    dY : ndarray of float32 (or float64), shape (N, J)
+    Wt : ndarray of float32 (or float64), shape (J, K)
+    Z : ndarray of float32 (or float64), shape (N, K)
+        The layer below's pre-activations (its ReLU's input).
+    dX : ndarray of float32 (or float64), shape (N, K)
+        Written.
     """
     dX[:, :] = 0.0
     accumulate_product_then(dY, False, Wt, dX, THEN_RELU_MASK, Z)
@@ -359,6 +424,19 @@ def dropout_forward_sample(x, p, inverted, training, rng_state, mask, out):
 
     The mask drawn from ``rng_state`` is left in ``mask`` for :func:`dropout_backward`.
     At evaluation nothing is drawn and ``mask`` is neither read nor written.
+
+    Parameters
+    ----------
+    x : ndarray of float32 (or float64), shape (N, F)
+    p : float
+        Drop probability.
+    inverted, training : bool
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state, advanced in training.
+    mask : ndarray of float32 (or float64), shape (N, F)
+        Written in training.
+    out : ndarray of float32 (or float64), shape (N, F)
+        Written; may be ``x``.
     """
     if training:
         dropout_mask(rng_state, p, mask)
@@ -367,7 +445,17 @@ def dropout_forward_sample(x, p, inverted, training, rng_state, mask, out):
 
 @njit(cache=True)
 def dropout_backward(grad_out, mask, p, inverted, training, grad_in):
-    """``grad_in = dL/dx`` for :func:`dropout_forward`: ``grad_out`` times the same mask and scale."""
+    """``grad_in = dL/dx`` for :func:`dropout_forward`: ``grad_out`` times the same mask and scale.
+
+    Parameters
+    ----------
+    grad_out : ndarray of float32 (or float64), shape (N, F)
+    mask : ndarray of float32 (or float64), shape (N, F)
+    p : float
+    inverted, training : bool
+    grad_in : ndarray of float32 (or float64), shape (N, F)
+        Written; may be ``grad_out``.
+    """
     dropout_forward(grad_out, mask, p, inverted, training, grad_in)
 
 
@@ -387,6 +475,18 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
     (PyTorch defaults: ``momentum = 0.1``, ``eps = 1e-5``). ``xhat (N, F)`` and
     ``inv_std (F,)`` are saved for :func:`batchnorm_backward`. ``N < 2`` raises
     ``ValueError``, as in PyTorch. ``out`` may be ``x``.
+
+    Parameters
+    ----------
+    x : ndarray of float32 (or float64), shape (N, F)
+    gamma, beta : ndarray of float32 (or float64), shape (F,)
+    running_mean, running_var : ndarray of float32 (or float64), shape (F,)
+        Updated in place.
+    momentum, eps : float
+    out, xhat : ndarray of float32 (or float64), shape (N, F)
+        Written (``out`` may be ``x``).
+    inv_std : ndarray of float32 (or float64), shape (F,)
+        Written.
     """
     n_rows, n_feat = x.shape
     if n_rows < 2:
@@ -421,6 +521,14 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps, out):
     """Batch normalisation in evaluation mode: the running statistics replace the batch's.
 
     ``out[n, f] = gamma[f] (x[n, f] - running_mean[f]) / sqrt(running_var[f] + eps) + beta[f]``.
+
+    Parameters
+    ----------
+    x : ndarray of float32 (or float64), shape (N, F)
+    gamma, beta, running_mean, running_var : ndarray of float32 (or float64), shape (F,)
+    eps : float
+    out : ndarray of float32 (or float64), shape (N, F)
+        Written; may be ``x``.
     """
     n_rows, n_feat = x.shape
     for n in range(n_rows):
@@ -438,6 +546,15 @@ def batchnorm_backward(grad_out, xhat, gamma, inv_std, grad_in, dgamma, dbeta):
     ``grad_in[n, f] = gamma[f] inv_std[f] / N * (N g[n, f] - dbeta[f] - xhat[n, f] dgamma[f])``
     (the batch mean and variance depend on ``x``, hence the two correction terms).
     ``grad_in`` may be ``grad_out``.
+
+    Parameters
+    ----------
+    grad_out, xhat : ndarray of float32 (or float64), shape (N, F)
+    gamma, inv_std : ndarray of float32 (or float64), shape (F,)
+    grad_in : ndarray of float32 (or float64), shape (N, F)
+        Written; may be ``grad_out``.
+    dgamma, dbeta : ndarray of float32 (or float64), shape (F,)
+        Written.
     """
     n_rows, n_feat = grad_out.shape
     sum_g = np.zeros(n_feat, np.float64)

@@ -32,13 +32,14 @@ preserves forward variance) or ``"fan_out"`` (backward), ``nonlinearity`` (defau
 ``g = calculate_gain(nonlinearity, a)``, so the defaults give ``g = sqrt(2)``.
 """
 
-import difflib
 import math
-import numbers
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from .activations import gain as activation_gain
+from .hyper import Hyper, Real, problems, unknown_name
 
 FAN_MODES = ("fan_in", "fan_out")
 
@@ -146,80 +147,79 @@ INITIALIZERS = {
     "lecun_normal": lecun_normal,
 }
 
-# Parameter names and defaults per initializer (aliases share their target's).
-PARAMS = {
-    "zeros": {},
-    "constant": {"value": 0.0},
-    "uniform": {"a": 0.0, "b": 1.0},
-    "normal": {"mean": 0.0, "std": 1.0},
-    "glorot_uniform": {"gain": 1.0},
-    "glorot_normal": {"gain": 1.0},
-    "he_uniform": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
-    "he_normal": {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
-    "lecun_uniform": {},
-    "lecun_normal": {},
-}
-for _alias, _target in (("xavier_uniform", "glorot_uniform"), ("xavier_normal", "glorot_normal"),
-                        ("kaiming_uniform", "he_uniform"), ("kaiming_normal", "he_normal")):
-    PARAMS[_alias] = PARAMS[_target]
-
 _NONLINEARITIES = ("linear", "identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "elu",
                    "softplus", "softmax")
 
 
-def _did_you_mean(word, choices):
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+class InitParams(Hyper):
+    """The parameters of an initializer (the fields), given in a scenario's ``init.params``."""
 
 
-def _is_number(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+class NoParams(InitParams):
+    """zeros, lecun_uniform, lecun_normal: no parameters."""
+
+
+class ConstantParams(InitParams):
+    value: Real = Field(0.0, description="Every entry.")
+
+
+class UniformParams(InitParams):
+    a: Real = Field(0.0, description="Lower bound.")
+    b: Real = Field(1.0, description="Upper bound (> a).")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.a >= self.b:
+            raise ValueError(f"a: must be < b (got a={self.a!r}, b={self.b!r})")
+        return self
+
+
+class NormalParams(InitParams):
+    mean: Real = Field(0.0, description="Mean.")
+    std: Real = Field(1.0, gt=0, description="Standard deviation.")
+
+
+class GlorotParams(InitParams):
+    gain: Real = Field(1.0, gt=0, description="Scale of the limit / std; in a feedforward scenario it defaults "
+                       "to the hidden activation's recommended gain.")
+
+
+class HeParams(InitParams):
+    a: Real = Field(0.0, description="Negative slope of leaky_relu (for the gain).")
+    mode: Literal["fan_in", "fan_out"] = Field("fan_in", description="fan_in preserves the forward variance, "
+                                               "fan_out the backward.")
+    nonlinearity: Literal[_NONLINEARITIES] = Field("leaky_relu", description="Activation whose gain "
+                                                   "(calculate_gain) scales the std.")
+
+
+#: initializer name -> the model of its parameters (aliases share their target's)
+PARAMS: dict[str, type[InitParams]] = {
+    "zeros": NoParams, "constant": ConstantParams, "uniform": UniformParams, "normal": NormalParams,
+    "glorot_uniform": GlorotParams, "glorot_normal": GlorotParams, "xavier_uniform": GlorotParams,
+    "xavier_normal": GlorotParams, "he_uniform": HeParams, "he_normal": HeParams, "kaiming_uniform": HeParams,
+    "kaiming_normal": HeParams, "lecun_uniform": NoParams, "lecun_normal": NoParams,
+}
+assert PARAMS.keys() == INITIALIZERS.keys()
 
 
 def validate(name, params=None):
     """Problems with an initializer ``name`` and its ``params`` dict, one line each; ``[]`` when fine.
 
-    Checks: the name (with a did-you-mean), unknown parameter names (did-you-mean),
-    numbers that are not finite numbers, ``std <= 0``, ``a >= b`` for ``uniform``,
+    Checks (pydantic, :data:`PARAMS`): the name (with a did-you-mean), unknown parameter names
+    (did-you-mean), numbers that are not finite numbers, ``std <= 0``, ``a >= b`` for ``uniform``,
     ``gain <= 0``, ``mode`` and ``nonlinearity`` for He/Kaiming.
     """
-    params = dict(params or {})
-    if name not in INITIALIZERS:
-        return [f"unknown initializer {name!r}{_did_you_mean(name, INITIALIZERS)}"]
-    allowed = PARAMS[name]
-    problems = []
-    for key in params:
-        if key not in allowed:
-            if allowed:
-                hint = _did_you_mean(key, allowed) or f" (allowed: {', '.join(allowed)})"
-            else:
-                hint = " (it takes no parameters)"
-            problems.append(f"{name}: unknown parameter {key!r}{hint}")
-    values = {**allowed, **{k: v for k, v in params.items() if k in allowed}}
-    for key, value in list(values.items()):
-        if key in ("mode", "nonlinearity"):
-            continue
-        if not _is_number(value):
-            problems.append(f"{name}: {key} must be a finite number, got {value!r}")
-            del values[key]
-    if "std" in values and values["std"] <= 0:
-        problems.append(f"{name}: std must be > 0, got {values['std']!r}")
-    if name == "uniform" and "a" in values and "b" in values and values["a"] >= values["b"]:
-        problems.append(f"{name}: a must be < b, got a={values['a']!r}, b={values['b']!r}")
-    if "gain" in values and values["gain"] <= 0:
-        problems.append(f"{name}: gain must be > 0, got {values['gain']!r}")
-    if "mode" in values and values["mode"] not in FAN_MODES:
-        problems.append(f"{name}: mode must be 'fan_in' or 'fan_out', got {values['mode']!r}"
-                        f"{_did_you_mean(values['mode'], FAN_MODES)}")
-    if "nonlinearity" in values and values["nonlinearity"] not in _NONLINEARITIES:
-        problems.append(f"{name}: unknown nonlinearity {values['nonlinearity']!r}"
-                        f"{_did_you_mean(values['nonlinearity'], _NONLINEARITIES)}")
-    return problems
+    if not isinstance(name, str) or name not in INITIALIZERS:
+        return ["weights: " + unknown_name(name, INITIALIZERS, "initializer")[len("name: "):]]
+    found = problems(PARAMS[name], dict(params or {}))
+    if not PARAMS[name].model_fields:
+        found = [p.replace(": unknown key", f": unknown key ({name} takes no parameters)") for p in found]
+    return found
 
 
 def initialize(name, rng, shape, **params):
     """``INITIALIZERS[name](rng, shape, **params)`` after :func:`validate`; ``ValueError`` lists the problems."""
-    problems = validate(name, params)
-    if problems:
-        raise ValueError("; ".join(problems))
+    found = validate(name, params)
+    if found:
+        raise ValueError("; ".join(found))
     return INITIALIZERS[name](rng, shape, **params)

@@ -74,7 +74,7 @@ def epoch_schedule(table: dict, lr: float) -> EpochSchedule:
     parameters), its ``lr`` defaulting to ``lr`` (the training table's rate) when the schedule takes one."""
     spec = dict(table)
     per = spec.pop("per")
-    if "lr" in [p.name for p in schedules.SCHEDULES[spec["name"]].params] and "lr" not in spec:
+    if "lr" in schedules.SCHEDULES[spec["name"]].model_fields and "lr" not in spec:
         spec["lr"] = lr
     return EpochSchedule(spec, per)
 

@@ -213,6 +213,24 @@ def loss_and_grad(code, output, target, labels, grad):
     (float, ``output``'s shape) for the ``"values"`` losses and ``labels`` (int,
     ``(batch,)``) for the ``"labels"`` ones; the unused one may be an empty array of
     the right dtype and rank.
+
+    Parameters
+    ----------
+    code : int
+        ``LOSS_CODES[name]``.
+    output : ndarray of float32 (or float64), shape (batch, k)
+        Logits.
+    target : ndarray of float32 (or float64), shape (batch, k) or empty
+        Targets of the ``"values"`` losses.
+    labels : ndarray of int64, shape (batch,) or (0,)
+        Class labels of the ``"labels"`` losses.
+    grad : ndarray of float32 (or float64), shape (batch, k)
+        ``dL/doutput``, written.
+
+    Returns
+    -------
+    float
+        The loss (PyTorch's ``reduction="mean"``).
     """
     if code == MSE:
         return mse(output, target, grad)

@@ -14,35 +14,37 @@ each docstring with ``g`` the gradient, ``p`` the parameter, ``i`` one element.
 Layouts for kernels: a training kernel keeps every parameter in one flat buffer
 and every gradient in another (layers are views). It can call a named step
 (``adam_step``) or the dispatcher :func:`optimizer_step`, which takes the optimizer
-``code``, a 2-D ``state`` array with one row per name in the spec's ``state``
-(:data:`OPTIMIZERS`), and a ``float64`` ``hyper`` vector in the spec's
-``hyper_layout`` order, so one compiled kernel serves every optimizer.
+``code``, a 2-D ``state`` array with one row per name in the class's ``state``
+(:data:`OPTIMIZERS`), and a ``float64`` ``hyper`` vector of the hyper-parameters after
+``lr`` in the class's field order, so one compiled kernel serves every optimizer.
 
 State that a setting does not use (the momentum buffer of plain SGD,
 ``max_exp_avg_sq`` without ``amsgrad``, ``grad_avg`` of an uncentred RMSprop) may
 be passed as an empty array to the named steps; it is never touched.
 
-The Python side: :data:`OPTIMIZERS` maps a name to an :class:`OptimizerSpec` (its
-hyper-parameters with PyTorch's defaults and allowed ranges, its state names and
-``validate``); :class:`Optimizer` allocates state for a list of parameter arrays
-and steps them (tests, drivers). Gradient clipping: :func:`clip_norm_flat` /
+The Python side: :data:`OPTIMIZERS` maps a name to its pydantic model (an
+:class:`OptimizerParams`: its fields are the hyper-parameters with PyTorch's names,
+defaults, allowed ranges and descriptions, declared once; :data:`OptimizerConfig` is the
+scenario's ``[optimizer]`` table, one of them by ``name``); :class:`Optimizer` allocates
+state for a list of parameter arrays and steps them (tests, drivers). Gradient clipping: :func:`clip_norm_flat` /
 :func:`clip_value_flat` over one flat buffer (njit), :func:`clip_grad_norm_` /
 :func:`clip_grad_value_` over a list of arrays.
 
-The small declarative validation machinery (:class:`Interval`, :class:`HyperParam`,
-:class:`Rule`, :func:`check_params`) is shared with :mod:`dynet.train.schedules`.
+Validation is pydantic's, as for scenarios (:mod:`dynet.train.hyper`), shared with
+:mod:`dynet.train.schedules` and :mod:`dynet.train.initializers`.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
-import numbers
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numba import njit
+from pydantic import Field, model_validator
+
+from .hyper import REQUIRED as REQUIRED  # noqa: F401 (a missing default, as OPTIMIZERS[name].defaults() gives it)
+from .hyper import Hyper, Real, build, name_of, problems, real, tagged_union, unknown_name
 
 # error_model="numpy": division follows IEEE (no zero-division check), which lets LLVM
 # vectorize the element loops (Adam's step is 4x faster); every divisor here is > 0.
@@ -336,18 +338,19 @@ def optimizer_step(code, params, grads, state, t, lr, hyper):
     Parameters
     ----------
     code : int
-        ``OPTIMIZERS[name].code``.
+        ``OPTIMIZERS[name].code`` (``SGD``, ..., ``ADAMW``).
     params, grads : ndarray, shape (n,)
     state : ndarray, shape (n_state, n)
         One row per name in ``OPTIMIZERS[name].state``, in that order
-        (``OptimizerSpec.init_state`` allocates and initialises it).
+        (``OptimizerParams.init_state`` allocates and initialises it).
     t : int
         1-based step number.
     lr : float
         Learning rate for this step.
-    hyper : ndarray of float64, shape (len(hyper_layout),)
-        The other hyper-parameters in ``OPTIMIZERS[name].hyper_layout`` order, booleans
-        as 0.0 / 1.0 (``OptimizerSpec.pack_hyper`` builds it).
+    hyper : ndarray of float64, shape (len(hyper_layout()),)
+        The other hyper-parameters in ``OPTIMIZERS[name].hyper_layout()`` order (the
+        class's fields after ``lr``), booleans as 0.0 / 1.0 (``OptimizerParams.pack_hyper``
+        builds it).
     """
     if code == SGD:
         if state.shape[0] < 1 or hyper.shape[0] < 4:
@@ -490,410 +493,179 @@ def clip_grad_value_(grads, clip_value: float) -> None:
 
 
 # ----------------------------------------------------------------------------
-# declarative hyper-parameter tables
+# optimizers as typed tables
 # ----------------------------------------------------------------------------
 
-
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
+_LR_DOC = "Learning rate (a schedule's starting rate)."
+_WD_DOC = "L2 penalty: weight_decay * p added to the gradient."
 
 
-REQUIRED = _Required()
-"""Default of a hyper-parameter that has none (e.g. SGD's ``lr``)."""
+class OptimizerParams(Hyper):
+    """An optimizer: its hyper-parameters (fields, PyTorch's names and defaults), state and step.
 
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, (list, tuple)):
-        inner = ", ".join(_fmt(v) for v in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
-    return repr(value)
-
-
-def _num(x: float) -> str:
-    return repr(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A range of numbers, like scikit-learn's ``Interval``.
-
-    ``closed`` is ``"both"``, ``"left"``, ``"right"`` or ``"neither"``; a ``None``
-    bound is unbounded.
+    Class attributes: ``torch_name`` (the PyTorch class), ``code`` (for :func:`optimizer_step`),
+    ``state`` (PyTorch's ``state_dict`` names: the rows of the ``state`` array of
+    :func:`optimizer_step`) and ``step`` (the named njit step). The ``hyper`` vector of
+    :func:`optimizer_step` holds the fields after ``lr`` in declaration order, ``betas`` as
+    ``beta1, beta2`` and booleans as 0.0 / 1.0 (:meth:`pack_hyper`).
     """
 
-    low: float | None
-    high: float | None
-    closed: str = "both"
+    torch_name: ClassVar[str]
+    code: ClassVar[int]
+    state: ClassVar[tuple[str, ...]]
+    step: ClassVar[Any]
 
-    def __contains__(self, x: float) -> bool:
-        if self.low is not None:
-            if self.closed in ("both", "left"):
-                if not x >= self.low:
-                    return False
-            elif not x > self.low:
-                return False
-        if self.high is not None:
-            if self.closed in ("both", "right"):
-                if not x <= self.high:
-                    return False
-            elif not x < self.high:
-                return False
-        return True
+    @classmethod
+    def hyper_layout(cls) -> tuple[str, ...]:
+        """Names of the ``hyper`` vector's entries."""
+        out = []
+        for k in cls.parameters():
+            if k == "lr":
+                continue
+            out += ["beta1", "beta2"] if k == "betas" else [k]
+        return tuple(out)
 
-    def describe(self) -> str:
-        """``'> 0'``, ``'>= 0'``, ``'<= 1'``, ``'in [0, 1)'``..."""
-        left = self.closed in ("both", "left")
-        right = self.closed in ("both", "right")
-        if self.high is None:
-            return (">= " if left else "> ") + _num(self.low)
-        if self.low is None:
-            return ("<= " if right else "< ") + _num(self.high)
-        return (f"in {'[' if left else '('}{_num(self.low)}, {_num(self.high)}"
-                f"{']' if right else ')'}")
+    def pack_hyper(self) -> np.ndarray:
+        """The ``hyper`` vector (float64, :meth:`hyper_layout` order) of :func:`optimizer_step`."""
+        values = []
+        for k, v in self.resolved().items():
+            if k != "lr":
+                values += list(v) if isinstance(v, tuple) else [v]
+        return np.array([float(v) for v in values], dtype=np.float64)
 
-
-@dataclass(frozen=True)
-class HyperParam:
-    """One hyper-parameter: name, default, kind and allowed values.
-
-    ``kind`` is one of ``"real"`` (a finite number), ``"int"``, ``"bool"``,
-    ``"choice"`` (one of ``choices``), ``"pair"`` (two reals, each in ``interval``;
-    Adam's ``betas``), ``"int_list"`` (strictly increasing integers, each in
-    ``interval``; MultiStepLR's ``milestones``), or ``"optional_int"`` (an ``"int"``
-    or ``None``).
-    """
-
-    name: str
-    default: Any
-    kind: str = "real"
-    interval: Interval | None = None
-    choices: tuple = ()
-    doc: str = ""
-
-    def check(self, value: Any) -> list[str]:
-        """Messages for one value (empty when valid)."""
-        name = self.name
-        kind = self.kind
-        if kind == "optional_int":
-            if value is None:
-                return []
-            kind = "int"
-        if kind == "real":
-            return _check_real(name, value, self.interval)
-        if kind == "int":
-            if not _is_int(value):
-                return [f"{name}: must be an integer{self._range(' ')} (got {_fmt(value)})"]
-            if self.interval is not None and value not in self.interval:
-                return [f"{name}: must be an integer {self.interval.describe()} (got {_fmt(value)})"]
-            return []
-        if kind == "bool":
-            if not isinstance(value, (bool, np.bool_)):
-                return [f"{name}: must be true or false (got {_fmt(value)})"]
-            return []
-        if kind == "choice":
-            if not isinstance(value, str) or value not in self.choices:
-                allowed = ", ".join(repr(c) for c in self.choices)
-                hint = ""
-                if isinstance(value, str):
-                    close = difflib.get_close_matches(value, list(self.choices), n=1)
-                    hint = f"; did you mean '{close[0]}'?" if close else ""
-                return [f"{name}: must be one of {allowed} (got {_fmt(value)}){hint}"]
-            return []
-        if kind == "pair":
-            if (isinstance(value, (str, bytes)) or not hasattr(value, "__len__")
-                    or len(value) != 2):
-                return [f"{name}: must be a pair of numbers{self._range(' each ')} (got {_fmt(value)})"]
-            out = []
-            for k, v in enumerate(value):
-                out += _check_real(f"{name}[{k}]", v, self.interval)
-            return out
-        if kind == "int_list":
-            rng = self._range(" ")
-            msg = f"{name}: must be a strictly increasing list of integers{rng} (got {_fmt(value)})"
-            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-                return [msg]
-            items = list(value)
-            if not all(_is_int(v) for v in items):
-                return [msg]
-            if self.interval is not None and not all(v in self.interval for v in items):
-                return [msg]
-            if any(b <= a for a, b in zip(items, items[1:])):
-                return [msg]
-            return []
-        raise ValueError(f"unknown kind {self.kind!r}")
-
-    def _range(self, sep: str) -> str:
-        return f"{sep}{self.interval.describe()}" if self.interval is not None else ""
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_real(name: str, value: Any, interval: Interval | None) -> list[str]:
-    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
-        return [f"{name}: must be a number (got {_fmt(value)})"]
-    if not math.isfinite(value):
-        return [f"{name}: must be a finite number (got {_fmt(value)})"]
-    if interval is not None and value not in interval:
-        return [f"{name}: must be {interval.describe()} (got {_fmt(value)})"]
-    return []
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A constraint across hyper-parameters: ``check(values) -> message or None``.
-
-    ``names`` are the parameters it reads; the rule is skipped when any of them is
-    itself invalid, so one mistake gives one message.
-    """
-
-    names: tuple
-    check: Callable[[dict], str | None]
-
-
-def check_params(table: tuple, rules: tuple, params: dict, what: str = "") -> list[str]:
-    """Validate ``params`` against a table of :class:`HyperParam` and :class:`Rule`.
-
-    Returns one line per problem: unknown names (with a did-you-mean), missing
-    required values, values of the wrong type or out of range, violated rules.
-    """
-    if not isinstance(params, dict):
-        return [f"{what or 'parameters'}: must be a table of parameters (got {_fmt(params)})"]
-    by_name = {p.name: p for p in table}
-    problems = []
-    bad = set()
-    for key in params:
-        if key not in by_name:
-            close = difflib.get_close_matches(str(key), list(by_name), n=1)
-            hint = (f" (did you mean '{close[0]}'?)" if close
-                    else f" (allowed: {', '.join(by_name)})")
-            problems.append(f"{key}: unknown parameter{' for ' + what if what else ''}{hint}")
-    values = {}
-    for p in table:
-        if p.name in params:
-            value = params[p.name]
-        elif p.default is REQUIRED:
-            problems.append(f"{p.name}: required{' for ' + what if what else ''} (no default)")
-            bad.add(p.name)
-            continue
-        else:
-            value = p.default
-        msgs = p.check(value)
-        if msgs:
-            problems += msgs
-            bad.add(p.name)
-        values[p.name] = value
-    for rule in rules:
-        if bad.intersection(rule.names):
-            continue
-        msg = rule.check(values)
-        if msg:
-            problems.append(msg)
-    return problems
-
-
-def _resolve(table: tuple, rules: tuple, params: dict, what: str) -> dict:
-    problems = check_params(table, rules, params, what)
-    if problems:
-        raise ValueError("\n".join(problems))
-    out = {}
-    for p in table:
-        value = params.get(p.name, p.default)
-        if isinstance(value, np.generic):
-            value = value.item()
-        if p.kind == "real":
-            value = float(value)
-        elif p.kind == "pair":
-            value = tuple(float(v) for v in value)
-        elif p.kind == "int_list":
-            value = [int(v) for v in value]
-        out[p.name] = value
-    return out
-
-
-# ----------------------------------------------------------------------------
-# optimizer registry
-# ----------------------------------------------------------------------------
-
-POSITIVE = Interval(0.0, None, "neither")
-NON_NEGATIVE = Interval(0.0, None, "left")
-UNIT_OPEN_RIGHT = Interval(0.0, 1.0, "left")
-UNIT_CLOSED = Interval(0.0, 1.0, "both")
-
-
-@dataclass(frozen=True)
-class OptimizerSpec:
-    """An optimizer: its hyper-parameters, state, njit step and validation.
-
-    Attributes
-    ----------
-    name, torch_name : str
-        Registry name (``"adam"``) and the PyTorch class (``"torch.optim.Adam"``).
-    code : int
-        Code for :func:`optimizer_step`.
-    params : tuple of HyperParam
-        Hyper-parameters with PyTorch's names, defaults and allowed values.
-    state : tuple of str
-        State arrays (PyTorch's ``state_dict`` names), rows of the ``state`` array
-        given to :func:`optimizer_step`.
-    hyper_layout : tuple of str
-        Order of the ``hyper`` vector of :func:`optimizer_step` (``lr`` excluded: it
-        is passed per step; ``betas`` split into ``beta1, beta2``).
-    rules : tuple of Rule
-        Cross-parameter constraints.
-    step : numba dispatcher
-        The named step function (``adam_step``...).
-    """
-
-    name: str
-    torch_name: str
-    code: int
-    params: tuple
-    state: tuple
-    hyper_layout: tuple
-    rules: tuple = field(default=())
-    step: Any = None
-
-    def defaults(self) -> dict:
-        """PyTorch's defaults (``REQUIRED`` where there is none)."""
-        return {p.name: p.default for p in self.params}
-
-    def validate(self, params: dict) -> list[str]:
-        """One line per problem in ``params`` (empty when valid)."""
-        return check_params(self.params, self.rules, params, self.name)
-
-    def resolve(self, params: dict) -> dict:
-        """Defaults filled in and values normalised; ``ValueError`` listing every problem."""
-        return _resolve(self.params, self.rules, params, self.name)
-
-    def pack_hyper(self, resolved: dict) -> np.ndarray:
-        """The ``hyper`` vector (float64, ``hyper_layout`` order) of :func:`optimizer_step`."""
-        flat = dict(resolved)
-        if "betas" in flat:
-            flat["beta1"], flat["beta2"] = flat.pop("betas")
-        return np.array([float(flat[k]) for k in self.hyper_layout], dtype=np.float64)
-
-    def init_state(self, n: int, resolved: dict, dtype=np.float32) -> np.ndarray:
+    def init_state(self, n: int, dtype=np.float32) -> np.ndarray:
         """Zeroed state, shape ``(len(state), n)`` (Adagrad's ``sum`` starts at
         ``initial_accumulator_value``)."""
         state = np.zeros((len(self.state), n), dtype=dtype)
         if self.code == ADAGRAD:
-            state[0] = resolved["initial_accumulator_value"]
+            state[0] = self.resolved()["initial_accumulator_value"]
         return state
 
 
-def _nesterov_rule(v: dict) -> str | None:
-    if v["nesterov"] and (v["momentum"] <= 0 or v["dampening"] != 0):
-        return (f"nesterov: requires momentum > 0 and dampening == 0 "
-                f"(got momentum={_fmt(v['momentum'])}, dampening={_fmt(v['dampening'])})")
-    return None
+class SGDParams(OptimizerParams):
+    """``torch.optim.SGD``."""
+
+    torch_name: ClassVar[str] = "torch.optim.SGD"
+    code: ClassVar[int] = SGD
+    state: ClassVar[tuple[str, ...]] = ("momentum_buffer",)
+    step: ClassVar[Any] = sgd_step
+    name: Literal["sgd"] = "sgd"
+    lr: Real = Field(gt=0, description=_LR_DOC + " Required (torch.optim.SGD has no default).")
+    momentum: Real = Field(0.0, ge=0, description="Momentum factor (0: plain SGD).")
+    dampening: Real = Field(0.0, ge=0, description="Dampening of the momentum: b <- momentum b + (1 - dampening) g.")
+    weight_decay: Real = Field(0.0, ge=0, description=_WD_DOC)
+    nesterov: bool = Field(False, description="Nesterov momentum (needs momentum > 0 and dampening = 0).")
+
+    @model_validator(mode="after")
+    def _nesterov(self):
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError(f"nesterov: requires momentum > 0 and dampening == 0 "
+                             f"(got momentum={self.momentum!r}, dampening={self.dampening!r})")
+        return self
 
 
-def _lr(default) -> HyperParam:
-    return HyperParam("lr", default, "real", POSITIVE, doc="learning rate")
+class AdagradParams(OptimizerParams):
+    """``torch.optim.Adagrad``."""
+
+    torch_name: ClassVar[str] = "torch.optim.Adagrad"
+    code: ClassVar[int] = ADAGRAD
+    state: ClassVar[tuple[str, ...]] = ("sum",)
+    step: ClassVar[Any] = adagrad_step
+    name: Literal["adagrad"] = "adagrad"
+    lr: Real = Field(1e-2, gt=0, description=_LR_DOC)
+    lr_decay: Real = Field(0.0, ge=0, description="Step t uses lr / (1 + (t - 1) lr_decay).")
+    weight_decay: Real = Field(0.0, ge=0, description=_WD_DOC)
+    initial_accumulator_value: Real = Field(0.0, ge=0, description="Starting value of the sum of squared gradients.")
+    eps: Real = Field(1e-10, gt=0, description="Added to the denominator.")
 
 
-_WD = HyperParam("weight_decay", 0.0, "real", NON_NEGATIVE, doc="L2 penalty added to the gradient")
-_BETAS = HyperParam("betas", (0.9, 0.999), "pair", UNIT_OPEN_RIGHT,
-                    doc="decay rates of the first and second moment estimates")
-_AMSGRAD = HyperParam("amsgrad", False, "bool", doc="use the running maximum of exp_avg_sq")
+class AdadeltaParams(OptimizerParams):
+    """``torch.optim.Adadelta``."""
 
-OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec(
-        "sgd", "torch.optim.SGD", SGD,
-        params=(
-            _lr(REQUIRED),
-            HyperParam("momentum", 0.0, "real", NON_NEGATIVE),
-            HyperParam("dampening", 0.0, "real", NON_NEGATIVE),
-            _WD,
-            HyperParam("nesterov", False, "bool"),
-        ),
-        state=("momentum_buffer",),
-        hyper_layout=("momentum", "dampening", "weight_decay", "nesterov"),
-        rules=(Rule(("nesterov", "momentum", "dampening"), _nesterov_rule),),
-        step=sgd_step,
-    ),
-    "adagrad": OptimizerSpec(
-        "adagrad", "torch.optim.Adagrad", ADAGRAD,
-        params=(
-            _lr(1e-2),
-            HyperParam("lr_decay", 0.0, "real", NON_NEGATIVE),
-            _WD,
-            HyperParam("initial_accumulator_value", 0.0, "real", NON_NEGATIVE),
-            HyperParam("eps", 1e-10, "real", POSITIVE),
-        ),
-        state=("sum",),
-        hyper_layout=("lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
-        step=adagrad_step,
-    ),
-    "adadelta": OptimizerSpec(
-        "adadelta", "torch.optim.Adadelta", ADADELTA,
-        params=(
-            _lr(1.0),
-            HyperParam("rho", 0.9, "real", UNIT_CLOSED),
-            HyperParam("eps", 1e-6, "real", POSITIVE),
-            _WD,
-        ),
-        state=("square_avg", "acc_delta"),
-        hyper_layout=("rho", "eps", "weight_decay"),
-        step=adadelta_step,
-    ),
-    "rmsprop": OptimizerSpec(
-        "rmsprop", "torch.optim.RMSprop", RMSPROP,
-        params=(
-            _lr(1e-2),
-            HyperParam("alpha", 0.99, "real", NON_NEGATIVE),
-            HyperParam("eps", 1e-8, "real", POSITIVE),
-            _WD,
-            HyperParam("momentum", 0.0, "real", NON_NEGATIVE),
-            HyperParam("centered", False, "bool"),
-        ),
-        state=("square_avg", "grad_avg", "momentum_buffer"),
-        hyper_layout=("alpha", "eps", "weight_decay", "momentum", "centered"),
-        step=rmsprop_step,
-    ),
-    "adam": OptimizerSpec(
-        "adam", "torch.optim.Adam", ADAM,
-        params=(_lr(1e-3), _BETAS, HyperParam("eps", 1e-8, "real", POSITIVE), _WD, _AMSGRAD),
-        state=("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-        hyper_layout=("beta1", "beta2", "eps", "weight_decay", "amsgrad"),
-        step=adam_step,
-    ),
-    "adamw": OptimizerSpec(
-        "adamw", "torch.optim.AdamW", ADAMW,
-        params=(_lr(1e-3), _BETAS, HyperParam("eps", 1e-8, "real", POSITIVE),
-                HyperParam("weight_decay", 1e-2, "real", NON_NEGATIVE,
-                           doc="decoupled decay: p *= 1 - lr * weight_decay"),
-                _AMSGRAD),
-        state=("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-        hyper_layout=("beta1", "beta2", "eps", "weight_decay", "amsgrad"),
-        step=adamw_step,
-    ),
-}
+    torch_name: ClassVar[str] = "torch.optim.Adadelta"
+    code: ClassVar[int] = ADADELTA
+    state: ClassVar[tuple[str, ...]] = ("square_avg", "acc_delta")
+    step: ClassVar[Any] = adadelta_step
+    name: Literal["adadelta"] = "adadelta"
+    lr: Real = Field(1.0, gt=0, description=_LR_DOC + " Scales the delta.")
+    rho: Real = Field(0.9, ge=0, le=1, description="Decay of the running averages of g^2 and delta^2.")
+    eps: Real = Field(1e-6, gt=0, description="Added inside the square roots.")
+    weight_decay: Real = Field(0.0, ge=0, description=_WD_DOC)
 
 
-def get_spec(name: str) -> OptimizerSpec:
-    """The spec of optimizer ``name``; ``ValueError`` with a did-you-mean otherwise."""
-    if name in OPTIMIZERS:
+class RMSpropParams(OptimizerParams):
+    """``torch.optim.RMSprop``."""
+
+    torch_name: ClassVar[str] = "torch.optim.RMSprop"
+    code: ClassVar[int] = RMSPROP
+    state: ClassVar[tuple[str, ...]] = ("square_avg", "grad_avg", "momentum_buffer")
+    step: ClassVar[Any] = rmsprop_step
+    name: Literal["rmsprop"] = "rmsprop"
+    lr: Real = Field(1e-2, gt=0, description=_LR_DOC)
+    alpha: Real = Field(0.99, ge=0, description="Smoothing constant of the running average of g^2.")
+    eps: Real = Field(1e-8, gt=0, description="Added to the denominator.")
+    weight_decay: Real = Field(0.0, ge=0, description=_WD_DOC)
+    momentum: Real = Field(0.0, ge=0, description="Momentum factor (0: none).")
+    centered: bool = Field(False, description="Normalize by the estimated variance of the gradient.")
+
+
+_BETA = real(ge=0, lt=1)
+_BETAS_DOC = "Decay rates (beta1, beta2) of the first and second moment estimates, each in [0, 1)."
+_EPS_DOC = "Added to the denominator."
+_AMSGRAD_DOC = "Use the running maximum of exp_avg_sq (AMSGrad)."
+
+
+class AdamParams(OptimizerParams):
+    """``torch.optim.Adam`` (L2 weight decay added to the gradient)."""
+
+    torch_name: ClassVar[str] = "torch.optim.Adam"
+    code: ClassVar[int] = ADAM
+    state: ClassVar[tuple[str, ...]] = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    step: ClassVar[Any] = adam_step
+    name: Literal["adam"] = "adam"
+    lr: Real = Field(1e-3, gt=0, description=_LR_DOC)
+    betas: tuple[_BETA, _BETA] = Field((0.9, 0.999), strict=False, description=_BETAS_DOC)
+    eps: Real = Field(1e-8, gt=0, description=_EPS_DOC)
+    weight_decay: Real = Field(0.0, ge=0, description=_WD_DOC)
+    amsgrad: bool = Field(False, description=_AMSGRAD_DOC)
+
+
+class AdamWParams(OptimizerParams):
+    """``torch.optim.AdamW`` (decoupled weight decay)."""
+
+    torch_name: ClassVar[str] = "torch.optim.AdamW"
+    code: ClassVar[int] = ADAMW
+    state: ClassVar[tuple[str, ...]] = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    step: ClassVar[Any] = adamw_step
+    name: Literal["adamw"] = "adamw"
+    lr: Real = Field(1e-3, gt=0, description=_LR_DOC)
+    betas: tuple[_BETA, _BETA] = Field((0.9, 0.999), strict=False, description=_BETAS_DOC)
+    eps: Real = Field(1e-8, gt=0, description=_EPS_DOC)
+    weight_decay: Real = Field(1e-2, ge=0, description="Decoupled decay: p <- p (1 - lr weight_decay).")
+    amsgrad: bool = Field(False, description=_AMSGRAD_DOC)
+
+
+#: name -> optimizer class, in ``code`` order
+OPTIMIZERS: dict[str, type[OptimizerParams]] = {
+    name_of(c): c for c in sorted(OptimizerParams.__subclasses__(), key=lambda c: c.code)}
+assert [c.code for c in OPTIMIZERS.values()] == list(range(len(OPTIMIZERS)))
+
+#: The type of a scenario's ``[optimizer]`` table: one of :data:`OPTIMIZERS` by ``name`` (default sgd).
+OptimizerConfig = tagged_union("OptimizerConfig", OPTIMIZERS, "sgd")
+
+
+def get_spec(name: str) -> type[OptimizerParams]:
+    """The class of optimizer ``name``; ``ValueError`` with a did-you-mean otherwise."""
+    if isinstance(name, str) and name in OPTIMIZERS:
         return OPTIMIZERS[name]
-    raise ValueError(_unknown_optimizer(name))
-
-
-def _unknown_optimizer(name: Any) -> str:
-    close = difflib.get_close_matches(str(name).lower(), list(OPTIMIZERS), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(OPTIMIZERS)})"
-    return f"optimizer: unknown optimizer {_fmt(name)}{hint}"
+    raise ValueError("optimizer." + unknown_name(name, OPTIMIZERS, "optimizer"))
 
 
 def validate(name: str, params: dict) -> list[str]:
     """One line per problem with optimizer ``name`` and hyper-parameters ``params``."""
     if not isinstance(name, str) or name not in OPTIMIZERS:
-        return [_unknown_optimizer(name)]
-    return OPTIMIZERS[name].validate(params)
+        return ["optimizer." + unknown_name(name, OPTIMIZERS, "optimizer")]
+    return problems(OPTIMIZERS[name], params)
 
 
 class Optimizer:
@@ -914,6 +686,8 @@ class Optimizer:
     ----------
     t : int
         Steps taken so far.
+    spec : OptimizerParams
+        The validated hyper-parameters.
     hyper : dict
         The resolved hyper-parameters.
     states : list of ndarray
@@ -921,16 +695,16 @@ class Optimizer:
     """
 
     def __init__(self, name: str, params, **hyper):
-        self.spec = get_spec(name)
-        self.hyper = self.spec.resolve(hyper)
-        self._packed = self.spec.pack_hyper(self.hyper)
+        self.spec = build(get_spec(name), hyper)
+        self.hyper = self.spec.resolved()
+        self._packed = self.spec.pack_hyper()
         self.params = [params] if isinstance(params, np.ndarray) else list(params)
         for k, p in enumerate(self.params):
             if not isinstance(p, np.ndarray) or not p.flags.c_contiguous:
                 raise ValueError(f"params[{k}]: must be a C-contiguous numpy array")
             if p.dtype not in (np.float32, np.float64):
                 raise ValueError(f"params[{k}]: must be float32 or float64 (got {p.dtype})")
-        self.states = [self.spec.init_state(p.size, self.hyper, p.dtype) for p in self.params]
+        self.states = [self.spec.init_state(p.size, p.dtype) for p in self.params]
         self.t = 0
 
     def state(self, name: str, index: int = 0) -> np.ndarray:

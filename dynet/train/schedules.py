@@ -8,8 +8,8 @@ choice, as in PyTorch. Every schedule function takes ``t`` as an integer or an
 integer array and returns a float or a float64 array.
 
 Schedules that depend only on ``t`` are precomputed: :func:`lr_array` turns a
-schedule spec (a dict with ``name`` and parameters, validated against
-:data:`SCHEDULES`) into the per-step learning rates of ``n_steps`` consecutive
+schedule spec (a dict with ``name`` and parameters, validated by the pydantic model
+``SCHEDULES[name]``, whose fields declare each parameter once) into the per-step learning rates of ``n_steps`` consecutive
 steps, which a driver hands to a training kernel. Any of them can be preceded by a
 linear warm-up (``warmup_steps``, ``warmup_start_factor``), equivalent to
 ``SequentialLR([LinearLR(start_factor, total_iters=warmup_steps), main],
@@ -22,24 +22,13 @@ one); PyTorch's recursive updates agree to rounding.
 
 from __future__ import annotations
 
-import difflib
 import math
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from .optimizers import (
-    NON_NEGATIVE,
-    POSITIVE,
-    REQUIRED,
-    HyperParam,
-    Interval,
-    Rule,
-    _fmt,
-    _resolve,
-    check_params,
-)
+from .hyper import Hyper, Real, build, name_of, problems, real, tagged_union, unknown_name
 
 # ----------------------------------------------------------------------------
 # schedule functions
@@ -242,14 +231,14 @@ class ReduceLROnPlateau:
             new = max(lr * factor, min_lr);  lr = new if lr - new > eps
             cooldown_counter = cooldown;  num_bad_epochs = 0
 
-    Parameters are validated against ``SCHEDULES["plateau"]`` (``ValueError``).
+    Parameters are validated by :class:`PlateauSchedule` (``ValueError``).
     """
 
     def __init__(self, lr, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
-        hp = SCHEDULES["plateau"].resolve(dict(
+        hp = build(PlateauSchedule, dict(
             lr=lr, mode=mode, factor=factor, patience=patience, threshold=threshold,
-            threshold_mode=threshold_mode, cooldown=cooldown, min_lr=min_lr, eps=eps))
+            threshold_mode=threshold_mode, cooldown=cooldown, min_lr=min_lr, eps=eps)).resolved()
         self.lr = hp["lr"]
         self.mode = hp["mode"]
         self.factor = hp["factor"]
@@ -267,12 +256,12 @@ class ReduceLROnPlateau:
     @classmethod
     def from_spec(cls, spec: dict) -> "ReduceLROnPlateau":
         """Build from a schedule spec with ``name = "plateau"``."""
-        problems = validate_schedule(spec)
-        if problems:
-            raise ValueError("\n".join(problems))
+        found = validate_schedule(spec)
+        if found:
+            raise ValueError("\n".join(found))
         if spec["name"] != "plateau":
             raise ValueError(f"name: expected 'plateau' (got {spec['name']!r})")
-        return cls(**{k: v for k, v in spec.items() if k != "name"})
+        return cls(**{k: v for k, v in spec.items() if k not in ("name", "per")})
 
     def is_better(self, a: float, best: float) -> bool:
         """Whether metric ``a`` improves on ``best`` by more than the threshold."""
@@ -306,147 +295,233 @@ class ReduceLROnPlateau:
 
 
 # ----------------------------------------------------------------------------
-# registry and validation
+# schedules as typed tables
 # ----------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """A schedule: its parameters (PyTorch names and defaults), rules and function.
-
-    ``fn(t, **params)`` computes the rate (``None`` for the metric-driven
-    ``plateau``); ``warmup`` says whether the warm-up parameters apply.
-    """
-
-    name: str
-    torch_name: str
-    params: tuple
-    fn: Callable | None
-    rules: tuple = ()
-    warmup: bool = True
-
-    @property
-    def table(self) -> tuple:
-        """All parameters, the warm-up ones included."""
-        return self.params + (WARMUP_PARAMS if self.warmup else ())
-
-    def defaults(self) -> dict:
-        return {p.name: p.default for p in self.table}
-
-    def validate(self, params: dict) -> list[str]:
-        """One line per problem in ``params`` (without ``name``)."""
-        return check_params(self.table, self.rules, params, f"schedule '{self.name}'")
-
-    def resolve(self, params: dict) -> dict:
-        return _resolve(self.table, self.rules, params, f"schedule '{self.name}'")
+_LR_DOC = ("Initial learning rate; default: the optimizer's lr (training.lr for Boltzmann machines). "
+           "Required when a schedule is used on its own.")
+_LR = real(gt=0)
 
 
-WARMUP_PARAMS = (
-    HyperParam("warmup_steps", 0, "int", Interval(0, None, "left"),
-               doc="steps of linear warm-up before the schedule starts"),
-    HyperParam("warmup_start_factor", 1.0 / 3, "real", Interval(0.0, 1.0, "right"),
-               doc="warm-up starts at start_factor * (the schedule's first rate)"),
-)
+class ScheduleParams(Hyper):
+    """A learning-rate schedule: its parameters (fields, PyTorch's names and defaults) and ``fn``,
+    ``fn(t, **params)`` computing the rate (``None`` for the metric-driven ``plateau``)."""
 
-_LR = HyperParam("lr", REQUIRED, "real", POSITIVE, doc="initial learning rate (the optimizer's lr)")
-_GAMMA = HyperParam("gamma", 0.1, "real", POSITIVE)
-_COUNT = Interval(1, None, "left")
-_ETA_MIN = HyperParam("eta_min", 0.0, "real", NON_NEGATIVE)
+    ALWAYS: ClassVar[tuple[str, ...]] = ("per",)
+    torch_name: ClassVar[str]
+    fn: ClassVar[Callable | None]
+    per: Literal["epoch", "step"] = Field("epoch", description="Advance the schedule once per epoch (PyTorch's "
+                                          "usual scheduler.step() after each epoch) or once per optimizer step.")
 
-
-def _onecycle_rule(v: dict) -> str | None:
-    ends = _one_cycle_phases(v["total_steps"], v["pct_start"], v["three_phase"])
-    if ends[0] == 0.0:
-        return (f"pct_start: pct_start * total_steps must not be 1 (the first phase would be "
-                f"empty; got pct_start={_fmt(v['pct_start'])}, total_steps={v['total_steps']})")
-    if v["three_phase"] and not ends[1] < ends[2]:
-        return (f"pct_start: three_phase needs 2 * pct_start * total_steps - 2 < total_steps - 1 "
-                f"(got pct_start={_fmt(v['pct_start'])}, total_steps={v['total_steps']})")
-    if not v["three_phase"] and not ends[0] < ends[1]:
-        return f"pct_start: must be < 1 without three_phase (got {_fmt(v['pct_start'])})"
-    return None
+    @classmethod
+    def warmup(cls) -> bool:
+        """Whether the warm-up parameters apply."""
+        return "warmup_steps" in cls.model_fields
 
 
-SCHEDULES: dict[str, ScheduleSpec] = {
-    "constant": ScheduleSpec("constant", "(none: no scheduler)", (_LR,), constant_lr),
-    "inverse_time": ScheduleSpec(
-        "inverse_time", "lr / (1 + decay * t)",
-        (_LR, HyperParam("decay", REQUIRED, "real", NON_NEGATIVE)), inverse_time_lr),
-    "min": ScheduleSpec(
-        "min", "min(lr, c / t)",
-        (_LR, HyperParam("c", REQUIRED, "real", POSITIVE)), min_inverse_lr),
-    "step": ScheduleSpec(
-        "step", "torch.optim.lr_scheduler.StepLR",
-        (_LR, HyperParam("step_size", REQUIRED, "int", _COUNT), _GAMMA), step_lr),
-    "multistep": ScheduleSpec(
-        "multistep", "torch.optim.lr_scheduler.MultiStepLR",
-        (_LR, HyperParam("milestones", REQUIRED, "int_list", _COUNT), _GAMMA), multistep_lr),
-    "exponential": ScheduleSpec(
-        "exponential", "torch.optim.lr_scheduler.ExponentialLR",
-        (_LR, HyperParam("gamma", REQUIRED, "real", POSITIVE)), exponential_lr),
-    "cosine": ScheduleSpec(
-        "cosine", "torch.optim.lr_scheduler.CosineAnnealingLR",
-        (_LR, HyperParam("T_max", REQUIRED, "int", _COUNT), _ETA_MIN), cosine_annealing_lr),
-    "cosine_restarts": ScheduleSpec(
-        "cosine_restarts", "torch.optim.lr_scheduler.CosineAnnealingWarmRestarts",
-        (_LR, HyperParam("T_0", REQUIRED, "int", _COUNT),
-         HyperParam("T_mult", 1, "int", _COUNT), _ETA_MIN),
-        cosine_annealing_warm_restarts_lr),
-    "cyclic": ScheduleSpec(
-        "cyclic", "torch.optim.lr_scheduler.CyclicLR",
-        (HyperParam("base_lr", REQUIRED, "real", POSITIVE),
-         HyperParam("max_lr", REQUIRED, "real", POSITIVE),
-         HyperParam("step_size_up", 2000, "int", _COUNT),
-         HyperParam("step_size_down", None, "optional_int", _COUNT),
-         HyperParam("mode", "triangular", "choice", choices=("triangular", "triangular2", "exp_range")),
-         HyperParam("gamma", 1.0, "real", Interval(0.0, 1.0, "right"))),
-        cyclic_lr),
-    "onecycle": ScheduleSpec(
-        "onecycle", "torch.optim.lr_scheduler.OneCycleLR",
-        (HyperParam("max_lr", REQUIRED, "real", POSITIVE),
-         HyperParam("total_steps", REQUIRED, "int", _COUNT),
-         HyperParam("pct_start", 0.3, "real", Interval(0.0, 1.0, "both")),
-         HyperParam("anneal_strategy", "cos", "choice", choices=("cos", "linear")),
-         HyperParam("div_factor", 25.0, "real", POSITIVE),
-         HyperParam("final_div_factor", 1e4, "real", POSITIVE),
-         HyperParam("three_phase", False, "bool")),
-        one_cycle_lr,
-        rules=(Rule(("total_steps", "pct_start", "three_phase"), _onecycle_rule),)),
-    "plateau": ScheduleSpec(
-        "plateau", "torch.optim.lr_scheduler.ReduceLROnPlateau",
-        (_LR,
-         HyperParam("mode", "min", "choice", choices=("min", "max")),
-         HyperParam("factor", 0.1, "real", Interval(0.0, 1.0, "neither")),
-         HyperParam("patience", 10, "int", Interval(0, None, "left")),
-         HyperParam("threshold", 1e-4, "real", NON_NEGATIVE),
-         HyperParam("threshold_mode", "rel", "choice", choices=("rel", "abs")),
-         HyperParam("cooldown", 0, "int", Interval(0, None, "left")),
-         HyperParam("min_lr", 0.0, "real", NON_NEGATIVE),
-         HyperParam("eps", 1e-8, "real", NON_NEGATIVE)),
-        None, warmup=False),
-}
+class WarmupParams(ScheduleParams):
+    """A schedule that a linear warm-up may precede."""
+
+    warmup_steps: int = Field(0, ge=0, description="Steps of linear warm-up before the schedule starts.")
+    warmup_start_factor: Real = Field(1.0 / 3, gt=0, le=1, description="The warm-up starts at start_factor "
+                                      "times the schedule's first rate.")
+
+
+class ConstantSchedule(WarmupParams):
+    """``eta_t = lr``."""
+
+    torch_name: ClassVar[str] = "(none: no scheduler)"
+    fn: ClassVar[Callable] = constant_lr
+    name: Literal["constant"] = "constant"
+    lr: _LR | None = Field(None, description=_LR_DOC)
+
+
+class InverseTimeSchedule(WarmupParams):
+    """``eta_t = lr / (1 + decay * t)``."""
+
+    torch_name: ClassVar[str] = "lr / (1 + decay * t)"
+    fn: ClassVar[Callable] = inverse_time_lr
+    name: Literal["inverse_time"] = "inverse_time"
+    lr: _LR | None = Field(None, description=_LR_DOC)
+    decay: Real = Field(ge=0, description="Decay per step.")
+
+
+class MinSchedule(WarmupParams):
+    """``eta_t = min(lr, c / t)``."""
+
+    torch_name: ClassVar[str] = "min(lr, c / t)"
+    fn: ClassVar[Callable] = min_inverse_lr
+    name: Literal["min"] = "min"
+    lr: _LR | None = Field(None, description=_LR_DOC)
+    c: Real = Field(gt=0, description="Numerator of the 1/t decay.")
+
+
+_GAMMA_DOC = "Multiplicative factor of the decay."
+
+
+class StepSchedule(WarmupParams):
+    """``StepLR``."""
+
+    torch_name: ClassVar[str] = "torch.optim.lr_scheduler.StepLR"
+    fn: ClassVar[Callable] = step_lr
+    name: Literal["step"] = "step"
+    lr: _LR | None = Field(None, description=_LR_DOC)
+    step_size: int = Field(ge=1, description="Steps between decays.")
+    gamma: Real = Field(0.1, gt=0, description=_GAMMA_DOC)
+
+
+class MultiStepSchedule(WarmupParams):
+    """``MultiStepLR``."""
+
+    torch_name: ClassVar[str] = "torch.optim.lr_scheduler.MultiStepLR"
+    fn: ClassVar[Callable] = multistep_lr
+    name: Literal["multistep"] = "multistep"
+    lr: _LR | None = Field(None, description=_LR_DOC)
+    milestones: list[Annotated[int, Field(ge=1)]] = Field(description="Steps at which the rate decays "
+                                                          "(strictly increasing).")
+    gamma: Real = Field(0.1, gt=0, description=_GAMMA_DOC)
+
+    @model_validator(mode="after")
+    def _increasing(self):
+        m = self.milestones
+        if any(b <= a for a, b in zip(m, m[1:])):
+            raise ValueError(f"milestones: must be strictly increasing (got {m})")
+        return self
+
+
+class ExponentialSchedule(WarmupParams):
+    """``ExponentialLR``."""
+
+    torch_name: ClassVar[str] = "torch.optim.lr_scheduler.ExponentialLR"
+    fn: ClassVar[Callable] = exponential_lr
+    name: Literal["exponential"] = "exponential"
+    lr: _LR | None = Field(None, description=_LR_DOC)
+    gamma: Real = Field(gt=0, description=_GAMMA_DOC)
+
+
+_ETA_MIN_DOC = "Smallest learning rate."
+
+
+class CosineSchedule(WarmupParams):
+    """``CosineAnnealingLR``."""
+
+    torch_name: ClassVar[str] = "torch.optim.lr_scheduler.CosineAnnealingLR"
+    fn: ClassVar[Callable] = cosine_annealing_lr
+    name: Literal["cosine"] = "cosine"
+    lr: _LR | None = Field(None, description=_LR_DOC)
+    T_max: int = Field(ge=1, description="Steps of the half cosine (continued periodically after).")
+    eta_min: Real = Field(0.0, ge=0, description=_ETA_MIN_DOC)
+
+
+class CosineRestartsSchedule(WarmupParams):
+    """``CosineAnnealingWarmRestarts`` (SGDR)."""
+
+    torch_name: ClassVar[str] = "torch.optim.lr_scheduler.CosineAnnealingWarmRestarts"
+    fn: ClassVar[Callable] = cosine_annealing_warm_restarts_lr
+    name: Literal["cosine_restarts"] = "cosine_restarts"
+    lr: _LR | None = Field(None, description=_LR_DOC)
+    T_0: int = Field(ge=1, description="Steps of the first cycle.")
+    T_mult: int = Field(1, ge=1, description="Factor by which each cycle is longer than the previous.")
+    eta_min: Real = Field(0.0, ge=0, description=_ETA_MIN_DOC)
+
+
+class CyclicSchedule(WarmupParams):
+    """``CyclicLR`` (learning rate only)."""
+
+    torch_name: ClassVar[str] = "torch.optim.lr_scheduler.CyclicLR"
+    fn: ClassVar[Callable] = cyclic_lr
+    name: Literal["cyclic"] = "cyclic"
+    base_lr: Real = Field(gt=0, description="Lower bound of the cycle.")
+    max_lr: Real = Field(gt=0, description="Upper bound of the cycle.")
+    step_size_up: int = Field(2000, ge=1, description="Steps of the increasing half of a cycle.")
+    step_size_down: Annotated[int, Field(ge=1)] | None = Field(None, description="Steps of the decreasing half "
+                                                               "(default: step_size_up).")
+    mode: Literal["triangular", "triangular2", "exp_range"] = Field("triangular", description="Amplitude "
+                                                                    "policy: constant, halved each cycle, gamma**t.")
+    gamma: Real = Field(1.0, gt=0, le=1, description="Base of the exp_range scaling.")
+
+
+class OneCycleSchedule(WarmupParams):
+    """``OneCycleLR`` (learning rate only)."""
+
+    torch_name: ClassVar[str] = "torch.optim.lr_scheduler.OneCycleLR"
+    fn: ClassVar[Callable] = one_cycle_lr
+    name: Literal["onecycle"] = "onecycle"
+    max_lr: Real = Field(gt=0, description="Peak learning rate.")
+    total_steps: int = Field(ge=1, description="Steps of the whole cycle.")
+    pct_start: Real = Field(0.3, ge=0, le=1, description="Fraction of the cycle spent increasing the rate.")
+    anneal_strategy: Literal["cos", "linear"] = Field("cos", description="Annealing shape.")
+    div_factor: Real = Field(25.0, gt=0, description="Initial rate = max_lr / div_factor.")
+    final_div_factor: Real = Field(1e4, gt=0, description="Final rate = initial rate / final_div_factor.")
+    three_phase: bool = Field(False, description="Anneal back to the initial rate before the final decay.")
+
+    @model_validator(mode="after")
+    def _phases(self):
+        pct, total = self.pct_start, self.total_steps
+        ends = _one_cycle_phases(total, pct, self.three_phase)
+        if ends[0] == 0.0:
+            raise ValueError(f"pct_start: pct_start * total_steps must not be 1 (the first phase would be "
+                             f"empty; got pct_start={pct!r}, total_steps={total})")
+        if self.three_phase and not ends[1] < ends[2]:
+            raise ValueError(f"pct_start: three_phase needs 2 * pct_start * total_steps - 2 < total_steps - 1 "
+                             f"(got pct_start={pct!r}, total_steps={total})")
+        if not self.three_phase and not ends[0] < ends[1]:
+            raise ValueError(f"pct_start: must be < 1 without three_phase (got {pct!r})")
+        return self
+
+
+class PlateauSchedule(ScheduleParams):
+    """``ReduceLROnPlateau`` (fed the validation loss once per epoch; no warm-up)."""
+
+    torch_name: ClassVar[str] = "torch.optim.lr_scheduler.ReduceLROnPlateau"
+    fn: ClassVar[None] = None
+    name: Literal["plateau"] = "plateau"
+    lr: _LR | None = Field(None, description=_LR_DOC)
+    mode: Literal["min", "max"] = Field("min", description="Whether the metric should go down or up.")
+    factor: Real = Field(0.1, gt=0, lt=1, description="Factor of each reduction.")
+    patience: int = Field(10, ge=0, description="Epochs without improvement before a reduction.")
+    threshold: Real = Field(1e-4, ge=0, description="Smallest improvement that counts.")
+    threshold_mode: Literal["rel", "abs"] = Field("rel", description="Threshold relative to best, or absolute.")
+    cooldown: int = Field(0, ge=0, description="Epochs after a reduction before counting again.")
+    min_lr: Real = Field(0.0, ge=0, description="Lower bound of the rate.")
+    eps: Real = Field(1e-8, ge=0, description="Smaller changes of the rate are skipped.")
+
+
+def _leaves(cls):
+    for sub in cls.__subclasses__():
+        yield from ([sub] if "name" in sub.model_fields else _leaves(sub))
+
+
+SCHEDULES: dict[str, type[ScheduleParams]] = {name_of(c): c for c in _leaves(ScheduleParams)}
+
+#: The type of a scenario's ``[schedule]`` table: one of :data:`SCHEDULES` by ``name`` (default constant).
+ScheduleConfig = tagged_union("ScheduleConfig", SCHEDULES, "constant")
 
 
 def validate_schedule(spec: dict) -> list[str]:
-    """One line per problem in a schedule spec ``{"name": ..., **params}``."""
+    """One line per problem in a schedule spec ``{"name": ..., **params}`` (``lr`` required where
+    the schedule takes one: there is no optimizer here to take it from)."""
     if not isinstance(spec, dict):
-        return [f"schedule: must be a table with a 'name' (got {_fmt(spec)})"]
+        return [f"schedule: must be a table with a 'name' (got {spec!r})"]
     if "name" not in spec:
         return [f"name: required (one of {', '.join(SCHEDULES)})"]
     name = spec["name"]
     if not isinstance(name, str) or name not in SCHEDULES:
-        close = difflib.get_close_matches(str(name), list(SCHEDULES), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(SCHEDULES)})"
-        return [f"name: unknown schedule {_fmt(name)}{hint}"]
-    return SCHEDULES[name].validate({k: v for k, v in spec.items() if k != "name"})
+        return [unknown_name(name, SCHEDULES, "schedule")]
+    cls = SCHEDULES[name]
+    out = problems(cls, spec)
+    if "lr" in cls.model_fields and spec.get("lr") is None and not any(p.startswith("lr:") for p in out):
+        out.insert(0, "lr: required key is missing")
+    return out
 
 
 def resolve_schedule(spec: dict) -> dict:
-    """The spec with defaults filled in; ``ValueError`` listing every problem."""
-    problems = validate_schedule(spec)
-    if problems:
-        raise ValueError("\n".join(problems))
-    out = SCHEDULES[spec["name"]].resolve({k: v for k, v in spec.items() if k != "name"})
+    """The spec with defaults filled in (``name`` and every parameter, ``per`` excluded);
+    ``ValueError`` listing every problem."""
+    found = validate_schedule(spec)
+    if found:
+        raise ValueError("\n".join(found))
+    out = build(SCHEDULES[spec["name"]], spec).resolved()
     out["name"] = spec["name"]
     return out
 
@@ -461,7 +536,7 @@ def schedule_lr(spec: dict, t) -> Any:
     hp = resolve_schedule(spec)
     sched = SCHEDULES[hp.pop("name")]
     if sched.fn is None:
-        raise ValueError(f"schedule '{sched.name}' depends on a metric: use ReduceLROnPlateau")
+        raise ValueError(f"schedule '{name_of(sched)}' depends on a metric: use ReduceLROnPlateau")
     warm = hp.pop("warmup_steps")
     start_factor = hp.pop("warmup_start_factor")
     t, scalar = _steps(t)

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from dynet.config import (
     RBMData,
     RBMSchedule,
+    default_schedule,
     ScenarioBase,
     Strict,
     check_schedule,
@@ -247,7 +248,7 @@ class BoltzmannScenario(ScenarioBase):
     tempering: BMTempering | None = None
     data: RBMData | None = None
     training: BMTraining | None = None
-    schedule: RBMSchedule = Field(default_factory=RBMSchedule)
+    schedule: RBMSchedule = Field(default_factory=default_schedule)
     record: BMRecord = Field(default_factory=BMRecord)
 
     @model_validator(mode="after")

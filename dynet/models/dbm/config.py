@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from dynet.config import (
     RBMData,
     RBMSchedule,
+    default_schedule,
     ScenarioBase,
     Strict,
     check_schedule,
@@ -74,7 +75,7 @@ class DBMScenario(ScenarioBase):
     training: DBMTraining = Field(default_factory=DBMTraining)
     mean_field: DBMMeanField = Field(default_factory=DBMMeanField)
     pretraining: DBMPretraining = Field(default_factory=DBMPretraining)
-    schedule: RBMSchedule = Field(default_factory=RBMSchedule)
+    schedule: RBMSchedule = Field(default_factory=default_schedule)
     sampling: RBMSampling = Field(default_factory=RBMSampling)
     record: DBMRecord = Field(default_factory=DBMRecord)
 

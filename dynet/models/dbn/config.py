@@ -8,6 +8,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from dynet.config import (
     RBMSchedule,
+    default_schedule,
     ScenarioBase,
     Strict,
     check_schedule,
@@ -73,7 +74,7 @@ class DBNPretraining(RBMTraining):
         "zero", description="Initial visible biases: zero or log(p_i / (1 - p_i)) of the layer's training "
         "input (Hinton's guide).")
     hidden_bias: float = Field(0.0, description="Initial hidden biases.")
-    schedule: RBMSchedule = Field(default_factory=RBMSchedule)
+    schedule: RBMSchedule = Field(default_factory=default_schedule)
     sparsity: RBMSparsity | None = None
 
     @model_validator(mode="after")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from dynet.config import ScenarioBase, Strict, check_schedule, data_shape, dense_memory
+from dynet.train.initializers import INITIALIZERS
+from dynet.train.initializers import PARAMS as INIT_PARAMS
+from dynet.train.initializers import validate as validate_init
+from dynet.train.optimizers import OptimizerConfig, SGDParams
+from dynet.train.schedules import ConstantSchedule, ScheduleConfig
 
 
 class _DataBase(Strict):
@@ -178,46 +183,28 @@ class FeedforwardTransfer(Strict):
 
 
 class FeedforwardInit(Strict):
-    weights: str = Field("glorot_uniform", description="Initializer name (dynet.train.initializers).")
-    params: dict[str, Any] = Field(default_factory=dict, description="Initializer parameters; Glorot's gain "
-                                   "defaults to the hidden activation's recommended gain.")
+    weights: Literal[tuple(INITIALIZERS)] = Field("glorot_uniform", description="Initializer name "
+                                                 "(dynet.train.initializers).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Initializer parameters (those of the "
+                                   "initializer named by weights); Glorot's gain defaults to the hidden "
+                                   "activation's recommended gain (dynet.train.initializers.PARAMS).",
+                                   json_schema_extra={"anyOf": [c.model_json_schema()
+                                                                for c in dict.fromkeys(INIT_PARAMS.values())]})
     bias: float = Field(0.0, description="Constant initial bias.")
     transfer: FeedforwardTransfer | None = Field(None, description="Initialize chosen layers from another run.")
 
     @model_validator(mode="after")
     def _known(self):
-        from dynet.train import initializers
-
-        problems = initializers.validate(self.weights, self.params)
-        if problems:
-            raise ValueError("; ".join(problems))
+        found = validate_init(self.weights, self.params)
+        if found:
+            raise ValueError("; ".join("params." + p for p in found))
         return self
 
 
-class FeedforwardOptimizer(BaseModel):
-    """``name`` and its hyper-parameters with PyTorch's names (``lr``, ``momentum``, ``betas``, ...)."""
-
-    model_config = ConfigDict(extra="allow", strict=True)
-    name: str = "sgd"
-
-    @model_validator(mode="after")
-    def _known(self):
-        from dynet.train import optimizers
-
-        problems = optimizers.validate(self.name, dict(self.model_extra or {}))
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-
-class FeedforwardSchedule(BaseModel):
-    """Learning-rate schedule ``name`` and parameters (``dynet.train.schedules``); ``lr`` defaults
-    to the optimizer's. ``per``: advance it once per epoch (PyTorch's usual ``scheduler.step()``
-    after each epoch) or once per optimizer step (cyclic, one-cycle)."""
-
-    model_config = ConfigDict(extra="allow", strict=True)
-    name: str = "constant"
-    per: Literal["epoch", "step"] = "epoch"
+#: The ``[optimizer]`` table: one of dynet.train.optimizers.OPTIMIZERS by ``name`` (default sgd).
+FeedforwardOptimizer = OptimizerConfig
+#: The ``[schedule]`` table: one of dynet.train.schedules.SCHEDULES by ``name`` (default constant).
+FeedforwardSchedule = ScheduleConfig
 
 
 class FeedforwardTraining(Strict):
@@ -281,8 +268,10 @@ class FeedforwardScenario(ScenarioBase):
     data: FeedforwardData
     network: FeedforwardNetwork = Field(default_factory=FeedforwardNetwork)
     init: FeedforwardInit = Field(default_factory=FeedforwardInit)
-    optimizer: FeedforwardOptimizer = Field(default_factory=lambda: FeedforwardOptimizer(name="sgd", lr=0.01))
-    schedule: FeedforwardSchedule = Field(default_factory=FeedforwardSchedule)
+    optimizer: FeedforwardOptimizer = Field(default_factory=lambda: SGDParams(lr=0.01), description="The optimizer "
+                                       "(name) and its hyper-parameters, with PyTorch's names and defaults.")
+    schedule: FeedforwardSchedule = Field(default_factory=ConstantSchedule, description="Learning-rate schedule (name) "
+                                     "and its parameters (dynet.train.schedules); lr defaults to the optimizer's.")
     training: FeedforwardTraining = Field(default_factory=FeedforwardTraining)
     regularization: FeedforwardRegularization = Field(default_factory=FeedforwardRegularization)
     early_stopping: EarlyStopping | None = None
@@ -312,7 +301,7 @@ class FeedforwardScenario(ScenarioBase):
                 raise ValueError(f"{key}: layer {bad[0]} does not exist (the network has layers 0..{n_layers - 1})")
         if self.early_stopping is not None and self.data.validation == 0:
             raise ValueError("early_stopping: needs a validation split (data.validation > 0)")
-        sched = check_schedule(self.schedule, (self.optimizer.model_extra or {}).get("lr", 0.01))
+        sched = check_schedule(self.schedule, self.optimizer.resolved()["lr"])
         if sched["name"] == "plateau" and self.data.validation == 0:
             raise ValueError("schedule.name: 'plateau' watches the validation loss: needs data.validation > 0")
         return self

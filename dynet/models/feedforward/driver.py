@@ -50,11 +50,10 @@ from dynet.store import TrajectorySpec
 from dynet.train import activations as A
 from dynet.train import initializers as I
 from dynet.train import losses as L
-from dynet.train import optimizers as O
 from dynet.train import schedules as S
 
 from . import kernels as K
-from .config import encoder_sizes, hidden_sizes
+from .config import FeedforwardScenario, FeedforwardTransfer, encoder_sizes, hidden_sizes
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -148,14 +147,33 @@ class Setup:
     last_running: tuple | None = None  # train(): the final running statistics when the best were restored
 
 
-def resolve_loss(config: dict, task: str, n_classes: int) -> tuple[str, int]:
+def settings(config: FeedforwardScenario | dict) -> FeedforwardScenario:
+    """The typed settings of a run: ``config`` itself, or a resolved config dict (``RunSpec.config``)
+    validated. What the driver reads; defaults are the schema's."""
+    if isinstance(config, FeedforwardScenario):
+        return config
+    from dynet.scenario import run_settings
+
+    return run_settings("feedforward", config)
+
+
+def _data_table(config: FeedforwardScenario | dict, sha256: str | None) -> dict:
+    """``data`` as :func:`load_data` reads it: the typed table, with the file's hash (not a setting:
+    the scenario expansion put it in the resolved config dict, ``config["data"]["sha256"]``)."""
+    if isinstance(config, dict):
+        sha256 = config["data"].get("sha256", sha256)
+    data = settings(config).data.model_dump()
+    return data if sha256 is None else {**data, "sha256": sha256}
+
+
+def resolve_loss(config: FeedforwardScenario | dict, task: str, n_classes: int) -> tuple[str, int]:
     """(loss name, number of outputs) for the network kind, task and classes; ValueError if they clash.
 
     An autoencoder's outputs are its inputs: the number returned is 0 (the caller knows the width).
     """
-    net = config["network"]
-    kind = net["kind"]
-    loss = net["loss"]
+    net = settings(config).network
+    kind = net.kind
+    loss = net.loss
     if kind == "autoencoder":
         if loss not in (None, "mse", "bce_with_logits"):
             raise ValueError(f"network.loss: an autoencoder reconstructs its inputs with 'mse' or "
@@ -233,33 +251,35 @@ def batch_norm_table(flags: list[bool], layout: np.ndarray) -> tuple[np.ndarray,
     return bn, feat
 
 
-def init_params(config: dict, layout: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    init = config["init"]
-    params = dict(init["params"])
-    act = config["network"]["activation"]
-    if (init["weights"].startswith(("glorot", "xavier")) and "gain" not in params
-            and config["network"]["kind"] in ("mlp", "autoencoder")):
-        params["gain"] = A.gain(act, config["network"]["activation_param"])
+def init_params(config: FeedforwardScenario | dict, layout: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    cfg = settings(config)
+    init, net = cfg.init, cfg.network
+    params = dict(init.params)
+    if (init.weights.startswith(("glorot", "xavier")) and "gain" not in params
+            and net.kind in ("mlp", "autoencoder")):
+        params["gain"] = A.gain(net.activation, net.activation_param)
     flat = np.empty(n_params(layout), np.float32)
     for n_in, n_out, w, b, _ in layout:
-        flat[w:w + n_in * n_out] = I.initialize(init["weights"], rng, (int(n_in), int(n_out)), **params).ravel()
-        flat[b:b + n_out] = init["bias"]
+        flat[w:w + n_in * n_out] = I.initialize(init.weights, rng, (int(n_in), int(n_out)), **params).ravel()
+        flat[b:b + n_out] = init.bias
     return flat
 
 
-def prepare_data(config: dict, data_rng: np.random.Generator, base_dir: str) -> tuple[np.ndarray, np.ndarray, str]:
+def prepare_data(config: FeedforwardScenario | dict, data_rng: np.random.Generator, base_dir: str,
+                 sha256: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """The data as the network sees it before splitting: (X scaled by ``data.scale``, y, task);
-    an autoencoder's task is reconstruction (its targets are X itself, set after standardizing)."""
-    x, y, task = load_data(config["data"], data_rng, base_dir)
-    scale = config["data"].get("scale", 1.0)
-    if scale != 1.0:
-        x = x * scale
-    if config["network"]["kind"] == "autoencoder":
+    an autoencoder's task is reconstruction (its targets are X itself, set after standardizing).
+    ``sha256``: the data file's hash (read from ``config`` when it is a resolved config dict)."""
+    cfg = settings(config)
+    x, y, task = load_data(_data_table(config, sha256), data_rng, base_dir)
+    if cfg.data.scale != 1.0:
+        x = x * cfg.data.scale
+    if cfg.network.kind == "autoencoder":
         task = RECONSTRUCTION
     return x, y, task
 
 
-def network_sizes(config: dict, x: np.ndarray, y: np.ndarray, task: str) -> tuple[list[int], str, int]:
+def network_sizes(config: FeedforwardScenario | dict, x: np.ndarray, y: np.ndarray, task: str) -> tuple[list[int], str, int]:
     """(layer sizes from inputs to outputs, loss name, number of classes) of a run on this data."""
     n_classes = int(y.max()) + 1 if task == CLASSIFICATION else 0
     loss, n_out = resolve_loss(config, task, n_classes)
@@ -267,20 +287,23 @@ def network_sizes(config: dict, x: np.ndarray, y: np.ndarray, task: str) -> tupl
         n_out = y.shape[1]
     elif task == RECONSTRUCTION:
         n_out = x.shape[1]
-    return [x.shape[1], *hidden_sizes(config["network"]), n_out], loss, n_classes
+    return [x.shape[1], *hidden_sizes(settings(config).network.model_dump()), n_out], loss, n_classes
 
 
-def setup(config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = ".", store: str | None = None) -> Setup:
-    """Data splits, network and initial parameters of a run. ``store``: where ``init.transfer`` looks
-    for its source run when it names no store (the store the run writes to)."""
+def setup(config: FeedforwardScenario | dict, seed_sequence: np.random.SeedSequence, base_dir: str = ".",
+          store: str | None = None, sha256: str | None = None) -> Setup:
+    """Data splits, network and initial parameters of a run (its typed settings, or its resolved config
+    dict). ``store``: where ``init.transfer`` looks for its source run when it names no store (the store
+    the run writes to); ``sha256``: the data file's hash (in a config dict, ``data.sha256``)."""
     data_ss, split_ss, init_ss, train_ss = seed_sequence.spawn(4)
-    d = config["data"]
-    x, y, task = prepare_data(config, np.random.default_rng(data_ss), base_dir)
-    sizes, loss, n_classes = network_sizes(config, x, y, task)
-    tr, va, te = _data.split(len(x), (1.0 - d["validation"] - d["test"], d["validation"], d["test"]),
+    cfg = settings(config)
+    d = cfg.data
+    x, y, task = prepare_data(config, np.random.default_rng(data_ss), base_dir, sha256)
+    sizes, loss, n_classes = network_sizes(cfg, x, y, task)
+    tr, va, te = _data.split(len(x), (1.0 - d.validation - d.test, d.validation, d.test),
                              np.random.default_rng(split_ss))
     xs = [x[tr], x[va], x[te]]
-    if d["standardize"]:
+    if d.standardize:
         xs = list(_data.standardize(*xs))
     splits = {}
     labels = {}
@@ -292,40 +315,41 @@ def setup(config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = "
         else:
             yy, lab = _targets(loss, y[idx], task)
         splits[name] = (np.ascontiguousarray(xx, np.float32), yy, lab)
-    net = config["network"]
+    net = cfg.network
     hidden = sizes[1:-1]
-    batch = _batch_size(config, len(tr))
+    batch = _batch_size(cfg, len(tr))
     layout = make_layout(sizes, batch)
-    act = net["activation"]
-    param = net["activation_param"]
+    act = net.activation
+    param = net.activation_param
     param = A.DEFAULT_PARAMS.get(act, 0.0) if param is None else param
     n_hidden = len(hidden)
     act_codes = np.full(max(1, n_hidden), A.ACTIVATION_CODES[act], np.int64)
     act_params = np.full(max(1, n_hidden), float(param), np.float64)
-    reg = config["regularization"]
-    drop = np.array(per_hidden(reg["dropout"], n_hidden) + [0.0], np.float64)  # the output layer has none
-    bn, n_feat = batch_norm_table(per_hidden(reg.get("batch_norm", False), n_hidden), layout)
-    params = init_params(config, layout, np.random.default_rng(init_ss))
+    reg = cfg.regularization
+    drop = np.array(per_hidden(reg.dropout, n_hidden) + [0.0], np.float64)  # the output layer has none
+    bn, n_feat = batch_norm_table(per_hidden(reg.batch_norm, n_hidden), layout)
+    params = init_params(cfg, layout, np.random.default_rng(init_ss))
     gamma_beta = [np.r_[np.ones(int(layout[l, 1])), np.zeros(int(layout[l, 1]))] for l in range(len(layout))
                   if bn[l, 0] >= 0]
     params = np.concatenate([params, *gamma_beta]).astype(np.float32)
     frozen = np.zeros(len(layout), np.bool_)
-    frozen[config["training"].get("freeze", [])] = True
+    frozen[cfg.training.freeze] = True
     st = Setup(task=task, n_classes=n_classes, loss=loss, loss_code=L.LOSS_CODES[loss], n_out=sizes[-1], sizes=sizes,
                layout=layout, act_codes=act_codes, act_params=act_params, drop=drop,
-               inverted=reg["dropout_mode"] == "inverted", params=params, splits=splits,
+               inverted=reg.dropout_mode == "inverted", params=params, splits=splits,
                rng_state=seed_state(train_ss), bn=bn, bn_mean=np.zeros(n_feat, np.float32),
-               bn_var=np.ones(n_feat, np.float32), bn_momentum=float(reg.get("batch_norm_momentum", 0.1)),
-               bn_eps=float(reg.get("batch_norm_eps", 1e-5)), frozen=frozen,
-               code_layer=len(encoder_sizes(net)) - 1 if net["kind"] == "autoencoder" else -1, labels=labels)
-    transfer = config["init"].get("transfer")
-    if transfer:
+               bn_var=np.ones(n_feat, np.float32), bn_momentum=float(reg.batch_norm_momentum),
+               bn_eps=float(reg.batch_norm_eps), frozen=frozen,
+               code_layer=len(encoder_sizes(net.model_dump())) - 1 if net.kind == "autoencoder" else -1,
+               labels=labels)
+    transfer = cfg.init.transfer
+    if transfer is not None:
         apply_transfer(st, load_transfer(transfer, sizes, list(bn[:, 0] >= 0), base_dir, store))
     return st
 
 
-def _batch_size(config: dict, n_train: int) -> int:
-    b = config["training"]["batch_size"]
+def _batch_size(config: FeedforwardScenario | dict, n_train: int) -> int:
+    b = settings(config).training.batch_size
     return n_train if b == "full" else min(int(b), n_train)
 
 
@@ -335,10 +359,10 @@ class TransferError(DynetError, ValueError):
     """The source run of ``init.transfer`` is missing, incomplete, ambiguous or does not fit."""
 
 
-def _source_run(tr: dict, base_dir: str, default_store: str | None):
+def _source_run(tr: FeedforwardTransfer, base_dir: str, default_store: str | None):
     """(store path, store root group, run id, run attributes) of the run ``init.transfer`` names."""
-    if tr.get("store"):
-        path = tr["store"] if os.path.isabs(tr["store"]) else os.path.join(base_dir, tr["store"])
+    if tr.store:
+        path = tr.store if os.path.isabs(tr.store) else os.path.join(base_dir, tr.store)
         key = "init.transfer.store"
     elif default_store is not None:
         path, key = os.fspath(default_store), "init.transfer"
@@ -348,21 +372,21 @@ def _source_run(tr: dict, base_dir: str, default_store: str | None):
         root = _store.open_store(path)
     except _store.StoreError as exc:
         raise TransferError(f"{key}: {exc}") from None
-    if tr.get("run"):
+    if tr.run:
         try:
-            rid = _store.find_run(root, tr["run"])
+            rid = _store.find_run(root, tr.run)
         except _store.StoreError as exc:
             raise TransferError(f"init.transfer.run: {exc} ({path})") from None
     else:
-        point = tr.get("point") or {}
+        point = tr.point
         with warnings.catch_warnings():  # runs being written meanwhile leave files that are not groups yet
             warnings.filterwarnings("ignore", message=r"Object at .* is not recognized as a component")
             runs = _store.list_runs(root)
-        matches = [r for r, a in runs.items() if a.get("scenario") == tr["scenario"]
-                   and a.get("replicate") == tr.get("replicate", 0)
+        matches = [r for r, a in runs.items() if a.get("scenario") == tr.scenario
+                   and a.get("replicate") == tr.replicate
                    and all(a.get("params", {}).get(k) == v for k, v in point.items())]
-        selection = f"replicate {tr.get('replicate', 0)}" + (f", point {point}" if point else "")
-        what = f"scenario '{tr['scenario']}' ({selection})"
+        selection = f"replicate {tr.replicate}" + (f", point {point}" if point else "")
+        what = f"scenario '{tr.scenario}' ({selection})"
         if not matches:
             raise TransferError(f"init.transfer.scenario: no run of {what} in {path}")
         if len(matches) > 1:
@@ -378,7 +402,7 @@ def _source_run(tr: dict, base_dir: str, default_store: str | None):
     return path, root, rid, attrs
 
 
-def load_transfer(tr: dict, sizes: list[int], bn_layers: list[bool], base_dir: str,
+def load_transfer(tr: FeedforwardTransfer, sizes: list[int], bn_layers: list[bool], base_dir: str,
                   default_store: str | None = None) -> dict:
     """Read the layers ``init.transfer`` copies and check they fit a network of ``sizes`` whose layers
     ``l`` have batch norm where ``bn_layers[l]`` (in the source and destination alike).
@@ -390,8 +414,8 @@ def load_transfer(tr: dict, sizes: list[int], bn_layers: list[bool], base_dir: s
     """
     path, root, rid, attrs = _source_run(tr, base_dir, default_store)
     names = set(_store.array_names(root, rid))
-    layers = list(tr["layers"])
-    into = list(tr.get("into") or layers)
+    layers = list(tr.layers)
+    into = list(tr.into or layers)
     arrays = {}
     for src, dst in zip(layers, into):
         if f"weight_{src}" not in names:
@@ -527,14 +551,13 @@ def trajectory_specs(st: Setup, record_steps: bool) -> tuple[dict, dict]:
 
 
 class _Schedule:
-    def __init__(self, config: dict, steps_per_epoch: int):
-        extra = {k: v for k, v in config["schedule"].items() if k not in ("name", "per")}
-        self.spec = {"name": config["schedule"]["name"], **extra}
-        sched = S.SCHEDULES[self.spec["name"]]
-        if "lr" in [p.name for p in sched.params] and "lr" not in self.spec:
-            self.spec["lr"] = O.get_spec(config["optimizer"]["name"]).resolve(
-                {k: v for k, v in config["optimizer"].items() if k != "name"})["lr"]
-        self.per_step = config["schedule"]["per"] == "step"
+    def __init__(self, cfg: FeedforwardScenario, steps_per_epoch: int):
+        sched = cfg.schedule
+        # the parameters given (a schedule's own defaults are filled in by dynet.train.schedules)
+        self.spec = {"name": sched.name, **{k: getattr(sched, k) for k in sched.model_fields_set if k != "per"}}
+        if "lr" in type(sched).model_fields and self.spec.get("lr") is None:
+            self.spec["lr"] = cfg.optimizer.resolved()["lr"]
+        self.per_step = sched.per == "step"
         self.steps = steps_per_epoch
         self.plateau = S.ReduceLROnPlateau.from_spec(self.spec) if self.spec["name"] == "plateau" else None
 
@@ -551,8 +574,8 @@ class _Schedule:
             self.plateau.step(val_loss)
 
 
-def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_steps=None, on_snapshot=None,
-          on_checkpoint=None, resume: tuple[dict, dict] | None = None) -> dict:
+def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_steps=None,
+          on_snapshot=None, on_checkpoint=None, resume: tuple[dict, dict] | None = None) -> dict:
     """Train ``st.params`` (and batch norm's running statistics) in place; returns final metrics.
 
     Callbacks receive recorded rows. With early stopping's ``restore_best``, the parameters
@@ -567,18 +590,18 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
     the next epoch, bit-identical to a run that was never stopped; the rows recorded up to
     the checkpoint are not sent again.
     """
-    tr = config["training"]
+    cfg = settings(config)
+    tr = cfg.training
     x, y, lab = st.splits["train"]
     n = len(x)
-    batch = _batch_size(config, n)
-    sampling = K.SAMPLE_PERMUTATION if tr["sampling"] == "permutation" else K.SAMPLE_REPLACEMENT
+    batch = _batch_size(cfg, n)
+    sampling = K.SAMPLE_PERMUTATION if tr.sampling == "permutation" else K.SAMPLE_REPLACEMENT
     steps = (n + batch - 1) // batch
-    opt = O.get_spec(config["optimizer"]["name"])
-    hyper = opt.resolve({k: v for k, v in config["optimizer"].items() if k != "name"})
-    opt_hyper = opt.pack_hyper(hyper)
-    opt_state = opt.init_state(len(st.params), hyper, np.float32)
-    sched = _Schedule(config, steps)
-    reg = config["regularization"]
+    opt = cfg.optimizer
+    opt_hyper = opt.pack_hyper()
+    opt_state = opt.init_state(len(st.params), np.float32)
+    sched = _Schedule(cfg, steps)
+    reg = cfg.regularization
     n_layers = len(st.sizes) - 1
     units = int(st.layout[-1, 4] + batch * st.layout[-1, 1])
     buf = dict(z=np.empty(units, np.float32), a=np.empty(units, np.float32), d=np.empty(units, np.float32),
@@ -600,10 +623,10 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
     evals = {name: Evaluator(st, *st.splits[name], eval_batch) for name in ("train", "validation", "test")
              if len(st.splits[name][0])}
     has_val = "validation" in evals
-    es = config["early_stopping"]
+    es = cfg.early_stopping
     best = {"loss": math.inf, "epoch": 0, "params": st.params.copy(), "running": (st.bn_mean.copy(), st.bn_var.copy())}
     wait = 0
-    snap = config["record"]["snapshot_every"]
+    snap = cfg.record.snapshot_every
 
     def row(epoch, lr, batch_loss, grad_norm, ratio):
         ev = evals["train"](st.params)
@@ -651,13 +674,13 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
             sched.plateau.lr, sched.plateau.best = float(scalars[1]), float(scalars[2])
             for key, value in state["plateau"].items():
                 setattr(sched.plateau, key, value)
-    for epoch in range(epochs_run + 1, tr["epochs"] + 1):
+    for epoch in range(epochs_run + 1, tr.epochs + 1):
         lrs = sched.epoch_rates(epoch - 1)
         grad_sum[:] = 0.0
         done, diverged = K.train_epoch(
             st.params, grads, opt.code, opt_state, opt_hyper, (epoch - 1) * steps, lrs, st.layout, st.act_codes,
             st.act_params, st.drop, st.inverted, st.bn, st.bn_mean, st.bn_var, st.bn_momentum, st.bn_eps, st.frozen,
-            st.loss_code, reg["l1"], reg["l2"], tr["clip_norm"], tr["clip_value"], sampling, batch, x, y, lab,
+            st.loss_code, reg.l1, reg.l2, tr.clip_norm, tr.clip_value, sampling, batch, x, y, lab,
             x_buf, y_buf, lab_buf, idx, buf["z"], buf["a"], buf["d"], buf["mask"], buf["xhat"], inv_std, wt_buf,
             rng_state, step_loss, grad_sum, update_ratio, before)
         if diverged >= 0:
@@ -674,19 +697,19 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
             on_snapshot(epoch, st.params)
         if has_val:
             sched.end_epoch(ve["loss"])
-            if ve["loss"] < best["loss"] - (es["min_delta"] if es else 0.0):
+            if ve["loss"] < best["loss"] - (es.min_delta if es else 0.0):
                 best.update(loss=ve["loss"], epoch=epoch, params=st.params.copy(),
                             running=(st.bn_mean.copy(), st.bn_var.copy()))
                 wait = 0
             else:
                 wait += 1
-            if es and wait >= es["patience"]:
+            if es and wait >= es.patience:
                 stopped_early = True
                 break
-        if on_checkpoint is not None and epoch < tr["epochs"]:
+        if on_checkpoint is not None and epoch < tr.epochs:
             on_checkpoint(epoch, capture)
     final_params = st.params.copy()
-    if es and es["restore_best"] and best["epoch"] > 0:
+    if es and es.restore_best and best["epoch"] > 0:
         st.last_running = (st.bn_mean.copy(), st.bn_var.copy())
         st.params[:] = best["params"]
         st.bn_mean[:], st.bn_var[:] = best["running"]
@@ -701,7 +724,7 @@ def train(config: dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_s
         "val_metric": ve["metric"] if has_val else None,
         "best_epoch": best["epoch"] if has_val else None,
         "best_val_loss": best["loss"] if has_val else None,
-        "restored_best": bool(es and es["restore_best"] and best["epoch"] > 0),
+        "restored_best": bool(es and es.restore_best and best["epoch"] > 0),
     }
     if "test" in evals:
         te = evals["test"](st.params)
@@ -745,16 +768,18 @@ def _record_store(record) -> str | None:
 
 def run(spec, record) -> dict:
     """Train one feedforward run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
-    config = spec.config
-    st = setup(config, spec.seed_sequence(), spec.base_dir, store=_record_store(record))
-    return train_and_record(config, st, record)
+    cfg = spec.settings
+    st = setup(cfg, spec.seed_sequence(), spec.base_dir, store=_record_store(record),
+               sha256=spec.config["data"].get("sha256"))
+    return train_and_record(cfg, st, record)
 
 
-def train_and_record(config: dict, st: Setup, record) -> dict:
+def train_and_record(config: FeedforwardScenario | dict, st: Setup, record) -> dict:
     """Train the network of ``st`` into ``record`` (trajectories, checkpoints, weights, codes); its metrics.
 
     Resumes from the record's checkpoint when an earlier attempt of the run saved one."""
-    epoch_specs, step_specs = trajectory_specs(st, config["record"]["per_step"])
+    cfg = settings(config)
+    epoch_specs, step_specs = trajectory_specs(st, cfg.record.per_step)
     epochs = record.trajectory(epoch_specs)
     steps = record.trajectory(step_specs) if step_specs else None
     snapshots = []
@@ -765,7 +790,7 @@ def train_and_record(config: dict, st: Setup, record) -> dict:
         arrays = record.checkpoint_arrays()
         snapshots = [(int(e), p) for e, p in zip(record.resumed["snapshots"], arrays.pop("snapshots", []))]
         resume = (record.resumed, arrays)
-    every, seconds = config["record"]["checkpoint_every"], config["record"]["checkpoint_seconds"]
+    every, seconds = cfg.record.checkpoint_every, cfg.record.checkpoint_seconds
     last = [time.monotonic()]
 
     def checkpoint(epoch, capture):
@@ -779,7 +804,7 @@ def train_and_record(config: dict, st: Setup, record) -> dict:
         last[0] = time.monotonic()
 
     try:
-        metrics = train(config, st, st.rng_state, on_epoch=epochs.append, on_steps=steps.append if steps else None,
+        metrics = train(cfg, st, st.rng_state, on_epoch=epochs.append, on_steps=steps.append if steps else None,
                         on_snapshot=lambda e, p: snapshots.append((e, p.copy())), on_checkpoint=checkpoint,
                         resume=resume)
     finally:  # a diverged run keeps the epochs it recorded, for diagnosis
@@ -816,36 +841,37 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
     """Problems that need the data or another run: missing files, NaNs, task/loss clashes, tiny splits,
     a batch of one row under batch norm, and a transfer source run (in ``init.transfer.store``, else
     in ``store``, the store the runs will write to) that is missing, incomplete, ambiguous or of the
-    wrong shape."""
+    wrong shape. ``config``: a resolved config dict (with the data file's hash)."""
+    cfg = settings(config)
     try:
-        x, y, task = prepare_data(config, np.random.default_rng(0), base_dir)
+        x, y, task = prepare_data(cfg, np.random.default_rng(0), base_dir, config["data"].get("sha256"))
     except _data.DataError as exc:
         return [f"data.path: {exc}"]
     if not np.isfinite(x).all():
         return ["data: the inputs contain NaN or infinite values"]
     try:
-        sizes, loss, _ = network_sizes(config, x, y, task)
+        sizes, loss, _ = network_sizes(cfg, x, y, task)
     except ValueError as exc:
         return [str(exc)]
-    d = config["data"]
-    n_train = len(x) - int(d["validation"] * len(x)) - int(d["test"] * len(x))
+    d = cfg.data
+    n_train = len(x) - int(d.validation * len(x)) - int(d.test * len(x))
     if n_train < 1:
         return [f"data: no training samples left after the splits ({len(x)} samples)"]
     problems = []
     if task == RECONSTRUCTION and loss == "bce_with_logits":
-        if d["standardize"]:
+        if d.standardize:
             problems.append("network.loss: 'bce_with_logits' reconstructs inputs in [0, 1]: set "
                             "data.standardize = false (and data.scale to bring the inputs into [0, 1])")
         elif x.min() < 0 or x.max() > 1:
             problems.append(f"network.loss: 'bce_with_logits' reconstructs inputs in [0, 1]; these span "
                             f"[{x.min():g}, {x.max():g}] (set data.scale)")
-    bn_layers = per_hidden(config["regularization"].get("batch_norm", False), len(sizes) - 2) + [False]
-    batch = _batch_size(config, n_train)
-    if any(bn_layers) and (batch < 2 or config["training"]["sampling"] == "permutation" and n_train % batch == 1):
+    bn_layers = per_hidden(cfg.regularization.batch_norm, len(sizes) - 2) + [False]
+    batch = _batch_size(cfg, n_train)
+    if any(bn_layers) and (batch < 2 or cfg.training.sampling == "permutation" and n_train % batch == 1):
         problems.append(f"regularization.batch_norm: a batch of 1 row ({n_train} training samples in batches of "
                         f"{batch}) has no batch statistics; change training.batch_size")
-    transfer = config["init"].get("transfer")
-    if transfer and (transfer.get("store") or store is not None):
+    transfer = cfg.init.transfer
+    if transfer is not None and (transfer.store or store is not None):
         try:
             load_transfer(transfer, sizes, bn_layers, base_dir, store)
         except TransferError as exc:
@@ -855,24 +881,23 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
 
 def cost(config: dict) -> float:
     """Rough work of a run (multiply-adds), for batching small runs into one task."""
-    d = config["data"]
-    n = {"xor": 4, "parity": 2 ** d.get("n_bits", 3), "iris": 150, "digits": 1797}.get(d["source"],
-                                                                                        d.get("n_samples") or 1000)
-    width = [64, *hidden_sizes(config["network"]), 10]
+    cfg = settings(config)
+    d = cfg.data
+    n = {"xor": 4, "parity": 2 ** getattr(d, "n_bits", 3), "iris": 150, "digits": 1797}.get(
+        d.source, getattr(d, "n_samples", None) or 1000)
+    width = [64, *hidden_sizes(cfg.network.model_dump()), 10]
     size = sum(a * b for a, b in zip(width[:-1], width[1:]))
-    return 6.0 * n * size * config["training"]["epochs"]
+    return 6.0 * n * size * cfg.training.epochs
 
 
 def warmup() -> None:
     """Compile (or load from cache) the training kernels on a tiny problem."""
-    cfg = {"data": {"source": "xor", "n_samples": 8, "noise": 0.1, "validation": 0.25, "test": 0.0,
-                    "standardize": True},
-           "network": {"kind": "mlp", "hidden": [3], "activation": "tanh", "activation_param": None, "loss": None},
-           "init": {"weights": "glorot_uniform", "params": {}, "bias": 0.0},
-           "optimizer": {"name": "adam", "lr": 0.01}, "schedule": {"name": "constant", "per": "epoch"},
-           "training": {"epochs": 1, "batch_size": 2, "sampling": "permutation", "clip_norm": 1.0,
-                        "clip_value": 1.0},
-           "regularization": {"l1": 0.0, "l2": 0.01, "dropout": 0.1, "dropout_mode": "inverted"},
-           "early_stopping": None, "record": {"per_step": False, "snapshot_every": 0}}
+    cfg = FeedforwardScenario.model_validate({
+        "name": "warmup", "model": "feedforward", "seed": 0,
+        "data": {"source": "xor", "n_samples": 8, "noise": 0.1, "validation": 0.25},
+        "network": {"kind": "mlp", "hidden": [3], "activation": "tanh"},
+        "optimizer": {"name": "adam", "lr": 0.01},
+        "training": {"epochs": 1, "batch_size": 2, "clip_norm": 1.0, "clip_value": 1.0},
+        "regularization": {"l2": 0.01, "dropout": 0.1}})
     st = setup(cfg, np.random.SeedSequence(0))
     train(cfg, st, np.array([1, 2, 3, 4], np.uint64))

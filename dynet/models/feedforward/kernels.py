@@ -173,12 +173,52 @@ def _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_
 @njit(cache=True)
 def forward(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_momentum, bn_eps,
             training, x, z_buf, a_buf, mask_buf, xhat_buf, inv_std, rng_state):
-    """Forward pass of the rows ``x`` (rows, n_in); fills every layer's ``z`` and ``a``.
+    """Forward pass of the rows ``x``; fills every layer's ``z`` and ``a``.
 
-    Returns the output layer's activations (the logits), a view into ``a_buf``.
     In training, dropout masks are drawn from ``rng_state`` into ``mask_buf``, and batch
     norm uses the batch statistics (and updates the running ones); in evaluation it
     uses the running statistics and ``xhat_buf`` / ``inv_std`` are not touched.
+
+    Parameters
+    ----------
+    params : ndarray of float32 (or float64), shape (n_params,)
+        Every layer's ``W`` and ``b`` (offsets in ``layout``), then batch norm's gamma and beta.
+    layout : ndarray of int64, shape (L, 5)
+        Rows ``(n_in, n_out, w_off, b_off, u_off)``, one per layer (the output layer last).
+    act_codes : ndarray of int64, shape (max(1, L - 1),)
+        Activation code (``dynet.train.activations.ACTIVATION_CODES``) of each hidden layer.
+    act_params : ndarray of float64, shape (max(1, L - 1),)
+        Each hidden activation's parameter (leaky ReLU's slope, ELU's alpha...).
+    drop : ndarray of float64, shape (L,)
+        Dropout probability after each layer (0 for the output layer).
+    inverted : bool
+        Inverted dropout (scale by ``1 / (1 - p)`` in training) or classic (scale by ``1 - p`` in
+        evaluation).
+    bn : ndarray of int64, shape (L, 2)
+        ``(gamma offset in params, offset in bn_mean / bn_var)`` of each batch-normalised layer, -1
+        elsewhere.
+    bn_mean, bn_var : ndarray of float32, shape (n_features,)
+        Running mean and variance of the normalised features (``n_features`` may be 0).
+    bn_momentum, bn_eps : float
+        PyTorch's momentum of the running statistics, and the variance's epsilon.
+    training : bool
+        Training mode (dropout on, batch statistics) or evaluation mode.
+    x : ndarray of float32, shape (rows, n_in)
+        The input rows (``rows`` at most the batch the buffers were sized for).
+    z_buf, a_buf, mask_buf : ndarray of float32, shape (n_units,)
+        Per-batch pre-activations, activations and dropout masks of every layer (layer ``l`` at
+        ``u_off``, ``rows * n_out`` values), written.
+    xhat_buf : ndarray of float32, shape (n_units,) or (0,)
+        Batch norm's normalised inputs (training; empty without batch norm), written.
+    inv_std : ndarray of float32, shape (n_features,)
+        Batch norm's ``1 / sqrt(var + eps)`` of the batch (training), written.
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state of the dropout masks, advanced.
+
+    Returns
+    -------
+    ndarray of float32, shape (rows, n_out)
+        The output layer's activations (the logits), a view into ``a_buf``.
     """
     return _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_momentum,
                          bn_eps, training, x, z_buf, a_buf, mask_buf, xhat_buf, inv_std, rng_state,
@@ -199,6 +239,39 @@ def backward(params, grads, layout, act_codes, act_params, drop, inverted, bn, l
     least as many inputs) computes ``dW_l^T`` and transposes it; below a ReLU layer
     without dropout the derivative is applied inside the ``dz_l W_l^T`` product. Both
     give the same values as the plain kernels.
+
+    Parameters
+    ----------
+    params, grads : ndarray of float32 (or float64), shape (n_params,)
+        Parameters (read) and their gradients (written for the layers ``l >= lowest``).
+    layout : ndarray of int64, shape (L, 5)
+        Rows ``(n_in, n_out, w_off, b_off, u_off)``, one per layer (the output layer last).
+    act_codes : ndarray of int64, shape (max(1, L - 1),)
+        Activation code (``dynet.train.activations.ACTIVATION_CODES``) of each hidden layer.
+    act_params : ndarray of float64, shape (max(1, L - 1),)
+        Each hidden activation's parameter (leaky ReLU's slope, ELU's alpha...).
+    drop : ndarray of float64, shape (L,)
+        Dropout probability after each layer (0 for the output layer).
+    inverted : bool
+        Inverted dropout (scale by ``1 / (1 - p)`` in training) or classic (scale by ``1 - p`` in
+        evaluation).
+    bn : ndarray of int64, shape (L, 2)
+        ``(gamma offset in params, offset in bn_mean / bn_var)`` of each batch-normalised layer, -1
+        elsewhere.
+    lowest : int
+        The lowest layer back-propagated to (the lowest that is not frozen).
+    x : ndarray of float32, shape (rows, n_in)
+        The batch's inputs (as given to :func:`forward`).
+    z_buf, a_buf, mask_buf : ndarray of float32, shape (n_units,)
+        The forward pass's buffers of this batch (read).
+    d_buf : ndarray of float32, shape (n_units,)
+        Gradients w.r.t. each layer's outputs: the output layer's rows given, the others written.
+    xhat_buf : ndarray of float32, shape (n_units,) or (0,)
+        Batch norm's normalised inputs from the forward pass.
+    inv_std : ndarray of float32, shape (n_features,)
+        Batch norm's ``1 / sqrt(var + eps)`` from the forward pass.
+    wt_buf : ndarray of float32, shape (max_l n_in * n_out,)
+        Scratch for one transposed weight matrix.
     """
     rows = x.shape[0]
     n_layers = layout.shape[0]
@@ -250,7 +323,17 @@ def _layer_segments(layout, bn, l):
 
 @njit(cache=True)
 def zero_frozen(grads, layout, bn, frozen):
-    """Set the gradients of every parameter of the frozen layers to 0."""
+    """Set the gradients of every parameter of the frozen layers to 0.
+
+    Parameters
+    ----------
+    grads : ndarray of float32, shape (n_params,)
+        Gradients, laid out like ``params`` (updated in place).
+    layout : ndarray of int64, shape (L, 5)
+    bn : ndarray of int64, shape (L, 2)
+    frozen : ndarray of bool, shape (L,)
+        Which layers are frozen.
+    """
     for l in range(layout.shape[0]):
         if frozen[l]:
             w0, w1, g0, g1 = _layer_segments(layout, bn, l)
@@ -260,7 +343,16 @@ def zero_frozen(grads, layout, bn, frozen):
 
 @njit(cache=True)
 def restore_frozen(saved, params, layout, bn, frozen):
-    """Copy the parameters of the frozen layers from ``saved`` back into ``params``."""
+    """Copy the parameters of the frozen layers from ``saved`` back into ``params``.
+
+    Parameters
+    ----------
+    saved, params : ndarray of float32, shape (n_params,)
+        The values to restore, and the parameters (updated in place).
+    layout : ndarray of int64, shape (L, 5)
+    bn : ndarray of int64, shape (L, 2)
+    frozen : ndarray of bool, shape (L,)
+    """
     for l in range(layout.shape[0]):
         if frozen[l]:
             w0, w1, g0, g1 = _layer_segments(layout, bn, l)
@@ -270,8 +362,21 @@ def restore_frozen(saved, params, layout, bn, frozen):
 
 @njit(cache=True)
 def penalize(params, grads, layout, l1, l2):
-    """Add the gradients of ``l1 * sum|W| + l2/2 * sum W^2`` over every weight matrix (not biases);
-    returns the penalty's value."""
+    """Add the gradients of ``l1 * sum|W| + l2/2 * sum W^2`` over every weight matrix (not biases).
+
+    Parameters
+    ----------
+    params, grads : ndarray of float32, shape (n_params,)
+        Parameters (read) and gradients (added to).
+    layout : ndarray of int64, shape (L, 5)
+    l1, l2 : float
+        Penalty coefficients.
+
+    Returns
+    -------
+    float
+        The penalty's value.
+    """
     total = 0.0
     for l in range(layout.shape[0]):
         w0 = layout[l, 2]
@@ -293,7 +398,16 @@ def penalize(params, grads, layout, l1, l2):
 # (for SIMD; ~10x faster, differences ~1e-16 relative) is acceptable.
 @njit(cache=True, fastmath=True)
 def layer_norms(arr, layout, out):
-    """``out[l] = ||W_l||_2`` (Frobenius) of the weight part of ``arr`` for each layer."""
+    """``out[l] = ||W_l||_2`` (Frobenius) of the weight part of ``arr`` for each layer.
+
+    Parameters
+    ----------
+    arr : ndarray of float32, shape (n_params,)
+        Parameters, gradients or a difference of parameters, laid out like ``params``.
+    layout : ndarray of int64, shape (L, 5)
+    out : ndarray of float64, shape (L,)
+        Written.
+    """
     for l in range(layout.shape[0]):
         w = arr[layout[l, 2]:layout[l, 2] + layout[l, 0] * layout[l, 1]]
         acc = 0.0
@@ -324,6 +438,74 @@ def train_epoch(params, grads, opt_code, opt_state, opt_hyper, step0, lrs, layou
     ``update_ratio[l] = ||W_l(after) - W_l(before)|| / ||W_l(before)||`` of the last step
     (``before`` is scratch of params' size). Stops at the first non-finite loss and
     returns its step index as ``diverged_step`` (else -1).
+
+    Parameters
+    ----------
+    params, grads : ndarray of float32, shape (n_params,)
+        Parameters (trained in place) and gradient scratch.
+    opt_code : int
+        Optimizer code (``dynet.train.optimizers.OPTIMIZERS[name].code``).
+    opt_state : ndarray of float32, shape (n_state, n_params)
+        Optimizer state (``OptimizerParams.init_state``), updated.
+    opt_hyper : ndarray of float64, shape (n_hyper,)
+        Hyper-parameters after ``lr`` (``OptimizerParams.pack_hyper``).
+    step0 : int
+        Optimizer steps taken before this epoch.
+    lrs : ndarray of float64, shape (n_batches,)
+        Learning rate of each step of the epoch (``dynet.train.schedules.lr_array``).
+    layout : ndarray of int64, shape (L, 5)
+        Rows ``(n_in, n_out, w_off, b_off, u_off)``, one per layer (the output layer last).
+    act_codes : ndarray of int64, shape (max(1, L - 1),)
+        Activation code (``dynet.train.activations.ACTIVATION_CODES``) of each hidden layer.
+    act_params : ndarray of float64, shape (max(1, L - 1),)
+        Each hidden activation's parameter (leaky ReLU's slope, ELU's alpha...).
+    drop : ndarray of float64, shape (L,)
+        Dropout probability after each layer (0 for the output layer).
+    inverted : bool
+        Inverted dropout (scale by ``1 / (1 - p)`` in training) or classic (scale by ``1 - p`` in
+        evaluation).
+    bn : ndarray of int64, shape (L, 2)
+        ``(gamma offset, statistics offset)`` of each batch-normalised layer, -1 elsewhere.
+    bn_mean, bn_var : ndarray of float32, shape (n_features,)
+        Running mean and variance of the normalised features (``n_features`` may be 0).
+    bn_momentum, bn_eps : float
+    frozen : ndarray of bool, shape (L,)
+        Layers that training does not change.
+    loss_code : int
+        ``dynet.train.losses.LOSS_CODES[name]``.
+    l1, l2, clip_norm, clip_value : float
+        Penalties and clipping thresholds (0: off).
+    sampling : int
+        ``SAMPLE_PERMUTATION`` or ``SAMPLE_REPLACEMENT``.
+    batch_size : int
+    X : ndarray of float32, shape (n, n_in)
+        Training inputs.
+    Y : ndarray of float32, shape (n, k) or (0, 0)
+        Targets of value losses (empty for label losses).
+    labels : ndarray of int64, shape (n,) or (0,)
+        Class labels of label losses (empty for value losses).
+    x_buf : ndarray of float32, shape (batch_size * n_in,)
+    y_buf : ndarray of float32, shape (batch_size * max(1, k),)
+    lab_buf : ndarray of int64, shape (batch_size,)
+        Scratch for a batch's rows.
+    idx : ndarray of int64, shape (n,) or (n_batches * batch_size,)
+        Scratch for the epoch's row order (permutation, or draws with replacement).
+    z_buf, a_buf, d_buf, mask_buf : ndarray of float32, shape (n_units,)
+    xhat_buf : ndarray of float32, shape (n_units,) or (0,)
+    inv_std : ndarray of float32, shape (n_features,)
+    wt_buf : ndarray of float32, shape (max_l n_in * n_out,)
+        Per-batch buffers (see :func:`forward` and :func:`backward`).
+    rng_state : ndarray of uint64, shape (4,)
+        xoshiro256** state (sampling and dropout), advanced.
+    step_loss : ndarray of float64, shape (n_batches,)
+    grad_norm_sum, update_ratio : ndarray of float64, shape (L,)
+    before : ndarray of float32, shape (n_params,)
+        Scratch.
+
+    Returns
+    -------
+    (int, int)
+        ``(n_steps, diverged_step)``.
     """
     n = X.shape[0]
     n_in = X.shape[1]
@@ -405,6 +587,45 @@ def evaluate(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean,
     ``1 - mean(alive)`` of a ReLU layer is its dead fraction.
     With ``keep_layer >= 0``, that hidden layer's outputs are copied into ``kept`` (n, width)
     (an autoencoder's bottleneck codes). Batch norm uses the running statistics.
+
+    Parameters
+    ----------
+    params : ndarray of float32 (or float64), shape (n_params,)
+        Every layer's ``W`` and ``b`` (offsets in ``layout``), then batch norm's gamma and beta.
+    layout : ndarray of int64, shape (L, 5)
+        Rows ``(n_in, n_out, w_off, b_off, u_off)``, one per layer (the output layer last).
+    act_codes : ndarray of int64, shape (max(1, L - 1),)
+        Activation code (``dynet.train.activations.ACTIVATION_CODES``) of each hidden layer.
+    act_params : ndarray of float64, shape (max(1, L - 1),)
+        Each hidden activation's parameter (leaky ReLU's slope, ELU's alpha...).
+    drop : ndarray of float64, shape (L,)
+        Dropout probability after each layer (0 for the output layer).
+    inverted : bool
+        Inverted dropout (scale by ``1 / (1 - p)`` in training) or classic (scale by ``1 - p`` in
+        evaluation).
+    bn : ndarray of int64, shape (L, 2)
+        ``(gamma offset in params, offset in bn_mean / bn_var)`` of each batch-normalised layer, -1
+        elsewhere.
+    bn_mean, bn_var : ndarray of float32, shape (n_features,)
+        Running mean and variance of the normalised features (``n_features`` may be 0).
+    bn_eps : float
+    X : ndarray of float32, shape (n, n_in)
+    batch_size : int
+    z_buf, a_buf, mask_buf : ndarray of float32, shape (n_units,)
+        Per-batch buffers sized for ``batch_size`` rows.
+    x_buf : ndarray of float32, shape (batch_size * n_in,)
+    out : ndarray of float32, shape (n, n_out)
+        The logits, written.
+    act_sum, act_sq : ndarray of float64, shape (max(1, L - 1),)
+        Written.
+    alive : ndarray of bool, shape (n_hidden_units,)
+        Written.
+    keep_layer : int
+        Hidden layer whose outputs are kept (-1: none).
+    kept : ndarray of float32, shape (n, width) or (n, 0)
+        Written when ``keep_layer >= 0``.
+    rng_state : ndarray of uint64, shape (4,)
+        Unused in evaluation (a uniform signature).
     """
     n = X.shape[0]
     n_in = X.shape[1]

@@ -11,6 +11,7 @@ from dynet.config import (
     RBMDigitsData,
     RBMIrisData,
     RBMSchedule,
+    default_schedule,
     ScenarioBase,
     Strict,
     check_schedule,
@@ -87,7 +88,7 @@ class RBMScenario(ScenarioBase):
     network: RBMNetwork
     training: RBMTraining = Field(default_factory=RBMTraining)
     sparsity: RBMSparsity | None = None
-    schedule: RBMSchedule = Field(default_factory=RBMSchedule)
+    schedule: RBMSchedule = Field(default_factory=default_schedule)
     sampling: RBMSampling = Field(default_factory=RBMSampling)
     record: RBMRecord = Field(default_factory=RBMRecord)
 
