@@ -15,11 +15,12 @@ def table(headers, rows) -> str:
     """A plain-text table: first column left-aligned, the others right-aligned."""
     cols = list(zip(*([headers] + [[str(c) for c in r] for r in rows])))
     widths = [max(len(c) for c in col) for col in cols]
-    out = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))),
-           "  ".join("-" * w for w in widths)]
+    out = [
+        "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))),
+        "  ".join("-" * w for w in widths),
+    ]
     for r in rows:
-        out.append("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                             for i, (c, w) in enumerate(zip(r, widths))))
+        out.append("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
     return "\n".join(out)
 
 

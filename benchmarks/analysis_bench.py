@@ -41,12 +41,17 @@ COUNTS = [2, 3, 4, 5]
 
 
 def scenario_doc(k: int) -> dict:
-    return {"name": f"bench-{k}", "model": "hopfield", "seed": 1000 + k,
-            "network": {"n_units": 32}, "patterns": {"source": "random", "count": 2},
-            "init": {"kind": "flip", "pattern": 1, "fraction": 0.1},
-            "dynamics": {"update": "async-permutation", "max_sweeps": 20},
-            "record": {"state": False},
-            "sweep": {"replicates": 10, "grid": {"init.fraction": FRACTIONS, "patterns.count": COUNTS}}}
+    return {
+        "name": f"bench-{k}",
+        "model": "hopfield",
+        "seed": 1000 + k,
+        "network": {"n_units": 32},
+        "patterns": {"source": "random", "count": 2},
+        "init": {"kind": "flip", "pattern": 1, "fraction": 0.1},
+        "dynamics": {"update": "async-permutation", "max_sweeps": 20},
+        "record": {"state": False},
+        "sweep": {"replicates": 10, "grid": {"init.fraction": FRACTIONS, "patterns.count": COUNTS}},
+    }
 
 
 def build(path: str, n_runs: int, n_real: int) -> dict:
@@ -72,8 +77,14 @@ def build(path: str, n_runs: int, n_real: int) -> dict:
         with open(meta_path) as fh:
             meta = json.load(fh)
         os.remove(meta_path)  # a hard link: write a new file, never through the link
-        meta["attributes"].update(run_id=spec.run_id, scenario=spec.scenario, config=spec.config,
-                                  params=spec.params, replicate=spec.replicate, seed=spec.seed)
+        meta["attributes"].update(
+            run_id=spec.run_id,
+            scenario=spec.scenario,
+            config=spec.config,
+            params=spec.params,
+            replicate=spec.replicate,
+            seed=spec.seed,
+        )
         with open(meta_path, "w") as fh:
             json.dump(meta, fh, indent=2)
     return {"runs": len(specs), "real": len(real), "real_s": t_real, "copy_s": time.perf_counter() - t0}
@@ -128,8 +139,15 @@ def main() -> None:
             cpu = CPU.pop("last", float("nan")) / per
             figures[name] = {"wall_s": seconds, "cpu_s": cpu}
             verdict = "" if target is None else ("ok" if seconds < target else "MISSED")
-            rows.append([name, f"{seconds * 1e3:.1f} ms", f"{cpu * 1e3:.1f} ms",
-                         "" if target is None else f"< {target * 1e3:.0f} ms", verdict])
+            rows.append(
+                [
+                    name,
+                    f"{seconds * 1e3:.1f} ms",
+                    f"{cpu * 1e3:.1f} ms",
+                    "" if target is None else f"< {target * 1e3:.0f} ms",
+                    verdict,
+                ]
+            )
 
         # listing + filtering from a fresh Store; the process caches what it parsed (checked
         # against each zarr.json's stat on every listing), so only the first listing parses
@@ -163,6 +181,7 @@ def main() -> None:
         add("open a run by 6-char prefix (mean of 50)", t[0] / len(pick), 0.05, per=len(pick))
         _, t = timed(lambda: fresh.run(pick[0]).energy.values, 5)
         add("  read a run's energy trajectory", min(t))
+
         def sweep_uncached():
             reader.forget_listings()
             return dynet.open_store(path).sweep("bench-3")
@@ -181,12 +200,18 @@ def main() -> None:
         env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
         CPU.clear()
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "dynet.cli", "ls", path, "--scenario", "bench-3", "--json"],
-                       check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "dynet.cli", "ls", path, "--scenario", "bench-3", "--json"],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         add("`dynet ls STORE --scenario S --json` (new process)", time.perf_counter() - t0)
 
-        print(f"\n{len(ids)} runs in {len(st.scenarios)} scenarios; {len(sel)} match the filter; "
-              f"CPU {cpu_model()}, {os.cpu_count()} cores, load {loadavg():.2f}\n")
+        print(
+            f"\n{len(ids)} runs in {len(st.scenarios)} scenarios; {len(sel)} match the filter; "
+            f"CPU {cpu_model()}, {os.cpu_count()} cores, load {loadavg():.2f}\n"
+        )
         print(table(["what", "wall", "cpu", "target", ""], rows))
         if args.json:
             with open(args.json, "w") as fh:

@@ -71,23 +71,32 @@ def timed_sweep(folder: str, runs: int, workers: int, seed: int) -> float:
     def progress(done, total):
         start.setdefault("t", time.perf_counter())
 
-    api.run_scenario(path, store=os.path.join(folder, f"w{workers}-{seed}.zarr"), workers=workers,
-                     progress=progress)
+    api.run_scenario(path, store=os.path.join(folder, f"w{workers}-{seed}.zarr"), workers=workers, progress=progress)
     return time.perf_counter() - start["t"]
 
 
 def submit_latency(folder: str) -> list[float]:
     dask = os.path.join(os.path.dirname(sys.executable), "dask")
     sched_file = os.path.join(folder, "scheduler.json")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", sched_file], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", sched_file],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         while not os.path.exists(sched_file):
             time.sleep(0.1)
         time.sleep(0.2)
         address = json.load(open(sched_file))["address"]
-        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                                       "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         out = []
         for seed in range(4):  # the first job warms the worker (imports, kernels)
             path = os.path.join(folder, f"submit{seed}.toml")
@@ -120,12 +129,17 @@ def main() -> None:
         two = timed_sweep(folder, args.runs, 2, seed=1)
         ratio = one / two
         lat = submit_latency(folder)
-        rows = [["sweep on 1 worker", f"{one:.2f} s", ""],
-                ["sweep on 2 workers", f"{two:.2f} s", ""],
-                ["speed-up 2 vs 1 workers", f"{ratio:.2f}x", f">= 1.85x: {'met' if ratio >= 1.85 else 'MISSED'}"],
-                ["submit -> first run complete (cold)", f"{lat[0] * 1e3:.0f} ms", ""],
-                ["submit -> first run complete (warm)", f"{min(lat[1:]) * 1e3:.0f} ms",
-                 f"median {sorted(lat[1:])[len(lat[1:]) // 2] * 1e3:.0f} ms"]]
+        rows = [
+            ["sweep on 1 worker", f"{one:.2f} s", ""],
+            ["sweep on 2 workers", f"{two:.2f} s", ""],
+            ["speed-up 2 vs 1 workers", f"{ratio:.2f}x", f">= 1.85x: {'met' if ratio >= 1.85 else 'MISSED'}"],
+            ["submit -> first run complete (cold)", f"{lat[0] * 1e3:.0f} ms", ""],
+            [
+                "submit -> first run complete (warm)",
+                f"{min(lat[1:]) * 1e3:.0f} ms",
+                f"median {sorted(lat[1:])[len(lat[1:]) // 2] * 1e3:.0f} ms",
+            ],
+        ]
         print(table(["figure", "value", "target / note"], rows))
         print(f"load average after: {loadavg():.2f}")
     finally:

@@ -52,8 +52,15 @@ from __future__ import annotations
 import os
 
 # Pin every BLAS / OpenMP pool to one thread before numpy (or torch) is imported.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS"):
+for _var in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
@@ -67,13 +74,16 @@ import time  # noqa: E402
 import types  # noqa: E402
 import warnings  # noqa: E402
 
-import numpy as np  # noqa: E402
-from _common import table as _table, cpu_model as _cpu_model, blas_name as _blas_name, loadavg as _loadavg  # noqa: E402
 import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from _common import blas_name as _blas_name
+from _common import cpu_model as _cpu_model
+from _common import loadavg as _loadavg
+from _common import table as _table  # noqa: E402
 from numba import njit  # noqa: E402
 
-from dynet.models.feedforward import kernels as K  # noqa: E402
 from dynet.models.feedforward import driver as M  # noqa: E402
+from dynet.models.feedforward import kernels as K  # noqa: E402
 from dynet.scenario import parse_scenario  # noqa: E402
 from dynet.train import dense as D  # noqa: E402
 from dynet.train import optimizers as O  # noqa: E402
@@ -82,6 +92,7 @@ from dynet.train.optimizers import optimizer_step  # noqa: E402
 
 try:
     import torch
+
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     TORCH_ERROR = None
@@ -93,6 +104,7 @@ try:
     import sklearn
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
+
     SKLEARN_ERROR = None
 except Exception as exc:
     sklearn = None
@@ -107,14 +119,27 @@ TARGETS = {32: {"torch": 2.0, "sklearn": 1.5}, 256: {"torch": 1.0}}  # dynet / p
 ACC_POINTS = 1.0  # |dynet - PyTorch| validation accuracy, percentage points (mean over seeds)
 
 CONFIGS = {
-    "full": dict(epochs={32: 30, 256: 80}, seeds=(0, 1, 2), piece_target_s=0.05, piece_repeats=5,
-                 variant_seeds=(0, 1, 2), variants=("f32adam", "fma", "f32adam_fma")),
-    "quick": dict(epochs={32: 10, 256: 25}, seeds=(0,), piece_target_s=0.02, piece_repeats=3,
-                  variant_seeds=(0,), variants=("f32adam", "f32adam_fma")),
+    "full": dict(
+        epochs={32: 30, 256: 80},
+        seeds=(0, 1, 2),
+        piece_target_s=0.05,
+        piece_repeats=5,
+        variant_seeds=(0, 1, 2),
+        variants=("f32adam", "fma", "f32adam_fma"),
+    ),
+    "quick": dict(
+        epochs={32: 10, 256: 25},
+        seeds=(0,),
+        piece_target_s=0.02,
+        piece_repeats=3,
+        variant_seeds=(0,),
+        variants=("f32adam", "f32adam_fma"),
+    ),
 }
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _same_bits(*pairs):
     """Bitwise equality of each (a, b) pair (unlike ==, tells -0.0 from 0.0 and compares NaNs)."""
@@ -152,9 +177,12 @@ class _Clock:
 
 # --------------------------------------------------------------------------- the task
 
+
 def scenario_doc(batch, epochs, seed):
     return {
-        "name": "feedforward-bench", "model": "feedforward", "seed": seed,
+        "name": "feedforward-bench",
+        "model": "feedforward",
+        "seed": seed,
         "data": {"source": "digits", "validation": 0.2, "test": 0.0, "standardize": True},
         "network": {"kind": "mlp", "hidden": list(HIDDEN), "activation": "relu"},
         # Glorot uniform with gain 1: U(+-sqrt(6 / (fan_in + fan_out))), scikit-learn's ReLU init
@@ -166,11 +194,13 @@ def scenario_doc(batch, epochs, seed):
 
 def layer_arrays(st, params):
     """[(W (n_in, n_out), b (n_out,))] views of a flat parameter vector."""
-    return [(params[w:w + n_in * n_out].reshape(n_in, n_out), params[b:b + n_out])
-            for n_in, n_out, w, b, _ in st.layout]
+    return [
+        (params[w : w + n_in * n_out].reshape(n_in, n_out), params[b : b + n_out]) for n_in, n_out, w, b, _ in st.layout
+    ]
 
 
 # --------------------------------------------------------------------------- part 1: dynet
+
 
 class _EpochTimer:
     """Stands in for ``K.train_epoch``: calls ``impl`` and adds up the wall time of the calls."""
@@ -197,18 +227,31 @@ def run_dynet(batch, epochs, seed, impl=None):
         metrics = M.train(spec.config, st, st.rng_state)  # as dynet.models.feedforward.driver.run does
     n = len(st.splits["train"][0])
     assert timer.calls == epochs and metrics["epochs_run"] == epochs
-    return {"seconds": timer.seconds, "cpu_per_wall": timer.cpu / timer.seconds,
-            "samples_per_s": n * epochs / timer.seconds, "train_call_s": clk.wall,
-            "val_acc": float(metrics["val_metric"]), "n_train": n, "steps_per_epoch": metrics["steps_per_epoch"],
-            "_st": st, "_init": init, "_params": st.params.copy()}
+    return {
+        "seconds": timer.seconds,
+        "cpu_per_wall": timer.cpu / timer.seconds,
+        "samples_per_s": n * epochs / timer.seconds,
+        "train_call_s": clk.wall,
+        "val_acc": float(metrics["val_metric"]),
+        "n_train": n,
+        "steps_per_epoch": metrics["steps_per_epoch"],
+        "_st": st,
+        "_init": init,
+        "_params": st.params.copy(),
+    }
 
 
 # --------------------------------------------------------------------------- part 1: PyTorch
 
+
 def _torch_model(st, init):
-    model = torch.nn.Sequential(torch.nn.Linear(64, HIDDEN[0]), torch.nn.ReLU(),
-                                torch.nn.Linear(HIDDEN[0], HIDDEN[1]), torch.nn.ReLU(),
-                                torch.nn.Linear(HIDDEN[1], 10))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(64, HIDDEN[0]),
+        torch.nn.ReLU(),
+        torch.nn.Linear(HIDDEN[0], HIDDEN[1]),
+        torch.nn.ReLU(),
+        torch.nn.Linear(HIDDEN[1], 10),
+    )
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
         for lin, (w, b) in zip(linears, layer_arrays(st, init)):
@@ -222,7 +265,7 @@ def _torch_epochs(model, opt, loss_fn, x, y, batch, epochs, gen):
     for _ in range(epochs):
         perm = torch.randperm(n, generator=gen)
         for start in range(0, n, batch):
-            idx = perm[start:start + batch]
+            idx = perm[start : start + batch]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
@@ -244,16 +287,32 @@ def run_torch(st, init, batch, epochs, seed):
         _torch_epochs(model, opt, loss_fn, x, y, batch, epochs, gen)
     with torch.no_grad():
         acc = float((model(torch.from_numpy(xv)).argmax(1).numpy() == yv).mean())
-    return {"seconds": clk.wall, "cpu_per_wall": clk.cpu / clk.wall, "samples_per_s": len(xt) * epochs / clk.wall,
-            "val_acc": acc}
+    return {
+        "seconds": clk.wall,
+        "cpu_per_wall": clk.cpu / clk.wall,
+        "samples_per_s": len(xt) * epochs / clk.wall,
+        "val_acc": acc,
+    }
 
 
 # --------------------------------------------------------------------------- part 1: scikit-learn
 
+
 def _sklearn_model(st, init, batch, epochs, seed):
-    clf = MLPClassifier(hidden_layer_sizes=HIDDEN, activation="relu", solver="adam", alpha=0.0,
-                        learning_rate_init=LR, batch_size=batch, max_iter=epochs, shuffle=True, tol=0.0,
-                        n_iter_no_change=epochs + 1, early_stopping=False, random_state=seed)
+    clf = MLPClassifier(
+        hidden_layer_sizes=HIDDEN,
+        activation="relu",
+        solver="adam",
+        alpha=0.0,
+        learning_rate_init=LR,
+        batch_size=batch,
+        max_iter=epochs,
+        shuffle=True,
+        tol=0.0,
+        n_iter_no_change=epochs + 1,
+        early_stopping=False,
+        random_state=seed,
+    )
     start = iter([(w.copy(), b.copy()) for w, b in layer_arrays(st, init)])
 
     def init_coef(fan_in, fan_out, dtype):  # the same starting weights as dynet and PyTorch
@@ -275,8 +334,12 @@ def run_sklearn(st, init, batch, epochs, seed):
         with _Clock() as clk:
             clf.fit(xt, yt)
     assert clf.n_iter_ == epochs and clf.coefs_[0].dtype == np.float32
-    return {"seconds": clk.wall, "cpu_per_wall": clk.cpu / clk.wall, "samples_per_s": len(xt) * epochs / clk.wall,
-            "val_acc": float((clf.predict(xv) == yv).mean())}
+    return {
+        "seconds": clk.wall,
+        "cpu_per_wall": clk.cpu / clk.wall,
+        "samples_per_s": len(xt) * epochs / clk.wall,
+        "val_acc": float((clf.predict(xv) == yv).mean()),
+    }
 
 
 # --------------------------------------------------------------------------- part 3: variants that change bits
@@ -308,8 +371,8 @@ def adam_float32(params, grads, exp_avg, exp_avg_sq, t, lr, beta1, beta2, eps, w
     ob1 = np.float32(1.0 - beta1)
     ob2 = np.float32(1.0 - beta2)
     wd = np.float32(weight_decay)
-    step_size = np.float32(lr / (1.0 - beta1 ** t))
-    bc2 = np.float32(math.sqrt(1.0 - beta2 ** t))
+    step_size = np.float32(lr / (1.0 - beta1**t))
+    bc2 = np.float32(math.sqrt(1.0 - beta2**t))
     e = np.float32(eps)
     for i in range(params.shape[0]):
         g = grads[i] + wd * params[i]
@@ -340,9 +403,15 @@ def fma_products():
         plain = _recompiled(D.accumulate_product, {"accumulate_product_then": then})
         rep = {"accumulate_product_then": then, "accumulate_product": plain}
         _FMA.update(rep)
-        for name in ("dense_forward", "dense_forward_relu", "dense_forward_transposed", "dense_backward_params",
-                     "dense_backward_params_transposed", "dense_backward_input_transposed",
-                     "dense_backward_input_relu"):
+        for name in (
+            "dense_forward",
+            "dense_forward_relu",
+            "dense_forward_transposed",
+            "dense_backward_params",
+            "dense_backward_params_transposed",
+            "dense_backward_input_transposed",
+            "dense_backward_input_relu",
+        ):
             _FMA[name] = _recompiled(getattr(D, name), rep)
     return _FMA
 
@@ -352,12 +421,21 @@ def make_variant_train_epoch(f32_adam=False, fma=False):
     replace = {}
     if fma:
         P = fma_products()
-        forward = _recompiled(K._forward_pass, {k: P[k] for k in ("dense_forward", "dense_forward_relu",
-                                                                    "dense_forward_transposed")})
-        backward = _recompiled(K.backward, {k: P[k] for k in ("dense_backward_params",
-                                                               "dense_backward_params_transposed",
-                                                               "dense_backward_input_transposed",
-                                                               "dense_backward_input_relu")})
+        forward = _recompiled(
+            K._forward_pass, {k: P[k] for k in ("dense_forward", "dense_forward_relu", "dense_forward_transposed")}
+        )
+        backward = _recompiled(
+            K.backward,
+            {
+                k: P[k]
+                for k in (
+                    "dense_backward_params",
+                    "dense_backward_params_transposed",
+                    "dense_backward_input_transposed",
+                    "dense_backward_input_relu",
+                )
+            },
+        )
         replace.update(_forward_pass=forward, backward=backward)
     if f32_adam:
         replace["optimizer_step"] = optimizer_step_f32adam
@@ -370,6 +448,7 @@ def make_variant_train_epoch(f32_adam=False, fma=False):
 # way train_epoch calls it (same kernels, dtypes and C-contiguous views, in place where
 # dynet works in place). Per-call time = harness time / R. Kernels are passed in, so the
 # same harness times dynet's kernel and its FMA variant.
+
 
 @njit
 def _h_forward(R, f, X, W, b, Z, A):  # f = dense_forward_relu
@@ -414,7 +493,7 @@ def _h_backward_params_narrow(R, f, X, dY, dW, db, dwt):  # f = dense_backward_p
 
 @njit
 def _h_transpose(R, W, Wt):
-    for r in range(R):
+    for _r in range(R):
         D.transpose_into(W, Wt)
 
 
@@ -438,7 +517,7 @@ def _h_gather(R, X, labels, idx, xb, lb):
 
 @njit
 def _h_layer_norms(R, g, layout, out):
-    for r in range(R):
+    for _r in range(R):
         K.layer_norms(g, layout, out)
 
 
@@ -454,7 +533,7 @@ def _h_update_ratio(R, params, before, layout, ratio):
     n_layers = layout.shape[0]
     norms = np.empty(n_layers)
     delta = np.empty(n_layers)
-    for r in range(R):
+    for _r in range(R):
         before[:] = params
         K.layer_norms(before, layout, norms)
         for i in range(before.shape[0]):
@@ -484,7 +563,7 @@ def _batches(st, params, batch, nb, seed):
     x, _, lab = st.splits["train"]
     rng = np.random.default_rng(seed)
     reps = -(-nb * batch // len(x))
-    order = np.concatenate([rng.permutation(len(x)) for _ in range(reps)])[:nb * batch].reshape(nb, batch)
+    order = np.concatenate([rng.permutation(len(x)) for _ in range(reps)])[: nb * batch].reshape(nb, batch)
     sizes = st.sizes
     layout = M.make_layout(sizes, batch)
     units = int(layout[-1, 4] + batch * layout[-1, 1])
@@ -500,12 +579,48 @@ def _batches(st, params, batch, nb, seed):
     no_bn = np.zeros(0, np.float32)
     for k in range(nb):
         zb, ab, db, mb = (np.empty(units, np.float32) for _ in range(4))
-        out = K.forward(params, layout, st.act_codes, st.act_params, st.drop, st.inverted, st.bn, no_bn, no_bn,
-                        0.1, 1e-5, True, xs[k], zb, ab, mb, no_bn, no_bn, rs)
+        out = K.forward(
+            params,
+            layout,
+            st.act_codes,
+            st.act_params,
+            st.drop,
+            st.inverted,
+            st.bn,
+            no_bn,
+            no_bn,
+            0.1,
+            1e-5,
+            True,
+            xs[k],
+            zb,
+            ab,
+            mb,
+            no_bn,
+            no_bn,
+            rs,
+        )
         g_out = K._units(db, layout, L - 1, batch)
         loss_and_grad(CROSS_ENTROPY, out, np.zeros((0, 0), np.float32), labels[k], g_out)
-        K.backward(params, grads, layout, st.act_codes, st.act_params, st.drop, st.inverted, st.bn, 0, xs[k], zb,
-                   ab, db, mb, no_bn, no_bn, wt_buf)
+        K.backward(
+            params,
+            grads,
+            layout,
+            st.act_codes,
+            st.act_params,
+            st.drop,
+            st.inverted,
+            st.bn,
+            0,
+            xs[k],
+            zb,
+            ab,
+            db,
+            mb,
+            no_bn,
+            no_bn,
+            wt_buf,
+        )
         for l in range(L):
             Z[l][k] = K._units(zb, layout, l, batch)
             A[l][k] = K._units(ab, layout, l, batch)
@@ -525,11 +640,20 @@ def bench_pieces(st, params, batch, cfg, steps_per_epoch, log):
     rows = []
 
     def row(piece, calls, t_dyn, t_var, same, flops=0.0):
-        rows.append({"piece": piece, "calls_per_step": calls, "dynet_us": 1e6 * calls * t_dyn,
-                     "variant_us": None if t_var is None else 1e6 * calls * t_var, "same_bits": same,
-                     "flops": flops})
-        log(f"    B={batch} {piece}: dynet {1e6 * t_dyn:.1f} us" +
-            ("" if t_var is None else f", variant {1e6 * t_var:.1f} us"))
+        rows.append(
+            {
+                "piece": piece,
+                "calls_per_step": calls,
+                "dynet_us": 1e6 * calls * t_dyn,
+                "variant_us": None if t_var is None else 1e6 * calls * t_var,
+                "same_bits": same,
+                "flops": flops,
+            }
+        )
+        log(
+            f"    B={batch} {piece}: dynet {1e6 * t_dyn:.1f} us"
+            + ("" if t_var is None else f", variant {1e6 * t_var:.1f} us")
+        )
 
     def variant(h, name, outs, fresh):
         """Time the FMA variant of a product and check whether its outputs equal dynet's ``outs``."""
@@ -552,16 +676,22 @@ def bench_pieces(st, params, batch, cfg, steps_per_epoch, log):
         zo, ao = np.empty_like(Z[l]), np.empty_like(A[l])
         if l < L - 1:
             t = pc(_h_forward, D.dense_forward_relu, prev[l], W, b, zo, ao)
-            tv, same = variant(_h_forward, "dense_forward_relu", (zo, ao),
-                               lambda m: (prev[l], W, b, m[0], m[1]))
+            tv, same = variant(_h_forward, "dense_forward_relu", (zo, ao), lambda m: (prev[l], W, b, m[0], m[1]))
             row(f"dense_forward_relu L{l} ({n_in}x{n_out})", 1, t, tv, same, fl)
         else:
             xt, zt = np.empty((n_in, batch), np.float32), np.empty((n_out, batch), np.float32)
             t = pc(_h_forward_narrow, D.dense_forward_transposed, prev[l], W, b, zo, ao, xt, zt)
-            tv, same = variant(_h_forward_narrow, "dense_forward_transposed", (zo, ao),
-                               lambda m: (prev[l], W, b, m[0], m[1], xt, zt))
-            row(f"transpose + dense_forward_transposed L{l} ({n_in}x{n_out}) + transpose, logits copy", 1, t, tv,
-                same, fl)
+            tv, same = variant(
+                _h_forward_narrow, "dense_forward_transposed", (zo, ao), lambda m: (prev[l], W, b, m[0], m[1], xt, zt)
+            )
+            row(
+                f"transpose + dense_forward_transposed L{l} ({n_in}x{n_out}) + transpose, logits copy",
+                1,
+                t,
+                tv,
+                same,
+                fl,
+            )
 
     gl = np.empty_like(Z[-1])
     row("loss_and_grad (cross-entropy)", 1, pc(_h_loss, Z[-1], labels, gl), None, None)
@@ -575,21 +705,27 @@ def bench_pieces(st, params, batch, cfg, steps_per_epoch, log):
         if n_out < K.NARROW <= n_in:
             dwt = np.empty((n_out, n_in), np.float32)
             t = pc(_h_backward_params_narrow, D.dense_backward_params_transposed, prev[l], G[l], dW, db, dwt)
-            tv, same = variant(_h_backward_params_narrow, "dense_backward_params_transposed", (dW, db),
-                               lambda m: (prev[l], G[l], m[0], m[1], dwt))
+            tv, same = variant(
+                _h_backward_params_narrow,
+                "dense_backward_params_transposed",
+                (dW, db),
+                lambda m: (prev[l], G[l], m[0], m[1], dwt),
+            )
             row(f"dense_backward_params_transposed L{l} + transpose", 1, t, tv, same, fl)
         else:
             t = pc(_h_backward_params, D.dense_backward_params, prev[l], G[l], dW, db)
-            tv, same = variant(_h_backward_params, "dense_backward_params", (dW, db),
-                               lambda m: (prev[l], G[l], m[0], m[1]))
+            tv, same = variant(
+                _h_backward_params, "dense_backward_params", (dW, db), lambda m: (prev[l], G[l], m[0], m[1])
+            )
             row(f"dense_backward_params L{l}", 1, t, tv, same, fl)
         if l > 0:
             Wt = np.empty((n_out, n_in), np.float32)
             row(f"transpose_into W{l} ({n_in}x{n_out})", 1, pc(_h_transpose, W, Wt), None, None)
             dX = np.empty((nb, batch, n_in), np.float32)
             t = pc(_h_backward_input_relu, D.dense_backward_input_relu, G[l], Wt, Z[l - 1], dX)
-            tv, same = variant(_h_backward_input_relu, "dense_backward_input_relu", (dX,),
-                               lambda m: (G[l], Wt, Z[l - 1], m[0]))
+            tv, same = variant(
+                _h_backward_input_relu, "dense_backward_input_relu", (dX,), lambda m: (G[l], Wt, Z[l - 1], m[0])
+            )
             row(f"dense_backward_input_relu L{l}", 1, t, tv, same, fl)
             assert _same_bits((dX, G[l - 1])), "the harness does not reproduce K.backward"
 
@@ -603,8 +739,13 @@ def bench_pieces(st, params, batch, cfg, steps_per_epoch, log):
     _h_adam(3, optimizer_step_f32adam, pf, g, np.zeros((3, n_par), np.float32), hyper)
     t_a = pc(_h_adam, optimizer_step, params.copy(), g, np.zeros((3, n_par), np.float32), hyper)
     t_af = pc(_h_adam, optimizer_step_f32adam, params.copy(), g, np.zeros((3, n_par), np.float32), hyper)
-    row(f"Adam step ({n_par} params)", 1, t_a, t_af,
-        f"False (max |dp| after 3 steps {float(np.max(np.abs(pf.astype(np.float64) - pa))):.0e})")
+    row(
+        f"Adam step ({n_par} params)",
+        1,
+        t_a,
+        t_af,
+        f"False (max |dp| after 3 steps {float(np.max(np.abs(pf.astype(np.float64) - pa))):.0e})",
+    )
     t_ur = pc(_h_update_ratio, params.copy(), np.empty_like(params), layout, np.empty(L))
     row("update-ratio pass (last step of an epoch)", 1.0 / steps_per_epoch, t_ur, None, None)
     return rows
@@ -612,11 +753,18 @@ def bench_pieces(st, params, batch, cfg, steps_per_epoch, log):
 
 def summarize_pieces(rows, batch):
     dyn = sum(r["dynet_us"] for r in rows)
-    fma = sum(r["variant_us"] if r["variant_us"] is not None and not r["piece"].startswith("Adam")
-              else r["dynet_us"] for r in rows)
+    fma = sum(
+        r["variant_us"] if r["variant_us"] is not None and not r["piece"].startswith("Adam") else r["dynet_us"]
+        for r in rows
+    )
     both = sum(r["variant_us"] if r["variant_us"] is not None else r["dynet_us"] for r in rows)
-    return {"batch": batch, "dynet_step_us": dyn, "fma_step_us": fma, "fma_f32adam_step_us": both,
-            "dynet_samples_per_s": batch / dyn * 1e6}
+    return {
+        "batch": batch,
+        "dynet_step_us": dyn,
+        "fma_step_us": fma,
+        "fma_f32adam_step_us": both,
+        "dynet_samples_per_s": batch / dyn * 1e6,
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -647,8 +795,11 @@ def main(argv=None):
     ap.add_argument("--batches", type=int, nargs="+", default=list(BATCHES), help="batch sizes (default 32 256)")
     ap.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2; --quick: 0)")
     ap.add_argument("--no-peers", action="store_true", help="dynet only (skip PyTorch and scikit-learn)")
-    ap.add_argument("--no-prototypes", action="store_true",
-                    help="part 1 only: skip the pieces of a step (part 2) and the variants that change bits (part 3)")
+    ap.add_argument(
+        "--no-prototypes",
+        action="store_true",
+        help="part 1 only: skip the pieces of a step (part 2) and the variants that change bits (part 3)",
+    )
     ap.add_argument("--verbose", action="store_true", help="print every run and piece as it is timed")
     args = ap.parse_args(argv)
 
@@ -660,24 +811,34 @@ def main(argv=None):
     log = print if args.verbose else (lambda *a, **k: None)
 
     machine = {
-        "cpu": _cpu_model(), "logical_cpus": os.cpu_count(), "python": platform.python_version(),
-        "numpy": np.__version__, "numba": numba.__version__, "blas": _blas_name(),
+        "cpu": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "blas": _blas_name(),
         "torch": torch.__version__ if torch is not None else None,
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "sklearn": sklearn.__version__ if sklearn is not None else None,
         "loadavg_start": _loadavg(),
     }
     print("dynet feedforward benchmark" + (" (--quick)" if args.quick else ""))
-    print(f"  CPU: {machine['cpu']} ({machine['logical_cpus']} logical CPUs); one thread "
-          f"(OMP/OPENBLAS/MKL_NUM_THREADS=1, torch.set_num_threads(1))")
-    print(f"  Python {machine['python']}, numpy {machine['numpy']} ({machine['blas']}), numba {machine['numba']}, "
-          f"torch {machine['torch'] or 'NOT INSTALLED'}, scikit-learn {machine['sklearn'] or 'NOT INSTALLED'}")
+    print(
+        f"  CPU: {machine['cpu']} ({machine['logical_cpus']} logical CPUs); one thread "
+        f"(OMP/OPENBLAS/MKL_NUM_THREADS=1, torch.set_num_threads(1))"
+    )
+    print(
+        f"  Python {machine['python']}, numpy {machine['numpy']} ({machine['blas']}), numba {machine['numba']}, "
+        f"torch {machine['torch'] or 'NOT INSTALLED'}, scikit-learn {machine['sklearn'] or 'NOT INSTALLED'}"
+    )
     if torch is None:
         print(f"  PyTorch missing ({TORCH_ERROR}): no PyTorch figures.")
     if sklearn is None:
         print(f"  scikit-learn missing ({SKLEARN_ERROR}): no scikit-learn figures.")
-    print(f"  task: digits 64-{HIDDEN[0]}-{HIDDEN[1]}-10 ReLU, cross-entropy, Adam lr {LR}, float32; "
-          f"epochs {cfg['epochs']}, seeds {list(seeds)}; load average at start {machine['loadavg_start']:.2f}")
+    print(
+        f"  task: digits 64-{HIDDEN[0]}-{HIDDEN[1]}-10 ReLU, cross-entropy, Adam lr {LR}, float32; "
+        f"epochs {cfg['epochs']}, seeds {list(seeds)}; load average at start {machine['loadavg_start']:.2f}"
+    )
     print()
 
     t_start = perf()
@@ -714,8 +875,10 @@ def main(argv=None):
                     p.pop("_st"), p.pop("_init")
                     p["same_params_as_dynet"] = _same_bits((p.pop("_params"), ref))
                     res["variants"][v].append(p | {"seed": seed})
-                    log(f"    variant {v} seed {seed}: {p['samples_per_s']:,.0f} samples/s, "
-                        f"same params: {p['same_params_as_dynet']}")
+                    log(
+                        f"    variant {v} seed {seed}: {p['samples_per_s']:,.0f} samples/s, "
+                        f"same params: {p['same_params_as_dynet']}"
+                    )
             if seed == seeds[0]:
                 trained = (st, st.params.copy(), d["steps_per_epoch"])
         if not args.no_prototypes:
@@ -739,12 +902,24 @@ def main(argv=None):
             if not runs:
                 continue
             sp = [r["samples_per_s"] for r in runs]
-            rows.append([batch, res["epochs"], name, f"{_med(runs):,.0f}", f"{min(sp):,.0f} - {max(sp):,.0f}",
-                         f"{100 * _mean(runs):.2f}%", " ".join(f"{100 * r['val_acc']:.1f}" for r in runs),
-                         f"{statistics.fmean(r['cpu_per_wall'] for r in runs):.2f}"])
-        s = {"dynet_samples_per_s": _med(res["dynet"]), "dynet_val_acc": _mean(res["dynet"]),
-             "dynet_train_call_s": statistics.median(r["train_call_s"] for r in res["dynet"]),
-             "dynet_eval_s": statistics.median(r["eval_s"] for r in res["dynet"])}
+            rows.append(
+                [
+                    batch,
+                    res["epochs"],
+                    name,
+                    f"{_med(runs):,.0f}",
+                    f"{min(sp):,.0f} - {max(sp):,.0f}",
+                    f"{100 * _mean(runs):.2f}%",
+                    " ".join(f"{100 * r['val_acc']:.1f}" for r in runs),
+                    f"{statistics.fmean(r['cpu_per_wall'] for r in runs):.2f}",
+                ]
+            )
+        s = {
+            "dynet_samples_per_s": _med(res["dynet"]),
+            "dynet_val_acc": _mean(res["dynet"]),
+            "dynet_train_call_s": statistics.median(r["train_call_s"] for r in res["dynet"]),
+            "dynet_eval_s": statistics.median(r["eval_s"] for r in res["dynet"]),
+        }
         if res["torch"]:
             s.update(torch_samples_per_s=_med(res["torch"]), torch_val_acc=_mean(res["torch"]))
             s["ratio_torch"] = s["dynet_samples_per_s"] / s["torch_samples_per_s"]
@@ -772,13 +947,17 @@ def main(argv=None):
         if "acc_diff_points" in s:
             ok = abs(s["acc_diff_points"]) <= ACC_POINTS
             targets_out[f"b{batch}_accuracy"] = ok
-            parts.append(f"accuracy dynet - PyTorch = {s['acc_diff_points']:+.2f} points "
-                         f"(target within {ACC_POINTS:g}: {_met(ok)})")
+            parts.append(
+                f"accuracy dynet - PyTorch = {s['acc_diff_points']:+.2f} points "
+                f"(target within {ACC_POINTS:g}: {_met(ok)})"
+            )
         print(f"   batch {batch}: " + "; ".join(parts))
     print("   dynet's train() wall time including its per-epoch evaluation of the train and validation splits:")
     for batch, s in summary.items():
-        print(f"   batch {batch}: train() {s['dynet_train_call_s']:.2f} s, of which evaluation and bookkeeping "
-              f"{s['dynet_eval_s']:.2f} s")
+        print(
+            f"   batch {batch}: train() {s['dynet_train_call_s']:.2f} s, of which evaluation and bookkeeping "
+            f"{s['dynet_eval_s']:.2f} s"
+        )
     print()
 
     # ---- part 2
@@ -794,17 +973,26 @@ def main(argv=None):
             rows = []
             for r in rs:
                 vu = r["variant_us"]
-                rows.append([r["piece"], f"{r['calls_per_step']:.3g}", f"{r['dynet_us']:.1f}",
-                             f"{100 * r['dynet_us'] / sm['dynet_step_us']:.1f}",
-                             f"{r['flops'] * r['calls_per_step'] / r['dynet_us'] / 1e3:.1f}" if r["flops"] else "",
-                             "-" if vu is None else f"{vu:.1f}", "" if not vu else f"{r['dynet_us'] / vu:.2f}x",
-                             "" if r["same_bits"] is None else str(r["same_bits"])])
+                rows.append(
+                    [
+                        r["piece"],
+                        f"{r['calls_per_step']:.3g}",
+                        f"{r['dynet_us']:.1f}",
+                        f"{100 * r['dynet_us'] / sm['dynet_step_us']:.1f}",
+                        f"{r['flops'] * r['calls_per_step'] / r['dynet_us'] / 1e3:.1f}" if r["flops"] else "",
+                        "-" if vu is None else f"{vu:.1f}",
+                        "" if not vu else f"{r['dynet_us'] / vu:.2f}x",
+                        "" if r["same_bits"] is None else str(r["same_bits"]),
+                    ]
+                )
             print(f"   batch {batch}:")
             print("   " + _table(hdr, rows).replace("\n", "\n   "))
-            print(f"   sum of pieces: dynet {sm['dynet_step_us']:.0f} us/step ({sm['dynet_samples_per_s']:,.0f} "
-                  f"samples/s); with FMA products {sm['fma_step_us']:.0f}, and float32 Adam "
-                  f"{sm['fma_f32adam_step_us']:.0f} us/step. Measured train_epoch: {measured_us:.0f} us per "
-                  f"{batch} samples.")
+            print(
+                f"   sum of pieces: dynet {sm['dynet_step_us']:.0f} us/step ({sm['dynet_samples_per_s']:,.0f} "
+                f"samples/s); with FMA products {sm['fma_step_us']:.0f}, and float32 Adam "
+                f"{sm['fma_f32adam_step_us']:.0f} us/step. Measured train_epoch: {measured_us:.0f} us per "
+                f"{batch} samples."
+            )
             print()
 
         # ---- part 3
@@ -823,8 +1011,11 @@ def main(argv=None):
                 dyn_same = [r for r in res["dynet"] if r["seed"] in {q["seed"] for q in runs}]
                 cell = {}
                 out = s.setdefault("variants", {})[v] = {
-                    "samples_per_s": sp, "ratio_dynet": sp / _med(dyn_same), "val_acc": _mean(runs),
-                    "same_params_as_dynet": f"{sum(r['same_params_as_dynet'] for r in runs)}/{len(runs)}"}
+                    "samples_per_s": sp,
+                    "ratio_dynet": sp / _med(dyn_same),
+                    "val_acc": _mean(runs),
+                    "same_params_as_dynet": f"{sum(r['same_params_as_dynet'] for r in runs)}/{len(runs)}",
+                }
                 for peer, key in (("torch", "torch_samples_per_s"), ("sklearn", "sklearn_samples_per_s")):
                     if key in s:
                         ratio = sp / s[key]
@@ -834,9 +1025,18 @@ def main(argv=None):
                         cell[peer] = f"{ratio:.2f}x" + (f" ({_met(ratio >= tg[peer])})" if peer in tg else "")
                     else:
                         cell[peer] = "n/a"
-                rows.append([batch, VARIANTS[v]["label"], f"{sp:,.0f}", f"{sp / _med(dyn_same):.2f}x",
-                             cell["torch"], cell["sklearn"], f"{100 * _mean(runs):.2f}%",
-                             f"{sum(r['same_params_as_dynet'] for r in runs)}/{len(runs)}"])
+                rows.append(
+                    [
+                        batch,
+                        VARIANTS[v]["label"],
+                        f"{sp:,.0f}",
+                        f"{sp / _med(dyn_same):.2f}x",
+                        cell["torch"],
+                        cell["sklearn"],
+                        f"{100 * _mean(runs):.2f}%",
+                        f"{sum(r['same_params_as_dynet'] for r in runs)}/{len(runs)}",
+                    ]
+                )
         print(_table(hdr, rows))
         print("   same params: final parameters bit-identical to dynet's run with the same seed.")
         print()
@@ -845,12 +1045,17 @@ def main(argv=None):
     print(f"Total benchmark time: {perf() - t_start:.1f} s")
 
     if args.json:
-        doc = {"machine": machine, "config": {k: (v if k != "epochs" else {str(b): e for b, e in v.items()})
-                                              for k, v in cfg.items()},
-               "quick": args.quick, "seeds": list(seeds), "targets": {str(k): v for k, v in TARGETS.items()},
-               "accuracy_points": ACC_POINTS, "met": targets_out,
-               "summary": {str(k): v for k, v in summary.items()},
-               "results": {str(k): v for k, v in results.items()}}
+        doc = {
+            "machine": machine,
+            "config": {k: (v if k != "epochs" else {str(b): e for b, e in v.items()}) for k, v in cfg.items()},
+            "quick": args.quick,
+            "seeds": list(seeds),
+            "targets": {str(k): v for k, v in TARGETS.items()},
+            "accuracy_points": ACC_POINTS,
+            "met": targets_out,
+            "summary": {str(k): v for k, v in summary.items()},
+            "results": {str(k): v for k, v in results.items()},
+        }
         with open(args.json, "w") as fh:
             json.dump(doc, fh, indent=2, default=float)
         print(f"wrote {args.json}")

@@ -51,9 +51,12 @@ def fingerprint_run(group: zarr.Group, store_path: str | None = None) -> dict:
     metrics = _canonical(attrs.get("metrics") or {})
     if store_path:  # a metric naming the store itself (a transfer source in the same store) is not a result
         metrics = metrics.replace(json.dumps(os.path.abspath(store_path)), '"<this store>"')
-    return {"status": attrs.get("status"), "scenario": attrs.get("scenario"),
-            "metrics": hashlib.sha256(metrics.encode()).hexdigest()[:16],
-            "arrays": arrays}
+    return {
+        "status": attrs.get("status"),
+        "scenario": attrs.get("scenario"),
+        "metrics": hashlib.sha256(metrics.encode()).hexdigest()[:16],
+        "arrays": arrays,
+    }
 
 
 def fingerprint_store(path: str) -> dict:
@@ -81,8 +84,11 @@ def main(argv=None) -> int:
             differ += 1
         elif a != b:
             what = [k for k in ("status", "metrics") if a[k] != b[k]]
-            what += [f"array {n}" for n in sorted(set(a["arrays"]) | set(b["arrays"]))
-                     if a["arrays"].get(n) != b["arrays"].get(n)]
+            what += [
+                f"array {n}"
+                for n in sorted(set(a["arrays"]) | set(b["arrays"]))
+                if a["arrays"].get(n) != b["arrays"].get(n)
+            ]
             print(f"{rid} ({b['scenario']}): differs in {', '.join(what)}")
             differ += 1
     print(f"{len(prints)} run(s) compared, {differ} differ")

@@ -29,9 +29,15 @@ from __future__ import annotations
 import os
 
 # Pin every BLAS / OpenMP pool to one thread before numpy is imported.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
-             "NUMBA_NUM_THREADS"):
+for _var in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+):
     os.environ[_var] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")  # the peer imports matplotlib at import time
 
@@ -66,15 +72,16 @@ except Exception as exc:  # ImportError, or a missing matplotlib / pillow
     PEER_VERSION = None
     PEER_ERROR = f"{type(exc).__name__}: {exc}"
 
-TARGET_RATIO = 100.0          # dynet / peer, asynchronous recall sweeps per second
-TARGET_SYNAPSE_RATE = 5e9     # dense synapse updates per second per core
-LOAD = 0.05                   # P = LOAD * N
-CUE_NOISE = 0.2               # fraction of pattern 0's bits flipped in the cue
+TARGET_RATIO = 100.0  # dynet / peer, asynchronous recall sweeps per second
+TARGET_SYNAPSE_RATE = 5e9  # dense synapse updates per second per core
+LOAD = 0.05  # P = LOAD * N
+CUE_NOISE = 0.2  # fraction of pattern 0's bits flipped in the cue
 
 perf = time.perf_counter
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _stats(times):
     return {"best": min(times), "median": statistics.median(times), "n": len(times)}
@@ -111,6 +118,7 @@ def make_cue(pattern, rng):
 
 # --------------------------------------------------------------------------- dynet side
 
+
 class DynetRecall:
     """Exactly ``n_sweeps`` asynchronous T = 0 sweeps through ``run_block`` (no early stop)."""
 
@@ -125,9 +133,14 @@ class DynetRecall:
         self.lowrank = bool(np.issubdtype(w.dtype, np.integer)) and pats.shape[0] < n
         self.temps = np.zeros(n_sweeps)
         rows = 2  # every = n_sweeps: one record after the last sweep (+1 spare as run_block requires)
-        self.rec = dict(sweep=np.empty(rows, np.int64), state=np.empty((rows, 0), np.int8),
-                        energy=np.empty(rows), overlap=np.empty((rows, 0)),
-                        flips=np.empty(rows, np.int64), temperature=np.empty(rows))
+        self.rec = dict(
+            sweep=np.empty(rows, np.int64),
+            state=np.empty((rows, 0), np.int8),
+            energy=np.empty(rows),
+            overlap=np.empty((rows, 0)),
+            flips=np.empty(rows, np.int64),
+            temperature=np.empty(rows),
+        )
 
     def run(self, cue, rng_state, n_sweeps=None):
         """Returns (seconds for h = W s, seconds for the sweeps, flips)."""
@@ -138,9 +151,29 @@ class DynetRecall:
         K.fields(self.w, self.pats, self.lowrank, self.s, self.h)
         t1 = perf()
         done, n_rec, stop, _ = K.run_block(
-            self.w, self.lowrank, self.scale, self.theta, self.pats, self.s, self.s_prev, self.h, self.temps,
-            K.ASYNC_PERMUTATION, rng_state, 0, n_sweeps, n_sweeps, False, 0,
-            r["sweep"], r["state"], r["energy"], r["overlap"], r["flips"], r["temperature"])
+            self.w,
+            self.lowrank,
+            self.scale,
+            self.theta,
+            self.pats,
+            self.s,
+            self.s_prev,
+            self.h,
+            self.temps,
+            K.ASYNC_PERMUTATION,
+            rng_state,
+            0,
+            n_sweeps,
+            n_sweeps,
+            False,
+            0,
+            r["sweep"],
+            r["state"],
+            r["energy"],
+            r["overlap"],
+            r["flips"],
+            r["temperature"],
+        )
         t2 = perf()
         assert done == n_sweeps and stop == K.RUNNING and n_rec == 1
         return t1 - t0, t2 - t1, int(r["flips"][0])
@@ -170,6 +203,7 @@ def _sweeps(w, scale, theta, s, h, update, perm, rng_state, n_sweeps):
 
 # --------------------------------------------------------------------------- peer side
 
+
 class PeerRecall:
     def __init__(self, pats):
         n = pats.shape[1]
@@ -189,6 +223,7 @@ class PeerRecall:
 
 
 # --------------------------------------------------------------------------- part 1: recall
+
 
 def bench_recall(n, cfg, seed, use_peer, log):
     pats, w, scale = make_problem(n, seed)
@@ -226,8 +261,7 @@ def bench_recall(n, cfg, seed, use_peer, log):
         d_total.append(best[0] + best[1])
         flips_all.append(fl)
         s_dyn = dyn.s.copy()
-        rec = {"cue": c, "flips": fl, "dynet_overlap": overlap(pats[0], s_dyn),
-               "dynet_fixed_point": dyn.stable(s_dyn)}
+        rec = {"cue": c, "flips": fl, "dynet_overlap": overlap(pats[0], s_dyn), "dynet_fixed_point": dyn.stable(s_dyn)}
         if peer is not None:
             times = []
             for rep in range(cfg["peer_repeats"]):
@@ -236,16 +270,25 @@ def bench_recall(n, cfg, seed, use_peer, log):
             p_total.append(min(times))
             same = bool(np.array_equal(s_dyn, s_peer))
             agree += same
-            rec.update(peer_overlap=overlap(pats[0], s_peer), peer_fixed_point=dyn.stable(s_peer),
-                       same_final_state=same)
+            rec.update(
+                peer_overlap=overlap(pats[0], s_peer), peer_fixed_point=dyn.stable(s_peer), same_final_state=same
+            )
         finals.append(rec)
-        log(f"    N={n} cue {c}: dynet {1e3 * (best[0] + best[1]):.3f} ms ({fl} flips)"
-            + (f", peer {1e3 * p_total[-1]:.1f} ms, same final state: {rec['same_final_state']}"
-               if peer is not None else ""))
+        log(
+            f"    N={n} cue {c}: dynet {1e3 * (best[0] + best[1]):.3f} ms ({fl} flips)"
+            + (
+                f", peer {1e3 * p_total[-1]:.1f} ms, same final state: {rec['same_final_state']}"
+                if peer is not None
+                else ""
+            )
+        )
 
     n_runs = len(cues)
     res = {
-        "n_units": n, "n_patterns": n_pat, "sweeps_per_run": ksw, "cues": n_runs,
+        "n_units": n,
+        "n_patterns": n_pat,
+        "sweeps_per_run": ksw,
+        "cues": n_runs,
         "pattern0_is_fixed_point": p0_stable,
         "mean_flips_per_run": float(np.mean(flips_all)),
         "dynet_seconds_per_run": statistics.median(d_total),
@@ -258,14 +301,16 @@ def bench_recall(n, cfg, seed, use_peer, log):
         "runs": finals,
     }
     if peer is not None:
-        res.update({
-            "peer_seconds_per_run": statistics.median(p_total),
-            "peer_sweeps_per_s": ksw / statistics.median(p_total),
-            "peer_final_overlaps": sorted({round(r["peer_overlap"], 6) for r in finals}),
-            "peer_all_fixed_points": all(r["peer_fixed_point"] for r in finals),
-            "same_final_state": f"{agree}/{n_runs}",
-            "all_same_final_state": agree == n_runs,
-        })
+        res.update(
+            {
+                "peer_seconds_per_run": statistics.median(p_total),
+                "peer_sweeps_per_s": ksw / statistics.median(p_total),
+                "peer_final_overlaps": sorted({round(r["peer_overlap"], 6) for r in finals}),
+                "peer_all_fixed_points": all(r["peer_fixed_point"] for r in finals),
+                "same_final_state": f"{agree}/{n_runs}",
+                "all_same_final_state": agree == n_runs,
+            }
+        )
         res["ratio"] = res["dynet_sweeps_per_s"] / res["peer_sweeps_per_s"]
         res["ratio_excl_init"] = res["dynet_sweeps_per_s_excl_init"] / res["peer_sweeps_per_s"]
 
@@ -292,6 +337,7 @@ def bench_recall(n, cfg, seed, use_peer, log):
 
 # --------------------------------------------------------------------------- part 2: dense fields
 
+
 def _time_calls(fn, repeats, inner):
     """Per-call seconds (best / median of ``repeats`` timings of ``inner`` calls) and CPU/wall ratio."""
     fn()
@@ -315,7 +361,7 @@ def bench_dense(n, cfg, seed, problem, log):
     h = np.empty(n)
     s64 = s.astype(np.float64)
     s32 = s.astype(np.float32)
-    w64_np = w16.astype(np.float64)     # Hebbian weights as BLAS sees them
+    w64_np = w16.astype(np.float64)  # Hebbian weights as BLAS sees them
     w32_np = w16.astype(np.float32)
     h64 = np.empty(n)
     h32 = np.empty(n, np.float32)
@@ -339,15 +385,25 @@ def bench_dense(n, cfg, seed, problem, log):
     for name, fn, nbytes in cases:
         st = _time_calls(fn, reps, inner)
         rate = n * n / st["median"]
-        rows.append({"case": name, "n_units": n, "seconds_median": st["median"], "seconds_best": st["best"],
-                     "synapse_updates_per_s": rate, "synapse_updates_per_s_best": n * n / st["best"],
-                     "weight_bytes": nbytes, "bytes_per_s": nbytes / st["median"],
-                     "cpu_per_wall": st["cpu_per_wall"]})
+        rows.append(
+            {
+                "case": name,
+                "n_units": n,
+                "seconds_median": st["median"],
+                "seconds_best": st["best"],
+                "synapse_updates_per_s": rate,
+                "synapse_updates_per_s_best": n * n / st["best"],
+                "weight_bytes": nbytes,
+                "bytes_per_s": nbytes / st["median"],
+                "cpu_per_wall": st["cpu_per_wall"],
+            }
+        )
         log(f"    N={n} {name}: {1e6 * st['median']:.1f} us ({_fmt_rate(rate)} synapse updates/s)")
     return rows
 
 
 # --------------------------------------------------------------------------- part 3: breakdown
+
 
 def bench_breakdown(n, cfg, seed, problem):
     """Where an asynchronous sweep's time goes (dynet, int16 Hebbian weights)."""
@@ -406,10 +462,12 @@ def bench_breakdown(n, cfg, seed, problem):
 # --------------------------------------------------------------------------- main
 
 CONFIGS = {
-    "full": dict(sweeps=5, cues=10, dyn_repeats=25, peer_repeats=3, steady_sweeps=200,
-                 dense_repeats=15, dense_target_s=0.02),
-    "quick": dict(sweeps=5, cues=3, dyn_repeats=5, peer_repeats=1, steady_sweeps=50,
-                  dense_repeats=5, dense_target_s=0.005),
+    "full": dict(
+        sweeps=5, cues=10, dyn_repeats=25, peer_repeats=3, steady_sweeps=200, dense_repeats=15, dense_target_s=0.02
+    ),
+    "quick": dict(
+        sweeps=5, cues=3, dyn_repeats=5, peer_repeats=1, steady_sweeps=50, dense_repeats=5, dense_target_s=0.005
+    ),
 }
 
 
@@ -431,13 +489,19 @@ def main(argv=None):
     log = print if args.verbose else (lambda *a, **k: None)
 
     machine = {
-        "cpu": _cpu_model(), "logical_cpus": os.cpu_count(), "python": platform.python_version(),
-        "numpy": np.__version__, "numba": numba.__version__, "blas": _blas_name(),
-        "blas_threads_env": os.environ["OPENBLAS_NUM_THREADS"], "peer": PEER_VERSION,
+        "cpu": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "blas": _blas_name(),
+        "blas_threads_env": os.environ["OPENBLAS_NUM_THREADS"],
+        "peer": PEER_VERSION,
     }
     print("dynet Hopfield benchmark" + (" (--quick)" if args.quick else ""))
-    print(f"  CPU: {machine['cpu']} ({machine['logical_cpus']} logical CPUs); one thread "
-          f"(OMP/OPENBLAS/MKL_NUM_THREADS=1)")
+    print(
+        f"  CPU: {machine['cpu']} ({machine['logical_cpus']} logical CPUs); one thread (OMP/OPENBLAS/MKL_NUM_THREADS=1)"
+    )
     print(f"  Python {machine['python']}, numpy {machine['numpy']} ({machine['blas']}), numba {machine['numba']}")
     if use_peer:
         print(f"  peer: hopfieldnetwork {PEER_VERSION} (plain numpy; async = Python loop over a permutation)")
@@ -463,45 +527,79 @@ def main(argv=None):
 
     # ---- part 1 table
     k = cfg["sweeps"]
-    print(f"1. Asynchronous recall: {k} sweeps from a cue (pattern 0, {CUE_NOISE:.0%} of bits flipped), "
-          f"T = 0, random permutation order, P = {LOAD} N, Hebbian.")
-    print(f"   Median over {cfg['cues']} fresh cues (each cue: best of {cfg['dyn_repeats']} dynet / "
-          f"{cfg['peer_repeats']} peer repeats). dynet includes the initial h = W s.")
+    print(
+        f"1. Asynchronous recall: {k} sweeps from a cue (pattern 0, {CUE_NOISE:.0%} of bits flipped), "
+        f"T = 0, random permutation order, P = {LOAD} N, Hebbian."
+    )
+    print(
+        f"   Median over {cfg['cues']} fresh cues (each cue: best of {cfg['dyn_repeats']} dynet / "
+        f"{cfg['peer_repeats']} peer repeats). dynet includes the initial h = W s."
+    )
     print(f"   Target: dynet / peer >= {TARGET_RATIO:.0f}x.")
-    hdr = ["N", "P", "flips/run", "dynet sweeps/s", "excl. init h", "peer sweeps/s", "ratio", "ratio excl. init",
-           "target (ratio)"]
+    hdr = [
+        "N",
+        "P",
+        "flips/run",
+        "dynet sweeps/s",
+        "excl. init h",
+        "peer sweeps/s",
+        "ratio",
+        "ratio excl. init",
+        "target (ratio)",
+    ]
     rows = []
     for r in recall:
         ratio = r.get("ratio")
-        rows.append([r["n_units"], r["n_patterns"], f"{r['mean_flips_per_run']:.0f}",
-                     f"{r['dynet_sweeps_per_s']:,.0f}", f"{r['dynet_sweeps_per_s_excl_init']:,.0f}",
-                     f"{r['peer_sweeps_per_s']:,.1f}" if ratio else "n/a",
-                     f"{ratio:.0f}x" if ratio else "n/a",
-                     f"{r['ratio_excl_init']:.0f}x" if ratio else "n/a",
-                     ("MET" if ratio >= TARGET_RATIO else "MISSED") if ratio else "n/a"])
+        rows.append(
+            [
+                r["n_units"],
+                r["n_patterns"],
+                f"{r['mean_flips_per_run']:.0f}",
+                f"{r['dynet_sweeps_per_s']:,.0f}",
+                f"{r['dynet_sweeps_per_s_excl_init']:,.0f}",
+                f"{r['peer_sweeps_per_s']:,.1f}" if ratio else "n/a",
+                f"{ratio:.0f}x" if ratio else "n/a",
+                f"{r['ratio_excl_init']:.0f}x" if ratio else "n/a",
+                ("MET" if ratio >= TARGET_RATIO else "MISSED") if ratio else "n/a",
+            ]
+        )
     print(_table(hdr, rows))
     print()
     print("   Final states (both run exactly K sweeps, no early stop):")
     for r in recall:
-        line = (f"   N={r['n_units']}: dynet overlap with pattern 0 = {r['dynet_final_overlaps']}, "
-                f"fixed point: {r['dynet_all_fixed_points']}")
+        line = (
+            f"   N={r['n_units']}: dynet overlap with pattern 0 = {r['dynet_final_overlaps']}, "
+            f"fixed point: {r['dynet_all_fixed_points']}"
+        )
         if "peer_final_overlaps" in r:
-            line += (f"; peer overlap = {r['peer_final_overlaps']}, fixed point: {r['peer_all_fixed_points']}; "
-                     f"identical final states: {r['same_final_state']}")
+            line += (
+                f"; peer overlap = {r['peer_final_overlaps']}, fixed point: {r['peer_all_fixed_points']}; "
+                f"identical final states: {r['same_final_state']}"
+            )
         print(line)
         if not r["pattern0_is_fixed_point"]:
-            print(f"     (at this seed pattern 0 itself is not a fixed point of the Hebbian network at N={r['n_units']}:"
-                  f" the attractor next to it differs in a few units, so the overlap is just below 1)")
+            print(
+                f"     (at this seed pattern 0 itself is not a fixed point of the Hebbian network at N={r['n_units']}:"
+                f" the attractor next to it differs in a few units, so the overlap is just below 1)"
+            )
     ok = all(r.get("all_same_final_state", True) for r in recall)
-    print(f"   Same attractor for dynet and peer: {'YES' if ok else 'NO'}" if use_peer
-          else "   Peer missing: no comparison (pip install -e '.[bench]').")
+    print(
+        f"   Same attractor for dynet and peer: {'YES' if ok else 'NO'}"
+        if use_peer
+        else "   Peer missing: no comparison (pip install -e '.[bench]')."
+    )
     print()
     print("   Steady state (at the fixed point, no flips; the peer's cost does not depend on flips):")
     for r in recall:
-        print(f"   N={r['n_units']}: dynet {r['dynet_steady_sweeps_per_s']:,.0f} sweeps/s"
-              + (f", peer {r['peer_steady_sweeps_per_s']:,.1f} sweeps/s, ratio "
-                 f"{r['dynet_steady_sweeps_per_s'] / r['peer_steady_sweeps_per_s']:,.0f}x"
-                 if "peer_steady_sweeps_per_s" in r else ""))
+        print(
+            f"   N={r['n_units']}: dynet {r['dynet_steady_sweeps_per_s']:,.0f} sweeps/s"
+            + (
+                f", peer {r['peer_steady_sweeps_per_s']:,.1f} sweeps/s, ratio "
+                f"{r['dynet_steady_sweeps_per_s'] / r['peer_steady_sweeps_per_s']:,.0f}x"
+                if "peer_steady_sweeps_per_s" in r
+                else ""
+            )
+        )
     print()
 
     # ---- part 2 table
@@ -511,10 +609,17 @@ def main(argv=None):
     rows = []
     for d in dense:
         is_dyn = d["case"].startswith("dynet")
-        rows.append([d["case"], d["n_units"], f"{1e6 * d['seconds_median']:.1f}",
-                     f"{d['synapse_updates_per_s']:.3g}", f"{d['bytes_per_s'] / 1e9:.1f}",
-                     f"{d['cpu_per_wall']:.2f}",
-                     ("MET" if d["synapse_updates_per_s"] >= TARGET_SYNAPSE_RATE else "MISSED") if is_dyn else "ref"])
+        rows.append(
+            [
+                d["case"],
+                d["n_units"],
+                f"{1e6 * d['seconds_median']:.1f}",
+                f"{d['synapse_updates_per_s']:.3g}",
+                f"{d['bytes_per_s'] / 1e9:.1f}",
+                f"{d['cpu_per_wall']:.2f}",
+                ("MET" if d["synapse_updates_per_s"] >= TARGET_SYNAPSE_RATE else "MISSED") if is_dyn else "ref",
+            ]
+        )
     print(_table(hdr, rows))
     print()
     if any(d["cpu_per_wall"] > 1.2 for d in dense):
@@ -529,22 +634,30 @@ def main(argv=None):
         f64 = by["dynet dense_fields, float64 W (pseudo-inverse)"]
         b64 = by["numpy W @ s, float64 (BLAS dgemv)"]
         b32 = by["numpy W @ s, float32 (BLAS sgemv)"]
-        ratios[n] = {"int16_vs_blas_f64": i16 / b64, "int16_vs_blas_f32": i16 / b32,
-                     "f64_vs_blas_f64": f64 / b64}
-        print(f"   N={n}: dynet int16 / BLAS float64 = {i16 / b64:.2f}x, dynet int16 / BLAS float32 = "
-              f"{i16 / b32:.2f}x, dynet float64 / BLAS float64 = {f64 / b64:.2f}x")
+        ratios[n] = {"int16_vs_blas_f64": i16 / b64, "int16_vs_blas_f32": i16 / b32, "f64_vs_blas_f64": f64 / b64}
+        print(
+            f"   N={n}: dynet int16 / BLAS float64 = {i16 / b64:.2f}x, dynet int16 / BLAS float32 = "
+            f"{i16 / b32:.2f}x, dynet float64 / BLAS float64 = {f64 / b64:.2f}x"
+        )
     print()
 
     # ---- part 3 table
     print("3. dynet asynchronous sweep breakdown (int16 Hebbian W, T = 0, one cue, median per sweep):")
-    hdr = ["N", "init h=Ws", "1st sweep", "flips", "ns/flip elem", "steady sweep", "ns/unit perm",
-           "ns/visit"]
+    hdr = ["N", "init h=Ws", "1st sweep", "flips", "ns/flip elem", "steady sweep", "ns/unit perm", "ns/visit"]
     rows = []
     for b in breakdown:
-        rows.append([b["n_units"], f"{1e6 * b['init_fields_s']:.0f} us", f"{1e6 * b['first_sweep_s']:.0f} us",
-                     b["first_sweep_flips"], f"{b['ns_per_flip_element']:.3f}",
-                     f"{1e6 * b['steady_perm_sweep_s']:.1f} us", f"{b['ns_per_unit_permutation']:.1f}",
-                     f"{b['ns_per_visit']:.1f}"])
+        rows.append(
+            [
+                b["n_units"],
+                f"{1e6 * b['init_fields_s']:.0f} us",
+                f"{1e6 * b['first_sweep_s']:.0f} us",
+                b["first_sweep_flips"],
+                f"{b['ns_per_flip_element']:.3f}",
+                f"{1e6 * b['steady_perm_sweep_s']:.1f} us",
+                f"{b['ns_per_unit_permutation']:.1f}",
+                f"{b['ns_per_visit']:.1f}",
+            ]
+        )
     print(_table(hdr, rows))
     print("   ns/flip elem: (1st sweep - steady sweep) / (flips * N), the per-flip row update h += 2 s_i W[i];")
     print("   steady sweep: a zero-flip sweep at the fixed point; ns/unit perm: the Fisher-Yates shuffle alone;")
@@ -553,10 +666,18 @@ def main(argv=None):
     print(f"Total benchmark time: {perf() - t_start:.1f} s")
 
     if args.json:
-        doc = {"machine": machine, "config": cfg, "quick": args.quick, "seed": args.seed,
-               "targets": {"recall_ratio": TARGET_RATIO, "synapse_updates_per_s": TARGET_SYNAPSE_RATE},
-               "peer_installed": _peer is not None, "recall": recall, "dense": dense,
-               "dense_ratios": {str(k): v for k, v in ratios.items()}, "breakdown": breakdown}
+        doc = {
+            "machine": machine,
+            "config": cfg,
+            "quick": args.quick,
+            "seed": args.seed,
+            "targets": {"recall_ratio": TARGET_RATIO, "synapse_updates_per_s": TARGET_SYNAPSE_RATE},
+            "peer_installed": _peer is not None,
+            "recall": recall,
+            "dense": dense,
+            "dense_ratios": {str(k): v for k, v in ratios.items()},
+            "breakdown": breakdown,
+        }
         with open(args.json, "w") as fh:
             json.dump(doc, fh, indent=2)
         print(f"wrote {args.json}")

@@ -70,8 +70,10 @@ def main():
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args()
     repeats = 3 if args.quick else 7
-    print(f"2D Ising benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, one thread; "
-          f"T = T_c = {T_C:.4f}, J = 1, h = 0")
+    print(
+        f"2D Ising benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, one thread; "
+        f"T = T_c = {T_C:.4f}, J = 1, h = 0"
+    )
     rows = []
     for size in (64, 128, 256):
         n_sweeps = max(20, int(2e7 // (size * size)))
@@ -84,8 +86,10 @@ def main():
     print(f"{'L':>5} {'dynet Metropolis':>18} {'dynet heat-bath':>17} {'numpy peer':>12} {'ratio':>7}  target(L=128)")
     for r in rows:
         target = ("MET" if r["dynet_metropolis"] >= 1e8 else "MISSED") if r["size"] == 128 else ""
-        print(f"{r['size']:>5} {r['dynet_metropolis']:>18.3g} {r['dynet_heat_bath']:>17.3g} "
-              f"{r['numpy_peer_metropolis']:>12.3g} {r['dynet_metropolis'] / r['numpy_peer_metropolis']:>6.0f}x  {target}")
+        print(
+            f"{r['size']:>5} {r['dynet_metropolis']:>18.3g} {r['dynet_heat_bath']:>17.3g} "
+            f"{r['numpy_peer_metropolis']:>12.3g} {r['dynet_metropolis'] / r['numpy_peer_metropolis']:>6.0f}x  {target}"
+        )
     print("figures: spin-flip attempts per second, best of repeats; target >= 1e8 /s at L = 128")
     if args.json:
         with open(args.json, "w") as fh:

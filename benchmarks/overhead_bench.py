@@ -123,8 +123,9 @@ def main() -> None:
         def progress(done, total):
             started.setdefault("t", time.perf_counter())
 
-        report = api.run_scenario(scenario, store=os.path.join(tmp, "cluster.zarr"), workers=args.workers,
-                                  progress=progress)
+        report = api.run_scenario(
+            scenario, store=os.path.join(tmp, "cluster.zarr"), workers=args.workers, progress=progress
+        )
         cluster_s = time.perf_counter() - started["t"]
         assert len(report.results) == n and not report.failed
         cluster_ms = cluster_s / n * 1e3
@@ -137,9 +138,18 @@ def main() -> None:
     print(f"  model only             {model_ms:8.2f} ms a run")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"runs": n, "workers": args.workers, "cluster_ms": cluster_ms, "in_process_ms": inproc_ms,
-                       "in_process_cpu_ms": inproc_cpu_ms,
-                       "model_ms": model_ms}, f, indent=2)
+            json.dump(
+                {
+                    "runs": n,
+                    "workers": args.workers,
+                    "cluster_ms": cluster_ms,
+                    "in_process_ms": inproc_ms,
+                    "in_process_cpu_ms": inproc_cpu_ms,
+                    "model_ms": model_ms,
+                },
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

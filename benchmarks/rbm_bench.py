@@ -28,8 +28,13 @@ import os
 import platform
 import time
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-           "NUMEXPR_NUM_THREADS"):
+for _v in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+):
     os.environ[_v] = "1"
 
 import numpy as np  # noqa: E402
@@ -65,8 +70,17 @@ def pseudo_likelihoods(W, b, c, x, bits) -> tuple[float, float]:
 def run_dynet(x, epochs, lr, seed, method="pcd", k=1):
     rng = np.random.default_rng(seed)
     W = rng.normal(0.0, 0.01, (x.shape[1], N_HIDDEN))
-    t = M.Trainer(x, W, np.zeros(x.shape[1]), np.zeros(N_HIDDEN), method=method, k=k, batch_size=BATCH,
-                  shuffle=False, rng_state=seed_state(np.random.SeedSequence(seed)))
+    t = M.Trainer(
+        x,
+        W,
+        np.zeros(x.shape[1]),
+        np.zeros(N_HIDDEN),
+        method=method,
+        k=k,
+        batch_size=BATCH,
+        shuffle=False,
+        rng_state=seed_state(np.random.SeedSequence(seed)),
+    )
     lrs = np.full(t.steps, lr)
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -85,8 +99,13 @@ def run_sklearn(x, epochs, lr, seed):
     c0 = time.process_time()
     rbm.fit(xf)
     wall = time.perf_counter() - t0
-    return rbm.components_.T.copy(), rbm.intercept_visible_.copy(), rbm.intercept_hidden_.copy(), wall, \
-        (time.process_time() - c0) / wall
+    return (
+        rbm.components_.T.copy(),
+        rbm.intercept_visible_.copy(),
+        rbm.intercept_hidden_.copy(),
+        wall,
+        (time.process_time() - c0) / wall,
+    )
 
 
 def main():
@@ -100,9 +119,11 @@ def main():
     epochs, seeds = (5, 2) if args.quick else (args.epochs, args.seeds)
     x = digits()
     n = len(x)
-    print(f"RBM benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, one thread; "
-          f"digits {x.shape[0]} x {x.shape[1]} binarized, {N_HIDDEN} hidden, batch {BATCH}, lr {args.lr}, "
-          f"PCD-1, {epochs} epochs, {seeds} seed(s)")
+    print(
+        f"RBM benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, one thread; "
+        f"digits {x.shape[0]} x {x.shape[1]} binarized, {N_HIDDEN} hidden, batch {BATCH}, lr {args.lr}, "
+        f"PCD-1, {epochs} epochs, {seeds} seed(s)"
+    )
     run_dynet(x[:20], 1, args.lr, 0)  # compile (or load the cache)
     run_dynet(x[:20], 1, args.lr, 0, method="cd", k=1)
     bits = np.random.default_rng(12345).integers(0, x.shape[1], n)
@@ -118,36 +139,51 @@ def main():
         for lib in ("dynet", "sklearn") if have_peer else ("dynet",):
             W, b, c, wall, cpu = (run_dynet if lib == "dynet" else run_sklearn)(x, epochs, args.lr, seed)
             est, exact = pseudo_likelihoods(W, b, c, x, bits)
-            rows[lib].append({"seed": seed, "seconds": wall, "samples_per_s": epochs * n / wall, "cpu_wall": cpu,
-                              "pl_estimator": est, "pl_exact": exact})
+            rows[lib].append(
+                {
+                    "seed": seed,
+                    "seconds": wall,
+                    "samples_per_s": epochs * n / wall,
+                    "cpu_wall": cpu,
+                    "pl_estimator": est,
+                    "pl_exact": exact,
+                }
+            )
 
     def summary(lib):
         r = rows[lib]
         keys = ("samples_per_s", "cpu_wall", "pl_estimator", "pl_exact")
-        return {k: float(np.mean([q[k] for q in r])) for k in keys} | \
-            {"pl_exact_sd": float(np.std([q["pl_exact"] for q in r], ddof=1)) if len(r) > 1 else 0.0,
-             "samples_per_s_best": float(max(q["samples_per_s"] for q in r))}
+        return {k: float(np.mean([q[k] for q in r])) for k in keys} | {
+            "pl_exact_sd": float(np.std([q["pl_exact"] for q in r], ddof=1)) if len(r) > 1 else 0.0,
+            "samples_per_s_best": float(max(q["samples_per_s"] for q in r)),
+        }
 
     print()
     print("| library | samples/s (mean) | best | cpu/wall | PL, sklearn estimator | PL, exact (mean +- sd) |")
     print("|---|---|---|---|---|---|")
-    results = {"config": {"epochs": epochs, "lr": args.lr, "seeds": seeds, "n_hidden": N_HIDDEN, "batch": BATCH},
-               "runs": rows}
+    results = {
+        "config": {"epochs": epochs, "lr": args.lr, "seeds": seeds, "n_hidden": N_HIDDEN, "batch": BATCH},
+        "runs": rows,
+    }
     for lib in rows:
         if not rows[lib]:
             continue
         s = summary(lib)
         results[lib] = s
-        print(f"| {lib} | {s['samples_per_s']:,.0f} | {s['samples_per_s_best']:,.0f} | {s['cpu_wall']:.2f} | "
-              f"{s['pl_estimator']:.3f} | {s['pl_exact']:.3f} +- {s['pl_exact_sd']:.3f} |")
+        print(
+            f"| {lib} | {s['samples_per_s']:,.0f} | {s['samples_per_s_best']:,.0f} | {s['cpu_wall']:.2f} | "
+            f"{s['pl_estimator']:.3f} | {s['pl_exact']:.3f} +- {s['pl_exact_sd']:.3f} |"
+        )
     # dynet's other estimators, for scale (no peer)
     extra = []
     for method, k in (("cd", 1), ("cd", 10), ("pcd", 10)):
         W, b, c, wall, _ = run_dynet(x, max(1, epochs // 4), args.lr, 0, method=method, k=k)
         extra.append((f"{method.upper()}-{k}", max(1, epochs // 4) * n / wall))
     print()
-    print("dynet, other estimators (same data and sizes): " +
-          ", ".join(f"{name} {rate:,.0f} samples/s" for name, rate in extra))
+    print(
+        "dynet, other estimators (same data and sizes): "
+        + ", ".join(f"{name} {rate:,.0f} samples/s" for name, rate in extra)
+    )
     results["dynet_other"] = dict(extra)
     if have_peer:
         d, s = results["dynet"], results["sklearn"]
@@ -162,9 +198,11 @@ def main():
             se, met = math.nan, None
             verdict = "speed " + ("met" if ratio >= 2.0 else "MISSED") + ", pseudo-likelihood not assessed (one seed)"
         results["target"] = {"ratio": ratio, "pl_difference": diff, "pl_tolerance": 2 * se, "met": met}
-        print(f"speed: dynet / scikit-learn = {ratio:.2f}x (target >= 2x); exact pseudo-likelihood: dynet "
-              f"{d['pl_exact']:.3f}, scikit-learn {s['pl_exact']:.3f} (difference {diff:+.3f}, "
-              f"tolerance {2 * se:.3f}): target {verdict}")
+        print(
+            f"speed: dynet / scikit-learn = {ratio:.2f}x (target >= 2x); exact pseudo-likelihood: dynet "
+            f"{d['pl_exact']:.3f}, scikit-learn {s['pl_exact']:.3f} (difference {diff:+.3f}, "
+            f"tolerance {2 * se:.3f}): target {verdict}"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

@@ -72,13 +72,33 @@ def main() -> None:
             assert len(sc.runs) == args.points
             _, w_all, c_all = timed(lambda p=path: api.validate(p))
             per = 1e6 * w_all / args.points
-            rows.append([name, f"{args.points:,}", f"{os.path.getsize(path) / 2**20:.2f}", f"{w_load:.2f}",
-                         f"{w_all:.2f}", f"{c_all:.2f}", f"{per:.0f}", f"{c_all / w_all:.2f}"])
-            results.append({"scenario": name, "points": args.points, "load_s": w_load, "validate_s": w_all,
-                            "validate_cpu_s": c_all})
+            rows.append(
+                [
+                    name,
+                    f"{args.points:,}",
+                    f"{os.path.getsize(path) / 2**20:.2f}",
+                    f"{w_load:.2f}",
+                    f"{w_all:.2f}",
+                    f"{c_all:.2f}",
+                    f"{per:.0f}",
+                    f"{c_all / w_all:.2f}",
+                ]
+            )
+            results.append(
+                {
+                    "scenario": name,
+                    "points": args.points,
+                    "load_s": w_load,
+                    "validate_s": w_all,
+                    "validate_cpu_s": c_all,
+                }
+            )
     print(f"machine: {cpu_model()}, load average {loadavg():.1f}")
-    print(table(["scenario", "points", "MiB", "load+expand s", "validate s", "validate cpu s", "us/point",
-                 "cpu/wall"], rows))
+    print(
+        table(
+            ["scenario", "points", "MiB", "load+expand s", "validate s", "validate cpu s", "us/point", "cpu/wall"], rows
+        )
+    )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

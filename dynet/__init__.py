@@ -67,18 +67,42 @@ _LAZY = {
 __all__ = [
     "__version__",
     # scenarios
-    "load_scenario", "Scenario", "RunSpec", "validate",
+    "load_scenario",
+    "Scenario",
+    "RunSpec",
+    "validate",
     # running
-    "run_scenario", "RunReport", "RunResult",
+    "run_scenario",
+    "RunReport",
+    "RunResult",
     # detached jobs
-    "submit", "job_status", "list_jobs", "cancel", "Submitted", "JobStatus",
+    "submit",
+    "job_status",
+    "list_jobs",
+    "cancel",
+    "Submitted",
+    "JobStatus",
     # reading a store
-    "list_runs", "show_run", "load_run", "open_run", "open_store", "Store",
+    "list_runs",
+    "show_run",
+    "load_run",
+    "open_run",
+    "open_store",
+    "Store",
     # model kinds
-    "REGISTRY", "ModelKind",
+    "REGISTRY",
+    "ModelKind",
     # errors
-    "DynetError", "ScenarioError", "TrainingDiverged", "DataError", "StoreError", "AnalysisError", "JobError",
-    "ClusterError", "ClusterLostError", "PlotError",
+    "DynetError",
+    "ScenarioError",
+    "TrainingDiverged",
+    "DataError",
+    "StoreError",
+    "AnalysisError",
+    "JobError",
+    "ClusterError",
+    "ClusterLostError",
+    "PlotError",
 ]
 
 TYPE_CHECKING = False  # type checkers take it as true (importing typing would double the import time)

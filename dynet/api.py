@@ -72,8 +72,14 @@ ELSEWHERE = "elsewhere"
 NOT_RUN = "not_run"
 
 
-def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, lease_s: float | None = None,
-                stop: Callable[[], bool] | None = None) -> dict:
+def execute_run(
+    store_path: str,
+    spec: RunSpec,
+    *,
+    session: str | None = None,
+    lease_s: float | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> dict:
     """Run one run into its own group of the store; a run that raises is stored as failed.
 
     The run is claimed first (:func:`store.claim_run`): a run that is already complete is
@@ -89,16 +95,23 @@ def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, l
     except (OSError, _store.StoreError) as exc:  # nothing written: the run stays as it was
         return run_result(spec, _store.FAILED, {}, f"cannot claim the run in the store: {exc}", 0.0)
     if not isinstance(claim, _store.Claim):
-        return {**run_result(spec, ELSEWHERE, {}, None, 0.0),
-                "holder": {k: claim.get(k) for k in ("host", "pid", "attempt", "session", "age_s")}}
+        return {
+            **run_result(spec, ELSEWHERE, {}, None, 0.0),
+            "holder": {k: claim.get(k) for k in ("host", "pid", "attempt", "session", "age_s")},
+        }
     record = None
     try:
         previous = _store.read_run_attrs(store_path, spec.run_id)
         if previous is not None and previous.get("status") == _store.COMPLETE:  # done by an earlier attempt
             return {**run_result(spec, _store.COMPLETE, previous.get("metrics") or {}, None, 0.0), "skipped": True}
         attrs = {
-            "run_id": spec.run_id, "scenario": spec.scenario, "model": spec.model, "config": spec.config,
-            "params": spec.params, "replicate": spec.replicate, "seed": spec.seed,
+            "run_id": spec.run_id,
+            "scenario": spec.scenario,
+            "model": spec.model,
+            "config": spec.config,
+            "params": spec.params,
+            "replicate": spec.replicate,
+            "seed": spec.seed,
         }
         attempt = {"id": owner["attempt"], "session": session, "host": _store.HOST, "pid": os.getpid()}
         record = _store.RunRecord(store_path, spec.run_id, attrs, attempt=attempt, previous=previous)
@@ -133,8 +146,9 @@ def execute_run(store_path: str, spec: RunSpec, *, session: str | None = None, l
         claim.release()
 
 
-def execute_batch(store_path: str, specs: list[RunSpec], *, session: str | None = None,
-                  lease_s: float | None = None) -> list[dict]:
+def execute_batch(
+    store_path: str, specs: list[RunSpec], *, session: str | None = None, lease_s: float | None = None
+) -> list[dict]:
     """A Dask task: several small runs in a row, so the task outlasts its scheduling cost."""
     return [execute_run(store_path, spec, session=session, lease_s=lease_s) for spec in specs]
 
@@ -142,11 +156,19 @@ def execute_batch(store_path: str, specs: list[RunSpec], *, session: str | None 
 def run_result(spec: RunSpec, status: str, metrics: dict, error: str | None, elapsed: float) -> dict:
     """What a task returns for one run (a plain dict: it travels back from the workers); the
     client reads it as a :class:`RunResult`."""
-    return {"run_id": spec.run_id, "params": spec.params, "replicate": spec.replicate, "status": status,
-            "metrics": metrics, "error": error, "elapsed_s": elapsed}
+    return {
+        "run_id": spec.run_id,
+        "params": spec.params,
+        "replicate": spec.replicate,
+        "status": status,
+        "metrics": metrics,
+        "error": error,
+        "elapsed_s": elapsed,
+    }
 
 
 # --------------------------------------------------------------------------- client side
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -169,15 +191,29 @@ class RunResult:
     @classmethod
     def from_dict(cls, r: dict) -> RunResult:
         """From a task's entry (:func:`run_result`, with ``skipped``/``elsewhere`` when true)."""
-        return cls(run_id=r["run_id"], params=r["params"], replicate=r["replicate"], status=r["status"],
-                   metrics=r["metrics"], error=r["error"], elapsed_s=r.get("elapsed_s"),
-                   skipped=bool(r.get("skipped")), elsewhere=bool(r.get("elsewhere")))
+        return cls(
+            run_id=r["run_id"],
+            params=r["params"],
+            replicate=r["replicate"],
+            status=r["status"],
+            metrics=r["metrics"],
+            error=r["error"],
+            elapsed_s=r.get("elapsed_s"),
+            skipped=bool(r.get("skipped")),
+            elsewhere=bool(r.get("elsewhere")),
+        )
 
     def to_dict(self) -> dict:
         """The entry ``dynet run --json`` prints: ``elapsed_s`` when known, ``skipped`` and
         ``elsewhere`` when true."""
-        out = {"run_id": self.run_id, "params": self.params, "replicate": self.replicate, "status": self.status,
-               "metrics": self.metrics, "error": self.error}
+        out = {
+            "run_id": self.run_id,
+            "params": self.params,
+            "replicate": self.replicate,
+            "status": self.status,
+            "metrics": self.metrics,
+            "error": self.error,
+        }
         if self.elapsed_s is not None:
             out["elapsed_s"] = self.elapsed_s
         if self.skipped:
@@ -205,14 +241,20 @@ class RunReport:
 
     def to_json(self) -> dict:
         """What ``dynet run --json`` prints."""
-        return {"scenario": self.scenario, "store": self.store, "executed": len(self.results),
-                "skipped": len(self.skipped), "failed": len(self.failed),
-                "elsewhere": sum(1 for r in self.skipped if r.elsewhere),
-                "runs": [r.to_dict() for r in self.results + self.skipped]}
+        return {
+            "scenario": self.scenario,
+            "store": self.store,
+            "executed": len(self.results),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+            "elsewhere": sum(1 for r in self.skipped if r.elsewhere),
+            "runs": [r.to_dict() for r in self.results + self.skipped],
+        }
 
 
-def make_batches(specs: list[RunSpec], n_workers: int, cost: Callable[[dict], float],
-                 task_cost: float = TASK_COST) -> list[list[RunSpec]]:
+def make_batches(
+    specs: list[RunSpec], n_workers: int, cost: Callable[[dict], float], task_cost: float = TASK_COST
+) -> list[list[RunSpec]]:
     """Group runs into tasks of about ``task_cost`` work, keeping at least ~2 tasks per worker."""
     if not specs:
         return []
@@ -234,9 +276,17 @@ class ClusterLostError(ClusterError):
     """The connection to the Dask scheduler was lost in the middle of a sweep."""
 
 
-def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_STORE, workers: int | None = None,
-                 scheduler: str | None = None, progress: Callable[[int, int], None] | None = None,
-                 connect_timeout: float = 10.0, security=None, lease_s: float | None = None) -> RunReport:
+def run_scenario(
+    path: str | os.PathLike,
+    *,
+    store: str | os.PathLike = DEFAULT_STORE,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    connect_timeout: float = 10.0,
+    security=None,
+    lease_s: float | None = None,
+) -> RunReport:
     """Run every run of a scenario that is not already complete in ``store``.
 
     Validation happens first and writes nothing; then the store is checked to be usable
@@ -270,18 +320,29 @@ def run_scenario(path: str | os.PathLike, *, store: str | os.PathLike = DEFAULT_
         sweep = _Sweep(None, scenario, store_path, skipped, progress, workers, lease)
         sweep.run_here(todo)
     else:
-        with _quiet_client_log(), \
-                connect(scheduler=scheduler, workers=workers, models=(scenario.model,), timeout=connect_timeout,
-                        security=security) as client:
+        with (
+            _quiet_client_log(),
+            connect(
+                scheduler=scheduler,
+                workers=workers,
+                models=(scenario.model,),
+                timeout=connect_timeout,
+                security=security,
+            ) as client,
+        ):
             check_fits_workers(scenario, client)
             _store.open_store(store_path, create=True)
             sweep = _Sweep(client, scenario, store_path, skipped, progress, workers, lease)
             sweep.run(todo, model.cost)
     order = {s.run_id: i for i, s in enumerate(scenario.runs)}
-    return RunReport(scenario=scenario.name, store=store_path,
-                     results=tuple(sorted(sweep.results, key=lambda r: order[r.run_id])),
-                     skipped=tuple(sorted(sweep.skipped, key=lambda r: order[r.run_id])),
-                     sweep_keys=tuple(scenario.sweep_keys), summary_metrics=tuple(model.summary))
+    return RunReport(
+        scenario=scenario.name,
+        store=store_path,
+        results=tuple(sorted(sweep.results, key=lambda r: order[r.run_id])),
+        skipped=tuple(sorted(sweep.skipped, key=lambda r: order[r.run_id])),
+        sweep_keys=tuple(scenario.sweep_keys),
+        summary_metrics=tuple(model.summary),
+    )
 
 
 def check_fits_workers(scenario: Scenario, client) -> None:
@@ -293,9 +354,12 @@ def check_fits_workers(scenario: Scenario, client) -> None:
 
     limit = worker_memory_limit(client)
     if limit:
-        check_memory(scenario, MEMORY_PAUSE_FRACTION * limit,
-                     f"the workers' memory limit is {limit / 2**30:.2f} GiB and Dask pauses a worker at "
-                     f"{MEMORY_PAUSE_FRACTION:.0%} of it")
+        check_memory(
+            scenario,
+            MEMORY_PAUSE_FRACTION * limit,
+            f"the workers' memory limit is {limit / 2**30:.2f} GiB and Dask pauses a worker at "
+            f"{MEMORY_PAUSE_FRACTION:.0%} of it",
+        )
 
 
 def _not_complete(scenario: Scenario, store_path: str, skipped: list[RunResult]) -> list[RunSpec]:
@@ -305,8 +369,16 @@ def _not_complete(scenario: Scenario, store_path: str, skipped: list[RunResult])
     for spec in scenario.runs:
         attrs = existing.get(spec.run_id)
         if attrs is not None and attrs.get("status") == _store.COMPLETE:
-            skipped.append(RunResult(run_id=spec.run_id, params=spec.params, replicate=spec.replicate,
-                                     status=_store.COMPLETE, metrics=attrs.get("metrics", {}), skipped=True))
+            skipped.append(
+                RunResult(
+                    run_id=spec.run_id,
+                    params=spec.params,
+                    replicate=spec.replicate,
+                    status=_store.COMPLETE,
+                    metrics=attrs.get("metrics", {}),
+                    skipped=True,
+                )
+            )
         else:
             todo.append(spec)
     return todo
@@ -331,8 +403,9 @@ class _Sweep:
     (dropping each future at once, so a restarted worker never recomputes a finished
     task), wait for runs another client runs, and turn a lost scheduler into one error."""
 
-    def __init__(self, client, scenario: Scenario, store_path: str, skipped: list[RunResult], progress, workers,
-                 lease_s):
+    def __init__(
+        self, client, scenario: Scenario, store_path: str, skipped: list[RunResult], progress, workers, lease_s
+    ):
         self.client, self.scenario, self.store_path = client, scenario, store_path
         self.results: list[RunResult] = []  # runs executed now
         self.skipped = skipped  # runs found complete
@@ -379,13 +452,19 @@ class _Sweep:
         self._progress()
         waiting: dict[str, RunSpec] = {}
         for spec in todo:
-            self._record([execute_run(self.store_path, spec, session=self.session, lease_s=self.lease_s)],
-                         {spec.run_id: spec}, waiting)
+            self._record(
+                [execute_run(self.store_path, spec, session=self.session, lease_s=self.lease_s)],
+                {spec.run_id: spec},
+                waiting,
+            )
         while waiting:  # runs another client holds: wait for them, or run them once their claim is stale
             again = self._poll(waiting)
             for spec in again:
-                self._record([execute_run(self.store_path, spec, session=self.session, lease_s=self.lease_s)],
-                             {spec.run_id: spec}, waiting)
+                self._record(
+                    [execute_run(self.store_path, spec, session=self.session, lease_s=self.lease_s)],
+                    {spec.run_id: spec},
+                    waiting,
+                )
             if waiting and not again:
                 time.sleep(min(1.0, self.lease_s / 10))
 
@@ -393,8 +472,18 @@ class _Sweep:
         for batch in batches:
             self.n_submitted += 1
             key = f"dynet-{self.scenario.name}-{batch[0].run_id}-{self.session}-{self.n_submitted}"
-            yield self.client.submit(execute_batch, self.store_path, batch, session=self.session,
-                                     lease_s=self.lease_s, key=key, pure=False), batch
+            yield (
+                self.client.submit(
+                    execute_batch,
+                    self.store_path,
+                    batch,
+                    session=self.session,
+                    lease_s=self.lease_s,
+                    key=key,
+                    pure=False,
+                ),
+                batch,
+            )
 
     def _progress(self) -> None:
         if self.progress:
@@ -418,14 +507,22 @@ class _Sweep:
             attrs = _store.read_run_attrs(self.store_path, rid) or {}
             status = attrs.get("status")
             if status == _store.COMPLETE:
-                self.skipped.append(RunResult.from_dict({**run_result(spec, status, attrs.get("metrics") or {},
-                                                                      None, 0.0), "skipped": True, "elsewhere": True}))
+                self.skipped.append(
+                    RunResult.from_dict(
+                        {
+                            **run_result(spec, status, attrs.get("metrics") or {}, None, 0.0),
+                            "skipped": True,
+                            "elsewhere": True,
+                        }
+                    )
+                )
             elif claim is not None and not claim["stale"]:
                 continue  # still running elsewhere
             elif status == _store.FAILED and claim is None:
                 error = (attrs.get("error") or "").split("\n")[0]
-                self.results.append(RunResult.from_dict({**run_result(spec, status, {}, error, 0.0),
-                                                         "elsewhere": True}))
+                self.results.append(
+                    RunResult.from_dict({**run_result(spec, status, {}, error, 0.0), "elsewhere": True})
+                )
             else:
                 again.append(spec)  # its attempt died or gave up: run it here
                 del waiting[rid]
@@ -440,12 +537,15 @@ class _Sweep:
             return fut.result()
         except Exception as exc:  # noqa: BLE001 - sorted out below
             if fut.status == "cancelled" or self.client.status != "running":
-                complete = sum(1 for s in self.scenario.runs
-                               if (_store.read_run_attrs(self.store_path, s.run_id) or {}).get("status")
-                               == _store.COMPLETE)
+                complete = sum(
+                    1
+                    for s in self.scenario.runs
+                    if (_store.read_run_attrs(self.store_path, s.run_id) or {}).get("status") == _store.COMPLETE
+                )
                 raise ClusterLostError(
                     f"lost the connection to the Dask scheduler: {complete} of {len(self.scenario.runs)} runs "
-                    f"are complete in {self.store_path}; run the same command again to finish the rest") from None
+                    f"are complete in {self.store_path}; run the same command again to finish the rest"
+                ) from None
             return self._task_failed(batch, exc)
 
     def _task_failed(self, batch: list[RunSpec], exc: Exception) -> list[dict]:
@@ -508,6 +608,7 @@ def summarize(report: RunReport) -> list[dict]:
 
 # --------------------------------------------------------------------------- reading the store
 
+
 def _lease(claim: dict | None) -> dict | None:
     if claim is None:
         return None
@@ -526,9 +627,19 @@ def list_runs(store: str | os.PathLike) -> list[dict]:
     out = []
     for rid, a in _store.list_runs(root).items():
         status, error, claim = _store.live_status(path, rid, a)
-        out.append({"run_id": rid, "scenario": a.get("scenario"), "model": a.get("model"),
-                    "params": a.get("params", {}), "replicate": a.get("replicate"), "status": status,
-                    "metrics": a.get("metrics", {}), "error": error, "lease": _lease(claim)})
+        out.append(
+            {
+                "run_id": rid,
+                "scenario": a.get("scenario"),
+                "model": a.get("model"),
+                "params": a.get("params", {}),
+                "replicate": a.get("replicate"),
+                "status": status,
+                "metrics": a.get("metrics", {}),
+                "error": error,
+                "lease": _lease(claim),
+            }
+        )
     return out
 
 
@@ -542,8 +653,10 @@ def show_run(store: str | os.PathLike, run_id: str) -> dict:
     arrays = {}
     if status != _store.DAMAGED:
         group = root[_store.run_path(rid)]
-        arrays = {name: {"shape": list(a.shape), "dims": list(a.metadata.dimension_names or ()),
-                         "dtype": str(a.dtype)} for name, a in sorted(group.arrays())}
+        arrays = {
+            name: {"shape": list(a.shape), "dims": list(a.metadata.dimension_names or ()), "dtype": str(a.dtype)}
+            for name, a in sorted(group.arrays())
+        }
     info = {"run_id": rid, **attrs, "status": status, "lease": _lease(claim), "arrays": arrays}
     if status == _store.STALE:
         info["error"] = error

@@ -100,8 +100,9 @@ class _Progress:
             self.done, self.total, self.failed = done, total, failed
             if self.interactive:
                 if first:
-                    self.bar = click.progressbar(length=max(total, 1), label=f"runs ({total} to do)",
-                                                 file=sys.stderr, show_pos=True)
+                    self.bar = click.progressbar(
+                        length=max(total, 1), label=f"runs ({total} to do)", file=sys.stderr, show_pos=True
+                    )
                     self.bar.__enter__()
                 self.bar.update(done - self.last_done)
                 self.last_done = done
@@ -192,9 +193,12 @@ def _tls_options(fn):
     """--tls-ca-file / --tls-cert / --tls-key, for every command that connects to a scheduler."""
     fn = click.option("--tls-key", default=None, metavar="FILE", help="TLS scheduler: this client's private key.")(fn)
     fn = click.option("--tls-cert", default=None, metavar="FILE", help="TLS scheduler: this client's certificate.")(fn)
-    return click.option("--tls-ca-file", default=None, metavar="FILE",
-                        help="TLS scheduler (tls://...): the CA certificate (default: Dask's distributed.comm.tls "
-                             "config).")(fn)
+    return click.option(
+        "--tls-ca-file",
+        default=None,
+        metavar="FILE",
+        help="TLS scheduler (tls://...): the CA certificate (default: Dask's distributed.comm.tls config).",
+    )(fn)
 
 
 def _security(ca_file, cert, key):
@@ -206,12 +210,25 @@ def _security(ca_file, cert, key):
 
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--store", default="runs.zarr", show_default=True, type=click.Path(file_okay=False),
-              help="Zarr store to write run records into.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes of the embedded cluster (default: one per core).")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="Send the runs to a running Dask scheduler (e.g. tcp://10.0.0.5:8786) instead.")
+@click.option(
+    "--store",
+    default="runs.zarr",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Zarr store to write run records into.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes of the embedded cluster (default: one per core).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Send the runs to a running Dask scheduler (e.g. tcp://10.0.0.5:8786) instead.",
+)
 @_tls_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_json):
@@ -229,8 +246,15 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
             from . import api
 
             security = _security(tls_ca_file, tls_cert, tls_key)
-            report = _guard(api.run_scenario, scenario, store=store, workers=workers, scheduler=scheduler,
-                            progress=progress, security=security)
+            report = _guard(
+                api.run_scenario,
+                scenario,
+                store=store,
+                workers=workers,
+                scheduler=scheduler,
+                progress=progress,
+                security=security,
+            )
     except KeyboardInterrupt:
         if progress:
             progress.close()
@@ -245,10 +269,19 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
         # a model with several modes names the metrics of all of them: show those some run has
         metrics = [m for m in report.summary_metrics if any(not math.isnan(r[m]) for r in rows)]
         header = [*report.sweep_keys, "runs", "failed", *metrics]
-        click.echo(_table([[*(r["params"].get(k) for k in report.sweep_keys), r["runs"], r["failed"],
-                            *(r[m] for m in metrics)] for r in rows], header))
-        click.echo(f"{len(report.results)} run(s) executed, {len(report.skipped)} already complete, "
-                   f"{len(report.failed)} failed; store: {report.store}")
+        click.echo(
+            _table(
+                [
+                    [*(r["params"].get(k) for k in report.sweep_keys), r["runs"], r["failed"], *(r[m] for m in metrics)]
+                    for r in rows
+                ],
+                header,
+            )
+        )
+        click.echo(
+            f"{len(report.results)} run(s) executed, {len(report.skipped)} already complete, "
+            f"{len(report.failed)} failed; store: {report.store}"
+        )
         for r in report.failed:
             click.echo(f"error: run {r.run_id} failed: {r.error}", err=True)
     if report.failed:
@@ -257,10 +290,15 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
 
 @main.command()
 @click.argument("scenario", type=click.Path())  # what is wrong with it: api.validate's one line
-@click.option("--store", default=None, type=click.Path(file_okay=False),
-              help="Also check the runs the scenario reads from this store (a transfer source).")
-@click.option("--json", "as_json", is_flag=True, help="Print the expanded runs as JSON (on failure: ok = false "
-              "and the errors).")
+@click.option(
+    "--store",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Also check the runs the scenario reads from this store (a transfer source).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the expanded runs as JSON (on failure: ok = false and the errors)."
+)
 def validate(scenario, store, as_json):
     """Check a scenario file without running it."""
     from . import api
@@ -274,9 +312,20 @@ def validate(scenario, store, as_json):
             lines = exc.lines if isinstance(exc, ScenarioError) else [str(exc)]
             click.echo(json.dumps({"ok": False, "scenario": scenario, "errors": lines}, indent=2))
             _fail(lines, 2)
-        click.echo(json.dumps({"ok": True, "scenario": sc.name, "model": sc.model, "runs": [
-            {"run_id": r.run_id, "params": r.params, "replicate": r.replicate, "seed": r.seed} for r in sc.runs]},
-            indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "scenario": sc.name,
+                    "model": sc.model,
+                    "runs": [
+                        {"run_id": r.run_id, "params": r.params, "replicate": r.replicate, "seed": r.seed}
+                        for r in sc.runs
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     sc = _guard(api.validate, scenario, store)
     points = len({repr(sorted(r.params.items())) for r in sc.runs})
@@ -301,8 +350,10 @@ def models_(as_json):
     """List the model kinds a scenario's `model` key can name."""
     from . import models
 
-    kinds = [{"model": k.name, "description": k.description, "summary_metrics": list(k.summary)}
-             for k in models.REGISTRY.values()]
+    kinds = [
+        {"model": k.name, "description": k.description, "summary_metrics": list(k.summary)}
+        for k in models.REGISTRY.values()
+    ]
     if as_json:
         click.echo(json.dumps(kinds, indent=2))
         return
@@ -342,9 +393,13 @@ def _read(fn, *args, **kwargs):
 @click.argument("store", type=click.Path(file_okay=False))
 @click.option("--scenario", default=None, help="Only the runs of this scenario.")
 @click.option("--status", default=None, help="Only runs with this status: complete, running or failed.")
-@click.option("--where", default=None, metavar="EXPR",
-              help='A pandas query over the runs table, e.g. "init.fraction > 0.1 and final_overlap < 0.9" '
-                   "(the columns of dynet.open_store(STORE).runs; dotted names need no backticks).")
+@click.option(
+    "--where",
+    default=None,
+    metavar="EXPR",
+    help='A pandas query over the runs table, e.g. "init.fraction > 0.1 and final_overlap < 0.9" '
+    "(the columns of dynet.open_store(STORE).runs; dotted names need no backticks).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def ls_(store, scenario, status, where, as_json):
     """List the runs in STORE."""
@@ -369,16 +424,19 @@ def ls_(store, scenario, status, where, as_json):
         except KeyError:
             key = None
         shown = f"{key}={_fmt(m.get(key))}" if key and key in m else "-"
-        rows.append([r["run_id"], r["scenario"], r["status"], params or "-", r["replicate"], shown,
-                     r["error"] or ""])
+        rows.append([r["run_id"], r["scenario"], r["status"], params or "-", r["replicate"], shown, r["error"] or ""])
     click.echo(_table(rows, ["run", "scenario", "status", "params", "rep", "metric", "error"]))
 
 
 @main.command()
 @click.argument("store", type=click.Path(file_okay=False))
 @click.argument("scenario")
-@click.option("--metric", "metrics", multiple=True,
-              help="A metric to average (repeatable; default: the model's headline metrics).")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    help="A metric to average (repeatable; default: the model's headline metrics).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: one object per sweep point.")
 def summary(store, scenario, metrics, as_json):
     """One row per sweep point of SCENARIO: replicate mean +- standard error of its metrics."""
@@ -386,8 +444,10 @@ def summary(store, scenario, metrics, as_json):
 
     frame = _read(analysis.summarize, store, scenario, list(metrics) or None)
     keys, shown = frame.attrs["sweep_keys"], frame.attrs["metrics"]
-    records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-               for row in frame.to_dict(orient="records")]
+    records = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
         return
@@ -398,25 +458,45 @@ def summary(store, scenario, metrics, as_json):
             return "-"
         return _fmt(mean) if sem is None else f"{_fmt(mean)} ± {_fmt(sem)}"
 
-    click.echo(_table([[*(r[k] for k in keys), r["runs"], r["failed"], *(pm(r, m) for m in shown)]
-                       for r in records], [*keys, "runs", "failed", *shown]))
+    click.echo(
+        _table(
+            [[*(r[k] for k in keys), r["runs"], r["failed"], *(pm(r, m) for m in shown)] for r in records],
+            [*keys, "runs", "failed", *shown],
+        )
+    )
 
 
-_SUFFIXES = {".nc": "netcdf", ".nc4": "netcdf", ".netcdf": "netcdf", ".csv": "csv", ".parquet": "parquet",
-             ".pq": "parquet"}
+_SUFFIXES = {
+    ".nc": "netcdf",
+    ".nc4": "netcdf",
+    ".netcdf": "netcdf",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 @main.command()
 @click.argument("store", type=click.Path(file_okay=False))
 @click.argument("target", metavar="RUN|SCENARIO")
-@click.option("--format", "fmt", type=click.Choice(["netcdf", "csv", "parquet"]), default=None,
-              help="Default: from the output file's suffix (.nc, .csv, .parquet).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["netcdf", "csv", "parquet"]),
+    default=None,
+    help="Default: from the output file's suffix (.nc, .csv, .parquet).",
+)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-@click.option("--trajectories", default="", metavar="NAMES",
-              help="A scenario's NetCDF: also these trajectories, comma-separated (e.g. energy,overlap).")
-@click.option("--dim", default=None, help="A run's CSV / Parquet: the time dimension (default: its first of "
-                                          "sweep, epoch, ...).")
+@click.option(
+    "--trajectories",
+    default="",
+    metavar="NAMES",
+    help="A scenario's NetCDF: also these trajectories, comma-separated (e.g. energy,overlap).",
+)
+@click.option(
+    "--dim", default=None, help="A run's CSV / Parquet: the time dimension (default: its first of sweep, epoch, ...)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def export(store, target, fmt, output, force, trajectories, dim, as_json):
     """Write a run (its Dataset to NetCDF, its trajectories to CSV / Parquet) or a scenario
@@ -450,8 +530,9 @@ def show(store, run_id, as_json):
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    click.echo(f"run        {info['run_id']}  ({info.get('scenario')}, {info.get('model')}, "
-               f"replicate {info.get('replicate')})")
+    click.echo(
+        f"run        {info['run_id']}  ({info.get('scenario')}, {info.get('model')}, replicate {info.get('replicate')})"
+    )
     click.echo(f"status     {info.get('status')}")
     if info.get("error"):
         click.echo(f"error      {info['error'].splitlines()[0]}")
@@ -461,8 +542,10 @@ def show(store, run_id, as_json):
     click.echo(f"timings    started {t.get('started')}  elapsed {t.get('elapsed_s')} s")
     lease = info.get("lease")
     if lease:  # who runs it (or ran it, for a stale run) and how fresh its heartbeat is
-        click.echo(f"lease      host {lease['host']} pid {lease['pid']}  heartbeat {lease['age_s']:.0f} s ago  "
-                   f"(lease {lease['lease_s']} s)")
+        click.echo(
+            f"lease      host {lease['host']} pid {lease['pid']}  heartbeat {lease['age_s']:.0f} s ago  "
+            f"(lease {lease['lease_s']} s)"
+        )
     click.echo("metrics")
     for k, v in (info.get("metrics") or {}).items():
         click.echo(f"  {k:<18} {_fmt(v)}")
@@ -473,26 +556,57 @@ def show(store, run_id, as_json):
 
 @main.command(name="cluster")
 @click.argument("system", type=click.Choice(["slurm", "pbs"]))
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch jobs to submit (each starts CORES single-threaded workers).")
-@click.option("--adapt", "adapt_max", type=click.IntRange(min=1), default=None, metavar="MAX",
-              help="Instead of --jobs: submit jobs as work arrives, up to MAX at once.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Batch jobs to submit (each starts CORES single-threaded workers).",
+)
+@click.option(
+    "--adapt",
+    "adapt_max",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="MAX",
+    help="Instead of --jobs: submit jobs as work arrives, up to MAX at once.",
+)
 @click.option("--cores", type=click.IntRange(min=1), default=None, help="Cores (= worker processes) per job.")
 @click.option("--memory", default=None, help="Memory per job, e.g. 16GB.")
 @click.option("--walltime", default=None, help="Wall-time limit per job, e.g. 02:00:00.")
 @click.option("--queue", default=None, help="Partition (SLURM) or queue (PBS).")
 @click.option("--account", default=None, help="Account or project to charge.")
 @click.option("--interface", default=None, help="Network interface the workers listen on (e.g. ib0).")
-@click.option("--host", required=True,
-              help="Address the scheduler listens on: this node's address the compute nodes reach "
-                   "(127.0.0.1 reaches only jobs on this machine).")
+@click.option(
+    "--host",
+    required=True,
+    help="Address the scheduler listens on: this node's address the compute nodes reach "
+    "(127.0.0.1 reaches only jobs on this machine).",
+)
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=0, help="Scheduler port (0: any free).")
-@click.option("--prologue", multiple=True, help="A shell line each job runs first (repeatable), "
-              "e.g. 'source ~/dynet-venv/bin/activate'.")
+@click.option(
+    "--prologue",
+    multiple=True,
+    help="A shell line each job runs first (repeatable), e.g. 'source ~/dynet-venv/bin/activate'.",
+)
 @click.option("--directive", multiple=True, help="An extra #SBATCH / #PBS directive, without the prefix.")
 @click.option("--print-script", is_flag=True, help="Print the job script and exit; submit nothing.")
-def cluster_(system, jobs, adapt_max, cores, memory, walltime, queue, account, interface, host, port, prologue,
-             directive, print_script):
+def cluster_(
+    system,
+    jobs,
+    adapt_max,
+    cores,
+    memory,
+    walltime,
+    queue,
+    account,
+    interface,
+    host,
+    port,
+    prologue,
+    directive,
+    print_script,
+):
     """Start a Dask cluster on SLURM or PBS (needs dynet[jobqueue]) and keep it until Ctrl-C.
 
     Unset job settings come from Dask's jobqueue config (~/.config/dask/jobqueue.yaml).
@@ -500,9 +614,18 @@ def cluster_(system, jobs, adapt_max, cores, memory, walltime, queue, account, i
     """
     from . import jobqueue
 
-    spec = jobqueue.JobSpec(cores=cores, memory=memory, walltime=walltime, queue=queue, account=account,
-                            interface=interface, host=host, port=port, prologue=tuple(prologue),
-                            extra_directives=tuple(directive))
+    spec = jobqueue.JobSpec(
+        cores=cores,
+        memory=memory,
+        walltime=walltime,
+        queue=queue,
+        account=account,
+        interface=interface,
+        host=host,
+        port=port,
+        prologue=tuple(prologue),
+        extra_directives=tuple(directive),
+    )
     try:
         if print_script:
             click.echo(_guard(jobqueue.job_script, system, spec))
@@ -515,22 +638,26 @@ def cluster_(system, jobs, adapt_max, cores, memory, walltime, queue, account, i
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--scheduler", required=True, metavar="ADDRESS", help="The Dask scheduler, e.g. tcp://10.0.0.5:8786.")
-@click.option("--store", default="runs.zarr", show_default=True,
-              help="Zarr store the workers write into (a path they all see).")
+@click.option(
+    "--store", default="runs.zarr", show_default=True, help="Zarr store the workers write into (a path they all see)."
+)
 @_tls_options
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 def submit(scenario, scheduler, store, tls_ca_file, tls_cert, tls_key, as_json):
     """Submit SCENARIO's runs to a Dask cluster as a detached job and return at once."""
     from . import jobs
 
-    sub = _guard(jobs.submit, scenario, scheduler=scheduler, store=store,
-                 security=_security(tls_ca_file, tls_cert, tls_key))
+    sub = _guard(
+        jobs.submit, scenario, scheduler=scheduler, store=store, security=_security(tls_ca_file, tls_cert, tls_key)
+    )
     if as_json:
         click.echo(json.dumps(sub.__dict__, indent=2))
         return
     todo = sub.runs - sub.already_complete
-    click.echo(f"job {sub.job_id}: {todo} run(s) of {sub.scenario} submitted to {sub.scheduler} "
-               f"({sub.already_complete} already complete); store: {sub.store}")
+    click.echo(
+        f"job {sub.job_id}: {todo} run(s) of {sub.scenario} submitted to {sub.scheduler} "
+        f"({sub.already_complete} already complete); store: {sub.store}"
+    )
     click.echo(f"follow it with: dynet status {sub.store} {sub.job_id}  (--watch for live progress)")
 
 
@@ -544,8 +671,13 @@ def _status_line(st) -> str:
 @click.argument("store", type=click.Path(file_okay=False))
 @click.argument("job", required=False)
 @click.option("--watch", is_flag=True, help="Follow the job until no run is pending or running.")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
-              help="Seconds between updates with --watch.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between updates with --watch.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(store, job, watch, interval, as_json):
     """Show the jobs in STORE, or one JOB (any unique prefix of its id) in detail."""
@@ -558,9 +690,16 @@ def status(store, job, watch, interval, as_json):
         if as_json:
             click.echo(json.dumps([s.to_json() for s in every], indent=2))
             return
-        rows = [[s.job_id, s.record.get("scenario"), (s.record.get("submitted") or "")[:19],
-                 "cancelled" if s.record.get("cancelled") else ("finished" if s.finished else "active"),
-                 _status_line(s)] for s in every]
+        rows = [
+            [
+                s.job_id,
+                s.record.get("scenario"),
+                (s.record.get("submitted") or "")[:19],
+                "cancelled" if s.record.get("cancelled") else ("finished" if s.finished else "active"),
+                _status_line(s),
+            ]
+            for s in every
+        ]
         click.echo(_table(rows, ["job", "scenario", "submitted", "state", "runs"]) if rows else "no jobs")
         return
     st = _guard(jobs.job_status, store, job)
@@ -579,8 +718,10 @@ def status(store, job, watch, interval, as_json):
         click.echo(json.dumps(st.to_json(), indent=2))
         return
     r = st.record
-    click.echo(f"job {st.job_id}  {r.get('scenario')}  submitted {r.get('submitted')} by "
-               f"{r.get('user')}@{r.get('host')} to {r.get('scheduler')} (dynet {r.get('dynet_version')})")
+    click.echo(
+        f"job {st.job_id}  {r.get('scenario')}  submitted {r.get('submitted')} by "
+        f"{r.get('user')}@{r.get('host')} to {r.get('scheduler')} (dynet {r.get('dynet_version')})"
+    )
     if r.get("cancelled"):
         click.echo(f"cancelled {r['cancelled']}")
     click.echo(_status_line(st))
@@ -590,7 +731,9 @@ def status(store, job, watch, interval, as_json):
         click.echo(f"  {st.states[rid]:<8} {rid}  {err}")
     stale = [rid for rid, s in st.states.items() if s == "stale"]
     if stale:
-        click.echo(f"  {len(stale)} stale run(s) (their attempt stopped): submit or run the scenario again to finish them")
+        click.echo(
+            f"  {len(stale)} stale run(s) (their attempt stopped): submit or run the scenario again to finish them"
+        )
 
 
 @main.command()
@@ -608,11 +751,17 @@ def cancel(store, job):
 @main.command()
 @click.argument("store", type=click.Path(file_okay=False))
 @click.argument("target", metavar="RUN|SCENARIO")
-@click.option("--kind", "kind", default=None, metavar="KIND",
-              help="The plot to draw (default: the natural one of the run's model or the sweep); "
-                   "'list' lists the kinds available.")
-@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
-              help="Image file to write: .png, .svg or .pdf.")
+@click.option(
+    "--kind",
+    "kind",
+    default=None,
+    metavar="KIND",
+    help="The plot to draw (default: the natural one of the run's model or the sweep); "
+    "'list' lists the kinds available.",
+)
+@click.option(
+    "-o", "--output", default=None, type=click.Path(dir_okay=False), help="Image file to write: .png, .svg or .pdf."
+)
 @click.option("--metric", default=None, help="The metric of --kind metric (a sweep).")
 @click.option("--x", "x", default=None, metavar="KEY", help="The swept parameter on the x axis (a sweep).")
 def plot(store, target, kind, output, metric, x):
@@ -639,8 +788,14 @@ def plot(store, target, kind, output, metric, x):
 @main.command()
 @click.argument("store", type=click.Path(file_okay=False))
 @click.argument("scenario")
-@click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
-              help="The HTML file to write (self-contained: plots embedded).")
+@click.option(
+    "-o",
+    "--output",
+    default="report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The HTML file to write (self-contained: plots embedded).",
+)
 def report(store, scenario, output):
     """Write a self-contained HTML report of SCENARIO's runs in STORE."""
     _plots_module()

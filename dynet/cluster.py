@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- worker plugin
 
 _warm_lock = threading.Lock()
-_warmed: set[str] = set()   # model kinds whose kernels this process has compiled
-warmups: list[str] = []     # every warm-up this process ran, in order (read by the tests)
+_warmed: set[str] = set()  # model kinds whose kernels this process has compiled
+warmups: list[str] = []  # every warm-up this process ran, in order (read by the tests)
 
 
 def warm_models(models) -> list[str]:
@@ -108,6 +108,7 @@ class DynetWorkerPlugin(WorkerPlugin):
 
 # --------------------------------------------------------------------------- embedded cluster
 
+
 class _NoHTTP:
     """A Dask server that opens no HTTP listener (dynet uses neither dashboard nor metrics)."""
 
@@ -163,15 +164,24 @@ def local_cluster(n_workers: int, wait: bool = True) -> SpecCluster:
     """
     from distributed.worker_memory import parse_memory_limit
 
-    scheduler = {"cls": QuietScheduler,
-                 "options": {"host": "127.0.0.1", "port": 0, "dashboard": False, "dashboard_address": None}}
+    scheduler = {
+        "cls": QuietScheduler,
+        "options": {"host": "127.0.0.1", "port": 0, "dashboard": False, "dashboard_address": None},
+    }
     # worker processes log nothing below CRITICAL: task errors reach the client as run
     # failures, and a worker stopped with the cluster must not print its lost heartbeats
-    worker = {"cls": Nanny,
-              "options": {"host": "127.0.0.1", "nthreads": 1, "worker_class": QuietWorker,
-                          "dashboard": False, "dashboard_address": None,
-                          "memory_limit": parse_memory_limit("auto", 1, n_workers, logger=logger),
-                          "silence_logs": logging.CRITICAL}}
+    worker = {
+        "cls": Nanny,
+        "options": {
+            "host": "127.0.0.1",
+            "nthreads": 1,
+            "worker_class": QuietWorker,
+            "dashboard": False,
+            "dashboard_address": None,
+            "memory_limit": parse_memory_limit("auto", 1, n_workers, logger=logger),
+            "silence_logs": logging.CRITICAL,
+        },
+    }
     cluster = SpecCluster(scheduler=scheduler, workers={}, worker=worker, silence_logs=logging.ERROR, name="dynet")
     try:
         # worker processes spawned while SIGINT is ignored ignore it for life (it is kept
@@ -221,6 +231,7 @@ def _children() -> set[int]:
 
 # --------------------------------------------------------------------------- external scheduler
 
+
 def tls_security(ca_file=None, cert=None, key=None):
     """A :class:`distributed.security.Security` for a TLS scheduler.
 
@@ -238,8 +249,10 @@ def tls_security(ca_file=None, cert=None, key=None):
             raise ClusterConfigError(f"{opt} {path}: no such file")
     missing = [opt for opt in ("--tls-ca-file", "--tls-cert") if not given[opt]]
     if missing:
-        raise ClusterConfigError(f"TLS needs --tls-ca-file and --tls-cert (and --tls-key unless the key is in "
-                                 f"the certificate file); missing {' and '.join(missing)}")
+        raise ClusterConfigError(
+            f"TLS needs --tls-ca-file and --tls-cert (and --tls-key unless the key is in "
+            f"the certificate file); missing {' and '.join(missing)}"
+        )
     try:
         sec = Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
         sec.get_connection_args("client")  # loads the files: report a bad one now
@@ -275,11 +288,15 @@ def scheduler_address(address: str, security=None) -> str:
     if not host or not 0 < int(port) < 65536:
         raise ClusterConfigError(f"--scheduler {address}: not a scheduler address; {usage}")
     if scheme == "tcp" and security is not None and security.require_encryption:
-        raise ClusterConfigError(f"--scheduler {address}: TLS is required (the TLS options or Dask's "
-                                 f"distributed.comm.require-encryption): use tls://{loc}")
+        raise ClusterConfigError(
+            f"--scheduler {address}: TLS is required (the TLS options or Dask's "
+            f"distributed.comm.require-encryption): use tls://{loc}"
+        )
     if scheme == "tls" and not _uses_tls(security):
-        raise ClusterConfigError(f"--scheduler {address}: TLS needs --tls-ca-file, --tls-cert and --tls-key "
-                                 f"(or distributed.comm.tls.* in Dask's config)")
+        raise ClusterConfigError(
+            f"--scheduler {address}: TLS needs --tls-ca-file, --tls-cert and --tls-key "
+            f"(or distributed.comm.tls.* in Dask's config)"
+        )
     return addr
 
 
@@ -316,8 +333,11 @@ def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
     if thread.is_alive() or isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         raise ClusterError(f"{where}: no answer within {timeout:g} s")
     if isinstance(exc, CommClosedError):
-        hint = "" if address.startswith("tls://") else (
-            ", or a TLS one: use tls:// with --tls-ca-file, --tls-cert, --tls-key")
+        hint = (
+            ""
+            if address.startswith("tls://")
+            else (", or a TLS one: use tls:// with --tls-ca-file, --tls-cert, --tls-key")
+        )
         raise ClusterError(f"{where}: the connection closed during the handshake (not a Dask scheduler{hint})")
     if isinstance(exc, OSError):
         root = exc
@@ -330,13 +350,15 @@ def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
             raise ClusterError(f"{where}: no connection within {timeout:g} s (last try: {reason})")
         raise ClusterError(f"{where}: {reason}")
     if exc is not None:
-        raise ClusterError(f"{where}: it answered, but not as a Dask scheduler ({type(exc).__name__}: "
-                           f"{_one_line(exc)})")
+        raise ClusterError(
+            f"{where}: it answered, but not as a Dask scheduler ({type(exc).__name__}: {_one_line(exc)})"
+        )
     identity = box.get("identity")
     if not isinstance(identity, dict) or "workers" not in identity:  # a Worker's or Nanny's identity has none
         kind = identity.get("type") if isinstance(identity, dict) else None
-        raise ClusterError(f"{where}: it answered, but is " + (f"a Dask {kind}, not the scheduler" if kind else
-                                                                "not a Dask scheduler"))
+        raise ClusterError(
+            f"{where}: it answered, but is " + (f"a Dask {kind}, not the scheduler" if kind else "not a Dask scheduler")
+        )
     return identity
 
 
@@ -422,15 +444,26 @@ def check_worker_versions(client: Client, timeout: float) -> None:
         if version != __version__:
             other.setdefault(version or "no dynet", []).append(address)
     if other:
-        what = "; ".join(f"{', '.join(addrs[:3])}{' and others' if len(addrs) > 3 else ''} "
-                         f"{'have no dynet' if v == 'no dynet' else 'run dynet ' + v}" for v, addrs in other.items())
-        raise ClusterError(f"workers {what}, this client runs dynet {__version__}: install the same dynet "
-                           "version on the workers and the client")
+        what = "; ".join(
+            f"{', '.join(addrs[:3])}{' and others' if len(addrs) > 3 else ''} "
+            f"{'have no dynet' if v == 'no dynet' else 'run dynet ' + v}"
+            for v, addrs in other.items()
+        )
+        raise ClusterError(
+            f"workers {what}, this client runs dynet {__version__}: install the same dynet "
+            "version on the workers and the client"
+        )
 
 
 @contextlib.contextmanager
-def connect(*, scheduler: str | None = None, workers: int | None = None, models: tuple[str, ...] = (),
-            timeout: float = 10.0, security=None):
+def connect(
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    models: tuple[str, ...] = (),
+    timeout: float = 10.0,
+    security=None,
+):
     """Yield a :class:`distributed.Client` on a scheduler address or an embedded local cluster.
 
     ``security``: a :class:`distributed.security.Security` for a TLS scheduler (see
@@ -483,8 +516,9 @@ def connect(*, scheduler: str | None = None, workers: int | None = None, models:
             client.wait_for_workers(n, timeout=START_TIMEOUT)
         except TimeoutError:
             started = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-            raise ClusterError(f"cannot start a local Dask cluster with {n} workers: {started} started "
-                               f"within {START_TIMEOUT:g} s") from None
+            raise ClusterError(
+                f"cannot start a local Dask cluster with {n} workers: {started} started within {START_TIMEOUT:g} s"
+            ) from None
         client.register_plugin(DynetWorkerPlugin(models))
         yield client
     except KeyboardInterrupt:

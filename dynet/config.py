@@ -25,7 +25,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, defer_build=True)
 
 
-
 class Sweep(Strict):
     replicates: int = Field(1, ge=1, le=1_000_000, description="Independent runs per sweep point.")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted key -> values; cartesian product.")
@@ -44,17 +43,19 @@ class ScenarioBase(Strict):
         return []
 
 
-
-
 # --------------------------------------------------------------------------- binary data sources
 
+
 class _RBMDataBase(Strict):
-    validation: float = Field(0.2, ge=0, lt=1, description="Fraction of samples held out for validation "
-                              "(drawn from the run's seed).")
+    validation: float = Field(
+        0.2, ge=0, lt=1, description="Fraction of samples held out for validation (drawn from the run's seed)."
+    )
     standardize: Literal["unit", "global", "none"] | None = Field(
-        None, description="Gaussian visible units only: shift every unit to mean 0 on the training split and "
+        None,
+        description="Gaussian visible units only: shift every unit to mean 0 on the training split and "
         "scale it to std 1 (unit, the default), or scale all units by one factor to mean variance 1 (global: "
-        "keeps nearly constant units, such as the digits' border pixels, from blowing up), or neither (none).")
+        "keeps nearly constant units, such as the digits' border pixels, from blowing up), or neither (none).",
+    )
 
 
 class RBMDigitsData(_RBMDataBase):
@@ -62,8 +63,9 @@ class RBMDigitsData(_RBMDataBase):
     units), or the pixel intensities 0..16 (Gaussian visible units)."""
 
     source: Literal["digits"]
-    threshold: float | None = Field(0.5, ge=0, lt=1, description="Pixel / 16 above this is 1 (Bernoulli "
-                                    "visible units only).")
+    threshold: float | None = Field(
+        0.5, ge=0, lt=1, description="Pixel / 16 above this is 1 (Bernoulli visible units only)."
+    )
 
 
 class RBMBarsStripesData(_RBMDataBase):
@@ -71,8 +73,12 @@ class RBMBarsStripesData(_RBMDataBase):
 
     source: Literal["bars-stripes"]
     size: int = Field(4, ge=2, le=8, description="Image side; 4 gives the classic 30 patterns of 16 pixels.")
-    validation: float = Field(0.0, ge=0, lt=1, description="Fraction held out (default none: the "
-                              "exact log-likelihood of the whole set is the point).")
+    validation: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Fraction held out (default none: the exact log-likelihood of the whole set is the point).",
+    )
 
 
 class RBMFileData(_RBMDataBase):
@@ -82,8 +88,9 @@ class RBMFileData(_RBMDataBase):
     source: Literal["file"]
     path: str = Field(description="Path to the file, relative to the scenario file.")
     key: str | None = Field(None, description="Array name inside a .npz (default: its only array).")
-    threshold: float | None = Field(None, description="Binarize: values above it are 1 (default: values "
-                                    "must already be 0 or 1).")
+    threshold: float | None = Field(
+        None, description="Binarize: values above it are 1 (default: values must already be 0 or 1)."
+    )
 
 
 class RBMIrisData(_RBMDataBase):
@@ -92,10 +99,7 @@ class RBMIrisData(_RBMDataBase):
     source: Literal["iris"]
 
 
-RBMData = Annotated[Union[RBMDigitsData, RBMBarsStripesData, RBMFileData, RBMIrisData],
-                    Field(discriminator="source")]
-
-
+RBMData = Annotated[RBMDigitsData | RBMBarsStripesData | RBMFileData | RBMIrisData, Field(discriminator="source")]
 
 
 # --------------------------------------------------------------------------- learning-rate schedules
@@ -116,8 +120,9 @@ def check_schedule(schedule: ScheduleParams, lr: float, *, no_plateau: str | Non
 
     sched = {"name": schedule.name, **{k: getattr(schedule, k) for k in schedule.model_fields_set if k != "per"}}
     if no_plateau and sched["name"] == "plateau":
-        raise ValueError(f"schedule.name: 'plateau' is not available for {no_plateau} (no loss to watch); "
-                         "use a fixed schedule")
+        raise ValueError(
+            f"schedule.name: 'plateau' is not available for {no_plateau} (no loss to watch); use a fixed schedule"
+        )
     if "lr" in type(schedule).model_fields and sched.get("lr") is None:
         sched["lr"] = lr
     problems = schedules.validate_schedule(sched)
@@ -134,7 +139,6 @@ def check_schedule(schedule: ScheduleParams, lr: float, *, no_plateau: str | Non
 MAX_RUN_BYTES = 4 * 2**30
 
 
-
 def data_shape(data: BaseModel) -> tuple[int, int, int] | None:
     """(rows, input columns, output width) of a data table without loading it; None for a user
     file (its own size bounds it)."""
@@ -144,11 +148,11 @@ def data_shape(data: BaseModel) -> tuple[int, int, int] | None:
     if src == "iris":
         return 150, 4, 3
     if src == "bars-stripes":
-        return 2 ** (data.size + 1) - 2, data.size ** 2, 1
+        return 2 ** (data.size + 1) - 2, data.size**2, 1
     if src == "xor":
         return data.n_samples, 2, 2
     if src == "parity":
-        return data.n_samples or 2 ** data.n_bits, data.n_bits, 2
+        return data.n_samples or 2**data.n_bits, data.n_bits, 2
     if src == "blobs":
         return data.n_samples, data.n_features, data.n_classes
     if src == "spirals":
@@ -162,19 +166,24 @@ def dense_memory(widths: list[int], rows: int, batch: int, key: str) -> list[tup
     params = sum(a * b + b for a, b in itertools.pairwise(widths))
     # parameters, gradients, optimizer state, best and initial copies (float32); activations of
     # a whole split in evaluation and of a batch in training
-    return [(32 * params, key, f"{params:,} parameters"),
-            (12 * (rows + batch) * sum(widths), key, f"activations of {rows:,} rows through layers {widths}")]
+    return [
+        (32 * params, key, f"{params:,} parameters"),
+        (12 * (rows + batch) * sum(widths), key, f"activations of {rows:,} rows through layers {widths}"),
+    ]
 
 
 def rbm_layers_memory(nv: int, hidden: list[int], rows: int, chains: int, key: str) -> list[tuple[float, str, str]]:
     layers = [nv, *hidden]
     weights = sum(a * b for a, b in itertools.pairwise(layers))
-    return [(48 * weights, key, f"weights of layers {layers}"),
-            (32 * rows * sum(layers), key, f"{rows:,} rows through layers {layers}"),
-            (24 * chains * sum(layers), key, f"{chains:,} chains of {sum(layers):,} units")]
+    return [
+        (48 * weights, key, f"weights of layers {layers}"),
+        (32 * rows * sum(layers), key, f"{rows:,} rows through layers {layers}"),
+        (24 * chains * sum(layers), key, f"{chains:,} chains of {sum(layers):,} units"),
+    ]
 
 
 # --------------------------------------------------------------------------- errors
+
 
 def model_classes(annotation) -> list[type[BaseModel]]:
     """The BaseModel classes an annotation admits (through Optional/Union/Annotated/type aliases)."""
@@ -210,7 +219,7 @@ def _walk(cls: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] | None, lis
         path.append(name)
         classes = model_classes(f.annotation)
         if not classes:
-            return None, path + [str(x) for x in loc[i + 1:-1]]
+            return None, path + [str(x) for x in loc[i + 1 : -1]]
         if len(classes) > 1:
             tagged = {_tag(c): c for c in classes}
             if i + 1 < len(loc) - 1 and loc[i + 1] in tagged:
@@ -236,7 +245,7 @@ def format_error(cls: type[BaseModel], err: dict) -> str:
     where = ".".join(str(p) for p in path) or "(top level)"
     msg = err["msg"]
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     if err["type"] == "union_tag_invalid":
         # "data.source: unknown 'digts' (known: 'digits', ...) (did you mean 'digits'?)"
         ctx = err.get("ctx") or {}
@@ -258,8 +267,8 @@ def format_error(cls: type[BaseModel], err: dict) -> str:
     inp = err.get("input")
     got = "" if isinstance(inp, dict) else f" (got {inp!r})"
     if err["type"] == "literal_error" and isinstance(inp, str):
-        close = difflib.get_close_matches(inp, re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))), n=1)
+        close = difflib.get_close_matches(
+            inp, re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))), n=1
+        )
         got += f" (did you mean '{close[0]}'?)" if close else ""
     return f"{where}: {msg[0].lower() + msg[1:]}{got}"
-
-

@@ -107,7 +107,7 @@ def _describe(sample: bytes, size: int) -> str:
     except UnicodeDecodeError as exc:
         if exc.start < len(sample) - 4 or size == len(sample):  # not a character cut by the sample's end
             return f"found {size} bytes of binary data in another format"
-        text = sample[:exc.start].decode("utf-8")
+        text = sample[: exc.start].decode("utf-8")
     if not all(c.isprintable() or c in "\t\r\n" for c in text):
         return f"found {size} bytes of binary data in another format"
     if size > len(sample):
@@ -149,8 +149,10 @@ def load_array(path: str | os.PathLike, key: str | None = None, sha256: str | No
 
 def _check_digest(path: str, actual: str, expected: str) -> None:
     if actual != expected:
-        raise DataError(f"{path}: changed since the scenario was validated (sha256 {actual[:12]}..., "
-                        f"expected {expected[:12]}...): validate and run the scenario again")
+        raise DataError(
+            f"{path}: changed since the scenario was validated (sha256 {actual[:12]}..., "
+            f"expected {expected[:12]}...): validate and run the scenario again"
+        )
 
 
 def _load_npy_npz(path: str, fh, key: str | None) -> np.ndarray:
@@ -158,8 +160,9 @@ def _load_npy_npz(path: str, fh, key: str | None) -> np.ndarray:
         data = np.load(fh, allow_pickle=False)
     except ValueError as exc:
         if "pickled" in str(exc) or "allow_pickle" in str(exc):
-            raise DataError(f"{path}: holds an array of Python objects, which dynet never loads "
-                            "(save numbers: a numeric dtype)") from None
+            raise DataError(
+                f"{path}: holds an array of Python objects, which dynet never loads (save numbers: a numeric dtype)"
+            ) from None
         raise DataError(f"{path}: a damaged .npy/.npz file: {_one_line(exc)}") from None
     except (EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: a damaged .npy/.npz file: {_one_line(exc)}") from None
@@ -179,8 +182,10 @@ def _load_npy_npz(path: str, fh, key: str | None) -> np.ndarray:
             return np.asarray(data[key])
         except ValueError as exc:
             if "pickled" in str(exc) or "allow_pickle" in str(exc):
-                raise DataError(f"{path}: array '{key}' holds Python objects, which dynet never loads "
-                                "(save numbers: a numeric dtype)") from None
+                raise DataError(
+                    f"{path}: array '{key}' holds Python objects, which dynet never loads "
+                    "(save numbers: a numeric dtype)"
+                ) from None
             raise DataError(f"{path}: array '{key}' is damaged: {_one_line(exc)}") from None
         except (EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise DataError(f"{path}: array '{key}' is damaged: {_one_line(exc)}") from None
@@ -250,14 +255,16 @@ def _csv_problem(lines: list[str], skip: int) -> str:
 # Every generator takes a numpy Generator and returns (X float64 (n, d), y); y is int64
 # class labels for classification sets and float64 (n, k) targets for regression sets.
 
+
 def xor(rng: np.random.Generator, n_samples: int = 4, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """XOR: inputs in {0, 1}^2, label x1 xor x2. ``n_samples = 4`` gives the truth table
     exactly; more samples repeat it with Gaussian input noise of std ``noise``."""
     return parity(rng, n_bits=2, n_samples=n_samples, noise=noise)
 
 
-def parity(rng: np.random.Generator, n_bits: int = 3, n_samples: int | None = None,
-           noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def parity(
+    rng: np.random.Generator, n_bits: int = 3, n_samples: int | None = None, noise: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """n-bit parity: label = (sum of bits) mod 2. ``n_samples=None`` gives all 2^n inputs once."""
     table = ((np.arange(2**n_bits)[:, None] >> np.arange(n_bits)[::-1]) & 1).astype(np.float64)
     if n_samples is None or n_samples == len(table):
@@ -270,8 +277,13 @@ def parity(rng: np.random.Generator, n_bits: int = 3, n_samples: int | None = No
     return x, y
 
 
-def linear(rng: np.random.Generator, n_samples: int = 200, noise: float = 0.5,
-           coef: tuple[float, ...] = (2.0, -3.0), intercept: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+def linear(
+    rng: np.random.Generator,
+    n_samples: int = 200,
+    noise: float = 0.5,
+    coef: tuple[float, ...] = (2.0, -3.0),
+    intercept: float = 5.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """The linear model ``y = 5 + 2 x1 - 3 x2 + eps``, x ~ U(-1, 1)^d, eps ~ N(0, noise^2)."""
     coef = np.asarray(coef, np.float64)
     x = rng.uniform(-1.0, 1.0, (n_samples, len(coef)))
@@ -279,8 +291,14 @@ def linear(rng: np.random.Generator, n_samples: int = 200, noise: float = 0.5,
     return x, y[:, None]
 
 
-def blobs(rng: np.random.Generator, n_samples: int = 300, n_classes: int = 3, n_features: int = 2,
-          spread: float = 1.0, box: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+def blobs(
+    rng: np.random.Generator,
+    n_samples: int = 300,
+    n_classes: int = 3,
+    n_features: int = 2,
+    spread: float = 1.0,
+    box: float = 5.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian blobs: class centres uniform in [-box, box]^d, isotropic std ``spread``."""
     centres = rng.uniform(-box, box, (n_classes, n_features))
     y = np.arange(n_samples) % n_classes
@@ -299,8 +317,9 @@ def moons(rng: np.random.Generator, n_samples: int = 300, noise: float = 0.1) ->
     return x + rng.normal(0.0, noise, x.shape), y
 
 
-def spirals(rng: np.random.Generator, n_samples: int = 300, n_classes: int = 2, turns: float = 1.5,
-            noise: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+def spirals(
+    rng: np.random.Generator, n_samples: int = 300, n_classes: int = 2, turns: float = 1.5, noise: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
     """Interleaved Archimedean spirals, one per class (the CS231n toy set)."""
     y = np.arange(n_samples) % n_classes
     r = np.linspace(0.05, 1.0, n_samples)
@@ -315,7 +334,7 @@ def split(n: int, fractions: tuple[float, float, float], rng: np.random.Generato
     n_val = int(fractions[1] * n)
     n_test = int(fractions[2] * n)
     n_train = n - n_val - n_test
-    return order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
+    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
 
 
 def standardize(train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -22,6 +22,7 @@ from .errors import ClusterError, DynetError
 #: batch systems dynet knows how to start workers on (name -> dask_jobqueue class name)
 SYSTEMS = {"slurm": "SLURMCluster", "pbs": "PBSCluster"}
 
+
 #: exported in every job before the workers start: one thread per worker process
 class JobSettingsError(DynetError):
     """A job setting is missing or wrong (bad input: the CLI exits 2)."""
@@ -49,8 +50,12 @@ class JobSpec:
     def cluster_kwargs(self) -> dict:
         kw = {
             # the scheduler's HTTP server (health, metrics) binds the same address on a free port
-            "scheduler_options": {"host": self.host, "port": self.port, "dashboard": False,
-                                  "dashboard_address": f"{self.host}:0"},
+            "scheduler_options": {
+                "host": self.host,
+                "port": self.port,
+                "dashboard": False,
+                "dashboard_address": f"{self.host}:0",
+            },
             "job_script_prologue": [*(f"export {pin}" for pin in THREAD_PINS), *self.prologue],
             "death_timeout": self.death_timeout,
             "python": sys.executable,
@@ -88,8 +93,9 @@ def make_cluster(system: str, spec: JobSpec):
     except ValueError as exc:  # dask-jobqueue's own checks, e.g. cores or memory missing
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "cores and memory" in first:
-            first = (f"set --cores and --memory (or jobqueue.{system}.cores and jobqueue.{system}.memory "
-                     "in Dask's config)")
+            first = (
+                f"set --cores and --memory (or jobqueue.{system}.cores and jobqueue.{system}.memory in Dask's config)"
+            )
         raise JobSettingsError(f"{system}: {first}") from None
     except OSError as exc:
         raise ClusterError(f"{system}: cannot start the scheduler on {spec.host}:{spec.port}: {exc}") from None
@@ -110,8 +116,9 @@ def submit_command(system: str) -> str:
     return shlex.join(shlex.split(cls.job_cls.submit_command))
 
 
-def serve(system: str, spec: JobSpec, *, jobs: int = 1, adapt_max: int | None = None, echo=print,
-          poll: float = 5.0) -> None:
+def serve(
+    system: str, spec: JobSpec, *, jobs: int = 1, adapt_max: int | None = None, echo=print, poll: float = 5.0
+) -> None:
     """Start the scheduler, submit ``jobs`` batch jobs (or scale adaptively up to ``adapt_max``),
     report the address and the workers as they connect, and run until interrupted (Ctrl-C
     or SIGTERM), then cancel the jobs and stop."""

@@ -47,6 +47,7 @@ def _now() -> str:
 
 # --------------------------------------------------------------------------- worker side
 
+
 def run_job_batch(store_path: str, job_id: str, specs: list[RunSpec], lease_s: float | None = None) -> list[dict]:
     """A detached job's Dask task: the batch's runs in a row, none started once the job is cancelled."""
     out = []
@@ -54,12 +55,16 @@ def run_job_batch(store_path: str, job_id: str, specs: list[RunSpec], lease_s: f
         if _store.job_cancelled(store_path, job_id):
             out.append(_api.run_result(spec, _store.CANCELLED, {}, None, 0.0))
             continue
-        out.append(_api.execute_run(store_path, spec, session=job_id, lease_s=lease_s,
-                                    stop=lambda: _store.job_cancelled(store_path, job_id)))
+        out.append(
+            _api.execute_run(
+                store_path, spec, session=job_id, lease_s=lease_s, stop=lambda: _store.job_cancelled(store_path, job_id)
+            )
+        )
     return out
 
 
 # --------------------------------------------------------------------------- client side
+
 
 @dataclass(frozen=True)
 class Submitted:
@@ -74,8 +79,14 @@ class Submitted:
     scheduler: str
 
 
-def submit(path: str | os.PathLike, *, scheduler: str, store: str | os.PathLike = _api.DEFAULT_STORE,
-           security=None, connect_timeout: float = 10.0) -> Submitted:
+def submit(
+    path: str | os.PathLike,
+    *,
+    scheduler: str,
+    store: str | os.PathLike = _api.DEFAULT_STORE,
+    security=None,
+    connect_timeout: float = 10.0,
+) -> Submitted:
     """Submit every run of a scenario not complete in ``store`` as a detached job; return at once.
 
     Validates first (nothing written on bad input), checks that the store can be written,
@@ -89,32 +100,50 @@ def submit(path: str | os.PathLike, *, scheduler: str, store: str | os.PathLike 
     scenario = _api.validate(path, store_path)
     model = _models.get(scenario.model)
     _store.check_writable(store_path)
-    with connect(scheduler=scheduler, models=(scenario.model,), timeout=connect_timeout,
-                 security=security) as client:
+    with connect(scheduler=scheduler, models=(scenario.model,), timeout=connect_timeout, security=security) as client:
         _api.check_fits_workers(scenario, client)
         _store.open_store(store_path, create=True)
-        done = {rid for rid, st in _run_states(store_path, [s.run_id for s in scenario.runs]).items()
-                if st == _store.COMPLETE}
+        done = {
+            rid
+            for rid, st in _run_states(store_path, [s.run_id for s in scenario.runs]).items()
+            if st == _store.COMPLETE
+        }
         todo = [s for s in scenario.runs if s.run_id not in done]
         job_id = uuid.uuid4().hex[:12]
         record = {
-            "job_id": job_id, "scenario": scenario.name, "model": scenario.model,
-            "scenario_path": os.path.abspath(os.fspath(path)), "scenario_doc": scenario.raw,
-            "runs": [s.run_id for s in scenario.runs], "submitted": _now(), "user": _user(),
-            "host": socket.gethostname(), "scheduler": scheduler, "dynet_version": __version__,
+            "job_id": job_id,
+            "scenario": scenario.name,
+            "model": scenario.model,
+            "scenario_path": os.path.abspath(os.fspath(path)),
+            "scenario_doc": scenario.raw,
+            "runs": [s.run_id for s in scenario.runs],
+            "submitted": _now(),
+            "user": _user(),
+            "host": socket.gethostname(),
+            "scheduler": scheduler,
+            "dynet_version": __version__,
             "cancelled": None,
         }
         _store.write_job(store_path, job_id, record)
         n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
         batches = _api.make_batches(todo, n_workers, model.cost)
         lease = _store.default_lease()  # the submitter's setting, not each worker's
-        futures = [client.submit(run_job_batch, store_path, job_id, batch, lease, key=f"dynet-job-{job_id}-{i}",
-                                 pure=False) for i, batch in enumerate(batches)]
+        futures = [
+            client.submit(run_job_batch, store_path, job_id, batch, lease, key=f"dynet-job-{job_id}-{i}", pure=False)
+            for i, batch in enumerate(batches)
+        ]
         fire_and_forget(futures)
         # the scheduler holds the tasks once they are registered; wait for that before leaving
         client.sync(_flush, client)
-    return Submitted(job_id=job_id, scenario=scenario.name, store=store_path, runs=len(scenario.runs),
-                     already_complete=len(done), tasks=len(batches), scheduler=scheduler)
+    return Submitted(
+        job_id=job_id,
+        scenario=scenario.name,
+        store=store_path,
+        runs=len(scenario.runs),
+        already_complete=len(done),
+        tasks=len(batches),
+        scheduler=scheduler,
+    )
 
 
 async def _flush(client) -> None:
@@ -130,6 +159,7 @@ def _user() -> str:
 
 
 # --------------------------------------------------------------------------- reading jobs
+
 
 def _run_states(store_path: str, run_ids: list[str], job_id: str | None = None) -> dict[str, str]:
     """Each run's state as the store tells it. With ``job_id``, a run not complete whose last
@@ -181,10 +211,20 @@ class JobStatus:
 
     def to_json(self) -> dict:
         r = self.record
-        return {"job_id": self.job_id, "scenario": r.get("scenario"), "submitted": r.get("submitted"),
-                "user": r.get("user"), "host": r.get("host"), "scheduler": r.get("scheduler"),
-                "dynet_version": r.get("dynet_version"), "cancelled": r.get("cancelled"),
-                "counts": self.counts, "runs": self.states, "errors": self.errors, "progress": self.progress}
+        return {
+            "job_id": self.job_id,
+            "scenario": r.get("scenario"),
+            "submitted": r.get("submitted"),
+            "user": r.get("user"),
+            "host": r.get("host"),
+            "scheduler": r.get("scheduler"),
+            "dynet_version": r.get("dynet_version"),
+            "cancelled": r.get("cancelled"),
+            "counts": self.counts,
+            "runs": self.states,
+            "errors": self.errors,
+            "progress": self.progress,
+        }
 
 
 def find_job(store: str | os.PathLike, prefix: str) -> str:
@@ -194,8 +234,9 @@ def find_job(store: str | os.PathLike, prefix: str) -> str:
         return ids[0]
     if not ids:
         raise JobError(f"no job '{prefix}' in {os.fspath(store)}")
-    raise JobError(f"job id '{prefix}' matches {len(ids)} jobs: {', '.join(ids[:5])}"
-                   + (", ..." if len(ids) > 5 else ""))
+    raise JobError(
+        f"job id '{prefix}' matches {len(ids)} jobs: {', '.join(ids[:5])}" + (", ..." if len(ids) > 5 else "")
+    )
 
 
 def job_status(store: str | os.PathLike, job: str) -> JobStatus:

@@ -22,7 +22,8 @@ from . import __version__
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1180px;
        padding: 18px 28px 60px; color: #222; line-height: 1.4; }
-h1 { font-size: 1.6em; margin-bottom: 0.1em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 1.6em; }
+h1 { font-size: 1.6em; margin-bottom: 0.1em; }
+h2 { border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 1.6em; }
 .meta { color: #555; font-size: 0.92em; }
 pre { background: #f6f8fa; border: 1px solid #e1e4e8; padding: 10px 12px; overflow-x: auto; font-size: 0.85em; }
 table { border-collapse: collapse; font-size: 0.86em; margin: 8px 0; }
@@ -51,11 +52,14 @@ SCRIPT = """
 })();
 """
 
-CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-       "base-uri 'none'; form-action 'none'")
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 
 # --------------------------------------------------------------------------- TOML
+
 
 def _toml_value(v) -> str:
     if isinstance(v, bool):
@@ -80,6 +84,7 @@ def _toml_key(k: str) -> str:
 def to_toml(config: dict, prefix: str = "", swept: frozenset = frozenset()) -> str:
     """A resolved config as TOML (keys whose value is None, i.e. unset, are left out); the
     dotted keys in ``swept`` get a ``# swept`` comment (a whole swept table: on its header)."""
+
     def mark(k):
         dotted = f"{prefix}.{k}" if prefix else k
         return "  # swept" if dotted in swept else ""
@@ -98,6 +103,7 @@ def to_toml(config: dict, prefix: str = "", swept: frozenset = frozenset()) -> s
 
 
 # --------------------------------------------------------------------------- pieces
+
 
 def _png(fig, dpi: int = 90) -> str:
     from .plots.common import png_bytes
@@ -121,28 +127,39 @@ def _summary_table(store, scenario: str, model: str, keys: list[str]) -> str:
     rows = analysis.sweep_table(store, scenario, metrics)
     shown = [m for m in metrics if any(not math.isnan(r[m]) for r in rows)]
     try:
-        rows.sort(key=lambda r: tuple(str(r["params"].get(k)) if not isinstance(r["params"].get(k), (int, float))
-                                      else r["params"].get(k) for k in keys))
+        rows.sort(
+            key=lambda r: tuple(
+                str(r["params"].get(k)) if not isinstance(r["params"].get(k), (int, float)) else r["params"].get(k)
+                for k in keys
+            )
+        )
     except TypeError:
         pass
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "<th>replicates</th>" + \
-        "".join(f"<th>{html.escape(m)}</th>" for m in shown)
+    head = (
+        "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+        + "<th>replicates</th>"
+        + "".join(f"<th>{html.escape(m)}</th>" for m in shown)
+    )
     body = []
     for r in rows:
         cells = "".join(f'<td class="p">{html.escape(_fmt(r["params"].get(k)))}</td>' for k in keys)
         cells += f"<td>{r['replicates']}</td>"
         cells += "".join(f"<td>{html.escape(_fmt(r[m], r[m + '_sem']))}</td>" for m in shown)
         body.append(f"<tr>{cells}</tr>")
-    return (f'<table id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-            "<p class=meta>mean ± standard error over the replicates of each sweep point "
-            f"(metrics: the {html.escape(model)} model's summary metrics).</p>")
+    return (
+        f'<table id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+        "<p class=meta>mean ± standard error over the replicates of each sweep point "
+        f"(metrics: the {html.escape(model)} model's summary metrics).</p>"
+    )
 
 
 def _figure_html(fig, title: str, doc: str) -> str:
     data = _png(fig)
     alt = html.escape(title)
-    return (f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
-            f"<figcaption><b>{html.escape(title)}</b>: {html.escape(doc)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
+        f"<figcaption><b>{html.escape(title)}</b>: {html.escape(doc)}</figcaption></figure>"
+    )
 
 
 def build_report(store, scenario: str) -> str:
@@ -211,13 +228,19 @@ def build_report(store, scenario: str) -> str:
 
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(f"<h1>{html.escape(scenario)}</h1>")
-    parts.append(f'<p class=meta>model <b>{html.escape(model)}</b> · store <code>{html.escape(os.path.abspath(os.fspath(store)))}'
-                 f"</code> · {len(runs)} runs: {len(complete)} complete, {len(failed)} failed"
-                 + (f", {other} unfinished" if other else "") + f" · dynet {__version__} · {now}</p>")
+    parts.append(
+        f"<p class=meta>model <b>{html.escape(model)}</b> · store "
+        f"<code>{html.escape(os.path.abspath(os.fspath(store)))}"
+        f"</code> · {len(runs)} runs: {len(complete)} complete, {len(failed)} failed"
+        + (f", {other} unfinished" if other else "")
+        + f" · dynet {__version__} · {now}</p>"
+    )
     parts.append("<h2>Scenario</h2>")
     if cfg_text:
-        parts.append("<p class=meta>The resolved configuration of the runs (a representative run's; the swept "
-                     "keys take the values listed at the end).</p>")
+        parts.append(
+            "<p class=meta>The resolved configuration of the runs (a representative run's; the swept "
+            "keys take the values listed at the end).</p>"
+        )
         parts.append(f'<pre id="config">{html.escape(cfg_text)}</pre>')
     parts.append("<h2>Summary</h2>")
     if complete:
@@ -225,8 +248,11 @@ def build_report(store, scenario: str) -> str:
     else:
         parts.append("<p>No complete runs.</p>")
     if failed:
-        items = "".join(f"<li><code>{html.escape(r['run_id'])}</code> "
-                        f"{html.escape(json.dumps(r['params']))}: {html.escape(r['error'] or '')}</li>" for r in failed)
+        items = "".join(
+            f"<li><code>{html.escape(r['run_id'])}</code> "
+            f"{html.escape(json.dumps(r['params']))}: {html.escape(r['error'] or '')}</li>"
+            for r in failed
+        )
         parts.append(f'<h3 class="failed">Failed runs</h3><ul class="failed">{items}</ul>')
     parts.append("<h2>The sweep</h2>")
     parts.extend(sweep_figs or ["<p>No complete runs to plot.</p>"])
@@ -236,7 +262,7 @@ def build_report(store, scenario: str) -> str:
         parts.append(f"<p class=meta>replicate {r['replicate']} · {html.escape(json.dumps(r['params']))}</p>")
         parts.extend(run_figs)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>dynet report: {html.escape(scenario)}</title><style>{CSS}</style>"

@@ -39,8 +39,19 @@ from . import models as _models
 from .config import MAX_RUN_BYTES, ScenarioBase, Sweep, format_error, model_classes
 from .errors import ScenarioError
 
-__all__ = ["MAX_RUN_BYTES", "RunSpec", "Scenario", "ScenarioError", "json_schema", "load_scenario", "memory_problem",
-           "parse_scenario", "run_identity", "run_settings", "scenario_models"]
+__all__ = [
+    "MAX_RUN_BYTES",
+    "RunSpec",
+    "Scenario",
+    "ScenarioError",
+    "json_schema",
+    "load_scenario",
+    "memory_problem",
+    "parse_scenario",
+    "run_identity",
+    "run_settings",
+    "scenario_models",
+]
 
 
 def scenario_models() -> dict[str, type[ScenarioBase]]:
@@ -48,8 +59,9 @@ def scenario_models() -> dict[str, type[ScenarioBase]]:
     return {name: kind.config for name, kind in _models.REGISTRY.items()}
 
 
-def memory_problem(m: ScenarioBase, limit: float = MAX_RUN_BYTES,
-                   allowed: str = f"at most {MAX_RUN_BYTES / 2**30:g} GiB per run") -> str | None:
+def memory_problem(
+    m: ScenarioBase, limit: float = MAX_RUN_BYTES, allowed: str = f"at most {MAX_RUN_BYTES / 2**30:g} GiB per run"
+) -> str | None:
     """``key: ...`` when a run of this validated scenario would need more than ``limit`` bytes
     (its largest arrays, estimated from its settings by the scenario class's ``memory()``)."""
     terms = m.memory()
@@ -76,6 +88,7 @@ def check_memory(scenario: Scenario, limit: float, allowed: str) -> None:
 
 # --------------------------------------------------------------------------- loading
 
+
 def _dotted_fields(cls: type[BaseModel], prefix: str = "") -> list[str]:
     """Every dotted key path of a scenario class; tables that take free keys end in ``.*``."""
     out = []
@@ -95,7 +108,7 @@ def _dotted_fields(cls: type[BaseModel], prefix: str = "") -> list[str]:
 def _is_setting(key: str, known: list[str]) -> bool:
     if key in known:
         return True
-    return any(k.endswith(".*") and key.startswith(k[:-1]) and "." not in key[len(k) - 1:] for k in known)
+    return any(k.endswith(".*") and key.startswith(k[:-1]) and "." not in key[len(k) - 1 :] for k in known)
 
 
 def _validate_doc(cls, doc: dict, where: str, context: str = "") -> BaseModel:
@@ -185,8 +198,12 @@ MAX_SCENARIO_BYTES = 1 << 20
 #: The most runs (sweep points x replicates) one scenario may expand to.
 MAX_RUNS = 100_000
 
-_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def read_scenario_text(path: str) -> str:
@@ -214,15 +231,22 @@ def read_scenario_text(path: str) -> str:
     finally:
         os.close(fd)
     if len(raw) > MAX_SCENARIO_BYTES:
-        raise ScenarioError([(f"{path}: larger than {MAX_SCENARIO_BYTES // 2**20} MiB: not a scenario file "
-                              "(a TOML file of settings)")])
+        raise ScenarioError(
+            [(f"{path}: larger than {MAX_SCENARIO_BYTES // 2**20} MiB: not a scenario file (a TOML file of settings)")]
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ScenarioError([(f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
-                              f"{column} (a scenario is a UTF-8 TOML file)")]) from None
+        raise ScenarioError(
+            [
+                (
+                    f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
+                    f"{column} (a scenario is a UTF-8 TOML file)"
+                )
+            ]
+        ) from None
     return text.removeprefix("\ufeff")  # a byte-order mark some editors write
 
 
@@ -267,8 +291,10 @@ def _sweep_problems(sweep: Sweep, known: list[str], path: str) -> list[str]:
             elif table == "grid" or len(sweep.zip) == 1:
                 dup = _first_repeat(values)
                 if dup is not None:
-                    problems.append(f"{path}: sweep.{table}.'{key}': the value {_show(dup)} appears twice "
-                                    "(it would be the same runs)")
+                    problems.append(
+                        f"{path}: sweep.{table}.'{key}': the value {_show(dup)} appears twice "
+                        "(it would be the same runs)"
+                    )
     lengths = {len(v) for v in sweep.zip.values()}
     if len(lengths) > 1:
         problems.append(f"{path}: sweep.zip: lists must have equal lengths (got {sorted(lengths)})")
@@ -281,12 +307,15 @@ def _sweep_problems(sweep: Sweep, known: list[str], path: str) -> list[str]:
     if dup:
         problems.append(f"{path}: sweep: {', '.join(sorted(dup))} in both grid and zip")
     if not problems:
-        n_points = math.prod(len(v) for v in sweep.grid.values()) * (len(next(iter(sweep.zip.values())))
-                                                                       if sweep.zip else 1)
+        n_points = math.prod(len(v) for v in sweep.grid.values()) * (
+            len(next(iter(sweep.zip.values()))) if sweep.zip else 1
+        )
         if n_points * sweep.replicates > MAX_RUNS:
-            problems.append(f"{path}: sweep: {n_points:,} sweep point(s) x {sweep.replicates:,} replicate(s) = "
-                            f"{n_points * sweep.replicates:,} runs; at most {MAX_RUNS:,} per scenario "
-                            "(split the sweep into several scenarios)")
+            problems.append(
+                f"{path}: sweep: {n_points:,} sweep point(s) x {sweep.replicates:,} replicate(s) = "
+                f"{n_points * sweep.replicates:,} runs; at most {MAX_RUNS:,} per scenario "
+                "(split the sweep into several scenarios)"
+            )
     return problems
 
 
@@ -384,7 +413,7 @@ def _big_ints(node, where: str = "") -> list[str]:
         return [p for k, v in node.items() for p in _big_ints(v, f"{where}.{k}" if where else str(k))]
     if isinstance(node, list):
         return [p for i, v in enumerate(node) for p in _big_ints(v, f"{where}[{i}]")]
-    if isinstance(node, int) and not isinstance(node, bool) and not -2**63 <= node < 2**63:
+    if isinstance(node, int) and not isinstance(node, bool) and not -(2**63) <= node < 2**63:
         return [where]
     return []
 
@@ -392,8 +421,12 @@ def _big_ints(node, where: str = "") -> list[str]:
 def _parse(doc: dict, path: str) -> Scenario:
     big = _big_ints(doc)
     if big:
-        raise ScenarioError([f"{path}: {where}: integer out of range (TOML integers are 64-bit: at most "
-                             f"{2**63 - 1})" for where in big[:10]])
+        raise ScenarioError(
+            [
+                f"{path}: {where}: integer out of range (TOML integers are 64-bit: at most {2**63 - 1})"
+                for where in big[:10]
+            ]
+        )
     kind = doc.get("model")
     if not isinstance(kind, str) or kind not in scenario_models():
         allowed = ", ".join(repr(k) for k in scenario_models())
@@ -469,8 +502,9 @@ def _expand(cls, doc: dict, base: BaseModel, path: str, share: bool) -> Scenario
                 try:
                     point_doc = _with_value(point_doc, key, value)
                 except KeyError:
-                    raise ScenarioError([f"{path}: sweep: '{key}' sets a key inside a value that is not a table"]) \
-                        from None
+                    raise ScenarioError(
+                        [f"{path}: sweep: '{key}' sets a key inside a value that is not a table"]
+                    ) from None
             try:
                 resolved = cls.model_validate(point_doc)
             except ValidationError as exc:
@@ -482,15 +516,30 @@ def _expand(cls, doc: dict, base: BaseModel, path: str, share: bool) -> Scenario
             _add_file_hashes(cls, config, base_dir, hashes)
             ids, point_key = _identities(config, sweep.replicates)
             if ids[0] in points:
-                raise ScenarioError([(f"{path}: sweep: points {{{label(points[ids[0]])}}} and {{{label(params)}}} "
-                                      "are the same run (their values are equal once validated)")])
+                raise ScenarioError(
+                    [
+                        (
+                            f"{path}: sweep: points {{{label(points[ids[0]])}}} and {{{label(params)}}} "
+                            "are the same run (their values are equal once validated)"
+                        )
+                    ]
+                )
             points[ids[0]] = params
             seed = resolved.seed
             for replicate, run_id in enumerate(ids):
-                scenario.runs.append(RunSpec(
-                    run_id=run_id, model=kind, scenario=base.name, config=config, params=params,
-                    replicate=replicate, seed={"entropy": seed, "spawn_key": [point_key, replicate]},
-                    base_dir=base_dir, _settings=resolved))
+                scenario.runs.append(
+                    RunSpec(
+                        run_id=run_id,
+                        model=kind,
+                        scenario=base.name,
+                        config=config,
+                        params=params,
+                        replicate=replicate,
+                        seed={"entropy": seed, "spawn_key": [point_key, replicate]},
+                        base_dir=base_dir,
+                        _settings=resolved,
+                    )
+                )
     if any(m.model_dump() != before[k] for k, m in validated.items()):
         raise _SharedTableChanged()
     return scenario
@@ -505,7 +554,7 @@ def json_schema(kind: str | None = None) -> dict:
     if len(models) == 1:
         schema = models[0].model_json_schema()
     else:
-        schema = TypeAdapter(Annotated[Union[models], Field(discriminator="model")]).json_schema()
+        schema = TypeAdapter(Annotated[Union[models], Field(discriminator="model")]).json_schema()  # noqa: UP007 - a tuple built at run time
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema.setdefault("title", "dynet scenario")
     return schema

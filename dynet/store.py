@@ -158,9 +158,11 @@ def store_path(location: str | os.PathLike) -> str:
         return loc
     scheme = m.group(1).lower()
     if scheme == "file":
-        return loc[len(m.group(0)):] or "/"
-    raise StoreError(f"{loc}: '{scheme}://' stores are not supported: a dynet store is a folder on a local or "
-                     "shared file system (a path, or a file:// URL)")
+        return loc[len(m.group(0)) :] or "/"
+    raise StoreError(
+        f"{loc}: '{scheme}://' stores are not supported: a dynet store is a folder on a local or "
+        "shared file system (a path, or a file:// URL)"
+    )
 
 
 def _is_zarr_v2(path: str) -> bool:
@@ -183,8 +185,9 @@ def open_store(path: str | os.PathLike, *, create: bool = False) -> zarr.Group:
     meta_path = os.path.join(path, ZARR_JSON)
     if not os.path.exists(meta_path):
         if _is_zarr_v2(path):
-            raise StoreError(f"{path}: a Zarr v2 store (it has .zgroup/.zattrs); dynet reads and writes "
-                             f"Zarr v3 stores only")
+            raise StoreError(
+                f"{path}: a Zarr v2 store (it has .zgroup/.zattrs); dynet reads and writes Zarr v3 stores only"
+            )
         if not create:
             raise StoreError(f"{path}: no dynet store here")
         if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
@@ -193,8 +196,9 @@ def open_store(path: str | os.PathLike, *, create: bool = False) -> zarr.Group:
             # the root is created with its attributes in one write and never with mode "w": two
             # clients creating the same store at once must not wipe each other's runs
             try:
-                root = zarr.create_group(path, attributes={STORE_ATTR: {
-                    "format": FORMAT, "dynet_version": __version__, "created": _now()}})
+                root = zarr.create_group(
+                    path, attributes={STORE_ATTR: {"format": FORMAT, "dynet_version": __version__, "created": _now()}}
+                )
             except zarr.errors.ContainsGroupError:
                 root = zarr.open_group(path, mode="r+")
             root.require_group(RUNS)
@@ -241,8 +245,10 @@ def check_writable(path: str | os.PathLike) -> None:
             f.write(b"dynet")
         os.unlink(probe)
     except OSError as exc:
-        raise StoreError(f"{path}: cannot write the store: {exc.strerror or exc}"
-                         + (f" ({exc.filename})" if exc.filename and exc.filename != path else "")) from None
+        raise StoreError(
+            f"{path}: cannot write the store: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename and exc.filename != path else "")
+        ) from None
     finally:
         for d in made:  # deepest first
             try:
@@ -354,6 +360,7 @@ def array_names(root: zarr.Group, run_id: str) -> list[str]:
 # ``read_claim`` and :class:`Claim`, so another backend (an object store's conditional
 # write) can replace the file system here.
 
+
 def _claims_dir(store_path: str) -> str:
     return os.path.join(store_path, CLAIMS)
 
@@ -373,7 +380,7 @@ def _claim_files(store_path: str, run_id: str) -> list[tuple[int, str]]:
         return []
     out = []
     for n in names:
-        gen = n[len(prefix):-5]
+        gen = n[len(prefix) : -5]
         if n.startswith(prefix) and n.endswith(".json") and gen.isdigit():
             out.append((int(gen), os.path.join(_claims_dir(store_path), n)))
     return sorted(out)
@@ -587,8 +594,16 @@ def claim_run(store_path: str | os.PathLike, run_id: str, owner: dict, lease_s: 
                 return info
             gen = files[-1][0] + 1
         path = os.path.join(d, f"{run_id}.{gen}.json")
-        info = {**owner, "run_id": run_id, "gen": gen, "host": HOST, "pid": os.getpid(), "claimed": _now(),
-                "heartbeat": time.time(), "lease_s": lease}
+        info = {
+            **owner,
+            "run_id": run_id,
+            "gen": gen,
+            "host": HOST,
+            "pid": os.getpid(),
+            "claimed": _now(),
+            "heartbeat": time.time(),
+            "lease_s": lease,
+        }
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -617,6 +632,7 @@ def mark_failed(store_path: str | os.PathLike, run_id: str, error: str) -> None:
 #
 # A detached job (dynet.jobs) is a group ``jobs/<job_id>`` holding no arrays; its attributes
 # are the job record (scenario, run ids, who submitted it from where, ``cancelled``).
+
 
 def write_job(store_path: str | os.PathLike, job_id: str, record: dict) -> None:
     """Create a job's record (one metadata write)."""
@@ -658,8 +674,10 @@ def cancel_job(store_path: str | os.PathLike, job_id: str, when: str) -> None:
 
 
 #: where a run's planned length sits in its config, by the name of its time column
-_PLANNED = {"epoch": (("training", "epochs"),),
-            "sweep": (("dynamics", "max_sweeps"), ("dynamics", "sweeps"), ("sampling", "sweeps"))}
+_PLANNED = {
+    "epoch": (("training", "epochs"),),
+    "sweep": (("dynamics", "max_sweeps"), ("dynamics", "sweeps"), ("sampling", "sweeps")),
+}
 
 
 def planned_length(config: dict, unit: str) -> int | None:
@@ -709,9 +727,15 @@ class Trajectory:
     (one round trip to Zarr for all of them).
     """
 
-    def __init__(self, group: zarr.Group, specs: dict[str, TrajectorySpec], resume_rows: int | None = None,
-                 overwrite: bool = False, before: list | None = None,
-                 on_time: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        group: zarr.Group,
+        specs: dict[str, TrajectorySpec],
+        resume_rows: int | None = None,
+        overwrite: bool = False,
+        before: list | None = None,
+        on_time: Callable[[int], None] | None = None,
+    ):
         self._specs = specs
         self._on_time = on_time  # told the last value of the time column after each append
         self._arrays = {}  # name -> zarr AsyncArray
@@ -731,11 +755,22 @@ class Trajectory:
             self._rows = self._written = resume_rows
             return
         ag = group._async_group
-        made = _together(before + [
-            ag.create_array(name, shape=(0, *spec.row_shape), chunks=(self.chunk, *(max(1, d) for d in spec.row_shape)),
-                            dtype=spec.dtype, dimension_names=spec.dims, fill_value=0, overwrite=overwrite)
-            for name, spec in specs.items()])
-        self._arrays = dict(zip(specs, made[len(before):]))
+        made = _together(
+            before
+            + [
+                ag.create_array(
+                    name,
+                    shape=(0, *spec.row_shape),
+                    chunks=(self.chunk, *(max(1, d) for d in spec.row_shape)),
+                    dtype=spec.dtype,
+                    dimension_names=spec.dims,
+                    fill_value=0,
+                    overwrite=overwrite,
+                )
+                for name, spec in specs.items()
+            ]
+        )
+        self._arrays = dict(zip(specs, made[len(before) :]))
 
     def append(self, **columns: np.ndarray) -> None:
         n = None
@@ -761,8 +796,11 @@ class Trajectory:
         jobs = []
         for name, arr in self._arrays.items():
             if n:
-                data = np.concatenate(self._buffers[name]) if self._buffers[name] else \
-                    np.empty((0, *self._specs[name].row_shape))
+                data = (
+                    np.concatenate(self._buffers[name])
+                    if self._buffers[name]
+                    else np.empty((0, *self._specs[name].row_shape))
+                )
                 self._buffers[name] = [data[n:]] if len(data) > n else []
                 block = data[:n]
             else:
@@ -804,8 +842,15 @@ class RunRecord:
     ``complete`` only after the last array is written; :meth:`fail` stores the error.
     """
 
-    def __init__(self, store_path: str | os.PathLike, run_id: str, attrs: dict, *, attempt: dict | None = None,
-                 previous: dict | None | bool = False):
+    def __init__(
+        self,
+        store_path: str | os.PathLike,
+        run_id: str,
+        attrs: dict,
+        *,
+        attempt: dict | None = None,
+        previous: dict | None | bool = False,
+    ):
         """``attempt`` (id, session, host, pid) is recorded with the run; ``previous`` is the run's
         attributes as the caller already read them (None: no group; False: read them here)."""
         self.run_id = run_id
@@ -815,9 +860,16 @@ class RunRecord:
         if previous is False:
             previous = read_run_attrs(self._store_path, run_id)
         previous = previous or {}
-        self._attrs.update(status=RUNNING, error=None, dynet_version=__version__, store_format=FORMAT,
-                           timings={"started": _now()}, metrics={},
-                           attempt=dict(attempt or {}), attempts=int(previous.get("attempts") or 0) + 1)
+        self._attrs.update(
+            status=RUNNING,
+            error=None,
+            dynet_version=__version__,
+            store_format=FORMAT,
+            timings={"started": _now()},
+            metrics={},
+            attempt=dict(attempt or {}),
+            attempts=int(previous.get("attempts") or 0) + 1,
+        )
         #: the state a checkpointed earlier attempt saved (None: this attempt starts afresh)
         self.resumed: dict | None = None
         #: asked after each checkpoint is saved; True stops the run there (:class:`RunCancelled`)
@@ -835,14 +887,14 @@ class RunRecord:
         # the group is created with its attributes in one metadata write: a killed task
         # leaves either no group or a group marked running, never one without a status
         # (mode "w" also replaces a damaged group or a folder a full disk left without metadata)
-        self.group = zarr.open_group(self._store_path, path=run_path(run_id), mode="w",
-                                     attributes=self._attrs)
+        self.group = zarr.open_group(self._store_path, path=run_path(run_id), mode="w", attributes=self._attrs)
 
     def _resumable(self, old: dict) -> dict | None:
         """The checkpoint of an earlier attempt of exactly this run, if one was saved."""
         ckpt = old.get(CHECKPOINT)
-        same = all(old.get(k) == self._attrs.get(k) for k in ("config", "replicate", "seed", "dynet_version",
-                                                               "store_format"))
+        same = all(
+            old.get(k) == self._attrs.get(k) for k in ("config", "replicate", "seed", "dynet_version", "store_format")
+        )
         if not ckpt or not same or old.get("status") in (COMPLETE, DAMAGED):
             return None
         return ckpt
@@ -860,9 +912,17 @@ class RunRecord:
         small = data.nbytes <= CHUNK_BYTES
         # queued as a call, not a coroutine: an attempt that stops before its next round trip
         # leaves nothing half made (and no coroutine never awaited)
-        self._pending.append(functools.partial(
-            self.group._async_group.create_array, name, data=np.array(data, copy=True) if small else data,
-            chunks=chunks, dimension_names=dims, attributes=attributes or {}, overwrite=self.resumed is not None))
+        self._pending.append(
+            functools.partial(
+                self.group._async_group.create_array,
+                name,
+                data=np.array(data, copy=True) if small else data,
+                chunks=chunks,
+                dimension_names=dims,
+                attributes=attributes or {},
+                overwrite=self.resumed is not None,
+            )
+        )
         if not small:
             _together(self._take_pending())
 
@@ -882,8 +942,14 @@ class RunRecord:
             self._progress_unit = first
             total = planned_length(self._attrs.get("config") or {}, first)
             on_time = lambda t: self.on_progress({"unit": first, "done": t, "total": total})  # noqa: E731
-        return Trajectory(self.group, specs, lengths.get(first), overwrite=self.resumed is not None,
-                          before=self._take_pending(), on_time=on_time)
+        return Trajectory(
+            self.group,
+            specs,
+            lengths.get(first),
+            overwrite=self.resumed is not None,
+            before=self._take_pending(),
+            on_time=on_time,
+        )
 
     def save_checkpoint(self, state: dict, arrays: dict[str, np.ndarray], trajectories: list[Trajectory]) -> None:
         """Make this point of the run resumable: ``state`` (JSON) and ``arrays`` are what the
@@ -920,8 +986,12 @@ class RunRecord:
         # one metadata write, after every array the run queued (a failed run's arrays do not matter)
         pending = self._take_pending() if status == COMPLETE else []
         self._pending = []
-        _together(pending, then=self.group._async_group.update_attributes(
-            {"status": status, "metrics": metrics, "error": error, "timings": timings, CHECKPOINT: self._checkpoint}))
+        _together(
+            pending,
+            then=self.group._async_group.update_attributes(
+                {"status": status, "metrics": metrics, "error": error, "timings": timings, CHECKPOINT: self._checkpoint}
+            ),
+        )
 
     def complete(self, metrics: dict, elapsed: float) -> None:
         if self._checkpoint is not None:  # a complete run needs no checkpoint
@@ -937,12 +1007,14 @@ class RunRecord:
         """Mark the run cancelled, keeping its checkpoint for the attempt that finishes it."""
         self._finish(CANCELLED, {}, reason, elapsed)
 
+
 # --------------------------------------------------------------------------- fast reads (analysis)
 #
 # Listing and filtering many runs must not open every group through zarr (slow, and noisy
 # about folders that are not groups): these functions read the metadata documents
 # (``zarr.json``) of the store as plain JSON. Local paths only; every path the readers use
 # is built here, so another file system needs changes in this section only.
+
 
 def local_path(store: str | os.PathLike) -> str:
     """The absolute file-system path of a store given as a path or a ``file://`` URL."""
@@ -983,7 +1055,9 @@ def resolve_run(store: str | os.PathLike, prefix: str) -> str:
         names = os.listdir(runs_dir)  # plain names: cheaper than scandir's entries for 10^4+ runs
     except FileNotFoundError:
         names = []
-    return _the_one(prefix, sorted(n for n in names if n.startswith(prefix) and os.path.isdir(os.path.join(runs_dir, n))))
+    return _the_one(
+        prefix, sorted(n for n in names if n.startswith(prefix) and os.path.isdir(os.path.join(runs_dir, n)))
+    )
 
 
 def run_record_stamps(store: str | os.PathLike) -> dict[str, tuple[int, int, int] | None]:
@@ -1042,8 +1116,9 @@ def _read_record(runs_dir: str, run_id: str) -> tuple[tuple | None, dict | None,
     return stamp, attrs, None
 
 
-def read_run_records(store: str | os.PathLike, ids: list[str] | None = None,
-                     threads: int = 1) -> dict[str, tuple[tuple | None, dict | None, str | None]]:
+def read_run_records(
+    store: str | os.PathLike, ids: list[str] | None = None, threads: int = 1
+) -> dict[str, tuple[tuple | None, dict | None, str | None]]:
     """Run group name -> ``(stamp, attrs, problem)`` for every folder under ``runs/`` (or ``ids``):
     the stamp of its ``zarr.json`` as :func:`run_record_stamps` gives it (None when unreadable),
     and either the run's attributes or what is wrong with the group (empty folder, damaged or
@@ -1061,8 +1136,9 @@ def read_run_records(store: str | os.PathLike, ids: list[str] | None = None,
     return dict(zip(ids, results))
 
 
-def read_many_run_attrs(store: str | os.PathLike, ids: list[str] | None = None,
-                        threads: int = 1) -> tuple[dict[str, dict], dict[str, str]]:
+def read_many_run_attrs(
+    store: str | os.PathLike, ids: list[str] | None = None, threads: int = 1
+) -> tuple[dict[str, dict], dict[str, str]]:
     """``(attrs, problems)``: run id -> run attributes for every readable run group (all of
     ``runs/`` unless ``ids``), and run id -> what is wrong with each group that could not be
     read (see :func:`read_run_records`)."""

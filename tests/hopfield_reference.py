@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 MASK64 = (1 << 64) - 1
-TWO_M53 = 2.0 ** -53
+TWO_M53 = 2.0**-53
 
 ORDERS = ("synchronous", "async-permutation", "async-sequential", "async-random")
 
@@ -37,6 +37,7 @@ STOP_TWO_CYCLE = "two_cycle"
 
 
 # --------------------------------------------------------------------------- RNG
+
 
 def _rotl(x: int, k: int) -> int:
     return ((x << k) | (x >> (64 - k))) & MASK64
@@ -75,6 +76,7 @@ class Xoshiro256ss:
 
 # --------------------------------------------------------------------------- single-unit rule
 
+
 def glauber_p_up(u: float, temperature: float) -> float:
     """``1 / (1 + exp(-2u/T))``; ``exp`` overflow gives probability 0, as in IEEE."""
     try:
@@ -94,6 +96,7 @@ def decide(u: float, s_i: int, temperature: float, rng: Xoshiro256ss) -> int:
 
 
 # --------------------------------------------------------------------------- fields, energy, overlaps
+
 
 def fields(W: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Unscaled fields ``W @ s`` as float64 (exact integer arithmetic for integer ``W``)."""
@@ -128,6 +131,7 @@ def is_stable(scale: float, theta: np.ndarray, s: np.ndarray, h: np.ndarray) -> 
 
 
 # --------------------------------------------------------------------------- sweeps
+
 
 def permutation(n: int, rng: Xoshiro256ss) -> list[int]:
     """Fisher-Yates as in the kernel: k from n-1 down to 1, j = next_below(k + 1)."""
@@ -185,8 +189,8 @@ def sync_step(W, scale, theta, s, h, temperature, rng):
 
 # --------------------------------------------------------------------------- a whole run
 
-def run(config: dict, patterns, weights, scale, s0, rng_state, temps=None, block_sweeps=None,
-        on_flip=None) -> dict:
+
+def run(config: dict, patterns, weights, scale, s0, rng_state, temps=None, block_sweeps=None, on_flip=None) -> dict:
     """Reference of :func:`dynet.models.hopfield.driver.simulate`'s recorded rows.
 
     ``temps`` defaults to ``dynet.models.hopfield.driver.temperatures(config["dynamics"])``.

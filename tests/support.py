@@ -85,8 +85,13 @@ class DaskProcesses:
         self.address = None
 
     def _spawn(self, args) -> subprocess.Popen:
-        proc = subprocess.Popen([self.dask, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True, env=self.env)
+        proc = subprocess.Popen(
+            [self.dask, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=self.env,
+        )
         self.procs.append(proc)
         return proc
 
@@ -94,8 +99,9 @@ class DaskProcesses:
         sched_file = os.path.join(self.folder, "scheduler.json")
         if os.path.exists(sched_file):
             os.remove(sched_file)
-        proc = self._spawn(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
-                            "--scheduler-file", sched_file])
+        proc = self._spawn(
+            ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard", "--scheduler-file", sched_file]
+        )
         deadline = time.monotonic() + 60
         while True:  # the file may exist before its content is written
             try:
@@ -108,8 +114,17 @@ class DaskProcesses:
                 time.sleep(0.1)
 
     def start_worker(self, n: int | None = None) -> subprocess.Popen:
-        args = ["worker", self.address, "--nthreads", "1", "--nworkers", str(n or self.n_workers),
-                "--host", "127.0.0.1", "--no-dashboard"]
+        args = [
+            "worker",
+            self.address,
+            "--nthreads",
+            "1",
+            "--nworkers",
+            str(n or self.n_workers),
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+        ]
         if not self.nanny:
             args.append("--no-nanny")
         return self._spawn(args)

@@ -49,9 +49,15 @@ def away_from_zero(rng, shape, scale=3.0, gap=0.1):
 
 # --------------------------------------------------------------------------- tables
 
+
 def test_tables_agree():
-    assert set(A.ACTIVATIONS) == set(A.DERIVATIVES) == set(A.ACTIVATION_CODES) \
-        == set(A.DEFAULT_PARAMS) == set(A.BACKWARD_READS)
+    assert (
+        set(A.ACTIVATIONS)
+        == set(A.DERIVATIVES)
+        == set(A.ACTIVATION_CODES)
+        == set(A.DEFAULT_PARAMS)
+        == set(A.BACKWARD_READS)
+    )
     assert sorted(A.ACTIVATION_CODES.values()) == list(range(len(A.ACTIVATION_CODES)))
     assert set(A.PARAM_NAMES) == {"leaky_relu", "elu", "softplus"}
     assert A.DEFAULT_PARAMS["leaky_relu"] == 0.01 and A.DEFAULT_PARAMS["elu"] == 1.0
@@ -59,6 +65,7 @@ def test_tables_agree():
 
 
 # --------------------------------------------------------------------------- values
+
 
 def test_known_values():
     z = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]])
@@ -70,10 +77,10 @@ def test_known_values():
     assert forward("relu", z).tolist() == [[0, 0, 0, 0.5, 3.0]]
     assert forward("leaky_relu", z).tolist() == [[-0.02, -0.005, 0, 0.5, 3.0]]
     assert forward("leaky_relu", z, 0.5).tolist() == [[-1.0, -0.25, 0, 0.5, 3.0]]
-    np.testing.assert_allclose(forward("elu", z), [[math.exp(-2) - 1, math.exp(-0.5) - 1, 0, 0.5, 3]],
-                               rtol=4 * EPS64)
-    np.testing.assert_allclose(forward("elu", z, 2.0)[0, :2], [2 * (math.exp(-2) - 1), 2 * (math.exp(-0.5) - 1)],
-                               rtol=4 * EPS64)
+    np.testing.assert_allclose(forward("elu", z), [[math.exp(-2) - 1, math.exp(-0.5) - 1, 0, 0.5, 3]], rtol=4 * EPS64)
+    np.testing.assert_allclose(
+        forward("elu", z, 2.0)[0, :2], [2 * (math.exp(-2) - 1), 2 * (math.exp(-0.5) - 1)], rtol=4 * EPS64
+    )
     np.testing.assert_allclose(forward("softplus", z), np.log1p(np.exp(z)), rtol=4 * EPS64)
     np.testing.assert_allclose(forward("softplus", z, 2.0), np.log1p(np.exp(2 * z)) / 2, rtol=4 * EPS64)
     assert forward("sigmoid", np.zeros((1, 1)))[0, 0] == 0.5
@@ -126,8 +133,9 @@ def test_extreme_inputs_are_finite(dtype):
         assert a.dtype == dtype and g.dtype == dtype
         assert np.isfinite(a).all() and np.isfinite(g).all(), name
     rel = 8 * float(np.finfo(dtype).eps)
-    assert forward("sigmoid", z).tolist() == [[0.0, pytest.approx(1 / (1 + math.exp(30)), rel=rel),
-                                               pytest.approx(1 / (1 + math.exp(-30)), rel=rel), 1.0]]
+    assert forward("sigmoid", z).tolist() == [
+        [0.0, pytest.approx(1 / (1 + math.exp(30)), rel=rel), pytest.approx(1 / (1 + math.exp(-30)), rel=rel), 1.0]
+    ]
     assert forward("tanh", z).tolist() == [[-1.0, pytest.approx(-1.0, rel=rel), pytest.approx(1.0, rel=rel), 1.0]]
     assert forward("softplus", z).tolist() == [[0.0, pytest.approx(math.log1p(math.exp(-30)), rel=rel), 30.0, 1e4]]
     assert forward("elu", z)[0, 0] == -1.0
@@ -142,6 +150,7 @@ def test_extreme_inputs_are_finite(dtype):
 
 
 # --------------------------------------------------------------------------- gradients
+
 
 def fd_check(name, z, param):
     """Analytic ``dL/dz`` of ``L = sum w * f(z)`` against central differences, element by element."""
@@ -197,6 +206,7 @@ def test_softmax_backward_is_jacobian_product():
 
 # --------------------------------------------------------------------------- float32, aliasing, dispatch
 
+
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_agrees_with_float64(name):
     rng = np.random.default_rng(5)
@@ -251,11 +261,12 @@ def test_dispatch_matches_tables(dtype):
 
 # --------------------------------------------------------------------------- gains
 
+
 def test_gains():
     assert A.gain("identity") == A.gain("linear") == A.gain("sigmoid") == 1.0
     assert A.gain("tanh") == 5.0 / 3.0
     assert A.gain("relu") == math.sqrt(2.0)
-    assert A.gain("leaky_relu") == math.sqrt(2.0 / (1 + 0.01 ** 2))
+    assert A.gain("leaky_relu") == math.sqrt(2.0 / (1 + 0.01**2))
     assert A.gain("leaky_relu", 0.2) == math.sqrt(2.0 / 1.04)
     assert A.gain("leaky_relu", 0.0) == math.sqrt(2.0)
     assert A.GAINS["tanh"] == 5.0 / 3.0 and A.GAINS["linear"] == 1.0
@@ -271,6 +282,7 @@ def test_gains_match_torch():
 
 
 # --------------------------------------------------------------------------- against PyTorch
+
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "step"])
 def test_against_torch(name):
@@ -297,5 +309,6 @@ def test_against_torch(name):
     np.testing.assert_allclose(forward(name, z, param), out.detach().numpy(), rtol=1e-13, atol=1e-300)
     # PyTorch forms sigmoid' as a (1 - a) and tanh' as 1 - a^2: their absolute error is a few
     # eps64 times |g| (1 - a is rounded), so where a ~ 1 they are the less accurate side.
-    np.testing.assert_allclose(backward(name, z, g, param), t.grad.numpy(), rtol=1e-12,
-                               atol=4 * EPS64 * np.abs(g).max())
+    np.testing.assert_allclose(
+        backward(name, z, g, param), t.grad.numpy(), rtol=1e-12, atol=4 * EPS64 * np.abs(g).max()
+    )

@@ -30,14 +30,16 @@ def test_a_model_without_weights_gives_every_run_the_exact_weight():
     rng = np.random.default_rng(0)
     b, c = rng.normal(0, 1, 7), rng.normal(0, 1, 5)
     exact = np.logaddexp(0, b).sum() + np.logaddexp(0, c).sum()
-    z, se, log_w = M.ais_log_partition(np.zeros((7, 5)), b, c, b, M.ais_betas(50), 20,
-                                       seed_state(np.random.SeedSequence(1)))
+    z, se, log_w = M.ais_log_partition(
+        np.zeros((7, 5)), b, c, b, M.ais_betas(50), 20, seed_state(np.random.SeedSequence(1))
+    )
     assert z == pytest.approx(exact, rel=1e-13) and se == pytest.approx(0.0, abs=1e-12)
     np.testing.assert_allclose(log_w, np.logaddexp(0, c).sum() - 5 * math.log(2), rtol=1e-12)
     # Gaussian visible units: log Z = sum_i log(sqrt(2 pi) sigma_i) + sum_j softplus(c_j)
     sigma = rng.uniform(0.5, 2.0, 7)
-    z, se, _ = M.ais_log_partition(np.zeros((7, 5)), b, c, b, M.ais_betas(50), 20,
-                                   seed_state(np.random.SeedSequence(2)), sigma)
+    z, se, _ = M.ais_log_partition(
+        np.zeros((7, 5)), b, c, b, M.ais_betas(50), 20, seed_state(np.random.SeedSequence(2)), sigma
+    )
     assert z == pytest.approx(np.log(np.sqrt(2 * np.pi) * sigma).sum() + np.logaddexp(0, c).sum(), rel=1e-13)
 
 
@@ -70,17 +72,23 @@ def test_gaussian_log_z_within_its_error_bar():
     W, b, c = random_rbm(3, 6, 10, 0.5)
     sigma = np.random.default_rng(4).uniform(0.5, 1.5, 6)
     exact = M.gb_log_partition(W, b, c, sigma)
-    z, se, _ = M.ais_log_partition(W, b, c, np.zeros(6), M.ais_betas(1000), 100,
-                                   seed_state(np.random.SeedSequence(5)), sigma)
+    z, se, _ = M.ais_log_partition(
+        W, b, c, np.zeros(6), M.ais_betas(1000), 100, seed_state(np.random.SeedSequence(5)), sigma
+    )
     assert abs(z - exact) < 3 * se and se < 0.05, (z, exact, se)
 
 
 def test_a_run_records_ais_every_k_epochs_beside_the_exact_values():
-    doc = {"name": "a", "model": "rbm", "seed": 3, "data": {"source": "bars-stripes", "size": 4},
-           "network": {"n_hidden": 10},
-           "training": {"method": "cd", "k": 5, "epochs": 60, "batch_size": 10, "lr": 0.1, "momentum": 0.5},
-           "sampling": {"chains": 0},
-           "record": {"every": 10, "ais_runs": 100, "ais_betas": 500, "ais_every": 30, "ais_ladder": "geometric"}}
+    doc = {
+        "name": "a",
+        "model": "rbm",
+        "seed": 3,
+        "data": {"source": "bars-stripes", "size": 4},
+        "network": {"n_hidden": 10},
+        "training": {"method": "cd", "k": 5, "epochs": 60, "batch_size": 10, "lr": 0.1, "momentum": 0.5},
+        "sampling": {"chains": 0},
+        "record": {"every": 10, "ais_runs": 100, "ais_betas": 500, "ais_every": 30, "ais_ladder": "geometric"},
+    }
     rec = MemoryRecord()
     metrics = M.run(parse_scenario(doc).runs[0], rec)
     epochs = rec.col("epoch")
@@ -91,7 +99,10 @@ def test_a_run_records_ais_every_k_epochs_beside_the_exact_values():
     assert (np.abs(ais - log_z)[done] < 3 * se[done]).all()
     assert abs(log_z[-1] - log_z[0]) > 1  # training moved log Z: the later estimates are not of the start model
     # the log-likelihood estimates are the exact ones shifted by the log Z difference
-    np.testing.assert_allclose(rec.col("train_log_likelihood_ais")[done],
-                               rec.col("train_log_likelihood")[done] + log_z[done] - ais[done], rtol=1e-12)
+    np.testing.assert_allclose(
+        rec.col("train_log_likelihood_ais")[done],
+        rec.col("train_log_likelihood")[done] + log_z[done] - ais[done],
+        rtol=1e-12,
+    )
     assert np.isnan(rec.col("val_log_likelihood_ais")).all()  # bars and stripes: no validation split
     assert metrics["log_z_ais"] == ais[-1] and metrics["log_z_ais_se"] == se[-1]

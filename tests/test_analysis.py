@@ -38,8 +38,19 @@ def test_runs_table_matches_the_stored_records(path, store):
     runs = store.runs
     assert sorted(runs.run_id) == sorted(records) and len(runs) == 30
     assert list(runs.columns[:4]) == ["run_id", "scenario", "job", "model"]
-    for col in ("network.rule", "init.fraction", "patterns.count", "lattice.size", "dynamics.temperature",
-                "optimizer.lr", "replicate", "status", "final_overlap", "binder", "train_loss"):
+    for col in (
+        "network.rule",
+        "init.fraction",
+        "patterns.count",
+        "lattice.size",
+        "dynamics.temperature",
+        "optimizer.lr",
+        "replicate",
+        "status",
+        "final_overlap",
+        "binder",
+        "train_loss",
+    ):
         assert col in runs.columns, col
     assert runs.job.isna().all()
     for row in runs.itertuples(index=False):
@@ -103,8 +114,12 @@ def test_run_dataset_of_other_models(store):
 
 
 def test_netcdf_round_trip(store, tmp_path):
-    for q in ("scenario == 'hop-grid'", "scenario == 'ising-tiny'", "scenario == 'ff-tiny' and status == 'complete'",
-              "scenario == 'ff-tiny' and status == 'failed'"):
+    for q in (
+        "scenario == 'hop-grid'",
+        "scenario == 'ising-tiny'",
+        "scenario == 'ff-tiny' and status == 'complete'",
+        "scenario == 'ff-tiny' and status == 'failed'",
+    ):
         rid = store.runs.query(q).run_id.iloc[0]
         ds = store.run(rid)
         out = tmp_path / f"{rid}.nc"
@@ -143,8 +158,9 @@ def test_grid_sweep_metrics_and_statistics(store):
     runs = store.runs.query("scenario == 'hop-grid'")
     for row in runs.itertuples(index=False):
         d = dict(zip(runs.columns, row))
-        cell = sw.sel({"network.rule": d["network.rule"], "init.fraction": d["init.fraction"],
-                       "replicate": d["replicate"]})
+        cell = sw.sel(
+            {"network.rule": d["network.rule"], "init.fraction": d["init.fraction"], "replicate": d["replicate"]}
+        )
         assert cell.run_id.item() == d["run_id"] and cell.status.item() == "complete"
         assert cell.final_overlap.item() == d["final_overlap"]
         assert cell.recalled.item() == float(d["recalled"]) and cell.stop_reason.item() == d["stop_reason"]
@@ -158,7 +174,8 @@ def test_grid_sweep_metrics_and_statistics(store):
         assert n.final_overlap.sel(at).item() == 3
         # the xarray spelling the docs promise
         assert (sw.final_overlap.std("replicate", ddof=1) / np.sqrt(3)).sel(at).item() == pytest.approx(
-            sem.final_overlap.sel(at).item())
+            sem.final_overlap.sel(at).item()
+        )
     table = store.summary("hop-grid")
     assert list(table.columns[:5]) == ["network.rule", "init.fraction", "runs", "complete", "failed"]
     assert "final_overlap_sem" in table.columns and len(table) == 4
@@ -213,7 +230,9 @@ def test_failed_runs_are_nan_and_name_collisions(store):
     assert ising.energy.dims == ("lattice.size", "dynamics.temperature", "replicate")
     assert ising.energy_trajectory.dims[-1] == "sweep" and ising.sizes["sweep"] == 40
     small = ising.lattice.sel({"lattice.size": 4})
-    assert np.isnan(small.isel(row=slice(4, None))).all() and set(np.unique(small.isel(row=slice(0, 4), col=slice(0, 4)))) <= {-1, 1}
+    assert np.isnan(small.isel(row=slice(4, None))).all() and set(
+        np.unique(small.isel(row=slice(0, 4), col=slice(0, 4)))
+    ) <= {-1, 1}
 
 
 def test_sweep_netcdf_round_trip(store, tmp_path):
@@ -239,7 +258,9 @@ def test_damaged_and_empty_groups_are_skipped_and_reported(path, tmp_path):
         st = dynet.open_store(copy)
         assert len(st.runs) == 30
     assert set(st.problems) == {"emptyfolder", "damaged"}
-    assert "no zarr.json" in st.problems["emptyfolder"] and st.problems["damaged"].startswith("runs/damaged/zarr.json: not valid JSON")
+    assert "no zarr.json" in st.problems["emptyfolder"] and st.problems["damaged"].startswith(
+        "runs/damaged/zarr.json: not valid JSON"
+    )
     assert len(st.sweep("hop-grid").run_id.values.ravel()) == 12
 
 
@@ -256,15 +277,25 @@ def test_sweep_table_and_binder_helpers_still_work(path):
 
 
 def _record(params, replicate, metrics, status="complete", started="2026-01-01T00:00:00"):
-    return {"scenario": "x", "model": "feedforward", "params": params, "replicate": replicate, "status": status,
-            "metrics": metrics, "timings": {"started": started}}
+    return {
+        "scenario": "x",
+        "model": "feedforward",
+        "params": params,
+        "replicate": replicate,
+        "status": status,
+        "metrics": metrics,
+        "timings": {"started": started},
+    }
 
 
 def test_sweep_placement_of_mixed_values_and_no_sweep():
     from dynet.analysis.reader import sweep_dataset
 
-    recs = {f"r{i}{r}": _record({"training.batch_size": b, "optimizer.lr": lr}, r, {"m": 10 * i + r})
-            for i, (b, lr) in enumerate([(1, 0.01), (16, 0.05), ("full", 0.5)]) for r in range(2)}
+    recs = {
+        f"r{i}{r}": _record({"training.batch_size": b, "optimizer.lr": lr}, r, {"m": 10 * i + r})
+        for i, (b, lr) in enumerate([(1, 0.01), (16, 0.05), ("full", 0.5)])
+        for r in range(2)
+    }
     ds = sweep_dataset("", "x", recs, [])
     assert ds.attrs["layout"] == "zip" and list(ds["training.batch_size"].values) == ["1", "16", "full"]
     assert ds.m.values.tolist() == [[0, 1], [10, 11], [20, 21]]
@@ -279,8 +310,10 @@ def test_sweep_placement_of_mixed_values_and_no_sweep():
 def test_sweep_keeps_the_later_of_two_runs_in_one_cell():
     from dynet.analysis.reader import sweep_dataset
 
-    recs = {"old": _record({"p": 1}, 0, {"m": 1.0}, started="2026-01-01T00:00:00"),
-            "new": _record({"p": 1}, 0, {"m": 2.0}, started="2026-01-02T00:00:00")}
+    recs = {
+        "old": _record({"p": 1}, 0, {"m": 1.0}, started="2026-01-01T00:00:00"),
+        "new": _record({"p": 1}, 0, {"m": 2.0}, started="2026-01-02T00:00:00"),
+    }
     with pytest.warns(UserWarning, match="1 run\\(s\\) share a sweep point"):
         ds = sweep_dataset("", "x", recs, [])
     assert ds.run_id.values.tolist() == [["new"]] and ds.m.values.tolist() == [[2.0]]

@@ -31,15 +31,23 @@ def test_every_public_name_resolves():
 def test_import_dynet_is_light():
     """``import dynet`` imports none of the heavy dependencies; the first use of a name does."""
     code = f"import sys, dynet; heavy = {HEAVY!r}; print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": ROOT}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": ROOT}
+    ).stdout
     assert out.strip() == "[]"
 
 
 def test_error_hierarchy():
     errors = [n for n in dynet.__all__ if n.endswith("Error") or n == "TrainingDiverged"]
-    assert {"DynetError", "ScenarioError", "StoreError", "ClusterError", "DataError", "TrainingDiverged",
-            "PlotError"} <= set(errors)
+    assert {
+        "DynetError",
+        "ScenarioError",
+        "StoreError",
+        "ClusterError",
+        "DataError",
+        "TrainingDiverged",
+        "PlotError",
+    } <= set(errors)
     for name in errors:
         cls = getattr(dynet, name)
         assert issubclass(cls, dynet.DynetError), name

@@ -45,6 +45,7 @@ def chi2_statistic(counts: np.ndarray, probs: np.ndarray) -> tuple[float, int]:
 
 # --------------------------------------------------------------------------- brute force
 
+
 def all_states(n, lo, hi):
     """Every state of n units, (2**n, n) int8, unit 0 the lowest bit of the row index."""
     bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
@@ -82,12 +83,35 @@ def chain(W, b, lo, hi, method, order, temps, snap_every, every=None, seed=5, s=
     snaps = np.empty((total // snap_every + 1, n), np.int8)
     rec_e = np.empty(rows)
     K.local_fields(W, s, h)
-    out = K.run_sweeps(W, b, s, h, K.energy(s, h, b), np.arange(n, dtype=np.int64), lo, hi, method, order,
-                       np.asarray(temps, np.float64), 0, total, every, snap_every,
-                       np.array([seed, 7, 11, 13], np.uint64), np.empty(n, np.int64), 0, np.zeros((0, n), np.int8),
-                       np.empty(rows, np.int64), rec_e, np.empty(rows), np.empty(rows, np.int64), np.empty((rows, 0)),
-                       np.empty(len(snaps), np.int64), snaps)
-    return out, snaps[:out[2]], rec_e[:out[1]]
+    out = K.run_sweeps(
+        W,
+        b,
+        s,
+        h,
+        K.energy(s, h, b),
+        np.arange(n, dtype=np.int64),
+        lo,
+        hi,
+        method,
+        order,
+        np.asarray(temps, np.float64),
+        0,
+        total,
+        every,
+        snap_every,
+        np.array([seed, 7, 11, 13], np.uint64),
+        np.empty(n, np.int64),
+        0,
+        np.zeros((0, n), np.int8),
+        np.empty(rows, np.int64),
+        rec_e,
+        np.empty(rows),
+        np.empty(rows, np.int64),
+        np.empty((rows, 0)),
+        np.empty(len(snaps), np.int64),
+        snaps,
+    )
+    return out, snaps[: out[2]], rec_e[: out[1]]
 
 
 def scenario(**tables):
@@ -95,6 +119,7 @@ def scenario(**tables):
 
 
 # --------------------------------------------------------------------------- energy and exact sums
+
 
 def test_energy_by_hand():
     W = np.array([[0.0, 1.0, -2.0], [1.0, 0.0, 0.5], [-2.0, 0.5, 0.0]])
@@ -133,12 +158,16 @@ def test_exact_sums_match_brute_force(spins):
 
 # --------------------------------------------------------------------------- samplers
 
-@pytest.mark.parametrize("method,spins,order,T", [
-    ("gibbs", "binary", "sequential", 1.0),
-    ("gibbs", "ising", "permutation", 0.6),
-    ("metropolis", "binary", "permutation", 2.0),
-    ("metropolis", "ising", "sequential", 1.0),
-])
+
+@pytest.mark.parametrize(
+    "method,spins,order,T",
+    [
+        ("gibbs", "binary", "sequential", 1.0),
+        ("gibbs", "ising", "permutation", 0.6),
+        ("metropolis", "binary", "permutation", 2.0),
+        ("metropolis", "ising", "sequential", 1.0),
+    ],
+)
 def test_sampler_matches_boltzmann_distribution(method, spins, order, T):
     lo, hi = M.SPIN_VALUES[spins]
     W, b = random_couplings(2, 5, 0.6 if spins == "binary" else 0.3)
@@ -179,10 +208,33 @@ def test_parallel_tempering_matches_boltzmann_and_exact_swap_rates():
             K.local_fields(W, S[r], H[r])
             E[r] = K.energy(S[r], H[r], b)
         a0, c0 = attempts.copy(), accepts.copy()
-        _, n_snap = K.tempering_sweeps(W, b, S, H, E, at, np.arange(n, dtype=np.int64), lo, hi, K.GIBBS,
-                                       K.SEQUENTIAL, temps, blk * rounds, rounds, 1, rounds + 1, thin, state,
-                                       np.empty(n, np.int64), attempts, accepts, lowest, *rec,
-                                       np.empty(per_block + 1, np.int64), snaps)
+        _, n_snap = K.tempering_sweeps(
+            W,
+            b,
+            S,
+            H,
+            E,
+            at,
+            np.arange(n, dtype=np.int64),
+            lo,
+            hi,
+            K.GIBBS,
+            K.SEQUENTIAL,
+            temps,
+            blk * rounds,
+            rounds,
+            1,
+            rounds + 1,
+            thin,
+            state,
+            np.empty(n, np.int64),
+            attempts,
+            accepts,
+            lowest,
+            *rec,
+            np.empty(per_block + 1, np.int64),
+            snaps,
+        )
         if blk == 0:
             continue  # burn-in
         for k in range(R):
@@ -207,16 +259,21 @@ def test_parallel_tempering_matches_boltzmann_and_exact_swap_rates():
 def test_quench_descends_to_a_fixed_point_and_stored_patterns_are_stable():
     W, b = random_couplings(6, 40, 1.0)
     s = np.full(40, -1, np.int8)
-    (done, n_rec, _, stopped, _, e, lowest), _, rec_e = chain(W, b, -1, 1, K.METROPOLIS, K.PERMUTATION,
-                                                              np.zeros(100), 1000, every=1, s=s)
+    (done, n_rec, _, stopped, _, e, lowest), _, rec_e = chain(
+        W, b, -1, 1, K.METROPOLIS, K.PERMUTATION, np.zeros(100), 1000, every=1, s=s
+    )
     assert stopped and 1 < done < 100 and n_rec == done
     assert np.all(s * (W @ s + b) >= 0)  # every unit agrees with the sign of its field (or sits at 0)
     assert np.all(np.diff(rec_e[:-1]) < 0)  # T = 0: every sweep with a flip lowers the energy ...
     assert rec_e[-1] == rec_e[-2]  # ... and the last one flips nothing
     assert e == pytest.approx(M.energies(W, b, s)[0], abs=1e-9) and lowest == e  # the tracked energy is E(s)
     # Hebbian weights at low load: a stored pattern is a fixed point (no flip in the first sweep)
-    runs = scenario(network={"visible": 200, "spins": "ising"}, weights={"source": "hebbian", "patterns": 3},
-                    init={"kind": "pattern", "pattern": 1}, dynamics={"schedule": "quench", "sweeps": 50})
+    runs = scenario(
+        network={"visible": 200, "spins": "ising"},
+        weights={"source": "hebbian", "patterns": 3},
+        init={"kind": "pattern", "pattern": 1},
+        dynamics={"schedule": "quench", "sweeps": 50},
+    )
     rec = MemoryRecord()
     m = M.run(runs[0], rec)
     assert m["fixed_point"] and m["sweeps_done"] == 1 and m["max_overlap"] == 1.0 and m["nearest_pattern"] == 1
@@ -241,15 +298,26 @@ def test_zero_temperature_ties_follow_exact_arithmetic_whatever_the_blocks(monke
     """Hebbian weights x^T x / n of an even number of patterns (and a constant coupling 0.3 on a
     lattice) give fields that are exactly 0: every T = 0 sweep must equal the integer-arithmetic
     sweep (a tie keeps the state), whether the run is one kernel call or one call per sweep."""
-    docs = [dict(network={"visible": 50, "spins": "ising"}, weights={"source": "hebbian", "patterns": 4}),
-            dict(network={"topology": "lattice", "size": 6, "spins": "ising"},
-                 weights={"source": "constant", "coupling": 0.3})]
+    docs = [
+        dict(network={"visible": 50, "spins": "ising"}, weights={"source": "hebbian", "patterns": 4}),
+        dict(
+            network={"topology": "lattice", "size": 6, "spins": "ising"},
+            weights={"source": "constant", "coupling": 0.3},
+        ),
+    ]
     ties = 0
     for doc in docs:
         for seed in range(30):
-            spec = parse_scenario({"name": "t", "model": "boltzmann", "seed": seed, **doc,
-                                   "dynamics": {"schedule": "quench", "sweeps": 50},
-                                   "record": {"every": 1, "snapshot_every": 1}}).runs[0]
+            spec = parse_scenario(
+                {
+                    "name": "t",
+                    "model": "boltzmann",
+                    "seed": seed,
+                    **doc,
+                    "dynamics": {"schedule": "quench", "sweeps": 50},
+                    "record": {"every": 1, "snapshot_every": 1},
+                }
+            ).runs[0]
             whole = MemoryRecord()
             m = M.run(spec, whole)
             if "patterns" in whole.static_arrays:
@@ -278,9 +346,13 @@ def test_zero_temperature_ties_follow_exact_arithmetic_whatever_the_blocks(monke
 
 
 def test_annealing_escapes_the_spurious_mixture_a_quench_keeps():
-    base = dict(network={"visible": 200, "spins": "ising"}, weights={"source": "hebbian", "patterns": 3},
-                init={"kind": "mixture", "patterns": [0, 1, 2]}, anneal={"t_start": 0.8, "t_end": 0.05},
-                sweep={"replicates": 3})
+    base = dict(
+        network={"visible": 200, "spins": "ising"},
+        weights={"source": "hebbian", "patterns": 3},
+        init={"kind": "mixture", "patterns": [0, 1, 2]},
+        anneal={"t_start": 0.8, "t_end": 0.05},
+        sweep={"replicates": 3},
+    )
     for schedule in ("quench", "linear"):
         for spec in scenario(**base, dynamics={"schedule": schedule, "sweeps": 200, "order": "permutation"}):
             m = M.run(spec, rec := MemoryRecord())
@@ -298,18 +370,24 @@ def test_annealing_escapes_the_spurious_mixture_a_quench_keeps():
 
 def test_annealing_schedules():
     base = dict(network={"visible": 4}, weights={"source": "sk"})
-    lin = scenario(**base, dynamics={"schedule": "linear", "sweeps": 5}, anneal={"t_start": 3.0, "t_end": 1.0,
-                                                                                 "quench": False})[0].settings
+    lin = scenario(
+        **base, dynamics={"schedule": "linear", "sweeps": 5}, anneal={"t_start": 3.0, "t_end": 1.0, "quench": False}
+    )[0].settings
     assert M.temperatures(lin).tolist() == [3.0, 2.5, 2.0, 1.5, 1.0]
-    geo = scenario(**base, dynamics={"schedule": "geometric", "sweeps": 4},
-                   anneal={"t_start": 8.0, "t_end": 1.0, "quench_sweeps": 3})[0].settings
+    geo = scenario(
+        **base,
+        dynamics={"schedule": "geometric", "sweeps": 4},
+        anneal={"t_start": 8.0, "t_end": 1.0, "quench_sweeps": 3},
+    )[0].settings
     np.testing.assert_allclose(M.temperatures(geo), [8.0, 4.0, 2.0, 1.0, 0.0, 0.0, 0.0], rtol=1e-14)
-    cus = scenario(**base, dynamics={"schedule": "custom", "sweeps": 7},
-                   anneal={"temperatures": [2.0, 1.0, 0.5], "quench": False})[0].settings
+    cus = scenario(
+        **base, dynamics={"schedule": "custom", "sweeps": 7}, anneal={"temperatures": [2.0, 1.0, 0.5], "quench": False}
+    )[0].settings
     assert M.temperatures(cus).tolist() == [2.0, 2.0, 2.0, 1.0, 1.0, 0.5, 0.5]
 
 
 # --------------------------------------------------------------------------- learning
+
 
 def test_gradient_estimator_matches_exact_gradient():
     """Persistent clamped chains (one per data row) and free chains, long run: the mean of
@@ -330,12 +408,14 @@ def test_gradient_estimator_matches_exact_gradient():
         data_ss += np.einsum("s,si,sj->ij", q, Xf[match], Xf[match]) / len(data)
         data_s += q @ Xf[match] / len(data)
     exact_G, exact_g = data_ss - model, data_s - p @ Xf
+
     # the same gradient by finite differences of the exact mean log-likelihood (one coupling, one bias)
     def mean_ll(W_, b_):
         states = np.zeros((len(data), n), np.int8)
         states[:, :nv] = data
         lp, _ = M.log_sums(W_, b_, states, np.arange(nv, n), "ising")
         return lp.mean() - M.log_partition(W_, b_, "ising")[0]
+
     eps = 1e-5
     dW = np.zeros((n, n))
     dW[0, 4] = dW[4, 0] = eps
@@ -374,8 +454,11 @@ def test_gradient_estimator_matches_exact_gradient():
 
 
 def test_learning_raises_the_exact_log_likelihood_of_bars_and_stripes():
-    runs = scenario(network={"visible": 16}, data={"source": "bars-stripes", "size": 4},
-                    training={"epochs": 40, "batch_size": 10, "lr": 0.05, "momentum": 0.5, "chains": 50})
+    runs = scenario(
+        network={"visible": 16},
+        data={"source": "bars-stripes", "size": 4},
+        training={"epochs": 40, "batch_size": 10, "lr": 0.05, "momentum": 0.5, "chains": 50},
+    )
     rec = MemoryRecord()
     m = M.run(runs[0], rec)
     ll = rec.col("train_log_likelihood")
@@ -392,8 +475,9 @@ def test_learning_raises_the_exact_log_likelihood_of_bars_and_stripes():
 def test_learning_only_touches_existing_couplings():
     for net in ({"topology": "layered", "visible": 4, "hidden": [3, 2]}, {"topology": "lattice", "size": 3}):
         data = {"source": "bars-stripes", "size": 2 if net["topology"] == "layered" else 3}
-        m = M.run(scenario(network=net, data=data, training={"epochs": 3, "lr": 0.1, "chains": 5})[0],
-                  rec := MemoryRecord())
+        m = M.run(
+            scenario(network=net, data=data, training={"epochs": 3, "lr": 0.1, "chains": 5})[0], rec := MemoryRecord()
+        )
         W, mask = rec.static_arrays["weights"], rec.static_arrays["mask"]
         assert np.all(W[mask == 0] == 0) and np.all(W == W.T) and np.abs(W[mask == 1]).min() > 0
         assert m["train_log_likelihood"] is not None
@@ -406,14 +490,25 @@ def test_learning_only_touches_existing_couplings():
 
 # --------------------------------------------------------------------------- runs
 
+
 def test_same_seed_same_run_and_tempering_records():
-    docs = [dict(network={"visible": 30, "spins": "ising"}, weights={"source": "hebbian", "patterns": 3},
-                 init={"kind": "mixture", "patterns": [0, 1, 2]}, dynamics={"schedule": "geometric", "sweeps": 60,
-                                                                           "order": "permutation"},
-                 anneal={"t_start": 1.0, "t_end": 0.1}, record={"snapshot_every": 10}),
-            dict(network={"visible": 12}, weights={"source": "sk"}, dynamics={"schedule": "tempering", "sweeps": 40,
-                                                                            "method": "metropolis"},
-                 tempering={"t_min": 0.3, "t_max": 2.0, "replicas": 4}, record={"every": 5, "snapshot_every": 20})]
+    docs = [
+        dict(
+            network={"visible": 30, "spins": "ising"},
+            weights={"source": "hebbian", "patterns": 3},
+            init={"kind": "mixture", "patterns": [0, 1, 2]},
+            dynamics={"schedule": "geometric", "sweeps": 60, "order": "permutation"},
+            anneal={"t_start": 1.0, "t_end": 0.1},
+            record={"snapshot_every": 10},
+        ),
+        dict(
+            network={"visible": 12},
+            weights={"source": "sk"},
+            dynamics={"schedule": "tempering", "sweeps": 40, "method": "metropolis"},
+            tempering={"t_min": 0.3, "t_max": 2.0, "replicas": 4},
+            record={"every": 5, "snapshot_every": 20},
+        ),
+    ]
     for doc in docs:
         spec = scenario(**doc)[0]
         a, b = MemoryRecord(), MemoryRecord()
@@ -446,8 +541,11 @@ def test_same_seed_same_run_and_tempering_records():
 
 
 def test_exact_mean_energy_metric_matches_the_chain():
-    spec = scenario(network={"visible": 6}, weights={"source": "sk", "coupling": 1.5},
-                    dynamics={"temperature": 1.0, "sweeps": 20000, "burn_in": 100})[0]
+    spec = scenario(
+        network={"visible": 6},
+        weights={"source": "sk", "coupling": 1.5},
+        dynamics={"temperature": 1.0, "sweeps": 20000, "burn_in": 100},
+    )[0]
     m = M.run(spec, rec := MemoryRecord())
     e = rec.col("energy")[1:]  # the records after sweep 0: those mean_energy averages
     assert m["mean_energy"] == e.mean()
@@ -460,25 +558,43 @@ def test_exact_mean_energy_metric_matches_the_chain():
 BAD = [
     (dict(weights={"source": "sk"}, dynamics={"temperature": 0.0}), "dynamics.temperature: must be > 0"),
     (dict(weights={"source": "sk"}, dynamics={"temperature": -1.0}), "dynamics.temperature: must be > 0"),
-    (dict(weights={"source": "sk"}, dynamics={"schedule": "custom"}, anneal={"temperatures": []}),
-     "anneal.temperatures: a custom schedule needs a non-empty list"),
-    (dict(weights={"source": "sk"}, dynamics={"schedule": "custom"}, anneal={"temperatures": [1.0, -0.5]}),
-     "anneal.temperatures: every temperature must be > 0"),
-    (dict(weights={"source": "sk"}, dynamics={"schedule": "linear"}, anneal={"t_start": 2.0, "t_end": 0.0}),
-     "anneal.t_end: must be > 0"),
-    (dict(weights={"source": "sk"}, dynamics={"schedule": "tempering"}, tempering={"temperatures": [1.0, 0.5]}),
-     "tempering.temperatures: must be strictly increasing"),
-    (dict(weights={"source": "sk"}, dynamics={"temperature": 1.0}, record={"exact": True},
-          network={"visible": 30}), "record.exact: exact enumeration needs at most 24 units"),
-    (dict(weights={"source": "hebbian"}, dynamics={"temperature": 1.0}),
-     "weights.source: hebbian weights need network.spins = 'ising'"),
-    (dict(weights={"source": "sk"}, training={}, data={"source": "bars-stripes"}),
-     "weights: give [weights] (a sampling run) or [training]"),
-    (dict(network={"topology": "bipartite", "visible": 4}, weights={"source": "sk"}, dynamics={"temperature": 1.0}),
-     "network.hidden: a bipartite (restricted) machine needs hidden units"),
+    (
+        dict(weights={"source": "sk"}, dynamics={"schedule": "custom"}, anneal={"temperatures": []}),
+        "anneal.temperatures: a custom schedule needs a non-empty list",
+    ),
+    (
+        dict(weights={"source": "sk"}, dynamics={"schedule": "custom"}, anneal={"temperatures": [1.0, -0.5]}),
+        "anneal.temperatures: every temperature must be > 0",
+    ),
+    (
+        dict(weights={"source": "sk"}, dynamics={"schedule": "linear"}, anneal={"t_start": 2.0, "t_end": 0.0}),
+        "anneal.t_end: must be > 0",
+    ),
+    (
+        dict(weights={"source": "sk"}, dynamics={"schedule": "tempering"}, tempering={"temperatures": [1.0, 0.5]}),
+        "tempering.temperatures: must be strictly increasing",
+    ),
+    (
+        dict(weights={"source": "sk"}, dynamics={"temperature": 1.0}, record={"exact": True}, network={"visible": 30}),
+        "record.exact: exact enumeration needs at most 24 units",
+    ),
+    (
+        dict(weights={"source": "hebbian"}, dynamics={"temperature": 1.0}),
+        "weights.source: hebbian weights need network.spins = 'ising'",
+    ),
+    (
+        dict(weights={"source": "sk"}, training={}, data={"source": "bars-stripes"}),
+        "weights: give [weights] (a sampling run) or [training]",
+    ),
+    (
+        dict(network={"topology": "bipartite", "visible": 4}, weights={"source": "sk"}, dynamics={"temperature": 1.0}),
+        "network.hidden: a bipartite (restricted) machine needs hidden units",
+    ),
     (dict(training={}, data={"source": "bars-stripes"}), "network.visible: bars-stripes data have 16 visible units"),
-    (dict(weights={"source": "sk"}, dynamics={"temperature": 1.0}, init={"kind": "mixture"}),
-     "init.kind: 'mixture' starts from stored patterns: needs hebbian weights"),
+    (
+        dict(weights={"source": "sk"}, dynamics={"temperature": 1.0}, init={"kind": "mixture"}),
+        "init.kind: 'mixture' starts from stored patterns: needs hebbian weights",
+    ),
 ]
 
 
@@ -517,11 +633,13 @@ def test_weight_files_are_checked_in_preflight(tmp_path, write_scenario):
     temperature = 1.0
     sweeps = 10
     """
-    cases = [("asym.npy", "full", 4, 0, "weights are not symmetric: W[0, 1] = 1 but W[1, 0] = 0.5"),
-             ("diag.npy", "full", 4, 0, "weights have a non-zero diagonal: W[2, 2] = 0.3"),
-             ("ok.npy", "full", 5, 0, "weights have shape (4, 4); the network has 5 units"),
-             ("ok.npy", "bipartite", 2, 2, "W[0, 1] = 1 couples units the 'bipartite' topology does not connect"),
-             ("missing.npy", "full", 4, 0, "no such data file")]
+    cases = [
+        ("asym.npy", "full", 4, 0, "weights are not symmetric: W[0, 1] = 1 but W[1, 0] = 0.5"),
+        ("diag.npy", "full", 4, 0, "weights have a non-zero diagonal: W[2, 2] = 0.3"),
+        ("ok.npy", "full", 5, 0, "weights have shape (4, 4); the network has 5 units"),
+        ("ok.npy", "bipartite", 2, 2, "W[0, 1] = 1 couples units the 'bipartite' topology does not connect"),
+        ("missing.npy", "full", 4, 0, "no such data file"),
+    ]
     for name, topology, visible, hidden, message in cases:
         path = write_scenario(text.format(topology=topology, visible=visible, hidden=hidden, path=name))
         with pytest.raises(ScenarioError) as exc:
@@ -530,23 +648,44 @@ def test_weight_files_are_checked_in_preflight(tmp_path, write_scenario):
         assert message in exc.value.lines[0], exc.value.lines
     path = write_scenario(text.format(topology="full", visible=4, hidden=0, path="ok.npy"))
     assert api.validate(path).runs
-    W_, unit, b_, _ = M.make_weights(parse_scenario(
-        {"name": "f", "model": "boltzmann", "seed": 1, "network": {"visible": 4},
-         "weights": {"source": "file", "path": str(tmp_path / "wb.npz"), "key": "W", "bias_key": "b"},
-         "dynamics": {"temperature": 1.0}}).runs[0].settings, np.random.default_rng(0))
+    W_, unit, b_, _ = M.make_weights(
+        parse_scenario(
+            {
+                "name": "f",
+                "model": "boltzmann",
+                "seed": 1,
+                "network": {"visible": 4},
+                "weights": {"source": "file", "path": str(tmp_path / "wb.npz"), "key": "W", "bias_key": "b"},
+                "dynamics": {"temperature": 1.0},
+            }
+        )
+        .runs[0]
+        .settings,
+        np.random.default_rng(0),
+    )
     np.testing.assert_array_equal(W_, sym)
     assert unit == 1.0
     np.testing.assert_array_equal(b_, np.arange(4.0))
 
 
 def test_block_boundaries_do_not_change_a_run(monkeypatch):
-    docs = [dict(network={"visible": 40, "spins": "ising"}, weights={"source": "hebbian", "patterns": 2},
-                 init={"kind": "pattern", "flip": 0.3}, dynamics={"schedule": "linear", "sweeps": 50},
-                 anneal={"t_start": 1.5, "t_end": 0.2}, record={"every": 3, "snapshot_every": 4}),
-            dict(network={"topology": "lattice", "size": 4, "spins": "ising"}, weights={"source": "constant"},
-                 dynamics={"schedule": "tempering", "sweeps": 50, "burn_in": 5},
-                 tempering={"temperatures": [1.5, 2.5, 4.0], "swap_every": 2},
-                 record={"every": 3, "snapshot_every": 4})]
+    docs = [
+        dict(
+            network={"visible": 40, "spins": "ising"},
+            weights={"source": "hebbian", "patterns": 2},
+            init={"kind": "pattern", "flip": 0.3},
+            dynamics={"schedule": "linear", "sweeps": 50},
+            anneal={"t_start": 1.5, "t_end": 0.2},
+            record={"every": 3, "snapshot_every": 4},
+        ),
+        dict(
+            network={"topology": "lattice", "size": 4, "spins": "ising"},
+            weights={"source": "constant"},
+            dynamics={"schedule": "tempering", "sweeps": 50, "burn_in": 5},
+            tempering={"temperatures": [1.5, 2.5, 4.0], "swap_every": 2},
+            record={"every": 3, "snapshot_every": 4},
+        ),
+    ]
     for doc in docs:
         spec = scenario(**doc)[0]
         whole, pieces = MemoryRecord(), MemoryRecord()
@@ -587,10 +726,11 @@ def test_learning_data_files_are_checked_in_preflight(tmp_path, write_scenario):
     batch_size = {batch}
     """
     for name, visible, batch, message in [
-            ("x.npy", 4, 2, "network.visible: the data have 3 columns, the network 4 visible"),
-            ("bad.npy", 3, 2, "data.path: "),
-            ("x.npy", 3, 3, "training.batch_size: 3 is larger than the 2 training rows"),
-            ("x.npy", 3, 2, None)]:
+        ("x.npy", 4, 2, "network.visible: the data have 3 columns, the network 4 visible"),
+        ("bad.npy", 3, 2, "data.path: "),
+        ("x.npy", 3, 3, "training.batch_size: 3 is larger than the 2 training rows"),
+        ("x.npy", 3, 2, None),
+    ]:
         path = write_scenario(text.format(visible=visible, path=name, batch=batch))
         if message is None:
             assert api.validate(path).runs

@@ -86,8 +86,12 @@ def test_a_job_counts_runs_its_tasks_have_not_reached_as_pending(tmp_path, small
     specs = load_scenario(small_scenario).runs[:3]
     # an earlier session's attempts: one failed, one stopped (stale), one complete
     for spec, status in zip(specs, ("failed", "running", "complete")):
-        rec = S.RunRecord(path, spec.run_id, {"run_id": spec.run_id, "config": spec.config},
-                          attempt={"id": "old", "session": "earlier"})
+        rec = S.RunRecord(
+            path,
+            spec.run_id,
+            {"run_id": spec.run_id, "config": spec.config},
+            attempt={"id": "old", "session": "earlier"},
+        )
         if status == "failed":
             rec.fail("boom", 0.0)
         elif status == "complete":

@@ -48,12 +48,19 @@ def test_ls_filters(runner, path, store):
     assert len(runs) == 30 and {r["run_id"] for r in runs} == set(store.runs.run_id)
     r = next(r for r in runs if r["scenario"] == "hop-grid")
     assert set(r) >= {"run_id", "scenario", "job", "model", "params", "replicate", "status", "metrics", "error"}
-    got = json.loads(ok(runner.invoke(main, ["ls", path, "--scenario", "ff-tiny", "--status", "failed",
-                                             "--json"])).stdout)
-    assert len(got) == 2 and all(r["params"] == {"optimizer.lr": 1e30} and r["error"].startswith("TrainingDiverged")
-                                 for r in got)
-    got = json.loads(ok(runner.invoke(main, ["ls", path, "--where", ("init.fraction > 0.2 and network.rule == "
-                                             "'storkey'"), "--json"])).stdout)
+    got = json.loads(
+        ok(runner.invoke(main, ["ls", path, "--scenario", "ff-tiny", "--status", "failed", "--json"])).stdout
+    )
+    assert len(got) == 2 and all(
+        r["params"] == {"optimizer.lr": 1e30} and r["error"].startswith("TrainingDiverged") for r in got
+    )
+    got = json.loads(
+        ok(
+            runner.invoke(
+                main, ["ls", path, "--where", ("init.fraction > 0.2 and network.rule == 'storkey'"), "--json"]
+            )
+        ).stdout
+    )
     expect = store.runs[(store.runs["init.fraction"] > 0.2) & (store.runs["network.rule"] == "storkey")]
     assert sorted(r["run_id"] for r in got) == sorted(expect.run_id) and len(got) == 3
     res = ok(runner.invoke(main, ["ls", path, "--where", "final_overlap < 2", "--scenario", "hop-zip"]))
@@ -92,8 +99,10 @@ def test_summary(runner, path, store):
     assert len(rows) == 4
     runs = store.runs[store.runs.scenario == "ising-tiny"]
     for row in rows:
-        vals = runs[(runs["lattice.size"] == row["lattice.size"])
-                    & (runs["dynamics.temperature"] == row["dynamics.temperature"])].binder.to_numpy(float)
+        vals = runs[
+            (runs["lattice.size"] == row["lattice.size"])
+            & (runs["dynamics.temperature"] == row["dynamics.temperature"])
+        ].binder.to_numpy(float)
         assert row["runs"] == 2 and row["binder"] == pytest.approx(vals.mean())
         assert row["binder_sem"] == pytest.approx(vals.std(ddof=1) / math.sqrt(2))
     rows = json.loads(ok(runner.invoke(main, ["summary", path, "ff-tiny", "--json"])).stdout)
@@ -114,11 +123,15 @@ def test_export_run(runner, path, store, tmp_path):
             np.testing.assert_array_equal(back[name].values, ds[name].values)
         assert back.attrs["run_id"] == rid and json.loads(back.attrs["params"]) == json.loads(ds.attrs["params"])
     csv = tmp_path / "run.csv"
-    info = json.loads(ok(runner.invoke(main, ["export", path, rid, "--format", "csv", "-o", str(csv),
-                                              "--json"])).stdout)
+    info = json.loads(
+        ok(runner.invoke(main, ["export", path, rid, "--format", "csv", "-o", str(csv), "--json"])).stdout
+    )
     table = pd.read_csv(csv)
-    assert info["rows"] == ds.sizes["sweep"] and info["dim"] == "sweep" and list(table.columns[:2]) == ["sweep",
-                                                                                                       "temperature"]
+    assert (
+        info["rows"] == ds.sizes["sweep"]
+        and info["dim"] == "sweep"
+        and list(table.columns[:2]) == ["sweep", "temperature"]
+    )
     np.testing.assert_array_equal(table.energy.to_numpy(), ds.energy.values)
     np.testing.assert_array_equal(table["overlap[1]"].to_numpy(), ds.overlap.sel(pattern=1).values)
     pq = tmp_path / "ff.parquet"
@@ -145,8 +158,13 @@ def test_export_scenario(runner, path, store, tmp_path):
     assert sorted(table.status) == ["complete", "complete", "failed", "failed"]
     assert table.frozen_layers.dropna().tolist() == ["[]", "[]"]  # lists as JSON text
     nc = tmp_path / "zip.nc"
-    info = json.loads(ok(runner.invoke(main, ["export", path, "hop-zip", "-o", str(nc), "--trajectories",
-                                              "energy, overlap", "--json"])).stdout)
+    info = json.loads(
+        ok(
+            runner.invoke(
+                main, ["export", path, "hop-zip", "-o", str(nc), "--trajectories", "energy, overlap", "--json"]
+            )
+        ).stdout
+    )
     assert info["dims"]["point"] == 3 and "overlap" in info["variables"]
     sw = store.sweep("hop-zip", trajectories=["energy", "overlap"])
     with xr.open_dataset(nc) as back:
@@ -162,15 +180,21 @@ def test_export_errors_write_nothing(runner, path, store, tmp_path):
     assert out.read_text() == "keep me"
     ok(runner.invoke(main, ["export", path, "hop-grid", "-o", str(out), "--force"]))
     assert len(pd.read_csv(out)) == 12
-    one_line_error(runner.invoke(main, ["export", path, "nothing", "-o", str(tmp_path / "n.nc")]),
-                   "'nothing' is neither a scenario")
-    one_line_error(runner.invoke(main, ["export", path, "hop-grid", "-o", str(tmp_path / "n.txt")]),
-                   "give --format")
-    one_line_error(runner.invoke(main, ["export", path, "hop-grid", "-o", str(tmp_path / "no" / "n.csv")]),
-                   "no such directory")
-    one_line_error(runner.invoke(main, ["export", path, "hop-grid", "-o", str(tmp_path / "n.nc"),
-                                        "--trajectories", "nonesuch"]), "'nonesuch'")
+    one_line_error(
+        runner.invoke(main, ["export", path, "nothing", "-o", str(tmp_path / "n.nc")]),
+        "'nothing' is neither a scenario",
+    )
+    one_line_error(runner.invoke(main, ["export", path, "hop-grid", "-o", str(tmp_path / "n.txt")]), "give --format")
+    one_line_error(
+        runner.invoke(main, ["export", path, "hop-grid", "-o", str(tmp_path / "no" / "n.csv")]), "no such directory"
+    )
+    one_line_error(
+        runner.invoke(main, ["export", path, "hop-grid", "-o", str(tmp_path / "n.nc"), "--trajectories", "nonesuch"]),
+        "'nonesuch'",
+    )
     rid = store.runs.run_id.iloc[0]
-    one_line_error(runner.invoke(main, ["export", path, rid, "-o", str(tmp_path / "n.csv"), "--dim", "nope"]),
-                   "no dimension 'nope'")
+    one_line_error(
+        runner.invoke(main, ["export", path, rid, "-o", str(tmp_path / "n.csv"), "--dim", "nope"]),
+        "no dimension 'nope'",
+    )
     assert sorted(os.listdir(tmp_path)) == ["x.csv"]  # no partial or temporary files

@@ -27,8 +27,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def cli(*args, timeout=90, env=None):
     """Run `dynet ARGS` as a subprocess; fails the test if it does not return within ``timeout``."""
     full_env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "dynet.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, cwd=ROOT, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "dynet.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def one_error_line(proc) -> str:
@@ -82,10 +89,12 @@ def http_server():
 
 # --------------------------------------------------------------------------- wrong schedulers
 
+
 def test_silent_listener_fails_with_one_line(tmp_path, small_scenario, silent_server):
     start = time.monotonic()
-    proc = cli("run", small_scenario, "--store", tmp_path / "s.zarr", "--scheduler",
-               f"tcp://127.0.0.1:{silent_server.port}")
+    proc = cli(
+        "run", small_scenario, "--store", tmp_path / "s.zarr", "--scheduler", f"tcp://127.0.0.1:{silent_server.port}"
+    )
     elapsed = time.monotonic() - start
     assert proc.returncode == 1
     line = one_error_line(proc)
@@ -95,8 +104,10 @@ def test_silent_listener_fails_with_one_line(tmp_path, small_scenario, silent_se
     assert not (tmp_path / "s.zarr").exists()
 
 
-@pytest.mark.parametrize("init, what", [('__version__ = "0.0.9"\n', "run dynet 0\\.0\\.9"),
-                                        ('raise ImportError("not installed")\n', "have no dynet")])
+@pytest.mark.parametrize(
+    "init, what",
+    [('__version__ = "0.0.9"\n', "run dynet 0\\.0\\.9"), ('raise ImportError("not installed")\n', "have no dynet")],
+)
 def test_workers_with_another_dynet_version_are_refused(tmp_path, small_scenario, init, what):
     """A worker whose dynet is another version would run other code under the same run ids, one
     without dynet cannot run a task: the client refuses them in one line before writing anything."""
@@ -110,9 +121,11 @@ def test_workers_with_another_dynet_version_are_refused(tmp_path, small_scenario
         proc = cli("run", small_scenario, "--store", tmp_path / "s.zarr", "--scheduler", dask.address)
     assert proc.returncode == 1
     line = one_error_line(proc)
-    assert re.fullmatch(rf"error: workers tcp://127\.0\.0\.1:\d+ {what}, this client runs dynet "
-                        rf"{re.escape(__version__)}: install the same dynet version on the workers and the client",
-                        line), line
+    assert re.fullmatch(
+        rf"error: workers tcp://127\.0\.0\.1:\d+ {what}, this client runs dynet "
+        rf"{re.escape(__version__)}: install the same dynet version on the workers and the client",
+        line,
+    ), line
     assert not (tmp_path / "s.zarr").exists()
 
 
@@ -142,16 +155,23 @@ def test_refused_connection_names_the_reason():
     with socket.create_server(("127.0.0.1", 0)) as s:
         port = s.getsockname()[1]  # free again once closed
     # a deadline long enough that a loaded machine still sees the refusal, not the deadline
-    with pytest.raises(cluster.ClusterError, match=f"at tcp://127.0.0.1:{port}: no connection within 5 s "
-                                                   r"\(last try: Connection refused\)"):
+    with pytest.raises(
+        cluster.ClusterError,
+        match=f"at tcp://127.0.0.1:{port}: no connection within 5 s "
+        r"\(last try: Connection refused\)",
+    ):
         cluster.probe_scheduler(f"tcp://127.0.0.1:{port}", None, 5)
 
 
 # --------------------------------------------------------------------------- the embedded cluster
 
+
 def listeners(pid: int) -> list[tuple[str, int]]:
-    return [(c.laddr.ip, c.laddr.port) for c in psutil.Process(pid).net_connections(kind="inet")
-            if c.status == psutil.CONN_LISTEN]
+    return [
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.Process(pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
 
 
 def test_embedded_cluster_serves_no_http():
@@ -160,8 +180,14 @@ def test_embedded_cluster_serves_no_http():
     with cluster.local_cluster(1) as lc, Client(lc, set_as_default=False) as client:
         sched = lc.scheduler
         assert not hasattr(sched, "http_server") and "dashboard" not in sched.services
-        info = client.run(lambda dask_worker: (os.getpid(), dask_worker.address, sorted(dask_worker.services),
-                                               hasattr(dask_worker, "http_server")))
+        info = client.run(
+            lambda dask_worker: (
+                os.getpid(),
+                dask_worker.address,
+                sorted(dask_worker.services),
+                hasattr(dask_worker, "http_server"),
+            )
+        )
         ((pid, address, services, http),) = info.values()
         assert services == [] and not http
         # the worker process listens on its comm port only, on 127.0.0.1
@@ -184,11 +210,11 @@ def test_busy_port_8787_no_warning(tmp_path, small_scenario):
     assert proc.returncode == 0, proc.stderr
     assert "8787" not in proc.stderr and "already in use" not in proc.stderr
     # stderr (not a terminal here) holds progress lines and nothing else
-    assert all(re.fullmatch(r"runs \d+/12 done, \d+s elapsed", line) for line in proc.stderr.splitlines()), \
-        proc.stderr
+    assert all(re.fullmatch(r"runs \d+/12 done, \d+s elapsed", line) for line in proc.stderr.splitlines()), proc.stderr
 
 
 # --------------------------------------------------------------------------- worker plugin
+
 
 def test_plugin_compiles_once_per_worker_process():
     from distributed import Client
@@ -244,8 +270,16 @@ def seconds(m) -> int:
 
 def test_progress_lines_at_a_steady_pace_in_a_log(tmp_path, write_scenario):
     scenario = write_scenario(LONG_HOPFIELD, "long.toml")
-    proc = cli("run", scenario, "--store", tmp_path / "s.zarr", "--workers", "1", timeout=600,
-               env={"DYNET_PROGRESS_SECONDS": "1"})
+    proc = cli(
+        "run",
+        scenario,
+        "--store",
+        tmp_path / "s.zarr",
+        "--workers",
+        "1",
+        timeout=600,
+        env={"DYNET_PROGRESS_SECONDS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     matches = [PROGRESS.fullmatch(line) for line in proc.stderr.splitlines()]
     assert matches and all(matches), proc.stderr
@@ -263,9 +297,23 @@ def test_interactive_progress_is_a_bar(tmp_path, small_scenario):
 
     master, slave = pty.openpty()
     env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "dynet.cli", "run", small_scenario, "--store",
-                             str(tmp_path / "s.zarr"), "--workers", "1"], stdout=subprocess.DEVNULL,
-                            stderr=slave, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dynet.cli",
+            "run",
+            small_scenario,
+            "--store",
+            str(tmp_path / "s.zarr"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        env=env,
+        cwd=ROOT,
+    )
     os.close(slave)
     chunks = []
     while True:
@@ -286,9 +334,15 @@ def test_interactive_progress_is_a_bar(tmp_path, small_scenario):
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_scenario):
     scenario = write_scenario(LONG_HOPFIELD, "long.toml")
     path = tmp_path / "s.zarr"
-    proc = subprocess.Popen([sys.executable, "-m", "dynet.cli", "run", scenario, "--store", str(path),
-                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dynet.cli", "run", scenario, "--store", str(path), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+        cwd=ROOT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         complete = 0
@@ -333,15 +387,21 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_scenario):
 
 # --------------------------------------------------------------------------- dashboard link
 
+
 @pytest.mark.parametrize("bokeh", [True, False])
 def test_dashboard_link_of_an_external_scheduler(monkeypatch, caplog, bokeh):
     from distributed import LocalCluster
 
     real = cluster.importlib.util.find_spec
-    monkeypatch.setattr(cluster.importlib.util, "find_spec",
-                        lambda name: (object() if bokeh else None) if name == "bokeh" else real(name))
-    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address="127.0.0.1:0") as lc, \
-            caplog.at_level("INFO", logger="dynet.cluster"):
+    monkeypatch.setattr(
+        cluster.importlib.util,
+        "find_spec",
+        lambda name: (object() if bokeh else None) if name == "bokeh" else real(name),
+    )
+    with (
+        LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address="127.0.0.1:0") as lc,
+        caplog.at_level("INFO", logger="dynet.cluster"),
+    ):
         port = lc.scheduler.services["dashboard"].port
         with cluster.connect(scheduler=lc.scheduler_address, timeout=10):
             pass
@@ -351,12 +411,16 @@ def test_dashboard_link_of_an_external_scheduler(monkeypatch, caplog, bokeh):
 
 # --------------------------------------------------------------------------- addresses and TLS options
 
-@pytest.mark.parametrize(("address", "message"), [
-    ("garbage", "not a scheduler address"),
-    ("tcp://127.0.0.1", "not a scheduler address"),
-    ("http://127.0.0.1:8787", "unsupported protocol http://"),
-    ("tls://127.0.0.1:8786", "TLS needs --tls-ca-file, --tls-cert and --tls-key"),
-])
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("garbage", "not a scheduler address"),
+        ("tcp://127.0.0.1", "not a scheduler address"),
+        ("http://127.0.0.1:8787", "unsupported protocol http://"),
+        ("tls://127.0.0.1:8786", "TLS needs --tls-ca-file, --tls-cert and --tls-key"),
+    ],
+)
 def test_bad_scheduler_addresses_are_bad_input(address, message):
     with pytest.raises(cluster.ClusterConfigError, match=message) as info:
         cluster.scheduler_address(address, cluster.tls_security())
@@ -377,26 +441,34 @@ def test_tls_options_are_checked(tmp_path):
         cluster.tls_security(None, str(cert), None)
     with pytest.raises(cluster.ClusterConfigError, match="cannot use the TLS files"):
         cluster.tls_security(str(cert), str(cert), None)
-    with pytest.raises(cluster.ClusterConfigError, match="the TLS options apply to --scheduler only"), \
-            cluster.connect(security=object()):
+    with (
+        pytest.raises(cluster.ClusterConfigError, match="the TLS options apply to --scheduler only"),
+        cluster.connect(security=object()),
+    ):
         pass
 
 
 # --------------------------------------------------------------------------- memory
+
 
 def test_a_run_larger_than_the_workers_memory_is_refused_before_anything_is_written(tmp_path, write_scenario):
     """Dask pauses a worker at 80 % of its memory limit and kills it at 95 %: a run estimated
     above the pause threshold would kill worker after worker; it is refused in one line."""
     from distributed import LocalCluster
 
-    path = write_scenario('name = "big"\nmodel = "hopfield"\nseed = 1\n[network]\nn_units = 7000\n'
-                          '[patterns]\nsource = "random"\ncount = 10\n[init]\nkind = "flip"\npattern = 0\n'
-                          'fraction = 0.1\n', "big.toml")
-    with LocalCluster(n_workers=1, threads_per_worker=1, memory_limit="300MB", host="127.0.0.1",
-                      dashboard_address=None) as lc:
+    path = write_scenario(
+        'name = "big"\nmodel = "hopfield"\nseed = 1\n[network]\nn_units = 7000\n'
+        '[patterns]\nsource = "random"\ncount = 10\n[init]\nkind = "flip"\npattern = 0\n'
+        "fraction = 0.1\n",
+        "big.toml",
+    )
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, memory_limit="300MB", host="127.0.0.1", dashboard_address=None
+    ) as lc:
         proc = cli("run", path, "--store", tmp_path / "s.zarr", "--scheduler", lc.scheduler_address)
     assert proc.returncode == 2
     assert one_error_line(proc) == (
         f"error: {path}: network.n_units: a run would need about 0.3 GiB of memory (mostly hebbian weights "
-        "7000 x 7000); the workers' memory limit is 0.28 GiB and Dask pauses a worker at 80% of it")
+        "7000 x 7000); the workers' memory limit is 0.28 GiB and Dask pauses a worker at 80% of it"
+    )
     assert not (tmp_path / "s.zarr").exists()

@@ -39,8 +39,10 @@ def test_a_claimed_run_cannot_be_claimed_again_until_released(tmp_path):
 
 def test_the_claim_of_a_dead_process_is_stale_and_taken_over(tmp_path):
     path = _store(tmp_path)
-    code = ("import os, sys; from dynet import store as S; "
-            "S.claim_run(sys.argv[1], 'r1', {'attempt': 'dead'}, lease_s=600); os._exit(0)")
+    code = (
+        "import os, sys; from dynet import store as S; "
+        "S.claim_run(sys.argv[1], 'r1', {'attempt': 'dead'}, lease_s=600); os._exit(0)"
+    )
     subprocess.run([sys.executable, "-c", code, path], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
     info = S.read_claim(path, "r1")
     assert info["attempt"] == "dead" and info["stale"] and "is gone" in info["why"]
@@ -52,8 +54,17 @@ def test_the_claim_of_a_dead_process_is_stale_and_taken_over(tmp_path):
 
 def _foreign_claim(path, run_id, age, lease=60.0):
     """A claim file as an attempt on another host writes it, its last heartbeat ``age`` seconds ago."""
-    info = {"attempt": "far", "session": "x", "run_id": run_id, "gen": 1, "host": "another-host", "pid": 1,
-            "claimed": "-", "heartbeat": time.time() - age, "lease_s": lease}
+    info = {
+        "attempt": "far",
+        "session": "x",
+        "run_id": run_id,
+        "gen": 1,
+        "host": "another-host",
+        "pid": 1,
+        "claimed": "-",
+        "heartbeat": time.time() - age,
+        "lease_s": lease,
+    }
     with open(os.path.join(path, S.CLAIMS, f"{run_id}.1.json"), "w") as f:
         json.dump(info, f)
 

@@ -50,6 +50,7 @@ SHRINK = {
 
 # --------------------------------------------------------------------------- a toy model kind
 
+
 class ToyWalk(Strict):
     steps: int = Field(1000, ge=1, le=1_000_000, description="Steps of the walk.")
     step_size: float = Field(1.0, gt=0, description="Length of each step.")
@@ -66,8 +67,9 @@ def _toy_run(spec, record) -> dict:
     cfg = spec.settings
     rng = np.random.default_rng(spec.seed_sequence())
     x = np.cumsum(rng.choice([-1.0, 1.0], size=cfg.walk.steps) * cfg.walk.step_size)
-    traj = record.trajectory({"step": TrajectorySpec(("step",), "int64"),
-                              "position": TrajectorySpec(("step",), "float64")})
+    traj = record.trajectory(
+        {"step": TrajectorySpec(("step",), "int64"), "position": TrajectorySpec(("step",), "float64")}
+    )
     traj.append(step=np.arange(1, len(x) + 1), position=x)
     traj.close()
     record.static("final_position", x[-1:], ("one",))
@@ -107,8 +109,13 @@ def kind(request, monkeypatch, tmp_path_factory):
         package = types.ModuleType("dynet_contract_toy")
         monkeypatch.setitem(sys.modules, "dynet_contract_toy", package)
         monkeypatch.setitem(sys.modules, "dynet_contract_toy.driver", _toy_driver())
-        toy = models.ModelKind(name="toy", config=ToyScenario, package="dynet_contract_toy",
-                               description="A random walk.", summary=("final", "max_abs"))
+        toy = models.ModelKind(
+            name="toy",
+            config=ToyScenario,
+            package="dynet_contract_toy",
+            description="A random walk.",
+            summary=("final", "max_abs"),
+        )
         monkeypatch.setitem(models.REGISTRY, "toy", toy)
         shipped = tmp_path_factory.mktemp("toy") / "toy-walk.toml"
         shipped.write_text(TOY_SCENARIO)
@@ -160,14 +167,20 @@ def _bounded_setting(cls) -> tuple[str, object]:
             if sub.annotation not in (int, float):
                 continue
             for m in sub.metadata:
-                bound = getattr(m, "ge", None) if isinstance(m, annotated_types.Ge) else \
-                    getattr(m, "gt", None) if isinstance(m, annotated_types.Gt) else None
+                bound = (
+                    getattr(m, "ge", None)
+                    if isinstance(m, annotated_types.Ge)
+                    else getattr(m, "gt", None)
+                    if isinstance(m, annotated_types.Gt)
+                    else None
+                )
                 if bound is not None:
                     return f"{table}.{key}", sub.annotation(bound - 1)
     raise AssertionError(f"{cls.__name__} has no table with a bounded number")
 
 
 # --------------------------------------------------------------------------- the checks
+
 
 def test_shipped_scenarios_validate_and_cost_is_positive(kind):
     kind, files = kind

@@ -20,6 +20,7 @@ from dynet.scenario import ScenarioError, parse_scenario
 
 # --------------------------------------------------------------------------- brute force
 
+
 def all_states(n):
     """Every binary vector of length n, (2**n, n) float64, unit 0 the lowest bit."""
     return ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.float64)
@@ -36,15 +37,20 @@ def sig(x):
 
 def tiny_dbm(seed=0, nv=4, n1=3, n2=2, scale=1.0):
     rng = np.random.default_rng(seed)
-    return (rng.normal(0, scale, (nv, n1)), rng.normal(0, scale, (n1, n2)), rng.normal(0, 0.5, nv),
-            rng.normal(0, 0.5, n1), rng.normal(0, 0.5, n2))
+    return (
+        rng.normal(0, scale, (nv, n1)),
+        rng.normal(0, scale, (n1, n2)),
+        rng.normal(0, 0.5, nv),
+        rng.normal(0, 0.5, n1),
+        rng.normal(0, 0.5, n2),
+    )
 
 
 def joint(W1, W2, b, c1, c2):
     """(v, h1, h2, p, log Z) over every state (v the lowest bits, then h1, then h2)."""
     nv, n1 = W1.shape
     S = all_states(nv + n1 + W2.shape[1])
-    v, h1, h2 = S[:, :nv], S[:, nv:nv + n1], S[:, nv + n1:]
+    v, h1, h2 = S[:, :nv], S[:, nv : nv + n1], S[:, nv + n1 :]
     neg_e = ((v @ W1) * h1).sum(1) + ((h1 @ W2) * h2).sum(1) + v @ b + h1 @ c1 + h2 @ c2
     log_z = logsumexp(neg_e)
     return v, h1, h2, np.exp(neg_e - log_z), log_z
@@ -72,8 +78,26 @@ def mean_field(x, W1, W2, b, c1, c2, iters=1000, tol=1e-14, damping=0.0):
     n, (_, n1), n2 = len(x), W1.shape, W2.shape[1]
     idx, ptr = R.to_csr(x)
     q1, q2, bound, err, it = np.empty((n, n1)), np.empty((n, n2)), np.empty(n), np.empty(n), np.empty(n, np.int64)
-    K.mean_field_rows(W1, np.ascontiguousarray(W1.T), W2, np.ascontiguousarray(W2.T), b, c1, c2, idx, ptr, x,
-                      iters, tol, damping, q1, q2, bound, err, it)
+    K.mean_field_rows(
+        W1,
+        np.ascontiguousarray(W1.T),
+        W2,
+        np.ascontiguousarray(W2.T),
+        b,
+        c1,
+        c2,
+        idx,
+        ptr,
+        x,
+        iters,
+        tol,
+        damping,
+        q1,
+        q2,
+        bound,
+        err,
+        it,
+    )
     return q1, q2, bound, err, it
 
 
@@ -81,6 +105,7 @@ DATA = np.array([[1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0, 1], [0, 1, 
 
 
 # --------------------------------------------------------------------------- formulas and exact sums
+
 
 def test_energy_by_hand():
     W1 = np.array([[1.0, 2.0], [3.0, 4.0]])
@@ -124,8 +149,9 @@ def test_mean_field_fixed_point_and_its_lower_bound():
         sel = codes(v) == r
         log_pv = np.log(p[sel].sum())
         # q(h) and -E(v_r, h) over every (h1, h2), in joint() order within the selection
-        qh = (np.prod(np.where(h1[sel] == 1, q1[r], 1 - q1[r]), axis=1)
-              * np.prod(np.where(h2[sel] == 1, q2[r], 1 - q2[r]), axis=1))
+        qh = np.prod(np.where(h1[sel] == 1, q1[r], 1 - q1[r]), axis=1) * np.prod(
+            np.where(h2[sel] == 1, q2[r], 1 - q2[r]), axis=1
+        )
         neg_e = np.log(p[sel]) + log_z
         elbo = qh @ neg_e - qh @ np.log(qh)
         assert bound[r] == pytest.approx(elbo, rel=1e-12, abs=1e-12)
@@ -141,8 +167,9 @@ def test_mean_field_iterations_never_lower_the_bound():
     W1, W2, b, c1, c2 = tiny_dbm(3, nv=6, n1=5, n2=4, scale=2.0)
     X = (np.random.default_rng(4).random((20, 6)) < 0.5).astype(np.uint8)
     for damping in (0.0, 0.6):
-        bounds = np.array([mean_field(X, W1, W2, b, c1, c2, iters=t, tol=0.0, damping=damping)[2]
-                           for t in range(1, 40)])
+        bounds = np.array(
+            [mean_field(X, W1, W2, b, c1, c2, iters=t, tol=0.0, damping=damping)[2] for t in range(1, 40)]
+        )
         assert (np.diff(bounds, axis=0) >= -1e-12).all()
         final = mean_field(X, W1, W2, b, c1, c2, iters=5000, tol=1e-14, damping=damping)
         assert final[4].max() < 5000
@@ -171,8 +198,24 @@ def test_block_gibbs_sampler_visits_the_exact_joint_distribution():
     assert (chains * p).min() >= 5
     v, h1, h2 = M.random_states(np.random.default_rng(6), chains, 3, 2, 2)
     out_v, out_p = np.empty((1, chains, 3), np.int8), np.empty((1, chains, 3), np.float32)
-    got = K.gibbs_chains(W1, np.ascontiguousarray(W1.T), W2, np.ascontiguousarray(W2.T), b, c1, c2, v, h1, h2,
-                         30, 30, out_v, out_p, 0, seed_state(np.random.SeedSequence(7)))
+    got = K.gibbs_chains(
+        W1,
+        np.ascontiguousarray(W1.T),
+        W2,
+        np.ascontiguousarray(W2.T),
+        b,
+        c1,
+        c2,
+        v,
+        h1,
+        h2,
+        30,
+        30,
+        out_v,
+        out_p,
+        0,
+        seed_state(np.random.SeedSequence(7)),
+    )
     assert got == 1
     np.testing.assert_array_equal(out_v[0], v)
     counts = np.bincount(codes(v, h1, h2), minlength=128)
@@ -187,6 +230,7 @@ def test_block_gibbs_sampler_visits_the_exact_joint_distribution():
 
 
 # --------------------------------------------------------------------------- the gradient
+
 
 def objective(x, params):
     """The variational objective: mean over rows of the mean-field bound minus log Z."""
@@ -217,9 +261,27 @@ def test_long_chains_give_the_gradient_of_the_variational_objective():
     cv, ch1, ch2 = M.random_states(np.random.default_rng(9), chains, nv, n1, n2)
     G = [np.zeros_like(p) for p in params]
     idx, ptr = R.to_csr(DATA)
-    K.batch_gradient(W1, np.ascontiguousarray(W1.T), W2, np.ascontiguousarray(W2.T), b, c1, c2, idx, ptr,
-                     np.arange(len(DATA)), 1000, 1e-14, 0.0, 100, cv, ch1, ch2, *G,
-                     seed_state(np.random.SeedSequence(10)))
+    K.batch_gradient(
+        W1,
+        np.ascontiguousarray(W1.T),
+        W2,
+        np.ascontiguousarray(W2.T),
+        b,
+        c1,
+        c2,
+        idx,
+        ptr,
+        np.arange(len(DATA)),
+        1000,
+        1e-14,
+        0.0,
+        100,
+        cv,
+        ch1,
+        ch2,
+        *G,
+        seed_state(np.random.SeedSequence(10)),
+    )
     # the summands of the chain term as functions of the joint state: v_i p1_j, p1_j h2_k, v_i, p1_j, h2_k
     v, _, h2, p, _ = joint(W1, W2, b, c1, c2)
     p1 = sig(c1 + v @ W1 + h2 @ W2.T)
@@ -244,16 +306,45 @@ def test_one_epoch_is_the_documented_update():
     params = tiny_dbm(12, nv=6, n1=4, n2=3, scale=0.5)
     chains = M.random_states(rng, 5, 6, 4, 3)
     lr, mom, wd = 0.1, 0.6, 0.01
-    t = M.Trainer(X, *params, *chains, k=2, batch_size=8, momentum=mom, weight_decay=wd, mf_iterations=50,
-                  mf_tolerance=1e-9, mf_damping=0.2, shuffle=False, rng_state=seed_state(np.random.SeedSequence(13)))
+    t = M.Trainer(
+        X,
+        *params,
+        *chains,
+        k=2,
+        batch_size=8,
+        momentum=mom,
+        weight_decay=wd,
+        mf_iterations=50,
+        mf_tolerance=1e-9,
+        mf_damping=0.2,
+        shuffle=False,
+        rng_state=seed_state(np.random.SeedSequence(13)),
+    )
 
     def statistics(ps, ch, state):
         W1, W2, b, c1, c2 = (p.copy() for p in ps)
         ch = tuple(c.copy() for c in ch)
         G = [np.zeros_like(p) for p in ps]
         idx, ptr = R.to_csr(X)
-        K.batch_gradient(W1, np.ascontiguousarray(W1.T), W2, np.ascontiguousarray(W2.T), b, c1, c2, idx, ptr,
-                         np.arange(8), 50, 1e-9, 0.2, 2, *ch, *G, state)
+        K.batch_gradient(
+            W1,
+            np.ascontiguousarray(W1.T),
+            W2,
+            np.ascontiguousarray(W2.T),
+            b,
+            c1,
+            c2,
+            idx,
+            ptr,
+            np.arange(8),
+            50,
+            1e-9,
+            0.2,
+            2,
+            *ch,
+            *G,
+            state,
+        )
         return G, ch
 
     state = seed_state(np.random.SeedSequence(13))
@@ -276,6 +367,7 @@ def test_one_epoch_is_the_documented_update():
 
 
 # --------------------------------------------------------------------------- greedy pretraining
+
 
 @pytest.mark.parametrize("up,down,k", [(2.0, 1.0, 1), (1.0, 2.0, 2)])
 def test_pretraining_epoch_is_the_documented_cd_update(up, down, k):
@@ -306,8 +398,9 @@ def test_pretraining_epoch_is_the_documented_cd_update(up, down, k):
     Wk, bk, ck = W.copy(), b.copy(), c.copy()
     WT = np.ascontiguousarray(Wk.T)
     zeros = [np.zeros_like(a) for a in (W, b, c, W, b, c)]
-    got = K.pretrain_epoch(Wk, WT, bk, ck, *zeros, X, np.empty(3, np.int64), False, 3, up, down, k, np.array([lr]),
-                           0.0, wd, state)
+    got = K.pretrain_epoch(
+        Wk, WT, bk, ck, *zeros, X, np.empty(3, np.int64), False, 3, up, down, k, np.array([lr]), 0.0, wd, state
+    )
     assert got == pytest.approx(err, rel=1e-12)
     np.testing.assert_allclose(Wk, W + lr * (G - wd * W), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(bk, b + lr * gb, rtol=1e-12, atol=1e-15)
@@ -337,16 +430,27 @@ def test_pretraining_composes_the_two_rbms(monkeypatch):
     from the initial W2, c1, c2; the result keeps W1, b of the bottom, W2, c2 of the top, and
     c1 = (c1_bottom + c1_top) / 2."""
     calls = spy_on_pretrain_layer(monkeypatch)
-    cfg = parse_scenario(dbm_doc(training={"epochs": 1, "batch_size": 2, "chains": 2}, schedule={"name": "constant"},
-                                 pretraining={"epochs": 3, "lr": 0.5})).runs[0].settings
+    cfg = (
+        parse_scenario(
+            dbm_doc(
+                training={"epochs": 1, "batch_size": 2, "chains": 2},
+                schedule={"name": "constant"},
+                pretraining={"epochs": 3, "lr": 0.5},
+            )
+        )
+        .runs[0]
+        .settings
+    )
     init = tiny_dbm(30, nv=4, n1=3, n2=2, scale=0.5)
-    W1, W2, b, c1, c2, err1, err2 = M.pretrain(cfg, DATA, *(p.copy() for p in init),
-                                               seed_state(np.random.SeedSequence(31)))
+    W1, W2, b, c1, c2, err1, err2 = M.pretrain(
+        cfg, DATA, *(p.copy() for p in init), seed_state(np.random.SeedSequence(31))
+    )
     (X_bot, W_bot, b_bot, c_bot, up_bot, down_bot, bottom), (X_top, W_top, b_top, c_top, up_top, down_top, top) = calls
     assert (up_bot, down_bot, up_top, down_top) == (2.0, 1.0, 1.0, 2.0)
     np.testing.assert_array_equal(X_bot, DATA)
-    for got, want in zip((W_bot, b_bot, c_bot, W_top, b_top, c_top), (init[0], init[2], init[3], init[1], init[3],
-                                                                       init[4])):
+    for got, want in zip(
+        (W_bot, b_bot, c_bot, W_top, b_top, c_top), (init[0], init[2], init[3], init[1], init[3], init[4])
+    ):
         np.testing.assert_array_equal(got, want)
     W1_bot, _, c1_bottom, _ = bottom
     W2_top, c1_top, c2_top, _ = top
@@ -369,8 +473,12 @@ def test_pretraining_composes_a_better_starting_model(monkeypatch):
     pretraining stays below it); and the best reconstruction that ignores the hidden units
     (each input's mean) errs by the inputs' variance, which both trained RBMs beat."""
     calls = spy_on_pretrain_layer(monkeypatch)
-    doc = dbm_doc(training={"epochs": 1, "batch_size": 2, "lr": 1e-4, "chains": 10}, schedule={"name": "constant"},
-                  pretraining={"epochs": 300, "lr": 0.1}, record={"every": 1})
+    doc = dbm_doc(
+        training={"epochs": 1, "batch_size": 2, "lr": 1e-4, "chains": 10},
+        schedule={"name": "constant"},
+        pretraining={"epochs": 300, "lr": 0.1},
+        record={"every": 1},
+    )
     rec = MemoryRecord()
     metrics = M.run(parse_scenario(doc).runs[0], rec)
     independent = 9 * math.log(0.5)
@@ -391,12 +499,19 @@ def test_pretraining_composes_a_better_starting_model(monkeypatch):
 
 # --------------------------------------------------------------------------- runs
 
+
 def dbm_doc(**over):
-    doc = {"name": "d", "model": "dbm", "seed": 3, "data": {"source": "bars-stripes", "size": 3},
-           "network": {"n_hidden1": 8, "n_hidden2": 4, "init_std": 0.1},
-           "training": {"epochs": 1000, "batch_size": 2, "lr": 0.1, "momentum": 0.5, "chains": 50},
-           "schedule": {"name": "cosine", "T_max": 1000},
-           "sampling": {"chains": 4, "steps": 200, "every": 20}, "record": {"every": 200}}
+    doc = {
+        "name": "d",
+        "model": "dbm",
+        "seed": 3,
+        "data": {"source": "bars-stripes", "size": 3},
+        "network": {"n_hidden1": 8, "n_hidden2": 4, "init_std": 0.1},
+        "training": {"epochs": 1000, "batch_size": 2, "lr": 0.1, "momentum": 0.5, "chains": 50},
+        "schedule": {"name": "cosine", "T_max": 1000},
+        "sampling": {"chains": 4, "steps": 200, "every": 20},
+        "record": {"every": 200},
+    }
     for k, v in over.items():
         doc[k] = v
     return doc
@@ -428,9 +543,14 @@ def test_training_on_bars_and_stripes_raises_the_exact_log_likelihood():
 
 
 def test_same_seed_is_bit_identical_and_another_seed_differs():
-    doc = dbm_doc(data={"source": "digits", "validation": 0.2}, network={"n_hidden1": 12, "n_hidden2": 6},
-                  training={"epochs": 2, "k": 2, "momentum": 0.5, "weight_decay": 1e-4, "chains": 20},
-                  pretraining={"epochs": 1}, schedule={"name": "constant"}, record={"every": 1})
+    doc = dbm_doc(
+        data={"source": "digits", "validation": 0.2},
+        network={"n_hidden1": 12, "n_hidden2": 6},
+        training={"epochs": 2, "k": 2, "momentum": 0.5, "weight_decay": 1e-4, "chains": 20},
+        pretraining={"epochs": 1},
+        schedule={"name": "constant"},
+        record={"every": 1},
+    )
     a, b = MemoryRecord(), MemoryRecord()
     assert M.run(parse_scenario(doc).runs[0], a) == M.run(parse_scenario(doc).runs[0], b)
     assert a.columns.keys() == b.columns.keys() and a.static_arrays.keys() == b.static_arrays.keys()
@@ -448,8 +568,9 @@ def test_same_seed_is_bit_identical_and_another_seed_differs():
 
 
 def test_a_run_through_the_store(tmp_path):
-    spec = parse_scenario(dbm_doc(training={"epochs": 10, "chains": 10}, schedule={"name": "constant"},
-                                  record={"every": 5})).runs[0]
+    spec = parse_scenario(
+        dbm_doc(training={"epochs": 10, "chains": 10}, schedule={"name": "constant"}, record={"every": 5})
+    ).runs[0]
     store = str(tmp_path / "d.zarr")
     from dynet import store as S
 
@@ -468,29 +589,38 @@ def test_a_run_through_the_store(tmp_path):
 
 # --------------------------------------------------------------------------- validation
 
-@pytest.mark.parametrize("over,message", [
-    ({"training": {"k": 0}}, "training.k: input should be greater than or equal to 1"),
-    ({"training": {"chains": 0}}, "training.chains: input should be greater than or equal to 1"),
-    ({"training": {"lr": 0.0}}, "training.lr: input should be greater than 0"),
-    ({"training": {"momentum": 1.0}}, "training.momentum: input should be less than 1"),
-    ({"training": {"method": "cd"}}, "training.method"),
-    ({"network": {"n_hidden1": 8}}, "network.n_hidden2: required key is missing"),
-    ({"network": {"n_hidden1": 0, "n_hidden2": 4}}, "network.n_hidden1: input should be greater than or equal to 1"),
-    ({"mean_field": {"damping": 1.0}}, "mean_field.damping: input should be less than 1"),
-    ({"mean_field": {"iterations": 0}}, "mean_field.iterations: input should be greater than or equal to 1"),
-    ({"mean_field": {"tolerance": -1e-3}}, "mean_field.tolerance"),
-    ({"mean_field": {"iters": 5}}, "did you mean 'iterations'"),
-    ({"schedule": {"name": "plateau"}}, "not available for dbm"),
-    ({"schedule": {"name": "cosine"}}, "schedule.T_max"),
-    ({"sampling": {"steps": 10, "every": 20}}, "sampling.every 20 is larger than sampling.steps 10"),
-    ({"record": {"exact_max": 30}}, "record.exact_max"),
-    ({"pretraining": {"epochs": -1}}, "pretraining.epochs: input should be greater than or equal to 0"),
-    ({"pretraining": {"lr": 0}}, "pretraining.lr: input should be greater than 0"),
-    ({"data": {"source": "iris"}}, "data.source: 'iris' is real-valued"),
-    ({"data": {"source": "bars-stripes", "standardize": "unit"}},
-     "data.standardize: applies to real-valued visible units only"),
-    ({"data": {"source": "digits", "threshold": None}}, "data.threshold: a dbm needs binary digits"),
-])
+
+@pytest.mark.parametrize(
+    "over,message",
+    [
+        ({"training": {"k": 0}}, "training.k: input should be greater than or equal to 1"),
+        ({"training": {"chains": 0}}, "training.chains: input should be greater than or equal to 1"),
+        ({"training": {"lr": 0.0}}, "training.lr: input should be greater than 0"),
+        ({"training": {"momentum": 1.0}}, "training.momentum: input should be less than 1"),
+        ({"training": {"method": "cd"}}, "training.method"),
+        ({"network": {"n_hidden1": 8}}, "network.n_hidden2: required key is missing"),
+        (
+            {"network": {"n_hidden1": 0, "n_hidden2": 4}},
+            "network.n_hidden1: input should be greater than or equal to 1",
+        ),
+        ({"mean_field": {"damping": 1.0}}, "mean_field.damping: input should be less than 1"),
+        ({"mean_field": {"iterations": 0}}, "mean_field.iterations: input should be greater than or equal to 1"),
+        ({"mean_field": {"tolerance": -1e-3}}, "mean_field.tolerance"),
+        ({"mean_field": {"iters": 5}}, "did you mean 'iterations'"),
+        ({"schedule": {"name": "plateau"}}, "not available for dbm"),
+        ({"schedule": {"name": "cosine"}}, "schedule.T_max"),
+        ({"sampling": {"steps": 10, "every": 20}}, "sampling.every 20 is larger than sampling.steps 10"),
+        ({"record": {"exact_max": 30}}, "record.exact_max"),
+        ({"pretraining": {"epochs": -1}}, "pretraining.epochs: input should be greater than or equal to 0"),
+        ({"pretraining": {"lr": 0}}, "pretraining.lr: input should be greater than 0"),
+        ({"data": {"source": "iris"}}, "data.source: 'iris' is real-valued"),
+        (
+            {"data": {"source": "bars-stripes", "standardize": "unit"}},
+            "data.standardize: applies to real-valued visible units only",
+        ),
+        ({"data": {"source": "digits", "threshold": None}}, "data.threshold: a dbm needs binary digits"),
+    ],
+)
 def test_bad_settings_are_rejected_in_one_line(over, message):
     doc = dbm_doc()
     for k, v in over.items():
@@ -508,8 +638,9 @@ def test_preflight_checks_the_data(tmp_path):
         return M.preflight(parse_scenario(doc).runs[0].config, str(tmp_path))
 
     assert problems({"source": "bars-stripes", "size": 3}) == []
-    assert "larger than the 14 training samples" in problems({"source": "bars-stripes", "size": 3},
-                                                             {"batch_size": 15})[0]
+    assert (
+        "larger than the 14 training samples" in problems({"source": "bars-stripes", "size": 3}, {"batch_size": 15})[0]
+    )
     assert "no such data file" in problems({"source": "file", "path": "none.npz"})[0]
 
 

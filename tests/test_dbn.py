@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import MemoryRecord
 
 from dynet import api
 from dynet import data as D
@@ -16,17 +17,19 @@ from dynet.models.feedforward import driver as F
 from dynet.models.rbm import driver as rbm
 from dynet.scenario import ScenarioError, parse_scenario
 
-from conftest import MemoryRecord
-
 # 360 training digits (0.3 validation, 0.5 test), a 64-16-8-10 network, a few epochs of each stage
-SMALL = {"name": "dbn-t", "model": "dbn", "seed": 11,
-         "data": {"source": "digits", "validation": 0.3, "test": 0.5},
-         "network": {"hidden": [16, 8]},
-         "pretraining": {"epochs": 2, "lr": 0.05, "momentum": 0.5, "visible_bias": "data"},
-         "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
-         "training": {"epochs": 3, "batch_size": 32},
-         "regularization": {"dropout": 0.1},
-         "early_stopping": {"patience": 5}}
+SMALL = {
+    "name": "dbn-t",
+    "model": "dbn",
+    "seed": 11,
+    "data": {"source": "digits", "validation": 0.3, "test": 0.5},
+    "network": {"hidden": [16, 8]},
+    "pretraining": {"epochs": 2, "lr": 0.05, "momentum": 0.5, "visible_bias": "data"},
+    "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+    "training": {"epochs": 3, "batch_size": 32},
+    "regularization": {"dropout": 0.1},
+    "early_stopping": {"patience": 5},
+}
 
 
 def spec_of(**changes):
@@ -71,8 +74,13 @@ def test_each_rbm_trains_on_fresh_samples_of_the_representation_below(monkeypatc
     rng = np.random.default_rng(0)
     x_tr = rng.integers(0, 17, (30, 12)) / 16.0
     x_va = rng.integers(0, 17, (7, 12)) / 16.0
-    cfg = parse_scenario({**SMALL, "network": {"hidden": [6, 4]}, "pretraining": {"epochs": 3, "batch_size": 5}},
-                         "<test>").runs[0].settings
+    cfg = (
+        parse_scenario(
+            {**SMALL, "network": {"hidden": [6, 4]}, "pretraining": {"epochs": 3, "batch_size": 5}}, "<test>"
+        )
+        .runs[0]
+        .settings
+    )
     ss = np.random.SeedSequence(5)
     rows = []
     layers = dbn.pretrain(x_tr, x_va, cfg, ss, on_epoch=lambda **c: rows.append(c))
@@ -176,14 +184,23 @@ def test_pretrain_false_is_the_plain_feedforward_run(tmp_path):
     images, labels = D.load_digits()
     np.savez(tmp_path / "digits.npz", x=images / 16.0, y=labels)
     tables = {k: v for k, v in SMALL.items() if k not in ("model", "data", "network", "pretraining")}
-    ff_doc = {**tables, "model": "feedforward",
-              "data": {"source": "file", "path": str(tmp_path / "digits.npz"), "validation": 0.3, "test": 0.5,
-                       "standardize": False},
-              "network": {"hidden": [16, 8], "activation": "sigmoid"}}
+    ff_doc = {
+        **tables,
+        "model": "feedforward",
+        "data": {
+            "source": "file",
+            "path": str(tmp_path / "digits.npz"),
+            "validation": 0.3,
+            "test": 0.5,
+            "standardize": False,
+        },
+        "network": {"hidden": [16, 8], "activation": "sigmoid"},
+    }
     spec = spec_of(pretrain=False)
     ss = dbn.shared_seed_sequence(spec)
-    ff_spec = dataclasses.replace(parse_scenario(ff_doc, "<test>").runs[0],
-                                  seed={"entropy": ss.entropy, "spawn_key": list(ss.spawn_key)})
+    ff_spec = dataclasses.replace(
+        parse_scenario(ff_doc, "<test>").runs[0], seed={"entropy": ss.entropy, "spawn_key": list(ss.spawn_key)}
+    )
     ff_rec = MemoryRecord()
     fm = F.run(ff_spec, ff_rec)
     dm, rec = run(spec)
@@ -211,16 +228,19 @@ def test_same_seed_is_bit_identical_and_another_seed_differs(runs):
 # --------------------------------------------------------------------------- validation
 
 
-@pytest.mark.parametrize("changes,line", [
-    ({"network": {"hidden": []}}, "network.hidden: needs at least one hidden layer"),
-    ({"pretraining": {"k": 0}}, "pretraining.k: input should be greater than or equal to 1"),
-    ({"pretraining": {"epoch": 3}}, "pretraining.epoch: unknown key (did you mean 'epochs'?)"),
-    ({"pretraining": {"schedule": {"name": "plateau"}}}, "pretraining.schedule.name: 'plateau' is not available"),
-    ({"data": {"source": "digits", "threshold": 0.3}}, "data.threshold: only applies to visible = 'binary'"),
-    ({"data": {"source": "digits", "validation": 0.0}}, "early_stopping: needs a validation split"),
-    ({"regularization": {"dropout": [0.1]}}, "regularization.dropout: lists 1 values for 2 hidden layers"),
-    ({"optimizer": {"name": "adam", "lr": -1.0}}, "optimizer.lr: input should be greater than 0"),
-])
+@pytest.mark.parametrize(
+    "changes,line",
+    [
+        ({"network": {"hidden": []}}, "network.hidden: needs at least one hidden layer"),
+        ({"pretraining": {"k": 0}}, "pretraining.k: input should be greater than or equal to 1"),
+        ({"pretraining": {"epoch": 3}}, "pretraining.epoch: unknown key (did you mean 'epochs'?)"),
+        ({"pretraining": {"schedule": {"name": "plateau"}}}, "pretraining.schedule.name: 'plateau' is not available"),
+        ({"data": {"source": "digits", "threshold": 0.3}}, "data.threshold: only applies to visible = 'binary'"),
+        ({"data": {"source": "digits", "validation": 0.0}}, "early_stopping: needs a validation split"),
+        ({"regularization": {"dropout": [0.1]}}, "regularization.dropout: lists 1 values for 2 hidden layers"),
+        ({"optimizer": {"name": "adam", "lr": -1.0}}, "optimizer.lr: input should be greater than 0"),
+    ],
+)
 def test_bad_settings_are_rejected_in_one_line(changes, line):
     with pytest.raises(ScenarioError) as exc:
         parse_scenario({**SMALL, **changes}, "f.toml")
@@ -229,8 +249,10 @@ def test_bad_settings_are_rejected_in_one_line(changes, line):
 
 def test_preflight_rejects_a_pretraining_batch_larger_than_the_training_split(tmp_path):
     path = tmp_path / "big.toml"
-    path.write_text('name = "b"\nmodel = "dbn"\nseed = 1\n[data]\nsource = "digits"\nvalidation = 0.5\n'
-                    'test = 0.45\n[network]\nhidden = [8]\n[pretraining]\nbatch_size = 100\n')
+    path.write_text(
+        'name = "b"\nmodel = "dbn"\nseed = 1\n[data]\nsource = "digits"\nvalidation = 0.5\n'
+        "test = 0.45\n[network]\nhidden = [8]\n[pretraining]\nbatch_size = 100\n"
+    )
     with pytest.raises(ScenarioError) as exc:
         api.validate(path)
     assert exc.value.lines == [f"{path}: pretraining.batch_size: 100 is larger than the 91 training samples"]

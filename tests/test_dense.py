@@ -58,6 +58,7 @@ def grads(X, W, dY):
 
 # --------------------------------------------------------------------------- dense
 
+
 def test_dense_against_numpy_float64():
     rng = np.random.default_rng(20)
     X, W, b = layer(rng)
@@ -93,7 +94,7 @@ def test_dense_float32_sums_in_a_fixed_order():
     dY = rng.normal(size=(9, 19)).astype(np.float32)
     Y = np.tile(b, (9, 1))
     for k in range(37):
-        Y += X[:, k:k + 1] * W[k]
+        Y += X[:, k : k + 1] * W[k]
     assert np.array_equal(forward(X, W, b), Y)
     dW, db, dX = grads(X, W, dY)
     ref_dW = np.zeros_like(W)
@@ -104,7 +105,7 @@ def test_dense_float32_sums_in_a_fixed_order():
         ref_db += dY[n]
     ref_dX = np.zeros_like(X)
     for j in range(19):
-        ref_dX += dY[:, j:j + 1] * W[:, j]
+        ref_dX += dY[:, j : j + 1] * W[:, j]
     assert np.array_equal(dW, ref_dW) and np.array_equal(db, ref_db) and np.array_equal(dX, ref_dX)
 
 
@@ -162,7 +163,7 @@ def ikj(S, V, init):
     in increasing ``p``, each multiply and add rounded to the dtype (numpy row operations)."""
     out = init.copy()
     for p in range(S.shape[1]):
-        out += S[:, p:p + 1] * V[p]
+        out += S[:, p : p + 1] * V[p]
     return out
 
 
@@ -244,7 +245,7 @@ def test_network_passes_equal_the_plain_kernels():
     grads = net.backward(params, x)
 
     n_layers = len(sizes) - 1
-    Ws = [(params[w:w + a * c].reshape(a, c), params[bo:bo + c]) for a, c, w, bo, _ in net.layout]
+    Ws = [(params[w : w + a * c].reshape(a, c), params[bo : bo + c]) for a, c, w, bo, _ in net.layout]
     zs, acts, prev = [], [], x
     for l, (W, b) in enumerate(Ws):
         z = np.empty((rows, W.shape[1]), dtype)
@@ -261,7 +262,7 @@ def test_network_passes_equal_the_plain_kernels():
     dz = g_out
     for l in range(n_layers - 1, -1, -1):
         n_in, n_out, w, bo, _ = net.layout[l]
-        dW, db = ref[w:w + n_in * n_out].reshape(n_in, n_out), ref[bo:bo + n_out]
+        dW, db = ref[w : w + n_in * n_out].reshape(n_in, n_out), ref[bo : bo + n_out]
         D.dense_backward_params(x if l == 0 else acts[l - 1], dz, dW, db)
         if l > 0:
             da = np.empty((rows, n_in), dtype)
@@ -522,6 +523,7 @@ def test_batchnorm_against_torch():
 
     eval_out = np.empty_like(x)
     D.batchnorm_forward_eval(x, gm, bt, rm, rv, 1e-5, eval_out)
-    tev = torch.nn.functional.batch_norm(torch.tensor(x), trm, trv, torch.tensor(gm), torch.tensor(bt),
-                                         training=False, eps=1e-5)
+    tev = torch.nn.functional.batch_norm(
+        torch.tensor(x), trm, trv, torch.tensor(gm), torch.tensor(bt), training=False, eps=1e-5
+    )
     np.testing.assert_allclose(eval_out, tev.numpy(), rtol=1e-12, atol=1e-12)

@@ -86,9 +86,15 @@ def _wait_for(cond, proc=None, timeout=300):
 
 def _attempts(path) -> dict[str, tuple]:
     """run id -> (status, attempt id, attempts, started) of every run."""
-    return {rid: (a.get("status"), (a.get("attempt") or {}).get("id"), a.get("attempts"),
-                  (a.get("timings") or {}).get("started"))
-            for rid, a in S.list_runs(S.open_store(path)).items()}
+    return {
+        rid: (
+            a.get("status"),
+            (a.get("attempt") or {}).get("id"),
+            a.get("attempts"),
+            (a.get("timings") or {}).get("started"),
+        )
+        for rid, a in S.list_runs(S.open_store(path)).items()
+    }
 
 
 def _same_as_reference(path, reference):
@@ -103,21 +109,46 @@ class Dask:
     def __init__(self, tmp_path, name):
         self.sched_file = tmp_path / f"{name}.json"
         self.procs = {}
-        self.procs["scheduler"] = self._start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                               "--no-dashboard", "--scheduler-file", str(self.sched_file)])
+        self.procs["scheduler"] = self._start(
+            [
+                DASK,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(self.sched_file),
+            ]
+        )
         _wait_for(lambda: self.sched_file.exists(), timeout=60)
         time.sleep(0.2)
         self.address = json.loads(self.sched_file.read_text())["address"]
-        self.procs["worker"] = self._start([DASK, "worker", self.address, "--nthreads", "1", "--nworkers", "1",
-                                            "--nanny", "--host", "127.0.0.1", "--no-dashboard"])
+        self.procs["worker"] = self._start(
+            [
+                DASK,
+                "worker",
+                self.address,
+                "--nthreads",
+                "1",
+                "--nworkers",
+                "1",
+                "--nanny",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+            ]
+        )
         with Client(self.address, timeout=30) as client:
             client.wait_for_workers(1, timeout=120)
             self.worker_pid = next(iter(client.run(os.getpid).values()))
 
     @staticmethod
     def _start(cmd):
-        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                                env=ENV)
+        return subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=ENV
+        )
 
     def kill(self, which):
         os.killpg(self.procs[which].pid, signal.SIGKILL)
@@ -139,12 +170,12 @@ def test_a_killed_client_leaves_stale_runs_that_the_next_run_finishes(tmp_path):
     """SIGKILL of a local `dynet run`: its running runs show as stale (not running forever),
     and the next run computes only the runs that were not complete."""
     scenario = tmp_path / "long.toml"  # runs of a few seconds: the kill lands in the middle of one
-    scenario.write_text(FAULT.replace("max_sweeps = 3000", "max_sweeps = 12000").replace("replicates = 24",
-                                                                                          "replicates = 6"))
+    scenario.write_text(
+        FAULT.replace("max_sweeps = 3000", "max_sweeps = 12000").replace("replicates = 24", "replicates = 6")
+    )
     path = tmp_path / "killed.zarr"
     cmd = [sys.executable, "-m", "dynet.cli", "run", str(scenario), "--store", str(path), "--workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env=ENV)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=ENV)
     try:
         _wait_for(lambda: _reached(path, 1), proc)
     finally:
@@ -215,8 +246,18 @@ def test_a_killed_scheduler_is_one_error_and_running_again_finishes(fault, tmp_p
     path = tmp_path / "sched-killed.zarr"
     dask = Dask(tmp_path, "first")
     try:
-        cmd = [sys.executable, "-m", "dynet.cli", "run", str(scenario), "--store", str(path),
-               "--scheduler", dask.address, "--json"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dynet.cli",
+            "run",
+            str(scenario),
+            "--store",
+            str(path),
+            "--scheduler",
+            dask.address,
+            "--json",
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
         _wait_for(lambda: list(_statuses(path).values()).count("complete") >= 3, proc)
         dask.kill("scheduler")
@@ -285,9 +326,12 @@ def test_a_run_that_kills_its_worker_is_failed_and_the_runs_after_it_are_not_wri
     # the memory estimate would refuse this run before it starts (tests/test_cluster.py checks that);
     # let it through, as a run whose size no estimate knows (data from a file) gets through
     monkeypatch.setattr(api, "check_fits_workers", lambda scenario, client: None)
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
-            LocalCluster(n_workers=1, threads_per_worker=1, memory_limit="600MiB", host="127.0.0.1",
-                         dashboard_address="127.0.0.1:0") as cluster:  # no HTTP on 8787
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, memory_limit="600MiB", host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as cluster,
+    ):  # no HTTP on 8787
         report = api.run_scenario(scenario, store=path, scheduler=cluster.scheduler_address)
     by_id = {r.run_id: r for r in report.results}
     runs = api.validate(scenario).runs  # 64 r0, 64 r1, 20000 r0, 20000 r1

@@ -23,9 +23,9 @@ import pytest
 
 from dynet import api
 from dynet import store as S
-from dynet.models.feedforward import kernels as K
 from dynet.kernels.rng import next_below, permutation, seed_state
 from dynet.models.feedforward import driver as F
+from dynet.models.feedforward import kernels as K
 from dynet.scenario import ScenarioError, parse_scenario
 from dynet.train import activations as A
 from dynet.train import losses as L
@@ -37,12 +37,24 @@ U32 = 2.0**-24  # float32 unit roundoff
 
 # =========================================================================== helpers
 
+
 class Net:
     """Buffers for the kernels of one network of ``sizes`` on ``rows`` rows, in ``dtype``;
     ``bn``: batch norm on every hidden layer (True) or per hidden layer (a list)."""
 
-    def __init__(self, sizes, rows, act="tanh", act_param=None, drop=None, inverted=True, dtype=np.float64,
-                 bn=False, momentum=0.1, eps=1e-5):
+    def __init__(
+        self,
+        sizes,
+        rows,
+        act="tanh",
+        act_param=None,
+        drop=None,
+        inverted=True,
+        dtype=np.float64,
+        bn=False,
+        momentum=0.1,
+        eps=1e-5,
+    ):
         self.sizes = list(sizes)
         self.rows = rows
         self.layout = F.make_layout(self.sizes, rows)
@@ -69,12 +81,30 @@ class Net:
     def units(self, buf, l):
         n_out = self.layout[l, 1]
         u = self.layout[l, 4]
-        return buf[u:u + self.rows * n_out].reshape(self.rows, n_out)
+        return buf[u : u + self.rows * n_out].reshape(self.rows, n_out)
 
     def forward(self, params, x, rng_state, training=True):
-        return K.forward(params, self.layout, self.act_codes, self.act_params, self.drop, self.inverted, self.bn,
-                         self.bn_mean, self.bn_var, self.momentum, self.eps, training, x, self.z, self.a, self.mask,
-                         self.xhat, self.inv_std, rng_state)
+        return K.forward(
+            params,
+            self.layout,
+            self.act_codes,
+            self.act_params,
+            self.drop,
+            self.inverted,
+            self.bn,
+            self.bn_mean,
+            self.bn_var,
+            self.momentum,
+            self.eps,
+            training,
+            x,
+            self.z,
+            self.a,
+            self.mask,
+            self.xhat,
+            self.inv_std,
+            rng_state,
+        )
 
     def loss(self, params, x, code, Y, lab, rng_state):
         """Forward (training mode, masks from a copy of ``rng_state``) and loss; fills dL/dlogits."""
@@ -83,8 +113,25 @@ class Net:
 
     def backward(self, params, x, lowest=0):
         grads = np.full(self.n_params, np.nan, params.dtype)  # every entry of the layers >= lowest is written
-        K.backward(params, grads, self.layout, self.act_codes, self.act_params, self.drop, self.inverted, self.bn,
-                   lowest, x, self.z, self.a, self.d, self.mask, self.xhat, self.inv_std, self.wt)
+        K.backward(
+            params,
+            grads,
+            self.layout,
+            self.act_codes,
+            self.act_params,
+            self.drop,
+            self.inverted,
+            self.bn,
+            lowest,
+            x,
+            self.z,
+            self.a,
+            self.d,
+            self.mask,
+            self.xhat,
+            self.inv_std,
+            self.wt,
+        )
         return grads
 
 
@@ -98,8 +145,10 @@ def offsets(sizes):
 
 
 def unpack(params, sizes):
-    return [(params[w:b].reshape(n_in, n_out), params[b:b + n_out])
-            for (w, b), n_in, n_out in zip(offsets(sizes), sizes[:-1], sizes[1:])]
+    return [
+        (params[w:b].reshape(n_in, n_out), params[b : b + n_out])
+        for (w, b), n_in, n_out in zip(offsets(sizes), sizes[:-1], sizes[1:])
+    ]
 
 
 def central_fd(f, p, h):
@@ -195,9 +244,14 @@ def test_one_hidden_layer_gradients_match_finite_differences(act, loss):
 
 
 @pytest.mark.parametrize("inverted", [True, False], ids=["inverted", "classic"])
-@pytest.mark.parametrize("sizes,act,loss", [([3, 5, 4, 3], "tanh", "cross_entropy"),
-                                            ([3, 5, 4, 3], "elu", "mse"),
-                                            ([4, 8, 1], "leaky_relu", "bce_with_logits")])
+@pytest.mark.parametrize(
+    "sizes,act,loss",
+    [
+        ([3, 5, 4, 3], "tanh", "cross_entropy"),
+        ([3, 5, 4, 3], "elu", "mse"),
+        ([4, 8, 1], "leaky_relu", "bce_with_logits"),
+    ],
+)
 def test_dropout_gradients_with_a_fixed_mask(sizes, act, loss, inverted):
     p = 0.4
     _, _, masks, _ = check_gradients(sizes, act, loss, seed=23, drop=p, inverted=inverted)
@@ -217,8 +271,7 @@ def test_dropout_mask_is_the_documented_stream():
     copy = state.copy()
     net.forward(params, x, state)
     for l in range(2):
-        expect = np.array([[1.0 if next_double(copy) >= p else 0.0 for _ in range(sizes[l + 1])]
-                           for _ in range(rows)])
+        expect = np.array([[1.0 if next_double(copy) >= p else 0.0 for _ in range(sizes[l + 1])] for _ in range(rows)])
         np.testing.assert_array_equal(net.units(net.mask, l), expect)
     np.testing.assert_array_equal(state, copy)  # nothing else was drawn
     # evaluation mode draws nothing
@@ -263,6 +316,7 @@ def test_layout_is_the_documented_one():
 
 # =========================================================================== 2. train_epoch
 
+
 def ref_loss_grad(params, sizes, X, Y, l2=0.0):
     """Plain float64 numpy: tanh hidden layers, linear output, mse loss (+ l2/2 ||W||^2 gradient)."""
     layers = unpack(params, sizes)
@@ -279,7 +333,7 @@ def ref_loss_grad(params, sizes, X, Y, l2=0.0):
         W, _ = layers[l]
         w, b = offsets(sizes)[l]
         grads[w:b] = (acts[l].T @ dz + l2 * W).ravel()
-        grads[b:b + W.shape[1]] = dz.sum(axis=0)
+        grads[b : b + W.shape[1]] = dz.sum(axis=0)
         if l:
             dz = (dz @ W.T) * (1.0 - np.tanh(zs[l - 1]) ** 2)
     return loss, grads
@@ -303,13 +357,51 @@ class Epoch:
         net, sizes, batch = self.net, self.sizes, self.batch
         opt = O.SGDParams(lr=0.1)  # the kernel uses lrs, not this lr
         done, diverged = K.train_epoch(
-            params, np.zeros_like(params), opt.code, opt.init_state(len(params), np.float32),
-            opt.pack_hyper(), 0, np.asarray(lrs, np.float64), net.layout, net.act_codes, net.act_params,
-            net.drop, True, net.bn, net.bn_mean, net.bn_var, net.momentum, net.eps, net.frozen, L.LOSS_CODES["mse"],
-            0.0, float(l2), 0.0, 0.0, self.sampling, batch, self.X, self.Y, np.zeros(0, np.int64),
-            np.empty(batch * sizes[0], np.float32), np.empty(batch * sizes[-1], np.float32),
-            np.empty(batch, np.int64), self.idx, net.z, net.a, net.d, net.mask, net.xhat, net.inv_std, net.wt,
-            rng_state, self.step_loss, self.grad_sum, self.ratio, np.empty_like(params))
+            params,
+            np.zeros_like(params),
+            opt.code,
+            opt.init_state(len(params), np.float32),
+            opt.pack_hyper(),
+            0,
+            np.asarray(lrs, np.float64),
+            net.layout,
+            net.act_codes,
+            net.act_params,
+            net.drop,
+            True,
+            net.bn,
+            net.bn_mean,
+            net.bn_var,
+            net.momentum,
+            net.eps,
+            net.frozen,
+            L.LOSS_CODES["mse"],
+            0.0,
+            float(l2),
+            0.0,
+            0.0,
+            self.sampling,
+            batch,
+            self.X,
+            self.Y,
+            np.zeros(0, np.int64),
+            np.empty(batch * sizes[0], np.float32),
+            np.empty(batch * sizes[-1], np.float32),
+            np.empty(batch, np.int64),
+            self.idx,
+            net.z,
+            net.a,
+            net.d,
+            net.mask,
+            net.xhat,
+            net.inv_std,
+            net.wt,
+            rng_state,
+            self.step_loss,
+            self.grad_sum,
+            self.ratio,
+            np.empty_like(params),
+        )
         return done, diverged
 
 
@@ -423,6 +515,7 @@ def test_train_epoch_stops_at_a_non_finite_loss():
 
 # =========================================================================== 3. the driver
 
+
 def scenario(**tables):
     doc = {"name": "t", "model": "feedforward", "seed": tables.pop("seed", 1)}
     doc.update(tables)
@@ -462,16 +555,20 @@ def train_spec(spec, **kw):
     return st, metrics, rows
 
 
-LINEAR = dict(data={"source": "linear", "n_samples": 1000, "noise": 0.5, "validation": 0.2},
-              network={"kind": "linear"}, init={"weights": "zeros"})
+LINEAR = dict(
+    data={"source": "linear", "n_samples": 1000, "noise": 0.5, "validation": 0.2},
+    network={"kind": "linear"},
+    init={"weights": "zeros"},
+)
 
 
 @pytest.mark.parametrize("batch,lr", [(1, 0.01), (16, 0.05), ("full", 0.5)])
 def test_linear_regression_recovers_the_coefficients(batch, lr):
-    spec, = runs_of(scenario(seed=5, **LINEAR, optimizer={"name": "sgd", "lr": lr},
-                             training={"epochs": 30, "batch_size": batch}))
+    (spec,) = runs_of(
+        scenario(seed=5, **LINEAR, optimizer={"name": "sgd", "lr": lr}, training={"epochs": 30, "batch_size": batch})
+    )
     st, metrics, rows = train_spec(spec)
-    (W, b), = unpack(st.params.astype(np.float64), st.sizes)
+    ((W, b),) = unpack(st.params.astype(np.float64), st.sizes)
     est = np.r_[b, W[:, 0]]
     truth = np.array([5.0, 2.0, -3.0])
     x, y, _ = st.splits["train"]
@@ -503,13 +600,16 @@ def test_linear_regression_recovers_the_coefficients(batch, lr):
     assert metrics["steps_per_epoch"] == math.ceil(800 / (800 if batch == "full" else batch))
 
 
-XOR = dict(data={"source": "xor"}, optimizer={"name": "sgd", "lr": 0.5, "momentum": 0.9},
-           training={"epochs": 300, "batch_size": 4})
+XOR = dict(
+    data={"source": "xor"},
+    optimizer={"name": "sgd", "lr": 0.5, "momentum": 0.9},
+    training={"epochs": 300, "batch_size": 4},
+)
 
 
 def test_perceptron_never_solves_xor():
     for seed in range(4):
-        spec, = runs_of(scenario(seed=seed, network={"kind": "perceptron"}, **XOR))
+        (spec,) = runs_of(scenario(seed=seed, network={"kind": "perceptron"}, **XOR))
         st, metrics, rows = train_spec(spec)
         assert st.sizes == [2, 1] and metrics["loss"] == "perceptron"
         acc = rows.get("train_metric")
@@ -518,7 +618,7 @@ def test_perceptron_never_solves_xor():
         assert acc.max() <= 0.75, seed
         # the accuracy is that of the step output: class 1 where the logit is > 0
         x, y, _ = st.splits["train"]
-        (W, b), = unpack(st.params, st.sizes)
+        ((W, b),) = unpack(st.params, st.sizes)
         assert metrics["train_metric"] == np.mean(((x @ W + b)[:, 0] > 0) == (y[:, 0] > 0))
 
 
@@ -526,8 +626,11 @@ def test_mlp_solves_xor_for_several_seeds():
     # A 2-4-2 tanh net lands in XOR's local minimum (accuracy 0.5) from a few percent of
     # initializations (3 of 32 replicates of this root seed); with 8 hidden units none of 32
     # did, so the test does not hang on which streams the resolved config's hash picks.
-    specs = runs_of(scenario(seed=1970, network={"kind": "mlp", "hidden": [8], "activation": "tanh"}, **XOR,
-                             sweep={"replicates": 4}))
+    specs = runs_of(
+        scenario(
+            seed=1970, network={"kind": "mlp", "hidden": [8], "activation": "tanh"}, **XOR, sweep={"replicates": 4}
+        )
+    )
     assert len({s.run_id for s in specs}) == 4
     for spec in specs:
         st, metrics, rows = train_spec(spec)
@@ -536,12 +639,14 @@ def test_mlp_solves_xor_for_several_seeds():
         assert metrics["train_loss"] < 0.1
 
 
-DETERMINISM = dict(data={"source": "blobs", "n_samples": 120, "n_classes": 3},
-                   network={"kind": "mlp", "hidden": [8, 6], "activation": "relu"},
-                   optimizer={"name": "adam", "lr": 0.01},
-                   training={"epochs": 4, "batch_size": 16},
-                   regularization={"dropout": 0.2, "l2": 0.001},
-                   record={"per_step": True})
+DETERMINISM = dict(
+    data={"source": "blobs", "n_samples": 120, "n_classes": 3},
+    network={"kind": "mlp", "hidden": [8, 6], "activation": "relu"},
+    optimizer={"name": "adam", "lr": 0.01},
+    training={"epochs": 4, "batch_size": 16},
+    regularization={"dropout": 0.2, "l2": 0.001},
+    record={"per_step": True},
+)
 
 
 def test_same_seed_is_bit_identical_and_another_seed_differs():
@@ -550,11 +655,15 @@ def test_same_seed_is_bit_identical_and_another_seed_differs():
     c = train_spec(runs_of(scenario(seed=9, **DETERMINISM))[0])
     np.testing.assert_array_equal(a[0].params, b[0].params)
     assert sorted(a[2].epoch) == sorted(b[2].epoch) and sorted(a[2].steps) == sorted(b[2].steps) == [
-        "step", "step_loss", "step_lr"]
+        "step",
+        "step_loss",
+        "step_lr",
+    ]
     for name in [*a[2].epoch, *a[2].steps]:
         np.testing.assert_array_equal(a[2].get(name), b[2].get(name), err_msg=name)  # NaN == NaN here
-    assert {k: v for k, v in a[1].items() if k != "_final_params"} == \
-        {k: v for k, v in b[1].items() if k != "_final_params"}
+    assert {k: v for k, v in a[1].items() if k != "_final_params"} == {
+        k: v for k, v in b[1].items() if k != "_final_params"
+    }
     assert not np.array_equal(a[0].params, c[0].params)
     assert not np.array_equal(a[2].get("step_loss"), c[2].get("step_loss"))
 
@@ -563,10 +672,16 @@ def test_early_stopping_stops_when_validation_stalls_and_restores_the_best():
     # 181 training digits and a wide net: the training loss keeps falling while the
     # validation loss flattens out within ~20 epochs (overfitting)
     epochs, patience = 200, 4
-    spec, = runs_of(scenario(seed=3, data={"source": "digits", "validation": 0.5, "test": 0.4},
-                             network={"kind": "mlp", "hidden": [128], "activation": "relu"},
-                             optimizer={"name": "adam", "lr": 0.01}, training={"epochs": epochs, "batch_size": 32},
-                             early_stopping={"patience": patience, "restore_best": True}))
+    (spec,) = runs_of(
+        scenario(
+            seed=3,
+            data={"source": "digits", "validation": 0.5, "test": 0.4},
+            network={"kind": "mlp", "hidden": [128], "activation": "relu"},
+            optimizer={"name": "adam", "lr": 0.01},
+            training={"epochs": epochs, "batch_size": 32},
+            early_stopping={"patience": patience, "restore_best": True},
+        )
+    )
     st, m, rows = train_spec(spec)
     val = rows.get("val_loss")
     train_loss = rows.get("train_loss")
@@ -576,7 +691,7 @@ def test_early_stopping_stops_when_validation_stalls_and_restores_the_best():
     assert m["best_epoch"] == best and m["best_val_loss"] == val[best]
     # stopped after `patience` epochs without a new minimum (min_delta = 0)
     assert m["epochs_run"] == best + patience
-    assert np.all(val[best + 1:] >= val[best])
+    assert np.all(val[best + 1 :] >= val[best])
     assert train_loss[-1] < train_loss[best]  # it was still fitting the training set: overfitting
     # restore_best: the params are those recorded at the best epoch, not the last ones
     assert m["restored_best"]
@@ -587,27 +702,39 @@ def test_early_stopping_stops_when_validation_stalls_and_restores_the_best():
 
 
 def test_early_stopping_without_restore_keeps_the_last_params():
-    spec, = runs_of(scenario(seed=3, data={"source": "digits", "validation": 0.5, "test": 0.4},
-                             network={"kind": "mlp", "hidden": [128], "activation": "relu"},
-                             optimizer={"name": "adam", "lr": 0.01}, training={"epochs": 200, "batch_size": 32},
-                             early_stopping={"patience": 4, "restore_best": False}))
+    (spec,) = runs_of(
+        scenario(
+            seed=3,
+            data={"source": "digits", "validation": 0.5, "test": 0.4},
+            network={"kind": "mlp", "hidden": [128], "activation": "relu"},
+            optimizer={"name": "adam", "lr": 0.01},
+            training={"epochs": 200, "batch_size": 32},
+            early_stopping={"patience": 4, "restore_best": False},
+        )
+    )
     st, m, rows = train_spec(spec)
     assert m["stopped_early"] and not m["restored_best"]
     np.testing.assert_array_equal(st.params, rows.params[-1])
 
 
-SCHED_BASE = dict(data={"source": "blobs", "n_samples": 60, "n_classes": 2},
-                  network={"kind": "mlp", "hidden": [4], "activation": "tanh"},
-                  training={"epochs": 6, "batch_size": 16}, record={"per_step": True})
+SCHED_BASE = dict(
+    data={"source": "blobs", "n_samples": 60, "n_classes": 2},
+    network={"kind": "mlp", "hidden": [4], "activation": "tanh"},
+    training={"epochs": 6, "batch_size": 16},
+    record={"per_step": True},
+)
 
 
-@pytest.mark.parametrize("sched,spec_extra", [
-    ({"name": "step", "step_size": 2, "gamma": 0.5}, {"lr": 0.1}),
-    ({"name": "exponential", "gamma": 0.8, "warmup_steps": 2}, {"lr": 0.1}),
-    ({"name": "cosine", "T_max": 4, "eta_min": 0.01, "lr": 0.2}, {}),
-])
+@pytest.mark.parametrize(
+    "sched,spec_extra",
+    [
+        ({"name": "step", "step_size": 2, "gamma": 0.5}, {"lr": 0.1}),
+        ({"name": "exponential", "gamma": 0.8, "warmup_steps": 2}, {"lr": 0.1}),
+        ({"name": "cosine", "T_max": 4, "eta_min": 0.01, "lr": 0.2}, {}),
+    ],
+)
 def test_per_epoch_schedule_is_recorded_per_epoch(sched, spec_extra):
-    spec, = runs_of(scenario(**SCHED_BASE, optimizer={"name": "sgd", "lr": 0.1}, schedule={**sched, "per": "epoch"}))
+    (spec,) = runs_of(scenario(**SCHED_BASE, optimizer={"name": "sgd", "lr": 0.1}, schedule={**sched, "per": "epoch"}))
     st, m, rows = train_spec(spec)
     steps = m["steps_per_epoch"]
     assert steps == 3  # 48 training rows in batches of 16
@@ -620,12 +747,15 @@ def test_per_epoch_schedule_is_recorded_per_epoch(sched, spec_extra):
     assert len(set(expect)) > 2  # the schedule does change the rate
 
 
-@pytest.mark.parametrize("sched", [
-    {"name": "onecycle", "max_lr": 0.2, "total_steps": 18},
-    {"name": "cyclic", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4},
-])
+@pytest.mark.parametrize(
+    "sched",
+    [
+        {"name": "onecycle", "max_lr": 0.2, "total_steps": 18},
+        {"name": "cyclic", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4},
+    ],
+)
 def test_per_step_schedule_is_recorded_per_step(sched):
-    spec, = runs_of(scenario(**SCHED_BASE, optimizer={"name": "sgd", "lr": 0.1}, schedule={**sched, "per": "step"}))
+    (spec,) = runs_of(scenario(**SCHED_BASE, optimizer={"name": "sgd", "lr": 0.1}, schedule={**sched, "per": "step"}))
     st, m, rows = train_spec(spec)
     expect = SCH.lr_array(sched, 18)  # 6 epochs x 3 steps
     np.testing.assert_array_equal(rows.get("step_lr"), expect)
@@ -638,9 +768,15 @@ def test_the_kernel_uses_the_scheduled_rates():
     """Full-batch SGD on linear regression: each epoch's update is -lr_e * grad, so the
     scheduled rate really reaches the kernel (not only the record)."""
     sched = {"name": "step", "step_size": 1, "gamma": 0.5}
-    spec, = runs_of(scenario(seed=2, **{**LINEAR, "data": {**LINEAR["data"], "n_samples": 100}},
-                             optimizer={"name": "sgd", "lr": 0.4}, schedule=sched,
-                             training={"epochs": 4, "batch_size": "full"}))
+    (spec,) = runs_of(
+        scenario(
+            seed=2,
+            **{**LINEAR, "data": {**LINEAR["data"], "n_samples": 100}},
+            optimizer={"name": "sgd", "lr": 0.4},
+            schedule=sched,
+            training={"epochs": 4, "batch_size": "full"},
+        )
+    )
     st, m, rows = train_spec(spec)
     x, y, _ = st.splits["train"]
     lrs = SCH.lr_array({**sched, "lr": 0.4}, 4)
@@ -661,7 +797,7 @@ def test_the_kernel_uses_the_scheduled_rates():
 
 
 def test_absurd_learning_rate_raises_training_diverged():
-    spec, = runs_of(scenario(**LINEAR, optimizer={"name": "sgd", "lr": 1e6}, training={"epochs": 3}))
+    (spec,) = runs_of(scenario(**LINEAR, optimizer={"name": "sgd", "lr": 1e6}, training={"epochs": 3}))
     st = F.setup(spec.config, spec.seed_sequence())
     with pytest.raises(F.TrainingDiverged, match=r"training diverged: .* at epoch 1\b"):
         F.train(spec.config, st, seed_state(spec.seed_sequence().spawn(4)[3]))
@@ -670,16 +806,17 @@ def test_absurd_learning_rate_raises_training_diverged():
 def test_weights_overflowing_in_the_last_step_raise_training_diverged():
     # one full-batch step at lr 1e38 from zero weights: the loss before it is finite
     # (~25), the step sends the float32 weights past 3.4e38 to inf
-    spec, = runs_of(scenario(**LINEAR, optimizer={"name": "sgd", "lr": 1e38},
-                             training={"epochs": 1, "batch_size": "full"}))
+    (spec,) = runs_of(
+        scenario(**LINEAR, optimizer={"name": "sgd", "lr": 1e38}, training={"epochs": 1, "batch_size": "full"})
+    )
     st = F.setup(spec.config, spec.seed_sequence())
     with pytest.raises(F.TrainingDiverged, match=r"the weights became non-finite at epoch 1$"):
         F.train(spec.config, st, seed_state(spec.seed_sequence().spawn(4)[3]))
 
 
 def test_diverged_run_is_stored_as_failed_and_others_complete(tmp_path):
-    bad, = runs_of(scenario(**LINEAR, optimizer={"name": "sgd", "lr": 1e6}, training={"epochs": 3}))
-    good, = runs_of(scenario(**LINEAR, optimizer={"name": "sgd", "lr": 0.05}, training={"epochs": 2}))
+    (bad,) = runs_of(scenario(**LINEAR, optimizer={"name": "sgd", "lr": 1e6}, training={"epochs": 3}))
+    (good,) = runs_of(scenario(**LINEAR, optimizer={"name": "sgd", "lr": 0.05}, training={"epochs": 2}))
     path = tmp_path / "s.zarr"
     S.open_store(path, create=True)
     r_bad = api.execute_run(str(path), bad)
@@ -702,10 +839,15 @@ def test_dropout_inverted_and_classic_scale_evaluation_outputs():
     p = 0.3
     cfgs = {}
     for mode in ("inverted", "classic"):
-        spec, = runs_of(scenario(data={"source": "blobs", "n_samples": 50, "n_classes": 3},
-                                 network={"kind": "mlp", "hidden": [6], "activation": "tanh"},
-                                 regularization={"dropout": p, "dropout_mode": mode}))
+        (spec,) = runs_of(
+            scenario(
+                data={"source": "blobs", "n_samples": 50, "n_classes": 3},
+                network={"kind": "mlp", "hidden": [6], "activation": "tanh"},
+                regularization={"dropout": p, "dropout_mode": mode},
+            )
+        )
         cfgs[mode] = spec.config
+
     def seed():  # setup spawns children, which advances a SeedSequence: a fresh one each time
         return np.random.SeedSequence(12)
 
@@ -725,8 +867,9 @@ def test_dropout_inverted_and_classic_scale_evaluation_outputs():
     np.testing.assert_allclose(r_cls["act_mean"], (1 - p) * r_inv["act_mean"], rtol=1e-6)
     np.testing.assert_allclose(r_cls["act_std"], (1 - p) * r_inv["act_std"], rtol=1e-5)
     # inverted evaluation is the network without dropout, bit for bit
-    none = F.setup({**cfgs["inverted"], "regularization": {**cfgs["inverted"]["regularization"], "dropout": 0.0}},
-                   seed())
+    none = F.setup(
+        {**cfgs["inverted"], "regularization": {**cfgs["inverted"]["regularization"], "dropout": 0.0}}, seed()
+    )
     e_none = F.Evaluator(none, x, y, lab, 16)
     e_none(none.params)
     np.testing.assert_array_equal(e_none.out, e_inv.out)
@@ -739,17 +882,23 @@ def numpy_forward32(params, sizes, X):
     for l, (W, b) in enumerate(unpack(params, sizes)):
         z = np.repeat(b[None, :], len(a), axis=0).astype(np.float32)
         for k in range(W.shape[0]):
-            z += a[:, k:k + 1] * W[k]
+            z += a[:, k : k + 1] * W[k]
         a = np.maximum(z, np.float32(0)) if l < len(sizes) - 2 else z
         acts.append(a)
     return acts[:-1]
 
 
 def test_dead_relu_fraction_and_activation_stats_match_numpy():
-    spec, = runs_of(scenario(seed=4, data={"source": "blobs", "n_samples": 90, "n_classes": 3, "n_features": 4},
-                             network={"kind": "mlp", "hidden": [12, 7], "activation": "relu"},
-                             init={"weights": "glorot_uniform", "bias": -0.6},
-                             optimizer={"name": "sgd", "lr": 0.05}, training={"epochs": 3, "batch_size": 8}))
+    (spec,) = runs_of(
+        scenario(
+            seed=4,
+            data={"source": "blobs", "n_samples": 90, "n_classes": 3, "n_features": 4},
+            network={"kind": "mlp", "hidden": [12, 7], "activation": "relu"},
+            init={"weights": "glorot_uniform", "bias": -0.6},
+            optimizer={"name": "sgd", "lr": 0.05},
+            training={"epochs": 3, "batch_size": 8},
+        )
+    )
     st, m, rows = train_spec(spec)
     x = st.splits["train"][0]
     dead_rec, mean_rec, std_rec = rows.get("dead_fraction"), rows.get("act_mean"), rows.get("act_std")
@@ -796,7 +945,7 @@ def validation_lines(tmp_path, body, files=None):
     assert len(info.value.lines) == 1, info.value.lines
     line = info.value.lines[0]
     assert line.startswith(f"{path}: ") and "\n" not in line
-    return line[len(f"{path}: "):]
+    return line[len(f"{path}: ") :]
 
 
 def _nan_npz(path):
@@ -819,30 +968,84 @@ def _one_column_csv(path):
 
 # (id, scenario body, data files, key path that must be named, essential words)
 VALIDATION = [
-    ("negative-lr", '[data]\nsource = "xor"\n[optimizer]\nname = "sgd"\nlr = -0.1\n', None,
-     "optimizer.lr", ["greater than 0", "-0.1"]),
-    ("dropout-1", '[data]\nsource = "xor"\n[network]\nhidden = [4]\n[regularization]\ndropout = 1.0\n', None,
-     "regularization.dropout", ["must be in [0, 1)", "1.0"]),
-    ("unknown-optimizer", '[data]\nsource = "xor"\n[optimizer]\nname = "adma"\nlr = 0.1\n', None,
-     "optimizer.name", ["unknown 'adma'", "did you mean 'adam'"]),
-    ("unknown-optimizer-param", '[data]\nsource = "xor"\n[optimizer]\nname = "sgd"\nlr = 0.1\nmomentun = 0.9\n',
-     None, "optimizer.momentun", ["unknown key", "did you mean 'momentum'"]),
-    ("dropout-list-length", '[data]\nsource = "xor"\n[network]\nhidden = [4, 4]\n[regularization]\n'
-     'dropout = [0.1]\n', None, "regularization.dropout", ["1 values", "2 hidden layers"]),
-    ("classification-loss-on-regression", '[data]\nsource = "linear"\n[network]\nhidden = [3]\n'
-     'loss = "cross_entropy"\n', None, "network.loss", ["cross_entropy", "regression", "mse"]),
-    ("mse-on-classification", '[data]\nsource = "xor"\n[network]\nhidden = [3]\nloss = "mse"\n', None,
-     "network.loss", ["mse", "regression data"]),
-    ("missing-file", '[data]\nsource = "file"\npath = "nope.npz"\n', None,
-     "data.path", ["nope.npz", "no such data file"]),
-    ("nan-npz", '[data]\nsource = "file"\npath = "nan.npz"\n', {"nan.npz": _nan_npz},
-     "data.path", ["nan.npz", "NaN"]),
-    ("npz-x-y-lengths", '[data]\nsource = "file"\npath = "mis.npz"\n', {"mis.npz": _mismatched_npz},
-     "data.path", ["mis.npz", "(20, 3)", "19 targets"]),
-    ("csv-one-column", '[data]\nsource = "file"\npath = "one.csv"\n', {"one.csv": _one_column_csv},
-     "data.path", ["one.csv", "more than 1 column"]),
-    ("early-stopping-without-validation", '[data]\nsource = "xor"\n[early_stopping]\npatience = 3\n', None,
-     "early_stopping", ["validation", "data.validation"]),
+    (
+        "negative-lr",
+        '[data]\nsource = "xor"\n[optimizer]\nname = "sgd"\nlr = -0.1\n',
+        None,
+        "optimizer.lr",
+        ["greater than 0", "-0.1"],
+    ),
+    (
+        "dropout-1",
+        '[data]\nsource = "xor"\n[network]\nhidden = [4]\n[regularization]\ndropout = 1.0\n',
+        None,
+        "regularization.dropout",
+        ["must be in [0, 1)", "1.0"],
+    ),
+    (
+        "unknown-optimizer",
+        '[data]\nsource = "xor"\n[optimizer]\nname = "adma"\nlr = 0.1\n',
+        None,
+        "optimizer.name",
+        ["unknown 'adma'", "did you mean 'adam'"],
+    ),
+    (
+        "unknown-optimizer-param",
+        '[data]\nsource = "xor"\n[optimizer]\nname = "sgd"\nlr = 0.1\nmomentun = 0.9\n',
+        None,
+        "optimizer.momentun",
+        ["unknown key", "did you mean 'momentum'"],
+    ),
+    (
+        "dropout-list-length",
+        '[data]\nsource = "xor"\n[network]\nhidden = [4, 4]\n[regularization]\ndropout = [0.1]\n',
+        None,
+        "regularization.dropout",
+        ["1 values", "2 hidden layers"],
+    ),
+    (
+        "classification-loss-on-regression",
+        '[data]\nsource = "linear"\n[network]\nhidden = [3]\nloss = "cross_entropy"\n',
+        None,
+        "network.loss",
+        ["cross_entropy", "regression", "mse"],
+    ),
+    (
+        "mse-on-classification",
+        '[data]\nsource = "xor"\n[network]\nhidden = [3]\nloss = "mse"\n',
+        None,
+        "network.loss",
+        ["mse", "regression data"],
+    ),
+    (
+        "missing-file",
+        '[data]\nsource = "file"\npath = "nope.npz"\n',
+        None,
+        "data.path",
+        ["nope.npz", "no such data file"],
+    ),
+    ("nan-npz", '[data]\nsource = "file"\npath = "nan.npz"\n', {"nan.npz": _nan_npz}, "data.path", ["nan.npz", "NaN"]),
+    (
+        "npz-x-y-lengths",
+        '[data]\nsource = "file"\npath = "mis.npz"\n',
+        {"mis.npz": _mismatched_npz},
+        "data.path",
+        ["mis.npz", "(20, 3)", "19 targets"],
+    ),
+    (
+        "csv-one-column",
+        '[data]\nsource = "file"\npath = "one.csv"\n',
+        {"one.csv": _one_column_csv},
+        "data.path",
+        ["one.csv", "more than 1 column"],
+    ),
+    (
+        "early-stopping-without-validation",
+        '[data]\nsource = "xor"\n[early_stopping]\npatience = 3\n',
+        None,
+        "early_stopping",
+        ["validation", "data.validation"],
+    ),
 ]
 
 
@@ -881,8 +1084,9 @@ def test_valid_file_data_passes_validation(tmp_path):
     table = np.c_[rng.normal(size=(30, 2)), np.arange(30) % 2]
     np.savetxt(tmp_path / "ok.csv", table, delimiter=",", header="a,b,label", comments="")
     path = tmp_path / "s.toml"
-    path.write_text(HEAD + '[data]\nsource = "file"\npath = "ok.csv"\n[network]\nhidden = [3]\n'
-                    '[training]\nbatch_size = 8\n')
+    path.write_text(
+        HEAD + '[data]\nsource = "file"\npath = "ok.csv"\n[network]\nhidden = [3]\n[training]\nbatch_size = 8\n'
+    )
     sc = api.validate(path)
     st = F.setup(sc.runs[0].config, sc.runs[0].seed_sequence(), sc.runs[0].base_dir)
     assert st.task == "classification" and st.sizes == [2, 3, 2] and len(st.splits["train"][0]) == 24
@@ -929,12 +1133,24 @@ grid = { "regularization.dropout_mode" = ["inverted", "classic"] }
 """
 
 DIMS = {
-    "epoch": ("epoch",), "lr": ("epoch",), "batch_loss": ("epoch",), "train_loss": ("epoch",),
-    "train_metric": ("epoch",), "val_loss": ("epoch",), "val_metric": ("epoch",),
-    "weight_norm": ("epoch", "layer"), "grad_norm": ("epoch", "layer"), "update_ratio": ("epoch", "layer"),
-    "act_mean": ("epoch", "hidden"), "act_std": ("epoch", "hidden"), "dead_fraction": ("epoch", "hidden"),
-    "step": ("step",), "step_loss": ("step",), "step_lr": ("step",),
-    "layer_sizes": ("size",), "snapshot": ("snapshot",),
+    "epoch": ("epoch",),
+    "lr": ("epoch",),
+    "batch_loss": ("epoch",),
+    "train_loss": ("epoch",),
+    "train_metric": ("epoch",),
+    "val_loss": ("epoch",),
+    "val_metric": ("epoch",),
+    "weight_norm": ("epoch", "layer"),
+    "grad_norm": ("epoch", "layer"),
+    "update_ratio": ("epoch", "layer"),
+    "act_mean": ("epoch", "hidden"),
+    "act_std": ("epoch", "hidden"),
+    "dead_fraction": ("epoch", "hidden"),
+    "step": ("step",),
+    "step_loss": ("step",),
+    "step_lr": ("step",),
+    "layer_sizes": ("size",),
+    "snapshot": ("snapshot",),
     **{f"{p}weight_{l}": (f"unit_{l}", f"unit_{l + 1}") for p in ("", "initial_", "last_") for l in range(3)},
     **{f"{p}bias_{l}": (f"unit_{l + 1}",) for p in ("", "initial_", "last_") for l in range(3)},
     **{f"snapshot_weight_{l}": ("snapshot", f"unit_{l}", f"unit_{l + 1}") for l in range(3)},
@@ -1008,9 +1224,15 @@ def test_end_to_end_rerun_skips_and_two_workers_are_bit_identical(e2e):
 
 def test_batch_larger_than_training_set_is_one_full_batch():
     # as PyTorch's DataLoader: a batch_size above the training set gives one batch of all rows
-    base = {"name": "b", "model": "feedforward", "seed": 3, "data": {"source": "xor"},
-            "network": {"hidden": [4], "activation": "tanh"}, "optimizer": {"name": "sgd", "lr": 0.5},
-            "training": {"epochs": 5}}
+    base = {
+        "name": "b",
+        "model": "feedforward",
+        "seed": 3,
+        "data": {"source": "xor"},
+        "network": {"hidden": [4], "activation": "tanh"},
+        "optimizer": {"name": "sgd", "lr": 0.5},
+        "training": {"epochs": 5},
+    }
     for b in (32, "full"):
         spec = parse_scenario({**base, "training": {"epochs": 5, "batch_size": b}}).runs[0]
         st = F.setup(spec.config, spec.seed_sequence())

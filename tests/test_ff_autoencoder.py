@@ -24,8 +24,8 @@ BLOBS = {"source": "blobs", "n_samples": 120, "n_classes": 3, "n_features": 6}
 
 
 def test_layers_mirror_the_encoder_and_targets_are_the_inputs():
-    a, = runs_of(scenario(data=BLOBS, network={"kind": "autoencoder", "hidden": [5, 3]}))
-    b, = runs_of(scenario(data=BLOBS, network={"kind": "autoencoder", "hidden": [5], "bottleneck": 3}))
+    (a,) = runs_of(scenario(data=BLOBS, network={"kind": "autoencoder", "hidden": [5, 3]}))
+    (b,) = runs_of(scenario(data=BLOBS, network={"kind": "autoencoder", "hidden": [5], "bottleneck": 3}))
     for spec in (a, b):
         st = F.setup(spec.config, spec.seed_sequence())
         assert st.sizes == [6, 5, 3, 5, 6] and st.code_layer == 1
@@ -41,7 +41,7 @@ def numpy_forward(params, st, x):
     a, hidden = x.astype(np.float64), []
     p = params.astype(np.float64)
     for l, (n_in, n_out, w, b, _) in enumerate(st.layout):
-        z = a @ p[w:w + n_in * n_out].reshape(n_in, n_out) + p[b:b + n_out]
+        z = a @ p[w : w + n_in * n_out].reshape(n_in, n_out) + p[b : b + n_out]
         if l == len(st.layout) - 1:
             return z, hidden
         a = np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
@@ -51,8 +51,9 @@ def numpy_forward(params, st, x):
 @pytest.mark.parametrize("loss", ["mse", "bce_with_logits"])
 def test_reconstruction_r2_against_numpy(loss):
     data = {"source": "digits", "standardize": loss == "mse", "scale": 1 / 16, "validation": 0.1}
-    spec, = runs_of(scenario(data=data, network={"kind": "autoencoder", "hidden": [12, 4], "activation": "elu",
-                                                 "loss": loss}))
+    (spec,) = runs_of(
+        scenario(data=data, network={"kind": "autoencoder", "hidden": [12, 4], "activation": "elu", "loss": loss})
+    )
     st = F.setup(spec.config, spec.seed_sequence())
     x, y, lab = st.splits["validation"]
     ev = F.Evaluator(st, x, y, lab, 64)
@@ -93,7 +94,7 @@ lr = 0.01
 epochs = 150
 batch_size = 30
 """)
-        spec, = api.validate(path).runs
+        (spec,) = api.validate(path).runs
         st = F.setup(spec.config, spec.seed_sequence(), spec.base_dir)
         results[k] = F.train(spec.config, st, st.rng_state)["train_metric"]
         xt = st.splits["train"][0].astype(np.float64)
@@ -107,9 +108,14 @@ batch_size = 30
 
 
 def test_run_stores_codes_labels_and_encoder_parts(tmp_path):
-    spec, = runs_of(scenario(data={"source": "digits", "validation": 0.2},
-                             network={"kind": "autoencoder", "hidden": [16], "bottleneck": 4, "activation": "elu"},
-                             optimizer={"name": "adam", "lr": 0.003}, training={"epochs": 3, "batch_size": 64}))
+    (spec,) = runs_of(
+        scenario(
+            data={"source": "digits", "validation": 0.2},
+            network={"kind": "autoencoder", "hidden": [16], "bottleneck": 4, "activation": "elu"},
+            optimizer={"name": "adam", "lr": 0.003},
+            training={"epochs": 3, "batch_size": 64},
+        )
+    )
     path = tmp_path / "ae.zarr"
     S.open_store(path, create=True)
     result = api.execute_run(str(path), spec)
@@ -129,20 +135,47 @@ def test_run_stores_codes_labels_and_encoder_parts(tmp_path):
     np.testing.assert_allclose(arrays["val_code"], hidden[1], rtol=1e-4, atol=1e-5)  # float32 vs float64
 
 
-@pytest.mark.parametrize("body,key,words", [
-    ('[data]\nsource = "iris"\n[network]\nkind = "autoencoder"\nhidden = [3]\nloss = "cross_entropy"\n',
-     "network.loss", ["'mse' or 'bce_with_logits'"]),
-    ('[data]\nsource = "iris"\n[network]\nkind = "autoencoder"\nhidden = [3]\nloss = "bce_with_logits"\n',
-     "network.loss", ["data.standardize = false"]),
-    ('[data]\nsource = "iris"\nstandardize = false\n[network]\nkind = "autoencoder"\nhidden = [3]\n'
-     'loss = "bce_with_logits"\n', "network.loss", ["[0, 1]", "data.scale"]),
-    ('[data]\nsource = "iris"\n[network]\nkind = "autoencoder"\n', "network.hidden", ["bottleneck"]),
-    ('[data]\nsource = "iris"\n[network]\nhidden = [3]\nbottleneck = 2\n', "network.bottleneck",
-     ["only an autoencoder"]),
-    ('[data]\nsource = "iris"\n[network]\nkind = "autoencoder"\nhidden = [3, 2]\n[regularization]\n'
-     'dropout = [0.1, 0.1]\n', "regularization.dropout", ["2 values for 3 hidden layers"]),
-], ids=["classification-loss", "bce-standardized", "bce-out-of-range", "no-encoder", "bottleneck-on-mlp",
-        "per-layer-list"])
+@pytest.mark.parametrize(
+    "body,key,words",
+    [
+        (
+            '[data]\nsource = "iris"\n[network]\nkind = "autoencoder"\nhidden = [3]\nloss = "cross_entropy"\n',
+            "network.loss",
+            ["'mse' or 'bce_with_logits'"],
+        ),
+        (
+            '[data]\nsource = "iris"\n[network]\nkind = "autoencoder"\nhidden = [3]\nloss = "bce_with_logits"\n',
+            "network.loss",
+            ["data.standardize = false"],
+        ),
+        (
+            '[data]\nsource = "iris"\nstandardize = false\n[network]\nkind = "autoencoder"\nhidden = [3]\n'
+            'loss = "bce_with_logits"\n',
+            "network.loss",
+            ["[0, 1]", "data.scale"],
+        ),
+        ('[data]\nsource = "iris"\n[network]\nkind = "autoencoder"\n', "network.hidden", ["bottleneck"]),
+        (
+            '[data]\nsource = "iris"\n[network]\nhidden = [3]\nbottleneck = 2\n',
+            "network.bottleneck",
+            ["only an autoencoder"],
+        ),
+        (
+            '[data]\nsource = "iris"\n[network]\nkind = "autoencoder"\nhidden = [3, 2]\n[regularization]\n'
+            "dropout = [0.1, 0.1]\n",
+            "regularization.dropout",
+            ["2 values for 3 hidden layers"],
+        ),
+    ],
+    ids=[
+        "classification-loss",
+        "bce-standardized",
+        "bce-out-of-range",
+        "no-encoder",
+        "bottleneck-on-mlp",
+        "per-layer-list",
+    ],
+)
 def test_autoencoder_validation(tmp_path, body, key, words):
     msg = validation_lines(tmp_path, body)
     assert msg.startswith(key + ": "), msg

@@ -20,7 +20,9 @@ from dynet.scenario import parse_scenario
 # batch norm's running statistics, reduce-on-plateau's counters, early stopping's best
 # epoch (restored at the end), weight snapshots and per-step rows
 DOC = {
-    "name": "ckpt", "model": "feedforward", "seed": 11,
+    "name": "ckpt",
+    "model": "feedforward",
+    "seed": 11,
     "data": {"source": "moons", "n_samples": 240, "noise": 0.25, "validation": 0.25, "test": 0.0},
     "network": {"kind": "mlp", "hidden": [16, 16], "activation": "relu"},
     "optimizer": {"name": "adam", "lr": 0.02},
@@ -56,15 +58,16 @@ def _everything(path, run_id):
 
 
 def test_a_killed_run_resumes_from_its_checkpoint_bit_identical(tmp_path, monkeypatch):
-    spec, = parse_scenario(DOC, "<test>").runs
+    (spec,) = parse_scenario(DOC, "<test>").runs
     whole = tmp_path / "whole.zarr"
     S.open_store(whole, create=True)
     assert api.execute_run(str(whole), spec)["status"] == S.COMPLETE
 
     broken = tmp_path / "broken.zarr"
     S.open_store(broken, create=True)
-    proc = subprocess.run([sys.executable, "-c", KILL, json.dumps(DOC), str(broken), "8"], capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL, json.dumps(DOC), str(broken), "8"], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == -9, proc.stderr
     attrs = S.run_attrs(S.open_store(broken), spec.run_id)
     assert attrs["status"] == S.RUNNING and attrs["checkpoint"]["state"]["epoch"] == 6
@@ -93,7 +96,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_bit_identical(tmp_path, monkey
 
 def test_checkpoints_by_time_do_not_change_the_run(tmp_path, monkeypatch):
     doc = {**DOC, "record": {"checkpoint_every": 0, "checkpoint_seconds": 1e-9}}  # one after every epoch
-    spec, = parse_scenario(doc, "<test>").runs
+    (spec,) = parse_scenario(doc, "<test>").runs
     paths = [tmp_path / "a.zarr", tmp_path / "b.zarr"]
     saved = []
     real_save = S.RunRecord.save_checkpoint
@@ -113,12 +116,19 @@ def test_checkpoints_by_time_do_not_change_the_run(tmp_path, monkeypatch):
 
 def test_a_deep_belief_network_stopped_in_fine_tuning_resumes_bit_identical(tmp_path, monkeypatch):
     # pretraining is recomputed from the seed, fine-tuning continues from the checkpoint
-    doc = {"name": "dbn-ckpt", "model": "dbn", "seed": 11,
-           "data": {"source": "digits", "validation": 0.3, "test": 0.5}, "network": {"hidden": [16, 8]},
-           "pretraining": {"epochs": 2, "lr": 0.05}, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
-           "training": {"epochs": 5, "batch_size": 32}, "regularization": {"dropout": 0.1},
-           "record": {"checkpoint_every": 2}}
-    spec, = parse_scenario(doc, "<test>").runs
+    doc = {
+        "name": "dbn-ckpt",
+        "model": "dbn",
+        "seed": 11,
+        "data": {"source": "digits", "validation": 0.3, "test": 0.5},
+        "network": {"hidden": [16, 8]},
+        "pretraining": {"epochs": 2, "lr": 0.05},
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+        "training": {"epochs": 5, "batch_size": 32},
+        "regularization": {"dropout": 0.1},
+        "record": {"checkpoint_every": 2},
+    }
+    (spec,) = parse_scenario(doc, "<test>").runs
     paths = [tmp_path / "whole.zarr", tmp_path / "broken.zarr"]
     for path in paths:
         S.open_store(path, create=True)

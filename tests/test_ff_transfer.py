@@ -72,8 +72,10 @@ n_features = 5
 """
 
 NET = '[network]\nhidden = [6, 3]\nactivation = "tanh"\n[regularization]\nbatch_norm = [true, false]\n'
-TRANSFER = ('[init.transfer]\nstore = "src.zarr"\nscenario = "src"\npoint = { "network.activation" = "tanh" }\n'
-            'layers = [0, 1]\n')
+TRANSFER = (
+    '[init.transfer]\nstore = "src.zarr"\nscenario = "src"\npoint = { "network.activation" = "tanh" }\n'
+    "layers = [0, 1]\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +103,12 @@ def source_arrays(store, run_id):
 
 def layer(params, st, l):
     n_in, n_out, w, b, _ = (int(v) for v in st.layout[l])
-    return params[w:w + n_in * n_out].reshape(n_in, n_out), params[b:b + n_out]
+    return params[w : w + n_in * n_out].reshape(n_in, n_out), params[b : b + n_out]
 
 
 def test_transferred_layers_equal_the_source_exactly(source):
     d, store, by_act = source
-    spec, = api.validate(destination(d, NET + TRANSFER)).runs
+    (spec,) = api.validate(destination(d, NET + TRANSFER)).runs
     st = F.setup(spec.config, spec.seed_sequence(), spec.base_dir)
     src = source_arrays(store, by_act["tanh"])
     for l in (0, 1):
@@ -114,8 +116,8 @@ def test_transferred_layers_equal_the_source_exactly(source):
         np.testing.assert_array_equal(W, src[f"weight_{l}"])
         np.testing.assert_array_equal(b, src[f"bias_{l}"])
     g = st.bn[0, 0]
-    np.testing.assert_array_equal(st.params[g:g + 6], src["bn_gamma_0"])
-    np.testing.assert_array_equal(st.params[g + 6:g + 12], src["bn_beta_0"])
+    np.testing.assert_array_equal(st.params[g : g + 6], src["bn_gamma_0"])
+    np.testing.assert_array_equal(st.params[g + 6 : g + 12], src["bn_beta_0"])
     np.testing.assert_array_equal(st.bn_mean, src["bn_running_mean_0"])
     np.testing.assert_array_equal(st.bn_var, src["bn_running_var_0"])
     assert not np.array_equal(src["bn_gamma_0"], np.ones(6))  # the source trained them
@@ -126,7 +128,7 @@ def test_transferred_layers_equal_the_source_exactly(source):
 
 
 def trained(d, body, name):
-    spec, = api.validate(destination(d, body, name)).runs
+    (spec,) = api.validate(destination(d, body, name)).runs
     st = F.setup(spec.config, spec.seed_sequence(), spec.base_dir)
     before = st.params.copy()
     rows = []
@@ -136,11 +138,16 @@ def trained(d, body, name):
 
 def test_frozen_layers_are_bit_identical_after_training_and_the_others_change(source):
     d, _, _ = source
-    body = NET + TRANSFER + ('[optimizer]\nname = "adamw"\nlr = 0.05\nweight_decay = 0.1\n'
-                             '[training]\nepochs = 3\nbatch_size = 16\nfreeze = [0, 1]\nclip_norm = 0.5\n') \
-        .replace("[regularization]\n", "[regularization]\nl2 = 0.01\n")
+    body = (
+        NET
+        + TRANSFER
+        + (
+            '[optimizer]\nname = "adamw"\nlr = 0.05\nweight_decay = 0.1\n'
+            "[training]\nepochs = 3\nbatch_size = 16\nfreeze = [0, 1]\nclip_norm = 0.5\n"
+        ).replace("[regularization]\n", "[regularization]\nl2 = 0.01\n")
+    )
     st, before, rows = trained(d, body, "frozen.toml")
-    np.testing.assert_array_equal(st.params[:st.layout[2, 2]], before[:st.layout[2, 2]])  # W0 b0 W1 b1
+    np.testing.assert_array_equal(st.params[: st.layout[2, 2]], before[: st.layout[2, 2]])  # W0 b0 W1 b1
     g = st.bn[0, 0]
     np.testing.assert_array_equal(st.params[g:], before[g:])  # gamma and beta of layer 0
     assert (layer(st.params, st, 2)[0] != layer(before, st, 2)[0]).all()
@@ -149,13 +156,13 @@ def test_frozen_layers_are_bit_identical_after_training_and_the_others_change(so
     ratio = np.concatenate([r["update_ratio"] for r in rows[1:]])
     assert (ratio[:, :2] == 0).all()
     # running statistics follow the batches, as in PyTorch's training mode
-    spec, = api.validate(d / "frozen.toml").runs
+    (spec,) = api.validate(d / "frozen.toml").runs
     assert not np.array_equal(st.bn_mean, F.setup(spec.config, spec.seed_sequence(), spec.base_dir).bn_mean)
 
 
 def test_a_frozen_middle_layer_still_passes_gradients_down(source):
     d, _, _ = source
-    st, before, rows = trained(d, NET + '[training]\nepochs = 2\nbatch_size = 16\nfreeze = [1]\n', "middle.toml")
+    st, before, rows = trained(d, NET + "[training]\nepochs = 2\nbatch_size = 16\nfreeze = [1]\n", "middle.toml")
     np.testing.assert_array_equal(layer(st.params, st, 1)[0], layer(before, st, 1)[0])
     np.testing.assert_array_equal(layer(st.params, st, 1)[1], layer(before, st, 1)[1])
     for l in (0, 2):
@@ -166,9 +173,9 @@ def test_a_frozen_middle_layer_still_passes_gradients_down(source):
 
 def test_run_records_the_source_and_reads_its_own_store_by_default(source):
     d, store, by_act = source
-    body = NET + TRANSFER.replace('store = "src.zarr"\n', "") + '[training]\nepochs = 1\nfreeze = [0]\n'
+    body = NET + TRANSFER.replace('store = "src.zarr"\n', "") + "[training]\nepochs = 1\nfreeze = [0]\n"
     path = destination(d, body, "own.toml")
-    spec, = api.validate(path).runs  # no store named and none given: not checked here
+    (spec,) = api.validate(path).runs  # no store named and none given: not checked here
     api.validate(path, store)  # the store the runs will write to holds the source
     result = api.execute_run(str(store), spec)
     assert result["status"] == "complete", result["error"]
@@ -186,8 +193,10 @@ def test_run_records_the_source_and_reads_its_own_store_by_default(source):
     S.open_store(other, create=True)
     failed = api.execute_run(str(other), spec)
     assert failed["status"] == "failed"
-    reason = f"init.transfer.scenario: no run of scenario 'src' (replicate 0, point {{'network.activation': " \
-             f"'tanh'}}) in {other}"
+    reason = (
+        f"init.transfer.scenario: no run of scenario 'src' (replicate 0, point {{'network.activation': "
+        f"'tanh'}}) in {other}"
+    )
     assert failed["error"] == f"TransferError: {reason}"
     # ... which `dynet run` (api.run_scenario validates against its store) reports before running anything
     with pytest.raises(ScenarioError) as info:
@@ -196,28 +205,57 @@ def test_run_records_the_source_and_reads_its_own_store_by_default(source):
 
 
 def _incomplete(d):
-    S.RunRecord(d / "src.zarr", "ffff000011112222", {"scenario": "half", "model": "feedforward", "replicate": 0,
-                                                     "params": {}})
+    S.RunRecord(
+        d / "src.zarr", "ffff000011112222", {"scenario": "half", "model": "feedforward", "replicate": 0, "params": {}}
+    )
     return '[init.transfer]\nstore = "src.zarr"\nscenario = "half"\nlayers = [0]\n'
 
 
 ERRORS = [
-    ("missing-store", lambda d: TRANSFER.replace("src.zarr", "nope.zarr"), "init.transfer.store",
-     ["nope.zarr", "no dynet store here"]),
-    ("unknown-run", lambda d: '[init.transfer]\nstore = "src.zarr"\nrun = "abc123"\nlayers = [0]\n',
-     "init.transfer.run", ["no run 'abc123'"]),
-    ("unknown-scenario", lambda d: TRANSFER.replace('scenario = "src"', 'scenario = "srx"'),
-     "init.transfer.scenario", ["no run of scenario 'srx'"]),
-    ("ambiguous", lambda d: TRANSFER.replace('point = { "network.activation" = "tanh" }\n', ""),
-     "init.transfer.point", ["2 runs of scenario 'src'", "network.activation"]),
+    (
+        "missing-store",
+        lambda d: TRANSFER.replace("src.zarr", "nope.zarr"),
+        "init.transfer.store",
+        ["nope.zarr", "no dynet store here"],
+    ),
+    (
+        "unknown-run",
+        lambda d: '[init.transfer]\nstore = "src.zarr"\nrun = "abc123"\nlayers = [0]\n',
+        "init.transfer.run",
+        ["no run 'abc123'"],
+    ),
+    (
+        "unknown-scenario",
+        lambda d: TRANSFER.replace('scenario = "src"', 'scenario = "srx"'),
+        "init.transfer.scenario",
+        ["no run of scenario 'srx'"],
+    ),
+    (
+        "ambiguous",
+        lambda d: TRANSFER.replace('point = { "network.activation" = "tanh" }\n', ""),
+        "init.transfer.point",
+        ["2 runs of scenario 'src'", "network.activation"],
+    ),
     ("incomplete", _incomplete, "init.transfer", ["ffff000011112222", "not complete (status running)"]),
-    ("source-layer-missing", lambda d: TRANSFER.replace("layers = [0, 1]", "layers = [5]\ninto = [0]"),
-     "init.transfer.layers", ["has no layer 5"]),
-    ("destination-layer-missing", lambda d: TRANSFER.replace("layers = [0, 1]", "layers = [0]\ninto = [3]"),
-     "init.transfer.into", ["layer 3 does not exist", "layers 0..2"]),
+    (
+        "source-layer-missing",
+        lambda d: TRANSFER.replace("layers = [0, 1]", "layers = [5]\ninto = [0]"),
+        "init.transfer.layers",
+        ["has no layer 5"],
+    ),
+    (
+        "destination-layer-missing",
+        lambda d: TRANSFER.replace("layers = [0, 1]", "layers = [0]\ninto = [3]"),
+        "init.transfer.into",
+        ["layer 3 does not exist", "layers 0..2"],
+    ),
     ("freeze-layer-missing", lambda d: "[training]\nfreeze = [4]\n", "training.freeze", ["layer 4 does not exist"]),
-    ("neither-run-nor-scenario", lambda d: '[init.transfer]\nstore = "src.zarr"\nlayers = [0]\n', "init.transfer",
-     ["'run' or by 'scenario'"]),
+    (
+        "neither-run-nor-scenario",
+        lambda d: '[init.transfer]\nstore = "src.zarr"\nlayers = [0]\n',
+        "init.transfer",
+        ["'run' or by 'scenario'"],
+    ),
 ]
 
 
@@ -227,7 +265,7 @@ def _lines(d, body):
     with pytest.raises(ScenarioError) as info:
         api.validate(path)
     assert len(info.value.lines) == 1, info.value.lines
-    return info.value.lines[0][len(f"{path}: "):]
+    return info.value.lines[0][len(f"{path}: ") :]
 
 
 @pytest.mark.parametrize("make,key,words", [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
@@ -239,12 +277,20 @@ def test_transfer_errors_name_the_key(source, make, key, words):
         assert w in msg, (w, msg)
 
 
-@pytest.mark.parametrize("net,words", [
-    ('[network]\nhidden = [7, 3]\nactivation = "tanh"\n[regularization]\nbatch_norm = [true, false]\n',
-     ["source layer 0", "5 x 6", "destination layer 0 is 5 x 7"]),
-    ('[network]\nhidden = [6, 3]\nactivation = "tanh"\n',
-     ["source layer 0", "has batch norm but destination layer 0 has none"]),
-], ids=["shape", "batch-norm"])
+@pytest.mark.parametrize(
+    "net,words",
+    [
+        (
+            '[network]\nhidden = [7, 3]\nactivation = "tanh"\n[regularization]\nbatch_norm = [true, false]\n',
+            ["source layer 0", "5 x 6", "destination layer 0 is 5 x 7"],
+        ),
+        (
+            '[network]\nhidden = [6, 3]\nactivation = "tanh"\n',
+            ["source layer 0", "has batch norm but destination layer 0 has none"],
+        ),
+    ],
+    ids=["shape", "batch-norm"],
+)
 def test_transfer_that_does_not_fit(source, net, words):
     d, _, _ = source
     msg = _lines(d, net + TRANSFER)
@@ -259,5 +305,5 @@ def test_a_problem_every_sweep_point_shares_is_one_line(source):
     path = destination(d, body, "sweep.toml")
     with pytest.raises(ScenarioError) as info:
         api.validate(path)
-    line, = info.value.lines
+    (line,) = info.value.lines
     assert line.startswith(f"{path}: init.transfer.store: ") and line.endswith("no dynet store here (2 sweep points)")

@@ -26,16 +26,46 @@ from dynet.cli import main
 SEED = 20261202
 PER_SCENARIO = 14  # 23 shipped scenarios -> 322 cases
 
-SIZE_KEYS = {"n_units", "count", "hidden", "n_hidden", "n_hidden1", "n_hidden2", "size", "chains", "epochs",
-             "sweeps", "max_sweeps", "n_samples", "n_features", "batch_size", "replicates", "steps", "visible",
-             "patterns", "bottleneck", "thermalize", "ais_runs", "ais_betas", "replicas", "n_classes", "n_bits",
-             "exact_max", "quench_sweeps", "free_sweeps", "k", "burn_in", "every"}
+SIZE_KEYS = {
+    "n_units",
+    "count",
+    "hidden",
+    "n_hidden",
+    "n_hidden1",
+    "n_hidden2",
+    "size",
+    "chains",
+    "epochs",
+    "sweeps",
+    "max_sweeps",
+    "n_samples",
+    "n_features",
+    "batch_size",
+    "replicates",
+    "steps",
+    "visible",
+    "patterns",
+    "bottleneck",
+    "thermalize",
+    "ais_runs",
+    "ais_betas",
+    "replicas",
+    "n_classes",
+    "n_bits",
+    "exact_max",
+    "quench_sweeps",
+    "free_sweeps",
+    "k",
+    "burn_in",
+    "every",
+}
 HUGE = [65536, 100_000, 1_000_000, 10_000_000, 2**31, 10**9, 2**62]
 OTHER_TYPES = ["text", "", 7, -3, 0.5, True, False, [1, 2], [], {"a": 1}, {}, [[1], [2]], ["x", 1]]
 OUT_OF_RANGE = [-1, 0, -1e9, 1e300, -1e300, 2**63, -(2**63), 2**64, 10**30, 1e-320]
 
 
 # --------------------------------------------------------------------------- a TOML writer
+
 
 def _key(k: str) -> str:
     return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
@@ -83,6 +113,7 @@ def dump_toml(doc: dict) -> str:
 
 # --------------------------------------------------------------------------- mutations
 
+
 def _paths(doc, prefix=()):
     """Every key path of a document, tables included."""
     for k, v in doc.items():
@@ -106,9 +137,9 @@ def _typo(rng, key: str) -> str:
     i = rng.randrange(len(key))
     kind = rng.randrange(3)
     if kind == 0 and len(key) > 1:
-        return key[:i] + key[i + 1:]  # a letter dropped
+        return key[:i] + key[i + 1 :]  # a letter dropped
     if kind == 1 and i + 1 < len(key):
-        return key[:i] + key[i + 1] + key[i] + key[i + 2:]  # two swapped
+        return key[:i] + key[i + 1] + key[i] + key[i + 2 :]  # two swapped
     return key[:i] + rng.choice("aeioustz_") + key[i:]  # one added
 
 
@@ -281,6 +312,7 @@ CASES = cases()
 @contextlib.contextmanager
 def deadline(seconds: int, what: str):
     """Fail (rather than hang) when a case takes longer than a generous limit."""
+
     def expired(signum, frame):
         raise TimeoutError(f"{what}: still running after {seconds} s")
 

@@ -30,11 +30,29 @@ ROUNDOFF = 1e-12
 
 # --------------------------------------------------------------------------- helpers
 
-def make_config(update, temperature=0.0, *, every=1, max_sweeps=12, threshold=0.0, anneal=None,
-                stop=True, state=True, overlaps=True, init=None, rule=None):
+
+def make_config(
+    update,
+    temperature=0.0,
+    *,
+    every=1,
+    max_sweeps=12,
+    threshold=0.0,
+    anneal=None,
+    stop=True,
+    state=True,
+    overlaps=True,
+    init=None,
+    rule=None,
+):
     return {
-        "dynamics": {"max_sweeps": max_sweeps, "temperature": temperature, "anneal": anneal,
-                     "update": update, "stop_at_fixed_point": stop},
+        "dynamics": {
+            "max_sweeps": max_sweeps,
+            "temperature": temperature,
+            "anneal": anneal,
+            "update": update,
+            "stop_at_fixed_point": stop,
+        },
         "record": {"every": every, "state": state, "overlaps": overlaps},
         "network": {"threshold": threshold, "rule": rule},
         "init": init or {"pattern": 0},
@@ -47,10 +65,18 @@ def typed(config, patterns):
     that it computes fields from ``W`` itself."""
     n_pat, n = patterns.shape
     network = {**config["network"], "n_units": n, "rule": config["network"]["rule"] or "pseudoinverse"}
-    return HopfieldScenario.model_validate({
-        "name": "test", "model": "hopfield", "seed": 0, "network": network,
-        "patterns": {"source": "random", "count": n_pat}, "init": {"kind": "flip", **config["init"]},
-        "dynamics": config["dynamics"], "record": config["record"]})
+    return HopfieldScenario.model_validate(
+        {
+            "name": "test",
+            "model": "hopfield",
+            "seed": 0,
+            "network": network,
+            "patterns": {"source": "random", "count": n_pat},
+            "init": {"kind": "flip", **config["init"]},
+            "dynamics": config["dynamics"],
+            "record": config["record"],
+        }
+    )
 
 
 def hebbian_case(n, p, seed):
@@ -96,8 +122,9 @@ def run_simulate(config, patterns, weights, scale, s0, rng_state, block_sweeps=N
         for k, v in cols.items():
             rows.setdefault(k, []).append(np.array(v, copy=True))
 
-    metrics, final = M.simulate(typed(config, patterns), patterns, weights, scale, s0, rng_state, sink=sink,
-                                block_sweeps=block_sweeps)
+    metrics, final = M.simulate(
+        typed(config, patterns), patterns, weights, scale, s0, rng_state, sink=sink, block_sweeps=block_sweeps
+    )
     return metrics, final, {k: np.concatenate(v) for k, v in rows.items()}
 
 
@@ -115,6 +142,7 @@ def assert_same_run(cols, metrics, final, expected, weights, scale, theta):
 
 
 # --------------------------------------------------------------------------- reference self-checks
+
 
 def test_reference_energy_matches_definition():
     patterns, w, scale, s = hebbian_case(30, 3, 0)
@@ -146,8 +174,14 @@ RECORDINGS = {
 def test_simulate_matches_reference(case, order, temperature, recording):
     patterns, weights, scale, s0 = CASES[case]()
     opts = RECORDINGS[recording]
-    config = make_config(order, temperature, every=opts["every"], max_sweeps=14, threshold=opts["threshold"],
-                         rule="hebbian" if is_integer(weights) else None)  # hebbian: fields in pattern space
+    config = make_config(
+        order,
+        temperature,
+        every=opts["every"],
+        max_sweeps=14,
+        threshold=opts["threshold"],
+        rule="hebbian" if is_integer(weights) else None,
+    )  # hebbian: fields in pattern space
     rng_state = seed_state(np.random.SeedSequence(31))
     expected = ref.run(config, patterns, weights, scale, s0, rng_state.copy(), block_sweeps=opts["block_sweeps"])
     metrics, final, cols = run_simulate(config, patterns, weights, scale, s0, rng_state, opts["block_sweeps"])
@@ -165,8 +199,15 @@ def test_simulate_matches_reference(case, order, temperature, recording):
 def test_simulate_matches_reference_annealed(case, order):
     patterns, weights, scale, s0 = CASES[case]()
     anneal = {"schedule": "linear", "t_start": 1.5, "t_end": 0.0, "sweeps": 8}
-    config = make_config(order, 0.0, every=2, max_sweeps=40, threshold=0.03, anneal=anneal,
-                         rule="hebbian" if is_integer(weights) else None)
+    config = make_config(
+        order,
+        0.0,
+        every=2,
+        max_sweeps=40,
+        threshold=0.03,
+        anneal=anneal,
+        rule="hebbian" if is_integer(weights) else None,
+    )
     rng_state = seed_state(np.random.SeedSequence(77))
     expected = ref.run(config, patterns, weights, scale, s0, rng_state.copy(), block_sweeps=6)
     metrics, final, cols = run_simulate(config, patterns, weights, scale, s0, rng_state, block_sweeps=6)
@@ -190,6 +231,7 @@ def test_simulate_without_state_or_overlap_columns():
 
 
 # --------------------------------------------------------------------------- kernels vs reference: single sweeps
+
 
 def _theta(n, seed):
     return np.random.default_rng(seed).uniform(-0.15, 0.15, n)
@@ -304,12 +346,38 @@ def test_run_block_carries_pending_flips_across_calls():
     rows = {"sweep": [], "state": [], "energy": [], "overlap": [], "flips": [], "temperature": []}
     pending = 0
     for first in (0, 2, 4):
-        buf = dict(sweep=np.empty(2, np.int64), state=np.empty((2, n), np.int8), energy=np.empty(2),
-                   overlap=np.empty((2, n_pat)), flips=np.empty(2, np.int64), temperature=np.empty(2))
+        buf = dict(
+            sweep=np.empty(2, np.int64),
+            state=np.empty((2, n), np.int8),
+            energy=np.empty(2),
+            overlap=np.empty((2, n_pat)),
+            flips=np.empty(2, np.int64),
+            temperature=np.empty(2),
+        )
         done, n_rec, stop, pending = K.run_block(
-            weights, False, scale, theta, patterns, s, s_prev, h, temps, K.ASYNC_PERMUTATION, rng_state,
-            first, 2, 3, True, pending, buf["sweep"], buf["state"], buf["energy"], buf["overlap"],
-            buf["flips"], buf["temperature"])
+            weights,
+            False,
+            scale,
+            theta,
+            patterns,
+            s,
+            s_prev,
+            h,
+            temps,
+            K.ASYNC_PERMUTATION,
+            rng_state,
+            first,
+            2,
+            3,
+            True,
+            pending,
+            buf["sweep"],
+            buf["state"],
+            buf["energy"],
+            buf["overlap"],
+            buf["flips"],
+            buf["temperature"],
+        )
         assert done == 2 and stop == K.RUNNING
         assert n_rec == (0 if first == 0 else 1)
         for k in rows:
@@ -324,6 +392,7 @@ def test_run_block_carries_pending_flips_across_calls():
 
 # --------------------------------------------------------------------------- small kernels
 
+
 def test_dense_fields_exact_for_integer_weights():
     rng = np.random.default_rng(5)
     s = M.random_patterns(1, 200, rng)[0]
@@ -337,7 +406,7 @@ def test_dense_fields_exact_for_integer_weights():
     K.dense_fields(w16, ones, h)
     assert np.array_equal(h, w16.astype(np.int64).sum(axis=1).astype(np.float64))
     assert h.max() > np.iinfo(np.int16).max  # the overflow-prone case was exercised
-    big = rng.integers(-2**20, 2**20, (150, 150)).astype(np.int32)
+    big = rng.integers(-(2**20), 2**20, (150, 150)).astype(np.int32)
     for w in (w16, w16.astype(np.int32), big):
         for x in (s, ones, patterns[0]):
             x = x[: w.shape[0]]
@@ -383,10 +452,12 @@ def test_energy_overlaps_is_stable_kernels_match_reference():
 
 # --------------------------------------------------------------------------- energy descent
 
+
 def _exact_energy_int(w, scale, theta, s):
     x = s.astype(np.int64)
     return -Fraction(scale) / 2 * int(x @ (w.astype(np.int64) @ x)) + sum(
-        Fraction(float(t)) * int(v) for t, v in zip(theta, s))
+        Fraction(float(t)) * int(v) for t, v in zip(theta, s)
+    )
 
 
 def _exact_field_int(w, scale, theta, s, i):
@@ -507,8 +578,9 @@ def test_recorded_energy_never_increases(case, order):
     else:
         patterns, w, scale, s0 = gaussian_case(80, 42)
     config = make_config(order, 0.0, max_sweeps=60, threshold=-0.04)
-    metrics, _, cols = run_simulate(config, patterns, w, scale, s0, seed_state(np.random.SeedSequence(43)),
-                                    block_sweeps=3)
+    metrics, _, cols = run_simulate(
+        config, patterns, w, scale, s0, seed_state(np.random.SeedSequence(43)), block_sweeps=3
+    )
     theta = np.full(len(s0), -0.04)
     de = np.diff(cols["energy"])
     moved = cols["flips"][1:] > 0
@@ -519,6 +591,7 @@ def test_recorded_energy_never_increases(case, order):
 
 
 # --------------------------------------------------------------------------- stopping
+
 
 def test_synchronous_antiferromagnet_two_cycle():
     # W = -(J - I): from all +1 every field is -(N-1), so all units flip, then flip back
@@ -559,8 +632,9 @@ def test_synchronous_two_unit_ferromagnet_two_cycle():
 def test_synchronous_fixed_point_is_not_a_two_cycle():
     patterns, w, scale, _ = hebbian_case(80, 3, 50)
     config = make_config("synchronous", 0.0, max_sweeps=10)
-    metrics, final, cols = run_simulate(config, patterns, w, scale, patterns[1].copy(),
-                                        seed_state(np.random.SeedSequence(1)))
+    metrics, final, cols = run_simulate(
+        config, patterns, w, scale, patterns[1].copy(), seed_state(np.random.SeedSequence(1))
+    )
     assert metrics["stop_reason"] == "fixed_point" and metrics["sweeps"] == 1
     assert cols["flips"].tolist() == [0, 0] and np.array_equal(final, patterns[1])
 
@@ -571,8 +645,9 @@ def test_zero_field_leaves_units_unchanged(order):
     n = 10
     s0 = np.array([1, -1, -1, 1, -1, 1, 1, -1, -1, -1], np.int8)
     config = make_config(order, 0.0, max_sweeps=5)
-    metrics, final, cols = run_simulate(config, s0[None, :].copy(), np.zeros((n, n), np.int16), 0.1, s0,
-                                        seed_state(np.random.SeedSequence(0)))
+    metrics, final, cols = run_simulate(
+        config, s0[None, :].copy(), np.zeros((n, n), np.int16), 0.1, s0, seed_state(np.random.SeedSequence(0))
+    )
     assert metrics["stop_reason"] == "fixed_point" and metrics["sweeps"] == 1
     assert cols["flips"].tolist() == [0, 0] and np.array_equal(final, s0)
 
@@ -619,6 +694,7 @@ def test_async_zero_temperature_reaches_stable_fixed_point(case, order):
 
 
 # --------------------------------------------------------------------------- learning rules
+
 
 @pytest.mark.parametrize("n, p", [(10, 1), (40, 7), (100, 33)])
 def test_hebbian_rule(n, p):
@@ -752,16 +828,26 @@ def test_pseudoinverse_degenerate_unit_is_disconnected():
 
 # --------------------------------------------------------------------------- capacity
 
+
 def _recall_config(n, p, update="async-permutation"):
-    return HopfieldScenario.model_validate({
-        "name": "recall", "model": "hopfield", "seed": 0,
-        "network": {"n_units": n, "rule": "hebbian", "threshold": 0.0},
-        "patterns": {"source": "random", "count": p, "bias": 0.0},
-        "init": {"kind": "flip", "pattern": 0, "fraction": 0.1},
-        "dynamics": {"max_sweeps": 100, "temperature": 0.0, "anneal": None, "update": update,
-                     "stop_at_fixed_point": True},
-        "record": {"every": 1, "state": False, "overlaps": True},
-    })
+    return HopfieldScenario.model_validate(
+        {
+            "name": "recall",
+            "model": "hopfield",
+            "seed": 0,
+            "network": {"n_units": n, "rule": "hebbian", "threshold": 0.0},
+            "patterns": {"source": "random", "count": p, "bias": 0.0},
+            "init": {"kind": "flip", "pattern": 0, "fraction": 0.1},
+            "dynamics": {
+                "max_sweeps": 100,
+                "temperature": 0.0,
+                "anneal": None,
+                "update": update,
+                "stop_at_fixed_point": True,
+            },
+            "record": {"every": 1, "state": False, "overlaps": True},
+        }
+    )
 
 
 def _recall(n, p, seed, update="async-permutation"):
@@ -806,13 +892,27 @@ def test_hebbian_overload_fails_to_recall():
 
 # a naive t_start + (t_end - t_start) * 1.0 misses t_end by an ulp for (0.1, 0.01) and (0.3, 0.01),
 # and t_start * (t_end / t_start) ** 1.0 for (3.0, 0.9) and (7.0, 0.03)
-ANNEAL_PAIRS = [(1.0, 0.0), (2.0, 0.5), (0.1, 0.01), (0.3, 0.01), (3.0, 0.1), (5.0, 0.05), (0.7, 0.2),
-                (3.0, 0.9), (7.0, 0.03)]
+ANNEAL_PAIRS = [
+    (1.0, 0.0),
+    (2.0, 0.5),
+    (0.1, 0.01),
+    (0.3, 0.01),
+    (3.0, 0.1),
+    (5.0, 0.05),
+    (0.7, 0.2),
+    (3.0, 0.9),
+    (7.0, 0.03),
+]
 
 
 def _anneal(schedule, t_start, t_end, sweeps, max_sweeps):
-    return HopfieldDynamics.model_validate({"max_sweeps": max_sweeps, "temperature": 0.0, "anneal": {
-        "schedule": schedule, "t_start": t_start, "t_end": t_end, "sweeps": sweeps}})
+    return HopfieldDynamics.model_validate(
+        {
+            "max_sweeps": max_sweeps,
+            "temperature": 0.0,
+            "anneal": {"schedule": schedule, "t_start": t_start, "t_end": t_end, "sweeps": sweeps},
+        }
+    )
 
 
 def test_temperatures_constant():
@@ -837,8 +937,9 @@ def test_temperature_schedules_shape(schedule):
             if schedule == "linear":
                 np.testing.assert_allclose(sched, t_start + (t_end - t_start) * k / (m - 1), rtol=1e-13, atol=1e-15)
             else:
-                np.testing.assert_allclose(np.log(sched), np.log(t_start) + np.log(t_end / t_start) * k / (m - 1),
-                                           rtol=0, atol=1e-13)
+                np.testing.assert_allclose(
+                    np.log(sched), np.log(t_start) + np.log(t_end / t_start) * k / (m - 1), rtol=0, atol=1e-13
+                )
     # default length is max_sweeps
     t = M.temperatures(_anneal("linear", 1.0, 0.0, None, 11))
     assert t[0] == 1.0 and t[-1] == 0.0 and np.all(np.diff(t) < 0)
@@ -872,8 +973,7 @@ def test_initial_state_flip_count(fraction):
     n = 50
     patterns = M.random_patterns(3, n, np.random.default_rng(1))
     for seed in range(3):
-        s = M.initial_state(FlipInit(kind="flip", pattern=2, fraction=fraction), patterns,
-                            np.random.default_rng(seed))
+        s = M.initial_state(FlipInit(kind="flip", pattern=2, fraction=fraction), patterns, np.random.default_rng(seed))
         assert s.dtype == np.int8 and set(np.unique(s)) <= {-1, 1}
         assert int(np.sum(s != patterns[2])) == round(fraction * n)
     before = patterns.copy()
@@ -916,8 +1016,9 @@ def test_initial_state_mask(region, fill):
 def test_initial_state_mask_random_fill_is_random():
     n = 400
     patterns = np.ones((1, n), np.int8)
-    s = M.initial_state(MaskInit(kind="mask", pattern=0, fraction=1.0, region="tail", fill="random"),
-                        patterns, np.random.default_rng(0))
+    s = M.initial_state(
+        MaskInit(kind="mask", pattern=0, fraction=1.0, region="tail", fill="random"), patterns, np.random.default_rng(0)
+    )
     # 400 fair coins: the count of +1 is 200 +- 10 (sd); 6 sd bound
     assert abs(int((s == 1).sum()) - 200) < 60
 
@@ -926,8 +1027,11 @@ def test_initial_state_random_region_masks_exactly_k_distinct_units():
     n = 60
     patterns = -np.ones((1, n), np.int8)
     for fraction in (0.1, 0.5, 0.9):
-        s = M.initial_state(MaskInit(kind="mask", pattern=0, fraction=fraction, region="random",
-                                     fill="positive"), patterns, np.random.default_rng(4))
+        s = M.initial_state(
+            MaskInit(kind="mask", pattern=0, fraction=fraction, region="random", fill="positive"),
+            patterns,
+            np.random.default_rng(4),
+        )
         assert int((s == 1).sum()) == round(fraction * n)
 
 

@@ -17,4 +17,6 @@ def test_run_ids_and_configs_unchanged():
     got = json.loads(json.dumps(H.outcomes()))
     assert got.keys() == expected.keys()
     changed = [k for k in expected if got[k] != expected[k]]
-    assert not changed, f"{len(changed)} documents changed, e.g. {changed[0]}: {expected[changed[0]]} -> {got[changed[0]]}"
+    assert not changed, (
+        f"{len(changed)} documents changed, e.g. {changed[0]}: {expected[changed[0]]} -> {got[changed[0]]}"
+    )

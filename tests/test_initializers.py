@@ -21,9 +21,9 @@ import math
 
 import numpy as np
 import pytest
+from peers import require
 
 from dynet.train import initializers as I
-from peers import require
 
 SHAPE = (400, 500)  # fan_in = 400, fan_out = 500
 N = SHAPE[0] * SHAPE[1]
@@ -35,7 +35,7 @@ def check_uniform(x, lo, hi):
     x = x.astype(np.float64).ravel()
     mean, var = (lo + hi) / 2, (hi - lo) ** 2 / 12
     assert abs(x.mean() - mean) <= Z * math.sqrt(var / N)
-    assert abs(x.var() - var) <= Z * math.sqrt((9 / 5 - 1) * var ** 2 / N)
+    assert abs(x.var() - var) <= Z * math.sqrt((9 / 5 - 1) * var**2 / N)
     assert x.min() >= np.float32(lo) and x.max() <= np.float32(hi)
     delta = 20 * (hi - lo) / N
     assert x.min() <= lo + delta and x.max() >= hi - delta
@@ -43,9 +43,9 @@ def check_uniform(x, lo, hi):
 
 def check_normal(x, mean, std):
     x = x.astype(np.float64).ravel()
-    var = std ** 2
+    var = std**2
     assert abs(x.mean() - mean) <= Z * std / math.sqrt(N)
-    assert abs(x.var() - var) <= Z * math.sqrt(2 * var ** 2 / N)
+    assert abs(x.var() - var) <= Z * math.sqrt(2 * var**2 / N)
     p = math.erfc(math.sqrt(2.0))  # P(|x - mean| > 2 std) = 0.0455
     tail = np.mean(np.abs(x - mean) > 2 * std)
     assert abs(tail - p) <= Z * math.sqrt(p * (1 - p) / N)
@@ -58,6 +58,7 @@ def draw(name, seed=0, shape=SHAPE, **params):
 
 
 # --------------------------------------------------------------------------- distributions
+
 
 def test_zeros_and_constant():
     assert (draw("zeros", shape=(3, 4)) == 0).all()
@@ -79,13 +80,16 @@ def test_glorot(gain):
     check_normal(draw("glorot_normal", gain=gain), 0.0, gain * math.sqrt(2.0 / (FAN_IN + FAN_OUT)))
 
 
-@pytest.mark.parametrize("params, gain, fan", [
-    ({}, math.sqrt(2.0), FAN_IN),  # PyTorch defaults: leaky_relu with a = 0, fan_in
-    ({"nonlinearity": "relu", "mode": "fan_out"}, math.sqrt(2.0), FAN_OUT),
-    ({"a": 0.2}, math.sqrt(2.0 / 1.04), FAN_IN),
-    ({"nonlinearity": "tanh", "a": 0.2}, 5.0 / 3.0, FAN_IN),  # a only matters for leaky_relu
-    ({"nonlinearity": "linear"}, 1.0, FAN_IN),
-])
+@pytest.mark.parametrize(
+    "params, gain, fan",
+    [
+        ({}, math.sqrt(2.0), FAN_IN),  # PyTorch defaults: leaky_relu with a = 0, fan_in
+        ({"nonlinearity": "relu", "mode": "fan_out"}, math.sqrt(2.0), FAN_OUT),
+        ({"a": 0.2}, math.sqrt(2.0 / 1.04), FAN_IN),
+        ({"nonlinearity": "tanh", "a": 0.2}, 5.0 / 3.0, FAN_IN),  # a only matters for leaky_relu
+        ({"nonlinearity": "linear"}, 1.0, FAN_IN),
+    ],
+)
 def test_he(params, gain, fan):
     std = gain / math.sqrt(fan)
     check_uniform(draw("he_uniform", **params), -math.sqrt(3.0) * std, math.sqrt(3.0) * std)
@@ -105,8 +109,12 @@ def test_he_std_formula():
 
 
 def test_aliases_draw_the_same():
-    for alias, name in (("xavier_uniform", "glorot_uniform"), ("xavier_normal", "glorot_normal"),
-                        ("kaiming_uniform", "he_uniform"), ("kaiming_normal", "he_normal")):
+    for alias, name in (
+        ("xavier_uniform", "glorot_uniform"),
+        ("xavier_normal", "glorot_normal"),
+        ("kaiming_uniform", "he_uniform"),
+        ("kaiming_normal", "he_normal"),
+    ):
         assert np.array_equal(draw(alias, seed=3, shape=(7, 5)), draw(name, seed=3, shape=(7, 5)))
 
 
@@ -141,6 +149,7 @@ def test_fan_convention_matches_torch():
 
 # --------------------------------------------------------------------------- validation
 
+
 def test_validate_accepts_good_input():
     for name in I.INITIALIZERS:
         assert I.validate(name, {}) == []
@@ -150,23 +159,34 @@ def test_validate_accepts_good_input():
     assert I.validate("constant", {"value": -3}) == []
 
 
-@pytest.mark.parametrize("name, params, expected", [
-    ("glorot_unifrom", {}, "weights: unknown initializer 'glorot_unifrom' (did you mean 'glorot_uniform'?)"),
-    ("normal", {"sdt": 1.0}, "sdt: unknown key (did you mean 'std'?)"),
-    ("uniform", {"low": 0.0}, "low: unknown key (allowed: a, b)"),
-    ("lecun_normal", {"gain": 2.0}, "gain: unknown key (lecun_normal takes no parameters)"),
-    ("normal", {"std": 0.0}, "std: input should be greater than 0 (got 0.0)"),
-    ("normal", {"std": -1}, "std: input should be greater than 0 (got -1)"),
-    ("uniform", {"a": 1.0, "b": 1.0}, "a: must be < b (got a=1.0, b=1.0)"),
-    ("uniform", {"a": 2.0}, "a: must be < b (got a=2.0, b=1.0)"),
-    ("glorot_normal", {"gain": 0}, "gain: input should be greater than 0 (got 0)"),
-    ("he_uniform", {"mode": "fan_inn"}, "mode: input should be 'fan_in' or 'fan_out' (got 'fan_inn') (did you mean 'fan_in'?)"),
-    ("he_normal", {"nonlinearity": "tanhh"}, "nonlinearity: input should be 'linear', 'identity', 'step', 'sigmoid', 'tanh', 'relu', 'leaky_relu', "
-     "'elu', 'softplus' or 'softmax' (got 'tanhh') (did you mean 'tanh'?)"),
-    ("normal", {"mean": "0"}, "mean: input should be a valid number (got '0')"),
-    ("normal", {"std": float("nan")}, "std: input should be a finite number (got nan)"),
-    ("constant", {"value": True}, "value: input should be a valid number (got True)"),
-])
+@pytest.mark.parametrize(
+    "name, params, expected",
+    [
+        ("glorot_unifrom", {}, "weights: unknown initializer 'glorot_unifrom' (did you mean 'glorot_uniform'?)"),
+        ("normal", {"sdt": 1.0}, "sdt: unknown key (did you mean 'std'?)"),
+        ("uniform", {"low": 0.0}, "low: unknown key (allowed: a, b)"),
+        ("lecun_normal", {"gain": 2.0}, "gain: unknown key (lecun_normal takes no parameters)"),
+        ("normal", {"std": 0.0}, "std: input should be greater than 0 (got 0.0)"),
+        ("normal", {"std": -1}, "std: input should be greater than 0 (got -1)"),
+        ("uniform", {"a": 1.0, "b": 1.0}, "a: must be < b (got a=1.0, b=1.0)"),
+        ("uniform", {"a": 2.0}, "a: must be < b (got a=2.0, b=1.0)"),
+        ("glorot_normal", {"gain": 0}, "gain: input should be greater than 0 (got 0)"),
+        (
+            "he_uniform",
+            {"mode": "fan_inn"},
+            "mode: input should be 'fan_in' or 'fan_out' (got 'fan_inn') (did you mean 'fan_in'?)",
+        ),
+        (
+            "he_normal",
+            {"nonlinearity": "tanhh"},
+            "nonlinearity: input should be 'linear', 'identity', 'step', 'sigmoid', 'tanh', 'relu', 'leaky_relu', "
+            "'elu', 'softplus' or 'softmax' (got 'tanhh') (did you mean 'tanh'?)",
+        ),
+        ("normal", {"mean": "0"}, "mean: input should be a valid number (got '0')"),
+        ("normal", {"std": float("nan")}, "std: input should be a finite number (got nan)"),
+        ("constant", {"value": True}, "value: input should be a valid number (got True)"),
+    ],
+)
 def test_validate_reports_one_line_problems(name, params, expected):
     problems = I.validate(name, params)
     assert problems == [expected]

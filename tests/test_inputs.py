@@ -91,8 +91,9 @@ def test_shipped_scenarios_keep_their_run_ids_and_seeds():
     assert sorted(os.path.basename(f) for f in files) == sorted(SHIPPED_IDS)
     for f in files:
         runs = load_scenario(f).runs
-        digest = hashlib.sha256(";".join(f"{r.run_id}:{r.seed['spawn_key'][0]}:{r.seed['spawn_key'][1]}"
-                                         for r in runs).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(
+            ";".join(f"{r.run_id}:{r.seed['spawn_key'][0]}:{r.seed['spawn_key'][1]}" for r in runs).encode()
+        ).hexdigest()[:16]
         assert (len(runs), runs[0].run_id, digest) == SHIPPED_IDS[os.path.basename(f)], f
         assert all("sha256" not in str(r.config) for r in runs)  # nothing of the new identity leaks in
 
@@ -100,8 +101,15 @@ def test_shipped_scenarios_keep_their_run_ids_and_seeds():
 def test_every_file_source_is_hashed():
     """Each table that may name a file the run reads (a model with a ``path``) is found."""
     tables = {kind: S._file_tables(cls) for kind, cls in S.scenario_models().items()}
-    assert tables == {"hopfield": (("patterns",),), "feedforward": (("data",),), "ising": (),
-                      "rbm": (("data",),), "dbm": (("data",),), "dbn": (), "boltzmann": (("data",), ("weights",))}
+    assert tables == {
+        "hopfield": (("patterns",),),
+        "feedforward": (("data",),),
+        "ising": (),
+        "rbm": (("data",),),
+        "dbm": (("data",),),
+        "dbn": (),
+        "boltzmann": (("data",), ("weights",)),
+    }
 
 
 def test_data_content_not_path_decides_the_run_id(tmp_path):
@@ -130,12 +138,28 @@ def test_each_file_source_records_its_content(tmp_path):
     np.save(tmp_path / "v.npy", np.array([[0, 1, 1, 0], [1, 0, 0, 1]] * 5, np.uint8))
     (tmp_path / "d.csv").write_text("x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n" * 3)
     docs = {
-        "weights": {"name": "w", "model": "boltzmann", "seed": 1, "network": {"visible": 4},
-                    "weights": {"source": "file", "path": "w.npy"}, "dynamics": {"temperature": 1.0}},
-        "rbm": {"name": "r", "model": "rbm", "seed": 1, "network": {"n_hidden": 2},
-                "data": {"source": "file", "path": "v.npy"}, "training": {"batch_size": 2}},
-        "feedforward": {"name": "f", "model": "feedforward", "seed": 1,
-                        "data": {"source": "file", "path": "d.csv", "validation": 0.0, "standardize": False}},
+        "weights": {
+            "name": "w",
+            "model": "boltzmann",
+            "seed": 1,
+            "network": {"visible": 4},
+            "weights": {"source": "file", "path": "w.npy"},
+            "dynamics": {"temperature": 1.0},
+        },
+        "rbm": {
+            "name": "r",
+            "model": "rbm",
+            "seed": 1,
+            "network": {"n_hidden": 2},
+            "data": {"source": "file", "path": "v.npy"},
+            "training": {"batch_size": 2},
+        },
+        "feedforward": {
+            "name": "f",
+            "model": "feedforward",
+            "seed": 1,
+            "data": {"source": "file", "path": "d.csv", "validation": 0.0, "standardize": False},
+        },
     }
     for name, doc in docs.items():
         sc = parse_scenario(doc, str(tmp_path / "s.toml"))
@@ -202,12 +226,17 @@ def test_scenario_files_that_are_not_text(runner, tmp_path):
     deep = tmp_path / "deep.toml"
     deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
     assert "nested too deeply" in _one_error(runner, ["validate", str(deep)])
-    assert _one_error(runner, ["validate", str(tmp_path)]) == (f"error: {tmp_path}: is a directory, not a "
-                                                                 "scenario file")
+    assert _one_error(runner, ["validate", str(tmp_path)]) == (
+        f"error: {tmp_path}: is a directory, not a scenario file"
+    )
     bom = tmp_path / "bom.toml"
-    bom.write_bytes(b"\xef\xbb\xbf" + PATTERNS_TOML.replace('"file"', '"random"\ncount = 2')
-                    .replace('path = "p.npy"', "").replace("[patterns]", "[network]\nn_units = 20\n[patterns]")
-                    .encode())
+    bom.write_bytes(
+        b"\xef\xbb\xbf"
+        + PATTERNS_TOML.replace('"file"', '"random"\ncount = 2')
+        .replace('path = "p.npy"', "")
+        .replace("[patterns]", "[network]\nn_units = 20\n[patterns]")
+        .encode()
+    )
     assert runner.invoke(main, ["validate", str(bom)]).exit_code == 0
 
 
@@ -244,8 +273,14 @@ def test_validate_json_reports_failure(runner, tmp_path):
 
 # --------------------------------------------------------------------------- sweeps
 
-BASE = {"name": "t", "model": "hopfield", "seed": 1, "network": {"n_units": 50},
-        "patterns": {"source": "random", "count": 3}, "init": {"kind": "flip", "fraction": 0.1}}
+BASE = {
+    "name": "t",
+    "model": "hopfield",
+    "seed": 1,
+    "network": {"n_units": 50},
+    "patterns": {"source": "random", "count": 3},
+    "init": {"kind": "flip", "fraction": 0.1},
+}
 
 
 def _errors(sweep) -> list[str]:
@@ -256,15 +291,20 @@ def _errors(sweep) -> list[str]:
 
 def test_repeated_sweep_values_are_refused():
     assert _errors({"grid": {"init.fraction": [0.1, 0.2, 0.1]}}) == [
-        "x.toml: sweep.grid.'init.fraction': the value 0.1 appears twice (it would be the same runs)"]
+        "x.toml: sweep.grid.'init.fraction': the value 0.1 appears twice (it would be the same runs)"
+    ]
     assert _errors({"zip": {"network.rule": ["hebbian", "storkey", "storkey"]}}) == [
-        "x.toml: sweep.zip.'network.rule': the value 'storkey' appears twice (it would be the same runs)"]
+        "x.toml: sweep.zip.'network.rule': the value 'storkey' appears twice (it would be the same runs)"
+    ]
     assert _errors({"zip": {"init.fraction": [0.1, 0.2, 0.1], "patterns.count": [2, 3, 2]}}) == [
-        "x.toml: sweep.zip: the row {init.fraction=0.1, patterns.count=2} appears twice (it would be the same runs)"]
+        "x.toml: sweep.zip: the row {init.fraction=0.1, patterns.count=2} appears twice (it would be the same runs)"
+    ]
     # equal once validated: an integer where a float goes
     (line,) = _errors({"grid": {"init.fraction": [1, 1.0]}})
-    assert line == ("x.toml: sweep: points {init.fraction=1} and {init.fraction=1.0} are the same run "
-                    "(their values are equal once validated)")
+    assert line == (
+        "x.toml: sweep: points {init.fraction=1} and {init.fraction=1.0} are the same run "
+        "(their values are equal once validated)"
+    )
     # a value repeated in one zip list is fine when the rows differ
     sc = parse_scenario(dict(BASE, sweep={"zip": {"init.fraction": [0.1, 0.1], "patterns.count": [2, 3]}}), "x.toml")
     assert len(sc.runs) == 2
@@ -272,8 +312,10 @@ def test_repeated_sweep_values_are_refused():
 
 def test_too_many_runs_are_refused_before_expanding():
     (line,) = _errors({"replicates": 1000, "grid": {"init.fraction": [i / 1000 for i in range(1000)]}})
-    assert line == ("x.toml: sweep: 1,000 sweep point(s) x 1,000 replicate(s) = 1,000,000 runs; at most 100,000 "
-                    "per scenario (split the sweep into several scenarios)")
+    assert line == (
+        "x.toml: sweep: 1,000 sweep point(s) x 1,000 replicate(s) = 1,000,000 runs; at most 100,000 "
+        "per scenario (split the sweep into several scenarios)"
+    )
 
 
 def _reference_expansion(doc: dict, path: str) -> list[tuple]:
@@ -312,18 +354,31 @@ def test_expansion_equals_full_validation_of_every_point():
         with open(f, "rb") as fh:
             doc = tomllib.load(fh)
         assert _expansion(doc, f) == _reference_expansion(doc, f), f
-    ff = {"name": "t", "model": "feedforward", "seed": 3, "data": {"source": "xor"},
-          "network": {"hidden": [4]}, "optimizer": {"name": "adam", "lr": 0.01},
-          "sweep": {"replicates": 2, "grid": {"optimizer.betas": [[0.9, 0.999], [0.5, 0.9]],
-                                               "network.hidden": [[3], [5, 5]], "seed": [1, 2]},
-                    "zip": {"training.epochs": [3, 4], "regularization.l2": [0.0, 0.1]}}}
+    ff = {
+        "name": "t",
+        "model": "feedforward",
+        "seed": 3,
+        "data": {"source": "xor"},
+        "network": {"hidden": [4]},
+        "optimizer": {"name": "adam", "lr": 0.01},
+        "sweep": {
+            "replicates": 2,
+            "grid": {"optimizer.betas": [[0.9, 0.999], [0.5, 0.9]], "network.hidden": [[3], [5, 5]], "seed": [1, 2]},
+            "zip": {"training.epochs": [3, 4], "regularization.l2": [0.0, 0.1]},
+        },
+    }
     ff["sweep"]["grid"]["regularization.dropout"] = [0.0, 0.2]
     assert _expansion(ff) == _reference_expansion(ff, "x.toml")
     # the rbm's checks fill in fields of its tables for Gaussian units: a table the point does
     # not change must not carry them over from the base or another point
-    rbm = {"name": "r", "model": "rbm", "seed": 1, "data": {"source": "digits"},
-           "network": {"n_hidden": 4, "visible": "gaussian"},
-           "sweep": {"grid": {"network.visible": ["bernoulli", "gaussian"], "training.lr": [0.1, 0.2]}}}
+    rbm = {
+        "name": "r",
+        "model": "rbm",
+        "seed": 1,
+        "data": {"source": "digits"},
+        "network": {"n_hidden": 4, "visible": "gaussian"},
+        "sweep": {"grid": {"network.visible": ["bernoulli", "gaussian"], "training.lr": [0.1, 0.2]}},
+    }
     assert _expansion(rbm) == _reference_expansion(rbm, "x.toml")
     assert {r.config["data"]["threshold"] for r in parse_scenario(rbm, "x.toml").runs} == {0.5, None}
     # an invalid point: the same message as validating it in full
@@ -342,8 +397,9 @@ def test_a_large_sweep_expands_correctly():
     assert [r.params["init.fraction"] for r in sc.runs] == values
     assert len({r.run_id for r in sc.runs}) == n
     for r in sc.runs[:: n // 7]:  # spot checks against a full validation of the point
-        (ref,) = _reference_expansion(dict(BASE, init={"kind": "flip", "fraction": r.params["init.fraction"]}),
-                                      "x.toml")
+        (ref,) = _reference_expansion(
+            dict(BASE, init={"kind": "flip", "fraction": r.params["init.fraction"]}), "x.toml"
+        )
         assert (r.run_id, r.seed, r.config) == (ref[0], ref[3], ref[4])
     assert sc.runs[0].config is not sc.runs[1].config
     assert sc.runs[0].config["network"] is not sc.runs[1].config["network"]  # no table shared between runs
@@ -386,8 +442,9 @@ def test_csv_errors_name_the_line_not_its_content(tmp_path):
     (tmp_path / "d.csv").write_text(f"a,b,y\n1,2,0\n3,{secret},1\n")
     with pytest.raises(D.DataError) as info:
         D.load_csv(tmp_path / "d.csv")
-    assert str(info.value) == (f"{tmp_path / 'd.csv'}: line 3: column 2 is not a number (a numeric CSV table, "
-                               "one header row at most)")
+    assert str(info.value) == (
+        f"{tmp_path / 'd.csv'}: line 3: column 2 is not a number (a numeric CSV table, one header row at most)"
+    )
     (tmp_path / "w.csv").write_text("1,2,0\n3,4\n")
     with pytest.raises(D.DataError, match=r"w.csv: line 2: 2 columns, but line 1 has 3$"):
         D.load_csv(tmp_path / "w.csv")
@@ -398,8 +455,9 @@ def test_csv_errors_name_the_line_not_its_content(tmp_path):
     with pytest.raises(D.DataError, match="e.csv: no rows of numbers"):
         D.load_csv(tmp_path / "e.csv")
     # through a scenario: the key path and the file, not the content
-    (tmp_path / "s.toml").write_text('name = "c"\nmodel = "feedforward"\nseed = 1\n[data]\nsource = "file"\n'
-                                     'path = "d.csv"\n')
+    (tmp_path / "s.toml").write_text(
+        'name = "c"\nmodel = "feedforward"\nseed = 1\n[data]\nsource = "file"\npath = "d.csv"\n'
+    )
     with pytest.raises(ScenarioError) as info:
         api.validate(tmp_path / "s.toml")
     (line,) = info.value.lines

@@ -119,8 +119,14 @@ def test_onsager_functions():
 
 
 def ising_doc(**over):
-    doc = {"name": "i", "model": "ising", "seed": 4, "lattice": {"size": 32},
-           "dynamics": {"temperature": 2.0, "thermalize": 2000, "sweeps": 20000}, "record": {"every": 5}}
+    doc = {
+        "name": "i",
+        "model": "ising",
+        "seed": 4,
+        "lattice": {"size": 32},
+        "dynamics": {"temperature": 2.0, "thermalize": 2000, "sweeps": 20000},
+        "record": {"every": 5},
+    }
     for k, v in over.items():
         doc[k] = {**doc.get(k, {}), **v}
     return doc
@@ -162,13 +168,16 @@ def test_same_seed_same_chain_and_recorded_arrays():
     assert m[-1] == a.static_arrays["final_lattice"].mean()
 
 
-@pytest.mark.parametrize("over,message", [
-    ({"lattice": {"size": 33}}, "lattice.size: 33 is odd"),
-    ({"dynamics": {"temperature": 0.0}}, "dynamics.temperature"),
-    ({"dynamics": {"temperature": -1.0}}, "greater than 0"),
-    ({"dynamics": {"algoritm": "metropolis"}}, "did you mean 'algorithm'"),
-    ({"record": {"blocks": 50, "every": 1000}}, "record.blocks: 50 needs at least"),
-])
+@pytest.mark.parametrize(
+    "over,message",
+    [
+        ({"lattice": {"size": 33}}, "lattice.size: 33 is odd"),
+        ({"dynamics": {"temperature": 0.0}}, "dynamics.temperature"),
+        ({"dynamics": {"temperature": -1.0}}, "greater than 0"),
+        ({"dynamics": {"algoritm": "metropolis"}}, "did you mean 'algorithm'"),
+        ({"record": {"blocks": 50, "every": 1000}}, "record.blocks: 50 needs at least"),
+    ],
+)
 def test_bad_settings_are_rejected(over, message):
     with pytest.raises(ScenarioError) as info:
         parse_scenario(ising_doc(**over), "i.toml")

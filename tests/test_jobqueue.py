@@ -23,19 +23,38 @@ CLI = [sys.executable, "-m", "dynet.cli"]
 
 
 def _cli(*args, env=None, timeout=120):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 def test_slurm_job_script():
-    script = job_script("slurm", JobSpec(cores=4, memory="8GB", walltime="01:30:00", queue="short",
-                                         account="nn1234k", prologue=("source ~/dynet/bin/activate",),
-                                         extra_directives=("--exclusive",)))
+    script = job_script(
+        "slurm",
+        JobSpec(
+            cores=4,
+            memory="8GB",
+            walltime="01:30:00",
+            queue="short",
+            account="nn1234k",
+            prologue=("source ~/dynet/bin/activate",),
+            extra_directives=("--exclusive",),
+        ),
+    )
     assert script.startswith("#!/usr/bin/env bash")
-    for line in ("#SBATCH -p short", "#SBATCH -A nn1234k", "#SBATCH -n 1", "#SBATCH --cpus-per-task=4",
-                 "#SBATCH --mem=8G", "#SBATCH -t 01:30:00", "#SBATCH --exclusive",
-                 "export NUMBA_NUM_THREADS=1", "export OMP_NUM_THREADS=1", "export OPENBLAS_NUM_THREADS=1",
-                 "source ~/dynet/bin/activate"):
+    for line in (
+        "#SBATCH -p short",
+        "#SBATCH -A nn1234k",
+        "#SBATCH -n 1",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --mem=8G",
+        "#SBATCH -t 01:30:00",
+        "#SBATCH --exclusive",
+        "export NUMBA_NUM_THREADS=1",
+        "export OMP_NUM_THREADS=1",
+        "export OPENBLAS_NUM_THREADS=1",
+        "source ~/dynet/bin/activate",
+    ):
         assert line in script.splitlines(), line
     worker = next(line for line in script.splitlines() if "dask_worker" in line)
     # one single-threaded worker process per core, no dashboard, survives a scheduler restart
@@ -49,8 +68,7 @@ def test_slurm_job_script():
 
 
 def test_pbs_job_script():
-    script = job_script("pbs", JobSpec(cores=8, memory="16GB", walltime="02:00:00", queue="workq",
-                                       account="proj"))
+    script = job_script("pbs", JobSpec(cores=8, memory="16GB", walltime="02:00:00", queue="workq", account="proj"))
     lines = script.splitlines()
     for line in ("#PBS -q workq", "#PBS -A proj", "#PBS -l walltime=02:00:00", "export NUMBA_NUM_THREADS=1"):
         assert line in lines, line
@@ -62,8 +80,11 @@ def test_pbs_job_script():
 
 def test_settings_from_dask_config_profile():
     # a site profile in Dask's config (here through its environment variables) fills unset options
-    env = {"DASK_JOBQUEUE__SLURM__CORES": "3", "DASK_JOBQUEUE__SLURM__MEMORY": "6GB",
-           "DASK_JOBQUEUE__SLURM__QUEUE": "gpu-free"}
+    env = {
+        "DASK_JOBQUEUE__SLURM__CORES": "3",
+        "DASK_JOBQUEUE__SLURM__MEMORY": "6GB",
+        "DASK_JOBQUEUE__SLURM__QUEUE": "gpu-free",
+    }
     proc = _cli("cluster", "slurm", "--print-script", "--host", "127.0.0.1", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "#SBATCH -p gpu-free" in proc.stdout and "#SBATCH --cpus-per-task=3" in proc.stdout
@@ -79,14 +100,14 @@ def test_missing_settings_and_missing_batch_system_are_one_line_errors(tmp_path)
     proc = _cli("cluster", "slurm", "--print-script", "--host", "127.0.0.1")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: slurm: set --cores and --memory (or jobqueue.slurm.cores and jobqueue.slurm.memory "
-        "in Dask's config)"]
+        "error: slurm: set --cores and --memory (or jobqueue.slurm.cores and jobqueue.slurm.memory in Dask's config)"
+    ]
     # no sbatch on PATH: say where to run it, exit 1, nothing started
-    proc = _cli("cluster", "slurm", "--host", "127.0.0.1", "--cores", "1", "--memory", "1GB",
-                env={"PATH": str(tmp_path)})
+    proc = _cli(
+        "cluster", "slurm", "--host", "127.0.0.1", "--cores", "1", "--memory", "1GB", env={"PATH": str(tmp_path)}
+    )
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
-        "error: slurm: 'sbatch' is not on PATH: run this on a SLURM login node"]
+    assert proc.stderr.strip().splitlines() == ["error: slurm: 'sbatch' is not on PATH: run this on a SLURM login node"]
 
 
 FAKE_SBATCH = """\
@@ -127,9 +148,29 @@ def test_cluster_command_runs_a_scenario_on_batch_jobs(tmp_path, small_scenario)
         (bindir / name).write_text(textwrap.dedent(text.format(dir=jobs)))
         (bindir / name).chmod(0o755)
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.Popen([*CLI, "cluster", "slurm", "--jobs", "1", "--cores", "2", "--memory", "2GB",
-                             "--walltime", "00:10:00", "--interface", "lo", "--host", "127.0.0.1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "cluster",
+            "slurm",
+            "--jobs",
+            "1",
+            "--cores",
+            "2",
+            "--memory",
+            "2GB",
+            "--walltime",
+            "00:10:00",
+            "--interface",
+            "lo",
+            "--host",
+            "127.0.0.1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     job_pids = []
     try:
         first = proc.stdout.readline()
@@ -144,8 +185,7 @@ def test_cluster_command_runs_a_scenario_on_batch_jobs(tmp_path, small_scenario)
         assert f"dask_worker {address}" in script and "--nworkers 2" in script
         job_pids.append(int((jobs / "job-101.pid").read_text()))
 
-        report = api.run_scenario(small_scenario, store=tmp_path / "runs.zarr", scheduler=address,
-                                  connect_timeout=60)
+        report = api.run_scenario(small_scenario, store=tmp_path / "runs.zarr", scheduler=address, connect_timeout=60)
         assert not report.failed and len(report.results) == 12
         assert {r["status"] for r in api.list_runs(tmp_path / "runs.zarr")} == {"complete"}
     finally:

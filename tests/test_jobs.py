@@ -162,7 +162,8 @@ checkpoint_every = 100
 
 
 def test_cancel_stops_a_running_run_at_its_checkpoint_and_a_rerun_finishes_it_bit_identical(
-        tmp_path, cluster, write_scenario):
+    tmp_path, cluster, write_scenario
+):
     scenario = write_scenario(LONG_TRAINING, "long.toml")
     store = tmp_path / "ckpt.zarr"
     proc = _cli("submit", scenario, "--scheduler", cluster.address, "--store", str(store), "--json")

@@ -38,8 +38,17 @@ class Toy:
 def test_rows_snapshots_and_metrics_follow_the_cadence():
     toy, rows, snaps = Toy(), Rows(), Rows()
     sched = L.epoch_schedule({"name": "step", "per": "epoch", "step_size": 2, "gamma": 0.5}, 0.1)
-    last = L.run_epochs(toy, sched, 5, lambda e, lr: {"epoch": e, "lr": lr, "w": float(toy.w[0]), "x": math.nan},
-                        rows, every=2, snapshots=snaps, snapshot_every=3, snapshot=lambda: {"w": toy.w[None]})
+    last = L.run_epochs(
+        toy,
+        sched,
+        5,
+        lambda e, lr: {"epoch": e, "lr": lr, "w": float(toy.w[0]), "x": math.nan},
+        rows,
+        every=2,
+        snapshots=snaps,
+        snapshot_every=3,
+        snapshot=lambda: {"w": toy.w[None]},
+    )
     assert [r["epoch"] for r in rows.rows] == [[0], [2], [4], [5]]  # every 2 and the last
     assert [r["lr"][0] for r in rows.rows] == pytest.approx([0.1, 0.1, 0.05, 0.025])
     assert [r["snapshot_epoch"] for r in snaps.rows] == [[0], [3]]
@@ -55,12 +64,19 @@ def test_per_step_rates_advance_within_an_epoch():
 def test_divergence_names_the_epoch_and_stops_before_evaluating_it():
     rows = Rows()
     with pytest.raises(TrainingDiverged, match="at epoch 2 "):
-        L.run_epochs(Toy(bad=2), L.epoch_schedule({"name": "constant", "per": "epoch"}, 0.1), 4,
-                     lambda e, lr: {"epoch": e}, rows)
+        L.run_epochs(
+            Toy(bad=2), L.epoch_schedule({"name": "constant", "per": "epoch"}, 0.1), 4, lambda e, lr: {"epoch": e}, rows
+        )
     assert [r["epoch"] for r in rows.rows] == [[0], [1]]
     with pytest.raises(TrainingDiverged, match="^RBM 1 diverged at 3$"):
-        L.run_epochs(Toy(bad=3), L.epoch_schedule({"name": "constant", "per": "epoch"}, 0.1), 4,
-                     lambda e, lr: {}, Rows(), diverged="RBM 1 diverged at {epoch}")
+        L.run_epochs(
+            Toy(bad=3),
+            L.epoch_schedule({"name": "constant", "per": "epoch"}, 0.1),
+            4,
+            lambda e, lr: {},
+            Rows(),
+            diverged="RBM 1 diverged at {epoch}",
+        )
 
 
 def test_trajectories_are_closed_on_errors():

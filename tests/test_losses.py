@@ -68,6 +68,7 @@ def make_case(name, rng, shape=(5, 4), dtype=np.float64):
 
 # --------------------------------------------------------------------------- tables
 
+
 def test_tables_agree():
     assert set(L.LOSSES) == set(L.LOSS_CODES) == set(L.LOSS_TARGETS)
     assert sorted(L.LOSS_CODES.values()) == list(range(len(L.LOSS_CODES)))
@@ -75,6 +76,7 @@ def test_tables_agree():
 
 
 # --------------------------------------------------------------------------- hand-computed values
+
 
 def test_mse_by_hand():
     z = np.array([[1.0, 2.0], [3.0, 4.0]])
@@ -164,6 +166,7 @@ def test_labels_out_of_range_raise():
 
 # --------------------------------------------------------------------------- gradients
 
+
 @pytest.mark.parametrize("name", NAMES)
 def test_gradient_matches_finite_differences(name):
     rng = np.random.default_rng(11)
@@ -220,6 +223,7 @@ def test_dispatch_matches_tables(dtype):
 
 # --------------------------------------------------------------------------- stability
 
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_extreme_logits(dtype):
     z = np.array([[1e4, -1e4], [-1e4, 1e4]], dtype)
@@ -244,6 +248,7 @@ def test_extreme_logits(dtype):
 
 
 # --------------------------------------------------------------------------- against PyTorch
+
 
 def torch_loss(torch, name, z, target):
     F = torch.nn.functional

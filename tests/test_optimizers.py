@@ -10,10 +10,10 @@ import math
 import numpy as np
 import pytest
 from numba import njit
+from peers import require
 
 from dynet.train import optimizers as O
 from dynet.train.optimizers import OPTIMIZERS, Optimizer
-from peers import require
 
 P0 = [1.0, -2.0, 0.5]
 # A fixed gradient sequence; the third coordinate has a large gradient first, so
@@ -46,8 +46,7 @@ def ref_sgd(p0, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nester
     return out
 
 
-def ref_adagrad(p0, grads, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                eps=1e-10):
+def ref_adagrad(p0, grads, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
     out = []
     for i, p in enumerate(p0):
         s = initial_accumulator_value
@@ -75,8 +74,7 @@ def ref_adadelta(p0, grads, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
     return out
 
 
-def ref_rmsprop(p0, grads, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                centered=False):
+def ref_rmsprop(p0, grads, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
     out = []
     for i, p in enumerate(p0):
         v = 0.0
@@ -98,8 +96,9 @@ def ref_rmsprop(p0, grads, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, mome
     return out
 
 
-def ref_adam(p0, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-             decoupled=False, lrs=None):
+def ref_adam(
+    p0, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False, lrs=None
+):
     b1, b2 = betas
     out = []
     for i, p in enumerate(p0):
@@ -115,12 +114,12 @@ def ref_adam(p0, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                 g = g + weight_decay * p
             m = b1 * m + (1.0 - b1) * g
             v = b2 * v + (1.0 - b2) * g * g
-            m_hat = m / (1.0 - b1 ** t)
+            m_hat = m / (1.0 - b1**t)
             if amsgrad:
                 v_max = max(v_max, v)
-                v_hat = v_max / (1.0 - b2 ** t)
+                v_hat = v_max / (1.0 - b2**t)
             else:
-                v_hat = v / (1.0 - b2 ** t)
+                v_hat = v / (1.0 - b2**t)
             p = p - lr_t * m_hat / (math.sqrt(v_hat) + eps)
         out.append(p)
     return out
@@ -131,8 +130,12 @@ def ref_adamw(p0, grads, weight_decay=1e-2, **kw):
 
 
 REFERENCES = {
-    "sgd": ref_sgd, "adagrad": ref_adagrad, "adadelta": ref_adadelta,
-    "rmsprop": ref_rmsprop, "adam": ref_adam, "adamw": ref_adamw,
+    "sgd": ref_sgd,
+    "adagrad": ref_adagrad,
+    "adadelta": ref_adadelta,
+    "rmsprop": ref_rmsprop,
+    "adam": ref_adam,
+    "adamw": ref_adamw,
 }
 
 CASES = [
@@ -141,15 +144,13 @@ CASES = [
     ("sgd", {"lr": 0.1, "momentum": 0.9, "dampening": 0.5, "weight_decay": 0.01}),
     ("sgd", {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.1}),
     ("adagrad", {}),
-    ("adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.01,
-                 "initial_accumulator_value": 0.1, "eps": 1e-8}),
+    ("adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.01, "initial_accumulator_value": 0.1, "eps": 1e-8}),
     ("adadelta", {}),
     ("adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.05}),
     ("rmsprop", {}),
     ("rmsprop", {"lr": 0.01, "momentum": 0.5}),
     ("rmsprop", {"lr": 0.01, "centered": True}),
-    ("rmsprop", {"lr": 0.01, "alpha": 0.9, "centered": True, "momentum": 0.9,
-                 "weight_decay": 0.01}),
+    ("rmsprop", {"lr": 0.01, "alpha": 0.9, "centered": True, "momentum": 0.9, "weight_decay": 0.01}),
     ("adam", {}),
     ("adam", {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1}),
     ("adam", {"lr": 0.01, "amsgrad": True}),
@@ -215,8 +216,7 @@ def test_adam_first_step_is_lr_times_sign():
     # After bias correction m_hat = g and v_hat = g^2, so p1 = p0 - lr * g / (|g| + eps).
     p = np.array([0.0, 0.0])
     Optimizer("adam", [p], lr=0.01).step([np.array([4.0, -0.25])])
-    np.testing.assert_allclose(p, [-0.01 * 4.0 / (4.0 + 1e-8), 0.01 * 0.25 / (0.25 + 1e-8)],
-                               rtol=1e-14)
+    np.testing.assert_allclose(p, [-0.01 * 4.0 / (4.0 + 1e-8), 0.01 * 0.25 / (0.25 + 1e-8)], rtol=1e-14)
 
 
 def test_adagrad_lr_decay_by_hand_numbers():
@@ -260,7 +260,7 @@ def test_adamw_decay_alone_with_zero_gradient():
     opt = Optimizer("adamw", [p], lr=0.1, weight_decay=0.5)
     for _ in range(3):
         opt.step([np.zeros(2)])
-    np.testing.assert_allclose(p, np.array([2.0, -1.0]) * 0.95 ** 3, rtol=1e-15)
+    np.testing.assert_allclose(p, np.array([2.0, -1.0]) * 0.95**3, rtol=1e-15)
 
 
 def test_adamw_uses_the_scheduled_lr_in_the_decay():
@@ -271,15 +271,24 @@ def test_adamw_uses_the_scheduled_lr_in_the_decay():
 
 def test_defaults_equal_pytorch():
     d = {name: spec.defaults() for name, spec in OPTIMIZERS.items()}
-    assert d["sgd"] == {"lr": O.REQUIRED, "momentum": 0.0, "dampening": 0.0,
-                        "weight_decay": 0.0, "nesterov": False}
-    assert d["adagrad"] == {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
-                            "initial_accumulator_value": 0.0, "eps": 1e-10}
+    assert d["sgd"] == {"lr": O.REQUIRED, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False}
+    assert d["adagrad"] == {
+        "lr": 1e-2,
+        "lr_decay": 0.0,
+        "weight_decay": 0.0,
+        "initial_accumulator_value": 0.0,
+        "eps": 1e-10,
+    }
     assert d["adadelta"] == {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}
-    assert d["rmsprop"] == {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0,
-                            "momentum": 0.0, "centered": False}
-    assert d["adam"] == {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
-                         "amsgrad": False}
+    assert d["rmsprop"] == {
+        "lr": 1e-2,
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": False,
+    }
+    assert d["adam"] == {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}
     assert d["adamw"] == {**d["adam"], "weight_decay": 1e-2}
 
 
@@ -311,8 +320,7 @@ def test_named_steps_accept_empty_unused_state():
     p = np.array(P0)
     sq = np.zeros(3)
     for t, g in enumerate(GRADS, start=1):
-        O.rmsprop_step(p, np.array(g), sq, np.empty(0), np.empty(0), t, 0.01, 0.99, 1e-8, 0.0, 0.0,
-                       False)
+        O.rmsprop_step(p, np.array(g), sq, np.empty(0), np.empty(0), t, 0.01, 0.99, 1e-8, 0.0, 0.0, False)
     np.testing.assert_allclose(p, ref_rmsprop(P0, GRADS), rtol=1e-12)
 
 
@@ -320,8 +328,9 @@ def test_step_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="differs in length"):
         O.sgd_step(np.zeros(3), np.zeros(2), np.zeros(3), 1, 0.1, 0.9, 0.0, 0.0, False)
     with pytest.raises(ValueError, match="differs in length"):
-        O.adam_step(np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3), np.empty(0), 1, 0.1,
-                    0.9, 0.999, 1e-8, 0.0, True)
+        O.adam_step(
+            np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3), np.empty(0), 1, 0.1, 0.9, 0.999, 1e-8, 0.0, True
+        )
 
 
 @njit
@@ -339,14 +348,16 @@ def _epoch(code, flat_params, flat_grads, grads_per_step, state, t0, lrs, hyper,
 def test_dispatcher_inside_njit_matches_python_driver(name):
     """Layers are views of one flat float32 buffer; the epoch runs inside one njit call."""
     spec = OPTIMIZERS[name]
-    cfg = spec.model_validate({
-        "sgd": {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
-        "adagrad": {"lr_decay": 0.1, "initial_accumulator_value": 0.1},
-        "adadelta": {"weight_decay": 0.01},
-        "rmsprop": {"centered": True, "momentum": 0.5},
-        "adam": {"amsgrad": True, "weight_decay": 0.01},
-        "adamw": {"amsgrad": True},
-    }[name])
+    cfg = spec.model_validate(
+        {
+            "sgd": {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+            "adagrad": {"lr_decay": 0.1, "initial_accumulator_value": 0.1},
+            "adadelta": {"weight_decay": 0.01},
+            "rmsprop": {"centered": True, "momentum": 0.5},
+            "adam": {"amsgrad": True, "weight_decay": 0.01},
+            "adamw": {"amsgrad": True},
+        }[name]
+    )
     hp = cfg.resolved()
     rng = np.random.default_rng(3)
     sizes = (6, 4)
@@ -365,8 +376,7 @@ def test_dispatcher_inside_njit_matches_python_driver(name):
 
     params = flat.copy()
     state = cfg.init_state(params.size)
-    norms = _epoch(spec.code, params, np.empty_like(params), steps, state, 0, lrs,
-                   cfg.pack_hyper(), max_norm)
+    norms = _epoch(spec.code, params, np.empty_like(params), steps, state, 0, lrs, cfg.pack_hyper(), max_norm)
     np.testing.assert_allclose(norms, expected_norms, rtol=1e-6)
     np.testing.assert_allclose(params[:6], expected_layers[0], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(params[6:], expected_layers[1].ravel(), rtol=1e-6, atol=1e-7)
@@ -462,22 +472,32 @@ def test_clip_value_by_hand():
 
 def test_validation_messages():
     assert O.validate("sgd", {"lr": -0.1}) == ["lr: input should be greater than 0 (got -0.1)"]
-    assert O.validate("sgd", {"lr": 0.1, "momentum": -0.5}) == ["momentum: input should be greater than or equal to 0 (got -0.5)"]
+    assert O.validate("sgd", {"lr": 0.1, "momentum": -0.5}) == [
+        "momentum: input should be greater than or equal to 0 (got -0.5)"
+    ]
     assert O.validate("sgd", {"lr": 0.1, "nesterov": True}) == [
-        "nesterov: requires momentum > 0 and dampening == 0 (got momentum=0.0, dampening=0.0)"]
+        "nesterov: requires momentum > 0 and dampening == 0 (got momentum=0.0, dampening=0.0)"
+    ]
     assert O.validate("sgd", {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "nesterov": True}) == [
-        "nesterov: requires momentum > 0 and dampening == 0 (got momentum=0.9, dampening=0.1)"]
+        "nesterov: requires momentum > 0 and dampening == 0 (got momentum=0.9, dampening=0.1)"
+    ]
     assert O.validate("sgd", {}) == ["lr: required key is missing"]
     assert O.validate("adam", {"betas": (0.9, 1.0)}) == ["betas.1: input should be less than 1 (got 1.0)"]
-    assert O.validate("adam", {"betas": (-0.1, 0.999)}) == ["betas.0: input should be greater than or equal to 0 (got -0.1)"]
-    assert O.validate("adam", {"betas": 0.9}) == [
-        "betas: input should be a valid tuple (got 0.9)"]
+    assert O.validate("adam", {"betas": (-0.1, 0.999)}) == [
+        "betas.0: input should be greater than or equal to 0 (got -0.1)"
+    ]
+    assert O.validate("adam", {"betas": 0.9}) == ["betas: input should be a valid tuple (got 0.9)"]
     assert O.validate("adadelta", {"rho": 1.5}) == ["rho: input should be less than or equal to 1 (got 1.5)"]
     assert O.validate("rmsprop", {"alpha": -1.0, "eps": 0.0}) == [
-        "alpha: input should be greater than or equal to 0 (got -1.0)", "eps: input should be greater than 0 (got 0.0)"]
-    assert O.validate("adagrad", {"lr_decay": -1e-3}) == ["lr_decay: input should be greater than or equal to 0 (got -0.001)"]
+        "alpha: input should be greater than or equal to 0 (got -1.0)",
+        "eps: input should be greater than 0 (got 0.0)",
+    ]
+    assert O.validate("adagrad", {"lr_decay": -1e-3}) == [
+        "lr_decay: input should be greater than or equal to 0 (got -0.001)"
+    ]
     assert O.validate("adamw", {"weight_decay": -0.01}) == [
-        "weight_decay: input should be greater than or equal to 0 (got -0.01)"]
+        "weight_decay: input should be greater than or equal to 0 (got -0.01)"
+    ]
     assert O.validate("adam", {"lr": "fast"}) == ["lr: input should be a valid number (got 'fast')"]
     assert O.validate("adam", {"lr": float("nan")}) == ["lr: input should be a finite number (got nan)"]
     assert O.validate("adam", {"amsgrad": 1}) == ["amsgrad: input should be a valid boolean (got 1)"]
@@ -486,13 +506,13 @@ def test_validation_messages():
 def test_unknown_names():
     assert O.validate("adm", {}) == ["optimizer.name: unknown optimizer 'adm' (did you mean 'adam'?)"]
     assert O.validate("lbfgs", {}) == [
-        "optimizer.name: unknown optimizer 'lbfgs' (known: sgd, adagrad, adadelta, rmsprop, adam, adamw)"]
-    assert O.validate("adagrad", {"lr_decy": 0.1}) == [
-        "lr_decy: unknown key (did you mean 'lr_decay'?)"]
-    assert O.validate("adam", {"beta1": 0.9}) == [
-        "beta1: unknown key (did you mean 'betas'?)"]
+        "optimizer.name: unknown optimizer 'lbfgs' (known: sgd, adagrad, adadelta, rmsprop, adam, adamw)"
+    ]
+    assert O.validate("adagrad", {"lr_decy": 0.1}) == ["lr_decy: unknown key (did you mean 'lr_decay'?)"]
+    assert O.validate("adam", {"beta1": 0.9}) == ["beta1: unknown key (did you mean 'betas'?)"]
     assert O.validate("sgd", {"lr": 0.1, "maximize": True}) == [
-        "maximize: unknown key (allowed: dampening, lr, momentum, name, nesterov, weight_decay)"]
+        "maximize: unknown key (allowed: dampening, lr, momentum, name, nesterov, weight_decay)"
+    ]
 
 
 def test_every_problem_is_reported_once():
@@ -508,7 +528,9 @@ def test_optimizer_raises_all_problems():
     with pytest.raises(ValueError) as err:
         Optimizer("adam", [np.zeros(2, np.float32)], lr=-1.0, betas=(1.0, 0.5))
     assert str(err.value).splitlines() == [
-        "lr: input should be greater than 0 (got -1.0)", "betas.0: input should be less than 1 (got 1.0)"]
+        "lr: input should be greater than 0 (got -1.0)",
+        "betas.0: input should be less than 1 (got 1.0)",
+    ]
     with pytest.raises(ValueError, match="did you mean 'rmsprop'"):
         Optimizer("rmsprob", [np.zeros(2, np.float32)])
 
@@ -523,8 +545,14 @@ def test_valid_configurations_pass():
 # against torch.optim (float32)
 # ---------------------------------------------------------------------------
 
-TORCH_CLASSES = {"sgd": "SGD", "adagrad": "Adagrad", "adadelta": "Adadelta",
-                 "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}
+TORCH_CLASSES = {
+    "sgd": "SGD",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "rmsprop": "RMSprop",
+    "adam": "Adam",
+    "adamw": "AdamW",
+}
 
 
 def torch_run(torch, name, hp, p0, grads, lrs=None, dtype=np.float32):
@@ -580,10 +608,12 @@ def test_matches_torch_float32(torch, long_sequence, case):
 
 @pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adamw"])
 def test_matches_torch_with_changing_lr(torch, long_sequence, name):
-    hp = {"sgd": {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01},
-          "adagrad": {"lr": 0.1, "lr_decay": 0.1},
-          "rmsprop": {"lr": 0.01, "momentum": 0.5, "centered": True},
-          "adamw": {"lr": 0.01, "weight_decay": 0.5}}[name]
+    hp = {
+        "sgd": {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01},
+        "adagrad": {"lr": 0.1, "lr_decay": 0.1},
+        "rmsprop": {"lr": 0.01, "momentum": 0.5, "centered": True},
+        "adamw": {"lr": 0.01, "weight_decay": 0.5},
+    }[name]
     p0, grads = long_sequence
     lrs = np.geomspace(hp["lr"], hp["lr"] / 20, len(grads))
     expected = torch_run(torch, name, hp, p0, grads, lrs, dtype=np.float64)

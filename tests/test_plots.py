@@ -135,8 +135,14 @@ def store(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("plots")
     path = str(d / "runs.zarr")
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster:
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
         for name, text in (("hop", HOPFIELD), ("digits", DIGITS), ("ising", ISING), ("xor", XOR), ("rbm", RBM)):
             f = d / f"{name}.toml"
             f.write_text(textwrap.dedent(text))
@@ -147,8 +153,11 @@ def store(tmp_path_factory):
 
 def run_id(store, scenario, **params):
     for r in api.list_runs(store):
-        if r["scenario"] == scenario and all(r["params"].get(k) == v for k, v in params.items()) \
-                and r["replicate"] == 0:
+        if (
+            r["scenario"] == scenario
+            and all(r["params"].get(k) == v for k, v in params.items())
+            and r["replicate"] == 0
+        ):
             return r["run_id"]
     raise AssertionError(f"no run {scenario} {params}")
 
@@ -168,6 +177,7 @@ def caption(fig):
 
 
 # --------------------------------------------------------------------------- Hopfield
+
 
 def test_hopfield_energy_and_overlaps_are_the_stored_arrays(store):
     rid = run_id(store, "hop", **{"network.rule": "hebbian", "patterns.load": 0.05})
@@ -206,10 +216,12 @@ def test_hopfield_digits_patterns_and_recall_as_images(store):
     fig = hopfield.patterns_recall(ds)
     panels = common.image_panels(fig)
     assert len(panels) == 3 + 2  # the patterns, the cue state, the final state
-    np.testing.assert_array_equal(np.asarray(panels[1].get_images()[0].get_array()),
-                                  ds["patterns"].values[1].reshape(8, 8))
-    np.testing.assert_array_equal(np.asarray(panels[-1].get_images()[0].get_array()),
-                                  ds["final_state"].values.reshape(8, 8))
+    np.testing.assert_array_equal(
+        np.asarray(panels[1].get_images()[0].get_array()), ds["patterns"].values[1].reshape(8, 8)
+    )
+    np.testing.assert_array_equal(
+        np.asarray(panels[-1].get_images()[0].get_array()), ds["final_state"].values.reshape(8, 8)
+    )
     assert panels[1].get_title() == "pattern 1 (cue)"
     assert panels[-2].get_title() == "initial state"
     # random patterns are not images
@@ -236,6 +248,7 @@ def test_capacity_curve_is_the_replicate_mean_per_rule_with_alpha_c(store):
 
 
 # --------------------------------------------------------------------------- Ising
+
 
 def test_transition_draws_onsager_exact_curves(store):
     from scipy.special import ellipk
@@ -300,6 +313,7 @@ def test_ising_series_and_lattice_snapshots(store):
 
 # --------------------------------------------------------------------------- feedforward
 
+
 def test_training_curves_and_learning_rate_twin_axis(store):
     ds = source.open_run(store, run_id(store, "xor-tiny"))
     fig = feedforward.training(ds)
@@ -331,8 +345,11 @@ def test_decision_regions_rebuild_the_trained_network(store):
     # the forward pass from the stored weights reproduces the stored training accuracy
     tr = splits["train"]
     logits = feedforward.forward(ds, info, x[tr] if norm is None else (x[tr] - norm[0]) / norm[1])
-    acc = float(((logits[:, 0] > 0).astype(int) == y[tr]).mean()) if logits.shape[1] == 1 else \
-        float((logits.argmax(axis=1) == y[tr]).mean())
+    acc = (
+        float(((logits[:, 0] > 0).astype(int) == y[tr]).mean())
+        if logits.shape[1] == 1
+        else float((logits.argmax(axis=1) == y[tr]).mean())
+    )
     assert acc == pytest.approx(info["metrics"]["train_metric"])
     fig = feedforward.decision_regions(ds, resolution=60)
     ax = fig.axes[0]
@@ -356,6 +373,7 @@ def test_weight_histograms_count_every_weight(store):
 
 # --------------------------------------------------------------------------- RBM
 
+
 def test_rbm_filters_and_samples_as_image_grids(store):
     ds = source.open_run(store, run_id(store, "rbm-tiny"))
     fig = generative.filters(ds)
@@ -368,8 +386,9 @@ def test_rbm_filters_and_samples_as_image_grids(store):
     assert len(panels) == 3 * 4  # 3 chains x 4 recorded steps
     step, chain = ds["sample_step"].values, ds["sample_chain"].values
     row = np.flatnonzero((step == 5) & (chain == 0))[0]
-    np.testing.assert_array_equal(np.asarray(panels[0].get_images()[0].get_array()),
-                                  ds["samples"].values[row].reshape(3, 3))
+    np.testing.assert_array_equal(
+        np.asarray(panels[0].get_images()[0].get_array()), ds["samples"].values[row].reshape(3, 3)
+    )
 
 
 def test_ais_estimates_with_error_bars_beside_the_exact_value(store):
@@ -398,6 +417,7 @@ def test_rbm_training_panels(store):
 
 
 # --------------------------------------------------------------------------- sweeps
+
 
 def test_sweep_metric_lines_are_replicate_means_with_sem(store):
     df = source.runs_frame(store, "hop")
@@ -429,14 +449,19 @@ def test_every_registered_kind_draws(store):
             assert fig._suptitle.get_text(), (name, kind)
             assert caption(fig), (name, kind)
             for ax in fig.axes:
-                if ax.get_visible() and ax.has_data() and not getattr(ax, "_dynet_image_panel", False) \
-                        and ax.get_images() == []:
+                if (
+                    ax.get_visible()
+                    and ax.has_data()
+                    and not getattr(ax, "_dynet_image_panel", False)
+                    and ax.get_images() == []
+                ):
                     assert ax.get_xlabel() or ax.get_ylabel(), (name, kind, ax.get_title())
             drawn += 1
     assert drawn >= 25
 
 
 # --------------------------------------------------------------------------- CLI
+
 
 def test_cli_plot_writes_images_and_lists_kinds(store, tmp_path):
     runner = CliRunner()
@@ -486,8 +511,10 @@ def test_raster_of_a_long_run_reads_only_what_it_draws():
 
     state = np.where(np.random.default_rng(0).random((20000, 300)) < 0.5, 1, -1).astype(np.int8)
     backing = Counting(state)
-    ds = xr.Dataset({"state": (("sweep", "unit"), dsa.from_array(backing, chunks=(1000, 300), asarray=False))},
-                    coords={"sweep": np.arange(0, 40000, 2)})
+    ds = xr.Dataset(
+        {"state": (("sweep", "unit"), dsa.from_array(backing, chunks=(1000, 300), asarray=False))},
+        coords={"sweep": np.arange(0, 40000, 2)},
+    )
     ds.attrs.update(run_id="r", scenario="s", model="hopfield", config={}, params={}, replicate=0, metrics={})
     fig = hopfield.state_raster(ds)
     img = np.asarray(fig.axes[0].get_images()[0].get_array())
@@ -526,8 +553,11 @@ def test_curves_are_replicate_means_per_sweep_point(store):
     ax = fig.axes[0]
     label = "network.rule=hebbian, patterns.load=0.05 (mean of 2)"
     line = lines(ax)[label]
-    runs = [source.open_run(store, r["run_id"]) for r in api.list_runs(store)
-            if r["scenario"] == "hop" and r["params"] == {"network.rule": "hebbian", "patterns.load": 0.05}]
+    runs = [
+        source.open_run(store, r["run_id"])
+        for r in api.list_runs(store)
+        if r["scenario"] == "hop" and r["params"] == {"network.rule": "hebbian", "patterns.load": 0.05}
+    ]
     n = max(ds.sizes["sweep"] for ds in runs)
     padded = [np.r_[ds["energy"].values, np.full(n - ds.sizes["sweep"], ds["energy"].values[-1])] for ds in runs]
     np.testing.assert_allclose(line.get_ydata(), np.mean(padded, axis=0))

@@ -19,6 +19,7 @@ from dynet.scenario import ScenarioError, parse_scenario
 
 # --------------------------------------------------------------------------- brute force
 
+
 def all_states(n):
     """Every binary vector of length n, (2**n, n) float64, unit 0 the lowest bit."""
     return ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.float64)
@@ -48,8 +49,15 @@ def tiny_rbm(seed=0, nv=4, nh=3, scale=1.0):
 
 def work(nv, nh, chains=1):
     """Work arrays of the kernels: a_h, p_h, a_v, p_v, h_act, v_act, v_n."""
-    return (np.empty(nh), np.empty(nh), np.empty(nv), np.empty(nv), np.empty(nh, np.int64),
-            np.empty((max(1, chains), nv), np.int64), np.zeros(max(1, chains), np.int64))
+    return (
+        np.empty(nh),
+        np.empty(nh),
+        np.empty(nv),
+        np.empty(nv),
+        np.empty(nh, np.int64),
+        np.empty((max(1, chains), nv), np.int64),
+        np.zeros(max(1, chains), np.int64),
+    )
 
 
 def exact_gradient(W, b, c, X):
@@ -69,6 +77,7 @@ def exact_gradient(W, b, c, X):
 
 
 # --------------------------------------------------------------------------- formulas
+
 
 def test_energy_and_free_energy_by_hand():
     W = np.array([[1.0, 2.0], [3.0, 4.0]])
@@ -135,8 +144,19 @@ def test_pseudo_likelihood_and_reconstruction_kernels_match_numpy():
     np.testing.assert_allclose(out, ref, rtol=1e-13)
     # with W = 0 the reconstruction is p(v | h) = sigmoid(b) whatever h is
     sq, hs = np.empty(40), np.empty(40)
-    K.reconstruct(np.zeros((8, 5)), np.zeros((5, 8)), b, c, idx, ptr, X, np.array([1, 2, 3, 4], np.uint64),
-                  *work(8, 5)[:5], sq, hs)
+    K.reconstruct(
+        np.zeros((8, 5)),
+        np.zeros((5, 8)),
+        b,
+        c,
+        idx,
+        ptr,
+        X,
+        np.array([1, 2, 3, 4], np.uint64),
+        *work(8, 5)[:5],
+        sq,
+        hs,
+    )
     np.testing.assert_allclose(sq, ((X - sig(b)) ** 2).sum(axis=1), rtol=1e-14)
     np.testing.assert_allclose(hs, np.full(40, sig(c).sum()), rtol=1e-14)
 
@@ -170,9 +190,24 @@ def test_long_chain_estimators_give_the_exact_log_likelihood_gradient(method, k)
     else:
         rows, chains = np.tile(np.arange(len(DATA)), n // len(DATA)), 0
     G, gb, gc = np.zeros((nv, nh)), np.zeros(nv), np.zeros(nh)
-    K.batch_gradient(W, np.ascontiguousarray(W.T), b, c, idx, ptr, rows, method, k,
-                     np.zeros((chains, nh), np.int64), np.zeros(chains, np.int64),
-                     seed_state(np.random.SeedSequence(11)), G, gb, gc, *work(nv, nh, chains))
+    K.batch_gradient(
+        W,
+        np.ascontiguousarray(W.T),
+        b,
+        c,
+        idx,
+        ptr,
+        rows,
+        method,
+        k,
+        np.zeros((chains, nh), np.int64),
+        np.zeros(chains, np.int64),
+        seed_state(np.random.SeedSequence(11)),
+        G,
+        gb,
+        gc,
+        *work(nv, nh, chains),
+    )
     gW, gbe, gce, var = exact_gradient(W, b, c, DATA.astype(np.float64))
     np.testing.assert_array_less(np.abs(G - gW), 5 * np.sqrt(var / n))
     np.testing.assert_array_less(np.abs(gb - gbe), 5 * np.sqrt(0.25 / n))
@@ -205,8 +240,24 @@ def test_cd1_estimator_has_its_exact_expectation():
     exact = DATA.T @ sig(c + DATA @ W) / len(DATA) - mean
     G, gb, gc = np.zeros((nv, nh)), np.zeros(nv), np.zeros(nh)
     idx, ptr = M.to_csr(DATA)
-    K.batch_gradient(W, np.ascontiguousarray(W.T), b, c, idx, ptr, rows, K.CD, 1, np.zeros((0, nh), np.int64),
-                     np.zeros(0, np.int64), seed_state(np.random.SeedSequence(12)), G, gb, gc, *work(nv, nh))
+    K.batch_gradient(
+        W,
+        np.ascontiguousarray(W.T),
+        b,
+        c,
+        idx,
+        ptr,
+        rows,
+        K.CD,
+        1,
+        np.zeros((0, nh), np.int64),
+        np.zeros(0, np.int64),
+        seed_state(np.random.SeedSequence(12)),
+        G,
+        gb,
+        gc,
+        *work(nv, nh),
+    )
     np.testing.assert_array_less(np.abs(G - exact), 5 * np.sqrt(var_sum) / n)
     # and it differs from the exact gradient by more than the noise: CD-1's bias is real
     gW = exact_gradient(W, b, c, DATA.astype(np.float64))[0]
@@ -231,8 +282,25 @@ def test_gibbs_sampler_has_the_exact_distribution():
     out_v = np.empty((1, chains, 4), np.int8)
     out_p = np.empty((1, chains, 4), np.float32)
     a_h, p_h, a_v, p_v, h_act, v_act, _ = work(4, 3)
-    got = K.gibbs_chains(W, np.ascontiguousarray(W.T), b, c, v, 200, 200, out_v, out_p, 0,
-                         seed_state(np.random.SeedSequence(10)), a_h, p_h, a_v, p_v, h_act, v_act[0])
+    got = K.gibbs_chains(
+        W,
+        np.ascontiguousarray(W.T),
+        b,
+        c,
+        v,
+        200,
+        200,
+        out_v,
+        out_p,
+        0,
+        seed_state(np.random.SeedSequence(10)),
+        a_h,
+        p_h,
+        a_v,
+        p_v,
+        h_act,
+        v_act[0],
+    )
     assert got == 1
     np.testing.assert_array_equal(out_v[0], v)
     codes = (out_v[0].astype(np.int64) << np.arange(4)).sum(axis=1)
@@ -249,6 +317,7 @@ def test_gibbs_sampler_has_the_exact_distribution():
 
 # --------------------------------------------------------------------------- updates
 
+
 def test_one_step_is_the_documented_update():
     """A one-batch epoch equals lr * (estimator - weight_decay W) plus the sparsity
     term on c, from the same random stream; a second step adds momentum * d."""
@@ -256,16 +325,44 @@ def test_one_step_is_the_documented_update():
     X = (rng.random((8, 6)) < 0.5).astype(np.uint8)
     W, b, c = rng.normal(0, 0.3, (6, 5)), rng.normal(0, 0.3, 6), rng.normal(0, 0.3, 5)
     lr, mom, wd, target, cost = 0.1, 0.6, 0.01, 0.2, 0.5
-    t = M.Trainer(X, W, b, c, method="cd", k=2, batch_size=8, momentum=mom, weight_decay=wd,
-                  sparsity_target=target, sparsity_cost=cost, shuffle=False,
-                  rng_state=seed_state(np.random.SeedSequence(14)))
+    t = M.Trainer(
+        X,
+        W,
+        b,
+        c,
+        method="cd",
+        k=2,
+        batch_size=8,
+        momentum=mom,
+        weight_decay=wd,
+        sparsity_target=target,
+        sparsity_cost=cost,
+        shuffle=False,
+        rng_state=seed_state(np.random.SeedSequence(14)),
+    )
     expected_d = []
     W0, b0, c0 = t.W.copy(), t.b.copy(), t.c.copy()
     for _ in range(2):
         G, gb, gc = np.zeros((6, 5)), np.zeros(6), np.zeros(5)
         state = t.rng_state.copy()
-        K.batch_gradient(t.W.copy(), t.WT.copy(), t.b.copy(), t.c.copy(), t.idx, t.ptr, np.arange(8), K.CD, 2,
-                         t.chain_act, t.chain_n, state, G, gb, gc, *work(6, 5))
+        K.batch_gradient(
+            t.W.copy(),
+            t.WT.copy(),
+            t.b.copy(),
+            t.c.copy(),
+            t.idx,
+            t.ptr,
+            np.arange(8),
+            K.CD,
+            2,
+            t.chain_act,
+            t.chain_n,
+            state,
+            G,
+            gb,
+            gc,
+            *work(6, 5),
+        )
         q = sig(t.c + X @ t.W).mean(axis=0)
         g = (G - wd * t.W, gb, gc + cost * (target - q))
         prev = expected_d[-1] if expected_d else (0.0, 0.0, 0.0)
@@ -296,8 +393,16 @@ def test_sparsity_target_lowers_hidden_activity():
     means = []
     for cost in (0.0, 10.0):
         rng = np.random.default_rng(0)
-        t = M.Trainer(x, rng.normal(0, 0.01, (64, 32)), np.zeros(64), np.zeros(32), batch_size=10,
-                      sparsity_target=0.05, sparsity_cost=cost, rng_state=seed_state(np.random.SeedSequence(1)))
+        t = M.Trainer(
+            x,
+            rng.normal(0, 0.01, (64, 32)),
+            np.zeros(64),
+            np.zeros(32),
+            batch_size=10,
+            sparsity_target=0.05,
+            sparsity_cost=cost,
+            rng_state=seed_state(np.random.SeedSequence(1)),
+        )
         for _ in range(10):
             t.epoch(np.full(t.steps, 0.05))
         means.append(sig(t.c + x @ t.W).mean())
@@ -305,6 +410,7 @@ def test_sparsity_target_lowers_hidden_activity():
 
 
 # --------------------------------------------------------------------------- scikit-learn
+
 
 class _DrivenRandomState(np.random.RandomState):
     """Hands scikit-learn's BernoulliRBM the draws dynet's kernel makes: uniforms from
@@ -336,13 +442,15 @@ def test_pcd1_matches_sklearn_bernoulli_rbm_step_for_step():
     W0 = np.random.default_rng(15).normal(0, 0.01, (nv, nh))
     state = seed_state(np.random.SeedSequence(16))
     bits = np.random.default_rng(17).integers(0, nv, len(x))
-    t = M.Trainer(x, W0, np.zeros(nv), np.zeros(nh), method="pcd", k=1, batch_size=10, shuffle=False,
-                  rng_state=state.copy())
+    t = M.Trainer(
+        x, W0, np.zeros(nv), np.zeros(nh), method="pcd", k=1, batch_size=10, shuffle=False, rng_state=state.copy()
+    )
     for _ in range(epochs):
         t.epoch(np.full(t.steps, lr))
     driven = _DrivenRandomState(state, W0.T, bits)
-    sk = sklearn_rbm.BernoulliRBM(n_components=nh, learning_rate=lr, batch_size=10, n_iter=epochs,
-                                  random_state=driven).fit(x.astype(np.float64))
+    sk = sklearn_rbm.BernoulliRBM(
+        n_components=nh, learning_rate=lr, batch_size=10, n_iter=epochs, random_state=driven
+    ).fit(x.astype(np.float64))
     np.testing.assert_array_equal(t.rng_state, driven.xo.state_array())  # the same number of draws
     np.testing.assert_array_equal(t.chain_hidden(), sk.h_samples_)  # the same chain states
     np.testing.assert_allclose(t.W, sk.components_.T, rtol=1e-9, atol=1e-12)
@@ -358,13 +466,18 @@ def test_pcd1_matches_sklearn_bernoulli_rbm_step_for_step():
 
 # --------------------------------------------------------------------------- runs
 
+
 def rbm_doc(**over):
-    doc = {"name": "r", "model": "rbm", "seed": 5,
-           "data": {"source": "bars-stripes", "size": 4},
-           "network": {"n_hidden": 8},
-           "training": {"method": "cd", "k": 10, "epochs": 400, "batch_size": 10, "lr": 0.1, "momentum": 0.5},
-           "sampling": {"chains": 4, "steps": 200, "every": 20},
-           "record": {"every": 50}}
+    doc = {
+        "name": "r",
+        "model": "rbm",
+        "seed": 5,
+        "data": {"source": "bars-stripes", "size": 4},
+        "network": {"n_hidden": 8},
+        "training": {"method": "cd", "k": 10, "epochs": 400, "batch_size": 10, "lr": 0.1, "momentum": 0.5},
+        "sampling": {"chains": 4, "steps": 200, "every": 20},
+        "record": {"every": 50},
+    }
     for k, v in over.items():
         doc[k] = v if k == "data" else {**doc.get(k, {}), **v}  # a data table replaces the default one
     return doc
@@ -398,9 +511,13 @@ def test_training_on_bars_and_stripes_raises_the_exact_log_likelihood():
 
 
 def test_same_seed_is_bit_identical_and_another_seed_differs():
-    doc = rbm_doc(data={"source": "digits", "validation": 0.2}, network={"n_hidden": 16},
-                  training={"method": "pcd", "k": 1, "epochs": 3, "momentum": 0.5, "weight_decay": 1e-4},
-                  sparsity={"target": 0.1, "cost": 0.1}, record={"every": 1, "snapshot_every": 2})
+    doc = rbm_doc(
+        data={"source": "digits", "validation": 0.2},
+        network={"n_hidden": 16},
+        training={"method": "pcd", "k": 1, "epochs": 3, "momentum": 0.5, "weight_decay": 1e-4},
+        sparsity={"target": 0.1, "cost": 0.1},
+        record={"every": 1, "snapshot_every": 2},
+    )
     a, b = MemoryRecord(), MemoryRecord()
     assert M.run(parse_scenario(doc).runs[0], a) == M.run(parse_scenario(doc).runs[0], b)
     assert a.columns.keys() == b.columns.keys() and a.static_arrays.keys() == b.static_arrays.keys()
@@ -437,27 +554,31 @@ def test_a_run_through_the_store(tmp_path):
 
 # --------------------------------------------------------------------------- validation
 
-@pytest.mark.parametrize("over,message", [
-    ({"training": {"k": 0}}, "training.k: input should be greater than or equal to 1"),
-    ({"training": {"lr": 0.0}}, "training.lr: input should be greater than 0"),
-    ({"training": {"momentum": 1.0}}, "training.momentum: input should be less than 1"),
-    ({"training": {"momentum": -0.1}}, "training.momentum: input should be greater than or equal to 0"),
-    ({"training": {"weight_decay": -1.0}}, "training.weight_decay"),
-    ({"training": {"method": "pcdd"}}, "training.method: input should be 'cd' or 'pcd'"),
-    ({"training": {"batchsize": 10}}, "did you mean 'batch_size'"),
-    ({"network": {"n_hidden": 0}}, "network.n_hidden: input should be greater than or equal to 1"),
-    ({"network": {"init_std": 0.0}}, "network.init_std"),
-    ({"sparsity": {"target": 1.0, "cost": 0.1}}, "sparsity.target: input should be less than 1"),
-    ({"sparsity": {"target": 0.0, "cost": 0.1}}, "sparsity.target: input should be greater than 0"),
-    ({"sparsity": {"target": 0.1, "cost": -1.0}}, "sparsity.cost"),
-    ({"schedule": {"name": "plateau"}}, "not available for rbm"),
-    ({"schedule": {"name": "cosine"}}, "schedule.T_max"),
-    ({"schedule": {"name": "cosin"}}, "did you mean 'cosine'"),
-    ({"sampling": {"steps": 10, "every": 20}}, "sampling.every 20 is larger than sampling.steps 10"),
-    ({"data": {"source": "digits", "threshold": 1.5}}, "data.threshold"),
-    ({"data": {"source": "mnist"}}, "data"),
-    ({"record": {"exact_max": 40}}, "record.exact_max"),
-])
+
+@pytest.mark.parametrize(
+    "over,message",
+    [
+        ({"training": {"k": 0}}, "training.k: input should be greater than or equal to 1"),
+        ({"training": {"lr": 0.0}}, "training.lr: input should be greater than 0"),
+        ({"training": {"momentum": 1.0}}, "training.momentum: input should be less than 1"),
+        ({"training": {"momentum": -0.1}}, "training.momentum: input should be greater than or equal to 0"),
+        ({"training": {"weight_decay": -1.0}}, "training.weight_decay"),
+        ({"training": {"method": "pcdd"}}, "training.method: input should be 'cd' or 'pcd'"),
+        ({"training": {"batchsize": 10}}, "did you mean 'batch_size'"),
+        ({"network": {"n_hidden": 0}}, "network.n_hidden: input should be greater than or equal to 1"),
+        ({"network": {"init_std": 0.0}}, "network.init_std"),
+        ({"sparsity": {"target": 1.0, "cost": 0.1}}, "sparsity.target: input should be less than 1"),
+        ({"sparsity": {"target": 0.0, "cost": 0.1}}, "sparsity.target: input should be greater than 0"),
+        ({"sparsity": {"target": 0.1, "cost": -1.0}}, "sparsity.cost"),
+        ({"schedule": {"name": "plateau"}}, "not available for rbm"),
+        ({"schedule": {"name": "cosine"}}, "schedule.T_max"),
+        ({"schedule": {"name": "cosin"}}, "did you mean 'cosine'"),
+        ({"sampling": {"steps": 10, "every": 20}}, "sampling.every 20 is larger than sampling.steps 10"),
+        ({"data": {"source": "digits", "threshold": 1.5}}, "data.threshold"),
+        ({"data": {"source": "mnist"}}, "data"),
+        ({"record": {"exact_max": 40}}, "record.exact_max"),
+    ],
+)
 def test_bad_settings_are_rejected_in_one_line(over, message):
     with pytest.raises(ScenarioError) as info:
         parse_scenario(rbm_doc(**over), "r.toml")
@@ -486,8 +607,9 @@ def test_preflight_checks_the_data(tmp_path):
     assert problems({"source": "file", "path": "grey.npz", "threshold": 0.5}) == []
     np.save(tmp_path / "flat.npy", np.zeros(9))
     assert "2-D array" in problems({"source": "file", "path": "flat.npy"})[0]
-    x, shape = M.load_data(RBMFileData(source="file", path="grey.npz", key=None, threshold=0.5, validation=0.2),
-                           str(tmp_path))
+    x, shape = M.load_data(
+        RBMFileData(source="file", path="grey.npz", key=None, threshold=0.5, validation=0.2), str(tmp_path)
+    )
     assert x.dtype == np.uint8 and x.shape == (50, 9) and shape is None
 
 
@@ -505,7 +627,14 @@ def test_a_pickled_run_spec_rebuilds_its_typed_settings():
     """Workers get RunSpecs by pickle, without the typed settings: the driver's spec.settings rebuilds them."""
     import pickle
 
-    spec = parse_scenario({"name": "p", "model": "rbm", "seed": 1, "data": {"source": "bars-stripes", "size": 2},
-                           "network": {"n_hidden": 3}}).runs[0]
+    spec = parse_scenario(
+        {
+            "name": "p",
+            "model": "rbm",
+            "seed": 1,
+            "data": {"source": "bars-stripes", "size": 2},
+            "network": {"n_hidden": 3},
+        }
+    ).runs[0]
     back = pickle.loads(pickle.dumps(spec))
     assert back.settings == spec.settings and back.settings.network.n_hidden == 3

@@ -52,6 +52,7 @@ def work(nv, nh, chains=1):
 
 # --------------------------------------------------------------------------- formulas
 
+
 def test_energy_and_free_energy_by_hand():
     W = np.array([[1.0, -2.0], [0.5, 3.0]])
     b = np.array([0.5, -1.0])
@@ -85,8 +86,10 @@ def test_log_partition_equals_quadrature(nv):
     W, b, c, sigma = tiny_gb(1, nv, 3, scale=1.2)
     log_z = M.gb_log_partition(W, b, c, sigma)
     _, _, mu = hidden_marginal(W, b, c, sigma)
-    axes = [np.linspace(mu[:, i].min() - 12 * sigma[i], mu[:, i].max() + 12 * sigma[i], 4001 if nv == 1 else 1501)
-            for i in range(nv)]
+    axes = [
+        np.linspace(mu[:, i].min() - 12 * sigma[i], mu[:, i].max() + 12 * sigma[i], 4001 if nv == 1 else 1501)
+        for i in range(nv)
+    ]
     V = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, nv)
     log_f = -M.gb_free_energy(V, W, b, c, sigma)
     cell = np.prod([a[1] - a[0] for a in axes])
@@ -108,6 +111,7 @@ def test_log_partition_kernel_matches_the_direct_sum_over_h():
 
 
 # --------------------------------------------------------------------------- estimators and sampler
+
 
 def exact_gradient(W, b, c, sigma, X):
     """The exact mean log-likelihood gradient of rows X (data term - model term) and, per
@@ -142,9 +146,25 @@ def test_long_chain_estimators_give_the_exact_log_likelihood_gradient(method):
     else:
         rows, chains = np.tile(np.arange(len(X)), n // len(X)), 0
     G, gb, gc = np.zeros((nv, nh)), np.zeros(nv), np.zeros(nh)
-    K.gb_batch_gradient(W, np.ascontiguousarray(W.T), b, c, sigma, X, rows, method, k,
-                        np.zeros((chains, nh), np.int64), np.zeros(chains, np.int64), np.zeros((max(1, chains), nv)),
-                        seed_state(np.random.SeedSequence(5)), G, gb, gc, *work(nv, nh))
+    K.gb_batch_gradient(
+        W,
+        np.ascontiguousarray(W.T),
+        b,
+        c,
+        sigma,
+        X,
+        rows,
+        method,
+        k,
+        np.zeros((chains, nh), np.int64),
+        np.zeros(chains, np.int64),
+        np.zeros((max(1, chains), nv)),
+        seed_state(np.random.SeedSequence(5)),
+        G,
+        gb,
+        gc,
+        *work(nv, nh),
+    )
     gW, gbe, gce, var_w, var_b = exact_gradient(W, b, c, sigma, X)
     np.testing.assert_array_less(np.abs(G - gW), 5 * np.sqrt(var_w / n))
     np.testing.assert_array_less(np.abs(gb - gbe), 5 * np.sqrt(var_b / n))
@@ -170,8 +190,21 @@ def test_gibbs_sampler_has_the_exact_distribution():
     v = np.random.default_rng(7).standard_normal((chains, 2))
     out_v = np.empty((1, chains, 2), np.float32)
     out_p = np.empty((1, chains, 2), np.float32)
-    got = K.gb_gibbs_chains(W, np.ascontiguousarray(W.T), b, c, sigma, v, 100, 100, out_v, out_p, 0,
-                            seed_state(np.random.SeedSequence(8)), *work(2, 3))
+    got = K.gb_gibbs_chains(
+        W,
+        np.ascontiguousarray(W.T),
+        b,
+        c,
+        sigma,
+        v,
+        100,
+        100,
+        out_v,
+        out_p,
+        0,
+        seed_state(np.random.SeedSequence(8)),
+        *work(2, 3),
+    )
     assert got == 1
     np.testing.assert_array_equal(out_v[0], v.astype(np.float32))
     d = ((out_p[0][:, None, :] - mu[None, :, :]) ** 2).sum(-1)
@@ -198,14 +231,43 @@ def test_one_step_is_the_documented_update():
     W, b, c = rng.normal(0, 0.3, (5, 4)), rng.normal(0, 0.3, 5), rng.normal(0, 0.3, 4)
     sigma = np.array([1.0, 0.5, 2.0, 1.0, 1.5])
     lr, mom, wd = 0.05, 0.6, 0.01
-    t = M.GaussianTrainer(X, W, b, c, sigma=sigma, method="pcd", k=2, batch_size=8, momentum=mom, weight_decay=wd,
-                          shuffle=False, rng_state=seed_state(np.random.SeedSequence(14)))
+    t = M.GaussianTrainer(
+        X,
+        W,
+        b,
+        c,
+        sigma=sigma,
+        method="pcd",
+        k=2,
+        batch_size=8,
+        momentum=mom,
+        weight_decay=wd,
+        shuffle=False,
+        rng_state=seed_state(np.random.SeedSequence(14)),
+    )
     prev = (0.0, 0.0, 0.0)
     for _ in range(2):
         G, gb, gc = np.zeros((5, 4)), np.zeros(5), np.zeros(4)
         state = t.rng_state.copy()
-        K.gb_batch_gradient(t.W.copy(), t.WT.copy(), t.b.copy(), t.c.copy(), sigma, X, np.arange(8), K.PCD, 2,
-                            t.chain_act.copy(), t.chain_n.copy(), t.chains_v.copy(), state, G, gb, gc, *work(5, 4))
+        K.gb_batch_gradient(
+            t.W.copy(),
+            t.WT.copy(),
+            t.b.copy(),
+            t.c.copy(),
+            sigma,
+            X,
+            np.arange(8),
+            K.PCD,
+            2,
+            t.chain_act.copy(),
+            t.chain_n.copy(),
+            t.chains_v.copy(),
+            state,
+            G,
+            gb,
+            gc,
+            *work(5, 4),
+        )
         d = tuple(mom * p + lr * g for p, g in zip(prev, (G - wd * t.W, gb, gc)))
         before = (t.W.copy(), t.b.copy(), t.c.copy())
         t.epoch(np.array([lr]))
@@ -218,13 +280,18 @@ def test_one_step_is_the_documented_update():
 
 # --------------------------------------------------------------------------- runs
 
+
 def gb_doc(**over):
-    doc = {"name": "g", "model": "rbm", "seed": 11,
-           "data": {"source": "iris", "validation": 0.2},
-           "network": {"n_hidden": 6, "visible": "gaussian"},
-           "training": {"method": "cd", "k": 1, "epochs": 40, "batch_size": 10, "lr": 0.05, "momentum": 0.5},
-           "sampling": {"chains": 3, "steps": 50, "every": 10},
-           "record": {"every": 10, "ais_runs": 100, "ais_betas": 1000}}
+    doc = {
+        "name": "g",
+        "model": "rbm",
+        "seed": 11,
+        "data": {"source": "iris", "validation": 0.2},
+        "network": {"n_hidden": 6, "visible": "gaussian"},
+        "training": {"method": "cd", "k": 1, "epochs": 40, "batch_size": 10, "lr": 0.05, "momentum": 0.5},
+        "sampling": {"chains": 3, "steps": 50, "every": 10},
+        "record": {"every": 10, "ais_runs": 100, "ais_betas": 1000},
+    }
     for k, v in over.items():
         doc[k] = v if k == "data" else {**doc.get(k, {}), **v}
     return doc
@@ -257,7 +324,8 @@ def test_a_gaussian_run_learns_iris_and_is_reproducible():
     assert a.col("log_z")[-1] == pytest.approx(log_z, rel=1e-12)
     assert ll[-1] == pytest.approx(-M.gb_free_energy(z[train], W, bias, c, sigma).mean() - log_z, rel=1e-10)
     assert a.col("val_log_likelihood")[-1] == pytest.approx(
-        -M.gb_free_energy(z[val], W, bias, c, sigma).mean() - log_z, rel=1e-10)
+        -M.gb_free_energy(z[val], W, bias, c, sigma).mean() - log_z, rel=1e-10
+    )
     # AIS only at the end (ais_every = 0), within 3 standard errors of the exact log Z
     ais, se = a.col("log_z_ais"), a.col("log_z_ais_se")
     assert np.isnan(ais[:-1]).all() and abs(ais[-1] - log_z) < 3 * se[-1] and se[-1] < 0.05
@@ -272,10 +340,13 @@ def test_gaussian_pcd_run_on_digits_without_exact_log_z():
     """Pixel intensities (not binarized), 24 hidden units > exact_max: no exact log Z;
     PCD with sparsity and snapshots runs, its reconstruction error falls."""
     rec = MemoryRecord()
-    doc = gb_doc(data={"source": "digits", "validation": 0.1}, network={"n_hidden": 24},
-                 training={"method": "pcd", "epochs": 3, "lr": 0.001, "weight_decay": 1e-4},
-                 sparsity={"target": 0.1, "cost": 0.1}, record={"every": 1, "exact_max": 16, "ais_runs": 0,
-                                                                "snapshot_every": 3})
+    doc = gb_doc(
+        data={"source": "digits", "validation": 0.1},
+        network={"n_hidden": 24},
+        training={"method": "pcd", "epochs": 3, "lr": 0.001, "weight_decay": 1e-4},
+        sparsity={"target": 0.1, "cost": 0.1},
+        record={"every": 1, "exact_max": 16, "ais_runs": 0, "snapshot_every": 3},
+    )
     metrics = M.run(parse_scenario(doc).runs[0], rec)
     mse = rec.col("train_recon_error")
     assert mse[-1] < mse[0] and np.isnan(rec.col("log_z")).all() and metrics["log_z"] is None
@@ -287,22 +358,32 @@ def test_gaussian_pcd_run_on_digits_without_exact_log_z():
 
 # --------------------------------------------------------------------------- validation
 
-@pytest.mark.parametrize("over,message", [
-    ({"data": {"source": "digits", "threshold": 0.5}},
-     "data.threshold: binarization does not apply to real-valued visible units"),
-    ({"network": {"visible": "bernoulli"}}, "data.source: 'iris' is real-valued; set network.visible = 'gaussian'"),
-    ({"network": {"visible": "bernoulli"}, "data": {"source": "digits", "standardize": "none"}},
-     "data.standardize: applies to real-valued visible units only"),
-    ({"network": {"visible": "bernoulli", "sigma": 1.0}, "data": {"source": "digits"}},
-     "network.sigma: applies to network.visible = 'gaussian' only"),
-    ({"network": {"sigma": 0.0}}, "network.sigma: every standard deviation must be finite and > 0"),
-    ({"network": {"sigma": [1.0, -1.0, 1.0, 1.0]}}, "network.sigma: every standard deviation"),
-    ({"network": {"visible": "gauss"}}, "network.visible: input should be 'bernoulli' or 'gaussian'"),
-    ({"record": {"ais_runs": 0, "ais_every": 5}}, "record.ais_every: needs record.ais_runs > 0"),
-    ({"record": {"ais_every": 15}}, "record.ais_every: 15 is not a multiple of record.every 10"),
-    ({"record": {"ais_ladder": "log"}}, "record.ais_ladder: input should be 'linear' or 'geometric'"),
-    ({"record": {"ais_betas": 0}}, "record.ais_betas: input should be greater than or equal to 1"),
-])
+
+@pytest.mark.parametrize(
+    "over,message",
+    [
+        (
+            {"data": {"source": "digits", "threshold": 0.5}},
+            "data.threshold: binarization does not apply to real-valued visible units",
+        ),
+        ({"network": {"visible": "bernoulli"}}, "data.source: 'iris' is real-valued; set network.visible = 'gaussian'"),
+        (
+            {"network": {"visible": "bernoulli"}, "data": {"source": "digits", "standardize": "none"}},
+            "data.standardize: applies to real-valued visible units only",
+        ),
+        (
+            {"network": {"visible": "bernoulli", "sigma": 1.0}, "data": {"source": "digits"}},
+            "network.sigma: applies to network.visible = 'gaussian' only",
+        ),
+        ({"network": {"sigma": 0.0}}, "network.sigma: every standard deviation must be finite and > 0"),
+        ({"network": {"sigma": [1.0, -1.0, 1.0, 1.0]}}, "network.sigma: every standard deviation"),
+        ({"network": {"visible": "gauss"}}, "network.visible: input should be 'bernoulli' or 'gaussian'"),
+        ({"record": {"ais_runs": 0, "ais_every": 5}}, "record.ais_every: needs record.ais_runs > 0"),
+        ({"record": {"ais_every": 15}}, "record.ais_every: 15 is not a multiple of record.every 10"),
+        ({"record": {"ais_ladder": "log"}}, "record.ais_ladder: input should be 'linear' or 'geometric'"),
+        ({"record": {"ais_betas": 0}}, "record.ais_betas: input should be greater than or equal to 1"),
+    ],
+)
 def test_bad_settings_are_rejected_in_one_line(over, message):
     with pytest.raises(ScenarioError) as info:
         parse_scenario(gb_doc(**over), "g.toml")

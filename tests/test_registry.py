@@ -36,8 +36,9 @@ def test_every_shipped_runs_config_revalidates_to_itself(path):
     for spec in sc.runs:
         rebuilt = scenario.run_settings(spec.model, spec.config, sc.name)
         assert type(rebuilt) is type(spec.settings) is models.get(spec.model).config
-        assert rebuilt.model_dump(mode="json", exclude={"description"}) == \
-            spec.settings.model_dump(mode="json", exclude={"description"})
+        assert rebuilt.model_dump(mode="json", exclude={"description"}) == spec.settings.model_dump(
+            mode="json", exclude={"description"}
+        )
         assert rebuilt.model_dump(mode="json", exclude={"name", "description", "sweep"}) == spec.config
 
 
@@ -53,8 +54,13 @@ def test_file_hashes_stay_in_the_config_not_in_the_settings(tmp_path):
     import numpy as np
 
     np.save(tmp_path / "p.npy", np.where(np.random.default_rng(0).random((3, 16)) < 0.5, 1, -1).astype(np.int8))
-    doc = {"name": "f", "model": "hopfield", "seed": 1, "patterns": {"source": "file", "path": "p.npy"},
-           "init": {"kind": "flip", "pattern": 0, "fraction": 0.1}}
+    doc = {
+        "name": "f",
+        "model": "hopfield",
+        "seed": 1,
+        "patterns": {"source": "file", "path": "p.npy"},
+        "init": {"kind": "flip", "pattern": 0, "fraction": 0.1},
+    }
     (tmp_path / "f.toml").write_text("")
     spec = scenario.parse_scenario(doc, str(tmp_path / "f.toml")).runs[0]
     assert len(spec.config["patterns"]["sha256"]) == 64

@@ -28,8 +28,18 @@ def _no_browser(what: str):
     if os.environ.get("DYNET_REQUIRE_BROWSER") == "1":
         pytest.fail(why, pytrace=False)
     pytest.skip(why)
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+BROWSER_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 SCENARIO = """
 name = "rep"
@@ -86,15 +96,21 @@ def test_report_config_and_summary_table(page, store):
     parsed = tomllib.loads(cfg_text)
     assert parsed["name"] == "rep" and parsed["network"]["n_units"] == 64 and parsed["dynamics"]["max_sweeps"] == 15
     assert "# patterns.load = [0.05, 0.2]" in cfg_text and "# replicates = 3" in cfg_text
-    assert re.search(r'^load = 0\.\d+  # swept$', cfg_text, re.M) and re.search(r'^rule = "\w+"  # swept$', cfg_text, re.M)
+    assert re.search(r"^load = 0\.\d+  # swept$", cfg_text, re.M) and re.search(
+        r'^rule = "\w+"  # swept$', cfg_text, re.M
+    )
     assert re.search(r"^n_units = 64$", cfg_text, re.M)  # not swept: no mark
     table = re.search(r'<table id="summary">(.*?)</table>', text, re.DOTALL).group(1)
     header = [html.unescape(h) for h in re.findall(r"<th>(.*?)</th>", table)]
-    rows = [[html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)] for r in re.findall(r"<tr>(.*?)</tr>", table)][1:]
+    rows = [
+        [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)] for r in re.findall(r"<tr>(.*?)</tr>", table)
+    ][1:]
     assert header[:3] == ["network.rule", "patterns.load", "replicates"]
     assert set(header[3:]) <= set(models.get("hopfield").summary) and "final_overlap" in header
-    want = {(r["params"]["network.rule"], r["params"]["patterns.load"]): r
-            for r in analysis.sweep_table(store, "rep", models.get("hopfield").summary)}
+    want = {
+        (r["params"]["network.rule"], r["params"]["patterns.load"]): r
+        for r in analysis.sweep_table(store, "rep", models.get("hopfield").summary)
+    }
     assert len(rows) == 4
     col = header.index("final_overlap")
     for row in rows:
@@ -110,8 +126,13 @@ def test_report_renders_in_headless_chromium(page, tmp_path):
         _no_browser("the report is not rendered")
     n_img = open(page, encoding="utf-8").read().count("<img ")
     url = "file://" + os.path.abspath(page)
-    common = [CHROMIUM, *BROWSER_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
-              "--log-level=0"]
+    common = [
+        CHROMIUM,
+        *BROWSER_FLAGS,
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--log-level=0",
+    ]
     dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = re.search(r"<body[^>]*>", dom.stdout).group(0)
@@ -119,8 +140,9 @@ def test_report_renders_in_headless_chromium(page, tmp_path):
     assert 'data-errors=""' in body
     assert "CONSOLE" not in dom.stderr, [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln]
     shot = tmp_path / "shot.png"
-    res = subprocess.run([*common, f"--screenshot={shot}", "--window-size=1200,2000", url], capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        [*common, f"--screenshot={shot}", "--window-size=1200,2000", url], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
     from matplotlib.image import imread
 
@@ -137,10 +159,24 @@ def test_browser_check_catches_a_broken_page(tmp_path):
     from dynet.report import SCRIPT
 
     bad = tmp_path / "bad.html"
-    bad.write_text(f"<!DOCTYPE html><html><head><script>{SCRIPT}</script></head><body>"
-                   '<img src="data:image/png;base64,AAAA"><script>throw new Error("kaput")</script></body></html>')
-    dom = subprocess.run([CHROMIUM, *BROWSER_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
-                          "--log-level=0", "--dump-dom", f"file://{bad}"], capture_output=True, text=True, timeout=120)
+    bad.write_text(
+        f"<!DOCTYPE html><html><head><script>{SCRIPT}</script></head><body>"
+        '<img src="data:image/png;base64,AAAA"><script>throw new Error("kaput")</script></body></html>'
+    )
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            *BROWSER_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--log-level=0",
+            "--dump-dom",
+            f"file://{bad}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     body = re.search(r"<body[^>]*>", dom.stdout).group(0)
     assert 'data-images="0/1"' in body and "kaput" in body
     assert "CONSOLE" in dom.stderr
@@ -159,13 +195,22 @@ def test_report_errors(store, tmp_path):
 
 
 def test_to_toml_round_trips_a_config():
-    assert tomllib.loads(to_toml({"t": {"a": 1, "b": {"c": 2}}}, swept=frozenset({"t.a", "t.b"}))) == \
-        {"t": {"a": 1, "b": {"c": 2}}}
-    cfg = {"seed": 3, "model": "x", "a": {"b": [1, 2], "c": None, "d": {"e": "f", "g": 1.5, "h": True}},
-           "weird key": {"x.y": [[1], [2, 3]]}}
+    assert tomllib.loads(to_toml({"t": {"a": 1, "b": {"c": 2}}}, swept=frozenset({"t.a", "t.b"}))) == {
+        "t": {"a": 1, "b": {"c": 2}}
+    }
+    cfg = {
+        "seed": 3,
+        "model": "x",
+        "a": {"b": [1, 2], "c": None, "d": {"e": "f", "g": 1.5, "h": True}},
+        "weird key": {"x.y": [[1], [2, 3]]},
+    }
     back = tomllib.loads(to_toml(cfg))
-    assert back == {"seed": 3, "model": "x", "a": {"b": [1, 2], "d": {"e": "f", "g": 1.5, "h": True}},
-                    "weird key": {"x.y": [[1], [2, 3]]}}
+    assert back == {
+        "seed": 3,
+        "model": "x",
+        "a": {"b": [1, 2], "d": {"e": "f", "g": 1.5, "h": True}},
+        "weird key": {"x.y": [[1], [2, 3]]},
+    }
 
 
 def test_write_report_leaves_no_partial_file(store, tmp_path, monkeypatch):

@@ -78,9 +78,9 @@ def test_next_double_edge_values():
     # next_double keeps the top 53 bits: first output 11520 -> 11520 >> 11 = 5 -> 5 * 2**-53,
     # second output 0 -> exactly 0.0; an all-ones output gives the largest double below 1
     state = np.array([1, 2, 3, 4], np.uint64)
-    assert R.next_double(state) == 5 * 2.0 ** -53
+    assert R.next_double(state) == 5 * 2.0**-53
     assert R.next_double(state) == 0.0
-    assert (MASK64 >> 11) * 2.0 ** -53 == 1.0 - 2.0 ** -53 < 1.0
+    assert (MASK64 >> 11) * 2.0**-53 == 1.0 - 2.0**-53 < 1.0
 
 
 @pytest.mark.parametrize("n_bins, n_draws", [(7, 70_000), (101, 101_000)])

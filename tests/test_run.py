@@ -105,8 +105,6 @@ def test_rerun_skips_complete_and_redoes_incomplete(two_stores, tmp_path):
     assert_same_runs(store_contents(path), store_contents(two_path))
 
 
-
-
 def test_killed_run_resumes_bit_identical(tmp_path):
     scenario = tmp_path / "kill.toml"
     scenario.write_text(LONG_HOPFIELD)
@@ -145,12 +143,22 @@ def test_failed_run_is_stored_and_the_others_go_on(tmp_path, small_scenario):
     sc = load_scenario(small_scenario)
     good = sc.runs[:2]
     cfg = dict(good[0].config, patterns={"source": "file", "path": "gone.npy", "key": None})
-    bad = RunSpec(run_id="bad0000000000000", model="hopfield", scenario="small", config=cfg, params={},
-                  replicate=0, seed=good[0].seed, base_dir=str(tmp_path))
+    bad = RunSpec(
+        run_id="bad0000000000000",
+        model="hopfield",
+        scenario="small",
+        config=cfg,
+        params={},
+        replicate=0,
+        seed=good[0].seed,
+        base_dir=str(tmp_path),
+    )
     path = tmp_path / "s.zarr"
     S.open_store(path, create=True)
-    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster,
+        Client(cluster) as client,
+    ):
         results = client.submit(api.execute_batch, str(path), [good[0], bad, good[1]]).result()
     assert [r["status"] for r in results] == ["complete", "failed", "complete"]
     assert "gone.npy: no such data file" in results[1]["error"]

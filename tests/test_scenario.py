@@ -1,19 +1,20 @@
 """Scenario validation, sweep expansion, seeds and run ids."""
 
 import glob
-import re
 import os
+import re
 
 import numpy as np
 import pytest
+from conftest import SCENARIOS
 
 from dynet import api
 from dynet.scenario import ScenarioError, json_schema, load_scenario, parse_scenario
 
-from conftest import SCENARIOS
-
 BASE = {
-    "name": "t", "model": "hopfield", "seed": 1,
+    "name": "t",
+    "model": "hopfield",
+    "seed": 1,
     "network": {"n_units": 50},
     "patterns": {"source": "random", "count": 3},
     "init": {"kind": "flip", "fraction": 0.1},
@@ -87,8 +88,14 @@ def test_cross_field_rules():
 
 
 def test_sweep_expansion_grid_zip_replicates():
-    doc = with_("sweep", {"replicates": 2, "grid": {"network.rule": ["hebbian", "storkey"]},
-                          "zip": {"patterns.count": [2, 3, 4], "init.pattern": [0, 1, 2]}})
+    doc = with_(
+        "sweep",
+        {
+            "replicates": 2,
+            "grid": {"network.rule": ["hebbian", "storkey"]},
+            "zip": {"patterns.count": [2, 3, 4], "init.pattern": [0, 1, 2]},
+        },
+    )
     sc = parse_scenario(doc, "x.toml")
     assert len(sc.runs) == 2 * 3 * 2
     points = {(r.params["network.rule"], r.params["patterns.count"], r.params["init.pattern"]) for r in sc.runs}
@@ -116,9 +123,14 @@ def test_run_ids_and_seeds_depend_only_on_what_a_run_is():
         assert ra[key].seed == rb[key].seed
         assert np.array_equal(ra[key].seed_sequence().generate_state(4), rb[key].seed_sequence().generate_state(4))
     # a different root seed or a different description changes only what it should
-    c = parse_scenario(with_("seed", 2, with_("sweep", {"replicates": 2, "grid": {"patterns.count": [2, 3]}})), "x.toml")
+    c = parse_scenario(
+        with_("seed", 2, with_("sweep", {"replicates": 2, "grid": {"patterns.count": [2, 3]}})), "x.toml"
+    )
     assert not {r.run_id for r in c.runs} & {r.run_id for r in a.runs}
-    d = parse_scenario(with_("description", "other words", with_("sweep", {"replicates": 2, "grid": {"patterns.count": [2, 3]}})), "x.toml")
+    d = parse_scenario(
+        with_("description", "other words", with_("sweep", {"replicates": 2, "grid": {"patterns.count": [2, 3]}})),
+        "x.toml",
+    )
     assert {r.run_id for r in d.runs} == {r.run_id for r in a.runs}
     states = {tuple(r.seed_sequence().generate_state(2)) for r in a.runs}
     assert len(states) == len(a.runs)  # every run has its own stream
@@ -165,8 +177,11 @@ def test_pattern_file_checks(tmp_path, write_scenario):
         [init]
         kind = "flip"
         """
-    for file, n, msg in [("bad.npy", 3, "values must be -1/+1 or 0/1"), ("two.npz", 8, "say which with 'key'"),
-                         ("ok.npy", 7, "does not match the patterns' N = 6")]:
+    for file, n, msg in [
+        ("bad.npy", 3, "values must be -1/+1 or 0/1"),
+        ("two.npz", 8, "say which with 'key'"),
+        ("ok.npy", 7, "does not match the patterns' N = 6"),
+    ]:
         with pytest.raises(ScenarioError, match=re.escape(msg)):
             api.validate(write_scenario(text.format(file=file, n=n)))
     sc = api.validate(write_scenario(text.format(file="ok.npy", n=6)))
@@ -183,7 +198,11 @@ def test_json_schema_describes_the_format():
     assert hop["additionalProperties"] is False
     assert set(defs["FeedforwardScenario"]["required"]) >= {"name", "model", "seed", "data"}
     assert set(defs["HopfieldDynamics"]["properties"]["update"]["enum"]) == {
-        "synchronous", "async-permutation", "async-sequential", "async-random"}
+        "synchronous",
+        "async-permutation",
+        "async-sequential",
+        "async-random",
+    }
 
 
 def test_json_schema_accepts_shipped_scenarios_and_rejects_typos():
@@ -227,19 +246,37 @@ def test_json_schema_describes_every_hyper_parameter():
     assert ff["schedule"]["$ref"] == "#/$defs/ScheduleConfig"
 
 
-@pytest.mark.parametrize("table, key, line", [
-    ({"optimizer": {"name": "adam", "beta": [0.9, 0.99]}}, "optimizer.beta",
-     "optimizer.beta: unknown key (did you mean 'betas'?)"),
-    ({"optimizer": {"name": "adam", "betas": [0.9, 1.0]}}, "optimizer.betas",
-     "optimizer.betas.1: input should be less than 1 (got 1.0)"),
-    ({"optimizer": {"name": "adma"}}, "optimizer.name",
-     "optimizer.name: unknown 'adma' (known: 'sgd', 'adagrad', 'adadelta', 'rmsprop', 'adam', 'adamw') "
-     "(did you mean 'adam'?)"),
-    ({"schedule": {"name": "cosine", "T_max": 3, "eta_mn": 0.0}}, "schedule.eta_mn",
-     "schedule.eta_mn: unknown key (did you mean 'eta_min'?)"),
-    ({"init": {"weights": "he_normal", "params": {"mode": "fan_inn"}}}, "init.params.mode",
-     "init.params.mode: input should be 'fan_in' or 'fan_out' (got 'fan_inn') (did you mean 'fan_in'?)"),
-])
+@pytest.mark.parametrize(
+    "table, key, line",
+    [
+        (
+            {"optimizer": {"name": "adam", "beta": [0.9, 0.99]}},
+            "optimizer.beta",
+            "optimizer.beta: unknown key (did you mean 'betas'?)",
+        ),
+        (
+            {"optimizer": {"name": "adam", "betas": [0.9, 1.0]}},
+            "optimizer.betas",
+            "optimizer.betas.1: input should be less than 1 (got 1.0)",
+        ),
+        (
+            {"optimizer": {"name": "adma"}},
+            "optimizer.name",
+            "optimizer.name: unknown 'adma' (known: 'sgd', 'adagrad', 'adadelta', 'rmsprop', 'adam', 'adamw') "
+            "(did you mean 'adam'?)",
+        ),
+        (
+            {"schedule": {"name": "cosine", "T_max": 3, "eta_mn": 0.0}},
+            "schedule.eta_mn",
+            "schedule.eta_mn: unknown key (did you mean 'eta_min'?)",
+        ),
+        (
+            {"init": {"weights": "he_normal", "params": {"mode": "fan_inn"}}},
+            "init.params.mode",
+            "init.params.mode: input should be 'fan_in' or 'fan_out' (got 'fan_inn') (did you mean 'fan_in'?)",
+        ),
+    ],
+)
 def test_hyper_parameter_errors_are_one_line_naming_the_key(table, key, line):
     jsonschema = pytest.importorskip("jsonschema")
     doc = {"name": "x", "model": "feedforward", "seed": 1, "data": {"source": "xor"}, **table}

@@ -10,10 +10,10 @@ import warnings
 
 import numpy as np
 import pytest
+from peers import require
 
 from dynet.train import schedules as S
 from dynet.train.schedules import ReduceLROnPlateau, lr_array, schedule_lr, validate_schedule
-from peers import require
 
 
 def at(spec, *steps):
@@ -28,8 +28,7 @@ def at(spec, *steps):
 def test_constant_inverse_time_and_min():
     assert at({"name": "constant", "lr": 0.3}, 0, 7, 1000) == [0.3, 0.3, 0.3]
     # lr / (1 + decay * t): 0.1 / (1 + 0.5 * 4) = 0.1 / 3
-    assert at({"name": "inverse_time", "lr": 0.1, "decay": 0.5}, 0, 4) == pytest.approx(
-        [0.1, 0.1 / 3], rel=1e-15)
+    assert at({"name": "inverse_time", "lr": 0.1, "decay": 0.5}, 0, 4) == pytest.approx([0.1, 0.1 / 3], rel=1e-15)
     # min(lr, c / t) with lr 0.5, c 2: t=0 -> 0.5 (c/0 = inf), t=3 -> 0.5, t=4 -> 0.5, t=8 -> 0.25
     assert at({"name": "min", "lr": 0.5, "c": 2.0}, 0, 3, 4, 8) == [0.5, 0.5, 0.5, 0.25]
 
@@ -50,8 +49,7 @@ def test_exponential():
 def test_cosine_annealing():
     spec = {"name": "cosine", "lr": 0.1, "T_max": 4, "eta_min": 0.02}
     # eta_min + (lr - eta_min) (1 + cos(pi t / 4)) / 2
-    assert at(spec, 0, 1, 2, 4) == pytest.approx(
-        [0.1, 0.02 + 0.08 * (1 + math.sqrt(0.5)) / 2, 0.06, 0.02], rel=1e-14)
+    assert at(spec, 0, 1, 2, 4) == pytest.approx([0.1, 0.02 + 0.08 * (1 + math.sqrt(0.5)) / 2, 0.06, 0.02], rel=1e-14)
     assert schedule_lr(spec, 6) == pytest.approx(0.06, rel=1e-14)  # continues the cosine
     assert schedule_lr(spec, 8) == pytest.approx(0.1, rel=1e-14)
 
@@ -60,8 +58,7 @@ def test_cosine_warm_restarts():
     # T_0 = 2, T_mult = 2: cycles [0, 2), [2, 6), [6, 14), ...
     spec = {"name": "cosine_restarts", "lr": 1.0, "T_0": 2, "T_mult": 2}
     values = at(spec, 0, 1, 2, 3, 4, 5, 6, 10, 14)
-    expected = [1.0, 0.5, 1.0, (1 + math.sqrt(0.5)) / 2, 0.5, (1 - math.sqrt(0.5)) / 2, 1.0,
-                0.5, 1.0]
+    expected = [1.0, 0.5, 1.0, (1 + math.sqrt(0.5)) / 2, 0.5, (1 - math.sqrt(0.5)) / 2, 1.0, 0.5, 1.0]
     assert values == pytest.approx(expected, rel=1e-14, abs=1e-16)
     spec = {"name": "cosine_restarts", "lr": 1.0, "T_0": 3, "eta_min": 0.1}
     assert at(spec, 0, 3, 6, 4) == pytest.approx([1.0, 1.0, 1.0, 0.1 + 0.9 * 0.75], rel=1e-14)
@@ -88,8 +85,7 @@ def test_one_cycle_cos_and_linear():
     assert values == pytest.approx([0.04, 0.52, 1.0, 4e-6], rel=1e-12)
     # t = 4 in phase 2: pct = (4 - 2) / 7, cos anneal from 1 to 4e-6
     pct = 2 / 7
-    assert schedule_lr(spec, 4) == pytest.approx(4e-6 + (1 - 4e-6) / 2 * (1 + math.cos(math.pi * pct)),
-                                                 rel=1e-14)
+    assert schedule_lr(spec, 4) == pytest.approx(4e-6 + (1 - 4e-6) / 2 * (1 + math.cos(math.pi * pct)), rel=1e-14)
     lin = {**spec, "anneal_strategy": "linear"}
     assert schedule_lr(lin, 4) == pytest.approx(1 + (4e-6 - 1) * pct, rel=1e-14)
     assert schedule_lr(lin, 1) == pytest.approx(0.52, rel=1e-14)
@@ -97,8 +93,14 @@ def test_one_cycle_cos_and_linear():
 
 def test_one_cycle_three_phase():
     # total 20, pct 0.25: ends 4.0, 8.0, 19.0; initial 0.4 (div 25 of 10), min 0.4 / 1e4
-    spec = {"name": "onecycle", "max_lr": 10.0, "total_steps": 20, "pct_start": 0.25,
-            "three_phase": True, "anneal_strategy": "linear"}
+    spec = {
+        "name": "onecycle",
+        "max_lr": 10.0,
+        "total_steps": 20,
+        "pct_start": 0.25,
+        "three_phase": True,
+        "anneal_strategy": "linear",
+    }
     assert at(spec, 0, 2, 4, 6, 8, 19) == pytest.approx([0.4, 5.2, 10.0, 5.2, 0.4, 4e-5], rel=1e-12)
 
 
@@ -111,8 +113,7 @@ def test_one_cycle_refuses_steps_past_total():
 
 def test_warmup_in_front_of_a_schedule():
     # 4 warm-up steps from 0.25 * eta_0, then StepLR starting at its own t = 0
-    spec = {"name": "step", "lr": 0.2, "step_size": 2, "gamma": 0.5, "warmup_steps": 4,
-            "warmup_start_factor": 0.25}
+    spec = {"name": "step", "lr": 0.2, "step_size": 2, "gamma": 0.5, "warmup_steps": 4, "warmup_start_factor": 0.25}
     expected = [0.05, 0.0875, 0.125, 0.1625, 0.2, 0.2, 0.1, 0.1, 0.05]
     np.testing.assert_allclose(lr_array(spec, 9), expected, rtol=1e-14)
     # default start factor 1/3, like torch's LinearLR
@@ -138,15 +139,16 @@ def test_lr_array_rejects_plateau_and_invalid_specs():
     with pytest.raises(ValueError) as err:
         lr_array({"name": "cosine", "lr": -1.0, "T_max": 0}, 5)
     assert str(err.value).splitlines() == [
-        "lr: input should be greater than 0 (got -1.0)", "T_max: input should be greater than or equal to 1 (got 0)"]
+        "lr: input should be greater than 0 (got -1.0)",
+        "T_max: input should be greater than or equal to 1 (got 0)",
+    ]
 
 
 # ---------------------------------------------------------------------------
 # ReduceLROnPlateau
 # ---------------------------------------------------------------------------
 
-PLATEAU_METRICS = [1.0, 0.95, 0.95, 0.95, 0.8, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85,
-                   0.85, 0.85, 0.85, 0.85]
+PLATEAU_METRICS = [1.0, 0.95, 0.95, 0.95, 0.8, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85]
 
 
 def test_plateau_scripted_sequence():
@@ -157,16 +159,16 @@ def test_plateau_scripted_sequence():
     # 13 cooldown; 14-16 bad -> max(0.01, 0.02) = 0.02: no change (not more than eps).
     sched = ReduceLROnPlateau(0.1, factor=0.5, patience=2, threshold=0.1, cooldown=1, min_lr=0.02)
     lrs = [sched.step(m) for m in PLATEAU_METRICS]
-    assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025,
-                                 0.025, 0.02, 0.02, 0.02, 0.02, 0.02], rel=1e-15)
+    assert lrs == pytest.approx(
+        [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025, 0.02, 0.02, 0.02, 0.02, 0.02], rel=1e-15
+    )
     assert sched.best == 0.8
     assert sched.last_epoch == len(PLATEAU_METRICS)
 
 
 def test_plateau_max_abs_and_patience_zero():
     # mode max, abs threshold 0.05, patience 0: every epoch not above best + 0.05 cuts lr
-    sched = ReduceLROnPlateau(1.0, mode="max", threshold_mode="abs", threshold=0.05, patience=0,
-                              factor=0.1)
+    sched = ReduceLROnPlateau(1.0, mode="max", threshold_mode="abs", threshold=0.05, patience=0, factor=0.1)
     lrs = [sched.step(m) for m in [0.5, 0.54, 0.6, 0.6, 0.7]]
     assert lrs == pytest.approx([1.0, 0.1, 0.1, 0.01, 0.01], rel=1e-15)
 
@@ -195,39 +197,48 @@ def test_plateau_from_spec_and_validation():
 
 def test_schedule_validation_messages():
     assert validate_schedule({"name": "cosin", "lr": 0.1}) == [
-        "name: unknown schedule 'cosin' (did you mean 'cosine'?)"]
+        "name: unknown schedule 'cosin' (did you mean 'cosine'?)"
+    ]
     assert validate_schedule({"lr": 0.1}) == [
         "name: required (one of constant, inverse_time, min, step, multistep, exponential, "
-        "cosine, cosine_restarts, cyclic, onecycle, plateau)"]
-    assert validate_schedule({"name": "step", "lr": 0.1}) == [
-        "step_size: required key is missing"]
+        "cosine, cosine_restarts, cyclic, onecycle, plateau)"
+    ]
+    assert validate_schedule({"name": "step", "lr": 0.1}) == ["step_size: required key is missing"]
     assert validate_schedule({"name": "step", "lr": 0.1, "step_size": 2, "gama": 0.5}) == [
-        "gama: unknown key (did you mean 'gamma'?)"]
+        "gama: unknown key (did you mean 'gamma'?)"
+    ]
     assert validate_schedule({"name": "step", "lr": 0.1, "step_size": 2.5}) == [
-        "step_size: input should be a valid integer (got 2.5)"]
+        "step_size: input should be a valid integer (got 2.5)"
+    ]
     assert validate_schedule({"name": "multistep", "lr": 0.1, "milestones": [30, 10]}) == [
-        "milestones: must be strictly increasing (got [30, 10])"]
+        "milestones: must be strictly increasing (got [30, 10])"
+    ]
     assert validate_schedule({"name": "exponential", "lr": 0.1, "gamma": 0.0}) == [
-        "gamma: input should be greater than 0 (got 0.0)"]
-    assert validate_schedule({"name": "cyclic", "base_lr": 0.1, "max_lr": 1.0,
-                              "mode": "triangle"}) == [
-        "mode: input should be 'triangular', 'triangular2' or 'exp_range' (got 'triangle') "
-        "(did you mean 'triangular'?)"]
-    assert validate_schedule({"name": "onecycle", "max_lr": 1.0, "total_steps": 10,
-                              "pct_start": 0.1}) == [
+        "gamma: input should be greater than 0 (got 0.0)"
+    ]
+    assert validate_schedule({"name": "cyclic", "base_lr": 0.1, "max_lr": 1.0, "mode": "triangle"}) == [
+        "mode: input should be 'triangular', 'triangular2' or 'exp_range' (got 'triangle') (did you mean 'triangular'?)"
+    ]
+    assert validate_schedule({"name": "onecycle", "max_lr": 1.0, "total_steps": 10, "pct_start": 0.1}) == [
         "pct_start: pct_start * total_steps must not be 1 (the first phase would be empty; "
-        "got pct_start=0.1, total_steps=10)"]
-    assert validate_schedule({"name": "onecycle", "max_lr": 1.0, "total_steps": 100,
-                              "pct_start": 0.6, "three_phase": True}) == [
+        "got pct_start=0.1, total_steps=10)"
+    ]
+    assert validate_schedule(
+        {"name": "onecycle", "max_lr": 1.0, "total_steps": 100, "pct_start": 0.6, "three_phase": True}
+    ) == [
         "pct_start: three_phase needs 2 * pct_start * total_steps - 2 < total_steps - 1 "
-        "(got pct_start=0.6, total_steps=100)"]
-    assert validate_schedule({"name": "cosine", "lr": 0.1, "T_max": 10, "warmup_steps": -1,
-                              "warmup_start_factor": 0.0}) == [
+        "(got pct_start=0.6, total_steps=100)"
+    ]
+    assert validate_schedule(
+        {"name": "cosine", "lr": 0.1, "T_max": 10, "warmup_steps": -1, "warmup_start_factor": 0.0}
+    ) == [
         "warmup_steps: input should be greater than or equal to 0 (got -1)",
-        "warmup_start_factor: input should be greater than 0 (got 0.0)"]
+        "warmup_start_factor: input should be greater than 0 (got 0.0)",
+    ]
     assert validate_schedule({"name": "plateau", "lr": 0.1, "warmup_steps": 3}) == [
         "warmup_steps: unknown key "
-        "(allowed: cooldown, eps, factor, lr, min_lr, mode, name, patience, per, threshold, threshold_mode)"]
+        "(allowed: cooldown, eps, factor, lr, min_lr, mode, name, patience, per, threshold, threshold_mode)"
+    ]
 
 
 def test_valid_specs_pass():
@@ -271,44 +282,69 @@ def torch_lrs(torch, make, n):
 
 
 TORCH_CASES = [
-    ({"name": "step", "lr": 0.1, "step_size": 3, "gamma": 0.5},
-     lambda o, L: L.StepLR(o, 3, 0.5)),
-    ({"name": "multistep", "lr": 0.1, "milestones": [2, 5, 9], "gamma": 0.3},
-     lambda o, L: L.MultiStepLR(o, [2, 5, 9], 0.3)),
-    ({"name": "exponential", "lr": 0.1, "gamma": 0.9},
-     lambda o, L: L.ExponentialLR(o, 0.9)),
-    ({"name": "cosine", "lr": 0.1, "T_max": 7, "eta_min": 0.001},
-     lambda o, L: L.CosineAnnealingLR(o, 7, 0.001)),
-    ({"name": "cosine_restarts", "lr": 0.1, "T_0": 3, "T_mult": 2, "eta_min": 0.01},
-     lambda o, L: L.CosineAnnealingWarmRestarts(o, 3, 2, 0.01)),
-    ({"name": "cosine_restarts", "lr": 0.1, "T_0": 4},
-     lambda o, L: L.CosineAnnealingWarmRestarts(o, 4)),
-    ({"name": "cyclic", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "step_size_down": 5},
-     lambda o, L: L.CyclicLR(o, 0.01, 0.1, 3, 5)),
-    ({"name": "cyclic", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "mode": "triangular2"},
-     lambda o, L: L.CyclicLR(o, 0.01, 0.1, 3, mode="triangular2")),
-    ({"name": "cyclic", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "mode": "exp_range",
-      "gamma": 0.9},
-     lambda o, L: L.CyclicLR(o, 0.01, 0.1, 3, mode="exp_range", gamma=0.9)),
-    ({"name": "onecycle", "max_lr": 0.1, "total_steps": 29},
-     lambda o, L: L.OneCycleLR(o, 0.1, 29)),
-    ({"name": "onecycle", "max_lr": 0.1, "total_steps": 29, "pct_start": 0.0},
-     lambda o, L: L.OneCycleLR(o, 0.1, 29, pct_start=0.0)),
-    ({"name": "onecycle", "max_lr": 0.1, "total_steps": 29, "pct_start": 0.25,
-      "anneal_strategy": "linear", "three_phase": True, "div_factor": 10.0,
-      "final_div_factor": 100.0},
-     lambda o, L: L.OneCycleLR(o, 0.1, 29, pct_start=0.25, anneal_strategy="linear",
-                               three_phase=True, div_factor=10.0, final_div_factor=100.0)),
-    ({"name": "step", "lr": 0.1, "step_size": 3, "gamma": 0.5, "warmup_steps": 4,
-      "warmup_start_factor": 0.1},
-     lambda o, L: L.SequentialLR(o, [L.LinearLR(o, 0.1, total_iters=4), L.StepLR(o, 3, 0.5)], [4])),
-    ({"name": "cosine", "lr": 0.1, "T_max": 6, "warmup_steps": 3},
-     lambda o, L: L.SequentialLR(o, [L.LinearLR(o, total_iters=3), L.CosineAnnealingLR(o, 6)], [3])),
+    ({"name": "step", "lr": 0.1, "step_size": 3, "gamma": 0.5}, lambda o, L: L.StepLR(o, 3, 0.5)),
+    (
+        {"name": "multistep", "lr": 0.1, "milestones": [2, 5, 9], "gamma": 0.3},
+        lambda o, L: L.MultiStepLR(o, [2, 5, 9], 0.3),
+    ),
+    ({"name": "exponential", "lr": 0.1, "gamma": 0.9}, lambda o, L: L.ExponentialLR(o, 0.9)),
+    ({"name": "cosine", "lr": 0.1, "T_max": 7, "eta_min": 0.001}, lambda o, L: L.CosineAnnealingLR(o, 7, 0.001)),
+    (
+        {"name": "cosine_restarts", "lr": 0.1, "T_0": 3, "T_mult": 2, "eta_min": 0.01},
+        lambda o, L: L.CosineAnnealingWarmRestarts(o, 3, 2, 0.01),
+    ),
+    ({"name": "cosine_restarts", "lr": 0.1, "T_0": 4}, lambda o, L: L.CosineAnnealingWarmRestarts(o, 4)),
+    (
+        {"name": "cyclic", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "step_size_down": 5},
+        lambda o, L: L.CyclicLR(o, 0.01, 0.1, 3, 5),
+    ),
+    (
+        {"name": "cyclic", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "mode": "triangular2"},
+        lambda o, L: L.CyclicLR(o, 0.01, 0.1, 3, mode="triangular2"),
+    ),
+    (
+        {"name": "cyclic", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "mode": "exp_range", "gamma": 0.9},
+        lambda o, L: L.CyclicLR(o, 0.01, 0.1, 3, mode="exp_range", gamma=0.9),
+    ),
+    ({"name": "onecycle", "max_lr": 0.1, "total_steps": 29}, lambda o, L: L.OneCycleLR(o, 0.1, 29)),
+    (
+        {"name": "onecycle", "max_lr": 0.1, "total_steps": 29, "pct_start": 0.0},
+        lambda o, L: L.OneCycleLR(o, 0.1, 29, pct_start=0.0),
+    ),
+    (
+        {
+            "name": "onecycle",
+            "max_lr": 0.1,
+            "total_steps": 29,
+            "pct_start": 0.25,
+            "anneal_strategy": "linear",
+            "three_phase": True,
+            "div_factor": 10.0,
+            "final_div_factor": 100.0,
+        },
+        lambda o, L: L.OneCycleLR(
+            o,
+            0.1,
+            29,
+            pct_start=0.25,
+            anneal_strategy="linear",
+            three_phase=True,
+            div_factor=10.0,
+            final_div_factor=100.0,
+        ),
+    ),
+    (
+        {"name": "step", "lr": 0.1, "step_size": 3, "gamma": 0.5, "warmup_steps": 4, "warmup_start_factor": 0.1},
+        lambda o, L: L.SequentialLR(o, [L.LinearLR(o, 0.1, total_iters=4), L.StepLR(o, 3, 0.5)], [4]),
+    ),
+    (
+        {"name": "cosine", "lr": 0.1, "T_max": 6, "warmup_steps": 3},
+        lambda o, L: L.SequentialLR(o, [L.LinearLR(o, total_iters=3), L.CosineAnnealingLR(o, 6)], [3]),
+    ),
 ]
 
 
-@pytest.mark.parametrize("case", TORCH_CASES,
-                         ids=[f"{c[0]['name']}-{k}" for k, c in enumerate(TORCH_CASES)])
+@pytest.mark.parametrize("case", TORCH_CASES, ids=[f"{c[0]['name']}-{k}" for k, c in enumerate(TORCH_CASES)])
 def test_matches_torch(torch, case):
     spec, make = case
     n = 30

@@ -14,21 +14,31 @@ from dynet.scenario import parse_scenario
 
 
 def recall(rule, load, seed, n=400, flip=0.05, update="async-permutation"):
-    doc = {"name": "c", "model": "hopfield", "seed": seed, "network": {"n_units": n, "rule": rule},
-           "patterns": {"source": "random", "load": load}, "init": {"kind": "flip", "fraction": flip},
-           "dynamics": {"update": update, "max_sweeps": 200}, "record": {"state": False}}
+    doc = {
+        "name": "c",
+        "model": "hopfield",
+        "seed": seed,
+        "network": {"n_units": n, "rule": rule},
+        "patterns": {"source": "random", "load": load},
+        "init": {"kind": "flip", "fraction": flip},
+        "dynamics": {"update": update, "max_sweeps": 200},
+        "record": {"state": False},
+    }
     spec = parse_scenario(doc).runs[0]
     pats, w, scale, s0, st = H.build(spec.settings, spec.seed_sequence())
     metrics, _ = H.simulate(spec.settings, pats, w, scale, s0, st)
     return metrics
 
 
-@pytest.mark.parametrize("rule,load,lo,hi", [
-    ("hebbian", 0.05, 0.98, 1.0),      # far below alpha_c: near-perfect recall
-    ("hebbian", 0.25, 0.0, 0.6),       # far above alpha_c: retrieval lost
-    ("storkey", 0.20, 0.98, 1.0),      # beyond the Hebbian limit, within Storkey's
-    ("pseudoinverse", 0.25, 0.99, 1.0),
-])
+@pytest.mark.parametrize(
+    "rule,load,lo,hi",
+    [
+        ("hebbian", 0.05, 0.98, 1.0),  # far below alpha_c: near-perfect recall
+        ("hebbian", 0.25, 0.0, 0.6),  # far above alpha_c: retrieval lost
+        ("storkey", 0.20, 0.98, 1.0),  # beyond the Hebbian limit, within Storkey's
+        ("pseudoinverse", 0.25, 0.99, 1.0),
+    ],
+)
 def test_recall_against_capacity_theory(rule, load, lo, hi):
     overlaps = [recall(rule, load, seed)["final_overlap"] for seed in range(6)]
     assert lo <= np.mean(overlaps) <= hi, overlaps

@@ -47,8 +47,9 @@ def test_run_record_round_trip_and_status(tmp_path):
     rec = S.RunRecord(path, "abc", {"params": {"x": 1}})
     assert S.run_attrs(S.open_store(path), "abc")["status"] == S.RUNNING
     rec.static("patterns", np.ones((3, 5), np.int8), ("pattern", "unit"))
-    traj = rec.trajectory({"sweep": S.TrajectorySpec(("sweep",), "int64"),
-                           "state": S.TrajectorySpec(("sweep", "unit"), "int8", (5,))})
+    traj = rec.trajectory(
+        {"sweep": S.TrajectorySpec(("sweep",), "int64"), "state": S.TrajectorySpec(("sweep", "unit"), "int8", (5,))}
+    )
     for k in range(4):
         traj.append(sweep=np.arange(3 * k, 3 * k + 3), state=np.full((3, 5), k, np.int8))
     assert traj.close() == 12
@@ -69,8 +70,9 @@ def test_trajectory_chunks_are_about_a_megabyte_and_grow_in_whole_chunks(tmp_pat
     S.open_store(path, create=True)
     rec = S.RunRecord(path, "r", {})
     n = 1000
-    traj = rec.trajectory({"state": S.TrajectorySpec(("sweep", "unit"), "int8", (n,)),
-                           "energy": S.TrajectorySpec(("sweep",), "float64")})
+    traj = rec.trajectory(
+        {"state": S.TrajectorySpec(("sweep", "unit"), "int8", (n,)), "energy": S.TrajectorySpec(("sweep",), "float64")}
+    )
     rows = traj.chunk
     assert rows * n == pytest.approx(S.CHUNK_BYTES, rel=0.01)
     shapes = []
@@ -112,8 +114,9 @@ def test_find_run_by_prefix(tmp_path):
 
 
 def _traj(rec):
-    return rec.trajectory({"epoch": S.TrajectorySpec(("epoch",), "int64"),
-                           "norm": S.TrajectorySpec(("epoch", "layer"), "float32", (2,))})
+    return rec.trajectory(
+        {"epoch": S.TrajectorySpec(("epoch",), "int64"), "norm": S.TrajectorySpec(("epoch", "layer"), "float32", (2,))}
+    )
 
 
 def test_a_checkpointed_run_resumes_with_its_state_and_trajectories_cut_to_the_checkpoint(tmp_path):
@@ -158,6 +161,7 @@ def test_a_checkpoint_of_another_config_or_a_torn_slot_is_not_resumed(tmp_path):
     rec.save_checkpoint({"epoch": 2}, {"params": np.arange(3.0)}, [traj])
     # a worker killed while writing the next checkpoint leaves a torn slot "b": the good slot stays "a"
     import zarr
+
     zarr.open_group(str(path), path="runs/r/checkpoint/b", mode="w").create_array("params", data=np.zeros(1))
     again = S.RunRecord(path, "r", attrs)
     assert again.resumed == {"epoch": 2}
@@ -179,8 +183,9 @@ def test_batched_writes_store_the_same_bytes_as_one_zarr_call_per_array(tmp_path
     rec = S.RunRecord(path, "batched", {})
     rec.static("patterns", patterns, ("pattern", "unit"))
     rec.static("weights", big, ("post", "pre"))
-    traj = rec.trajectory({"sweep": S.TrajectorySpec(("sweep",), "int64"),
-                           "state": S.TrajectorySpec(("sweep", "unit"), "float32", (40,))})
+    traj = rec.trajectory(
+        {"sweep": S.TrajectorySpec(("sweep",), "int64"), "state": S.TrajectorySpec(("sweep", "unit"), "float32", (40,))}
+    )
     for sweep, state in rows:
         traj.append(sweep=sweep, state=state)
     traj.close()
@@ -188,23 +193,38 @@ def test_batched_writes_store_the_same_bytes_as_one_zarr_call_per_array(tmp_path
     rec.complete({}, 0.0)
 
     g = zarr.open_group(str(path), path="runs/plain", mode="w")
-    for name, data, dims in (("patterns", patterns, ("pattern", "unit")), ("weights", big, ("post", "pre")),
-                             ("final", patterns[0], ("unit",))):
+    for name, data, dims in (
+        ("patterns", patterns, ("pattern", "unit")),
+        ("weights", big, ("post", "pre")),
+        ("final", patterns[0], ("unit",)),
+    ):
         row_bytes = data.dtype.itemsize * int(np.prod(data.shape[1:]))
         chunks = (min(data.shape[0], S.chunk_rows(row_bytes)), *data.shape[1:])
         g.create_array(name, data=data, chunks=chunks, dimension_names=dims, attributes={})
     chunk = traj.chunk
-    for name, data, dims in (("sweep", np.concatenate([r[0] for r in rows]), ("sweep",)),
-                             ("state", np.concatenate([r[1] for r in rows]), ("sweep", "unit"))):
-        a = g.create_array(name, shape=(0, *data.shape[1:]), chunks=(chunk, *data.shape[1:]), dtype=data.dtype,
-                           dimension_names=dims, fill_value=0)
+    for name, data, dims in (
+        ("sweep", np.concatenate([r[0] for r in rows]), ("sweep",)),
+        ("state", np.concatenate([r[1] for r in rows]), ("sweep", "unit")),
+    ):
+        a = g.create_array(
+            name,
+            shape=(0, *data.shape[1:]),
+            chunks=(chunk, *data.shape[1:]),
+            dtype=data.dtype,
+            dimension_names=dims,
+            fill_value=0,
+        )
         a.resize((chunk, *data.shape[1:]))
-        a[:len(data)] = data
+        a[: len(data)] = data
         a.resize(data.shape)
 
     def files(d):
-        return {os.path.relpath(os.path.join(dp, f), d): open(os.path.join(dp, f), "rb").read()
-                for dp, _, fs in os.walk(d) for f in fs if f != "zarr.json" or dp != str(d)}
+        return {
+            os.path.relpath(os.path.join(dp, f), d): open(os.path.join(dp, f), "rb").read()
+            for dp, _, fs in os.walk(d)
+            for f in fs
+            if f != "zarr.json" or dp != str(d)
+        }
 
     got, want = files(path / "runs" / "batched"), files(path / "runs" / "plain")
     assert sorted(got) == sorted(want)

@@ -38,6 +38,7 @@ def _one_error_line(res) -> str:
 
 # --------------------------------------------------------------------------- unwritable stores
 
+
 def test_a_store_under_proc_is_refused_before_anything_starts(runner, small_scenario, no_cluster):
     path = "/proc/dynet-test-store.zarr"
     with pytest.raises(S.StoreError, match="cannot write the store"):
@@ -79,6 +80,7 @@ def test_the_probe_leaves_nothing_behind(tmp_path):
 
 
 # --------------------------------------------------------------------------- damaged metadata
+
 
 def _store_with_runs(path, ids):
     S.open_store(path, create=True)
@@ -122,8 +124,9 @@ def test_a_zarr_v2_store_is_named_as_such(tmp_path, runner):
     zarr.open_group(str(path), mode="w", zarr_format=2).attrs["x"] = 1
     res = runner.invoke(main, ["ls", str(path)])
     assert res.exit_code == 2
-    assert "a Zarr v2 store (it has .zgroup/.zattrs); dynet reads and writes Zarr v3 stores only" in \
-        _one_error_line(res)
+    assert "a Zarr v2 store (it has .zgroup/.zattrs); dynet reads and writes Zarr v3 stores only" in _one_error_line(
+        res
+    )
     with pytest.raises(S.StoreError, match="Zarr v2"):
         S.open_store(path, create=True)
 

@@ -66,8 +66,10 @@ def worker_processes(script_proc) -> list[psutil.Process]:
     return [c for n in nannies for c in n.children() if c.is_running()]
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(os.path.dirname(os.sys.executable), "dask")),
-                    reason="dask CLI not installed next to this python")
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(os.path.dirname(os.sys.executable), "dask")),
+    reason="dask CLI not installed next to this python",
+)
 def test_submit_kill_a_worker_kill_the_scheduler_come_back_and_finish(tmp_path, write_scenario):
     scenario = write_scenario(SWEEP, "walkthrough.toml")
     store = tmp_path / "runs.zarr"
@@ -83,8 +85,16 @@ def test_submit_kill_a_worker_kill_the_scheduler_come_back_and_finish(tmp_path, 
             wait_for_workers(address, 2)
 
             # submit and leave: the client exits at once
-            proc = cli("submit", scenario, "--scheduler", address, "--store", store, "--json",
-                       extra_env={"DYNET_LEASE_SECONDS": "6"})
+            proc = cli(
+                "submit",
+                scenario,
+                "--scheduler",
+                address,
+                "--store",
+                store,
+                "--json",
+                extra_env={"DYNET_LEASE_SECONDS": "6"},
+            )
             assert proc.returncode == 0, proc.stderr
             job = json.loads(proc.stdout)["job_id"]
 
@@ -115,8 +125,16 @@ def test_submit_kill_a_worker_kill_the_scheduler_come_back_and_finish(tmp_path, 
             assert c["complete"] + c["pending"] + c["stale"] + c["failed"] == 36, c
 
             # submitting again finishes only what is missing
-            proc = cli("submit", scenario, "--scheduler", address, "--store", store, "--json",
-                       extra_env={"DYNET_LEASE_SECONDS": "6"})
+            proc = cli(
+                "submit",
+                scenario,
+                "--scheduler",
+                address,
+                "--store",
+                store,
+                "--json",
+                extra_env={"DYNET_LEASE_SECONDS": "6"},
+            )
             assert proc.returncode == 0, proc.stderr
             again = json.loads(proc.stdout)
             assert again["already_complete"] == c["complete"]

@@ -24,5 +24,15 @@ from .stats import mean_sem, summarize, summary_frame
 from .tables import binder_crossings, sweep_table
 from .writers import export
 
-__all__ = ["AnalysisError", "Store", "binder_crossings", "export", "list_runs", "mean_sem", "open_store", "summarize",
-           "summary_frame", "sweep_table"]
+__all__ = [
+    "AnalysisError",
+    "Store",
+    "binder_crossings",
+    "export",
+    "list_runs",
+    "mean_sem",
+    "open_store",
+    "summarize",
+    "summary_frame",
+    "sweep_table",
+]

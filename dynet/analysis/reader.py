@@ -162,8 +162,11 @@ class Store:
 
     def scenario_runs(self, scenario: str, *, job: str | None = None) -> dict[str, dict]:
         """Run id -> record of the runs of ``scenario`` (of job ``job`` only, when given)."""
-        out = {rid: a for rid, a in self.records.items()
-               if a.get("scenario") == scenario and (job is None or a.get("job") == job)}
+        out = {
+            rid: a
+            for rid, a in self.records.items()
+            if a.get("scenario") == scenario and (job is None or a.get("job") == job)
+        }
         if not out:
             known = ", ".join(self.scenarios[:8]) or "none"
             what = f"scenario '{scenario}'" + (f" in job '{job}'" if job is not None else "")
@@ -257,8 +260,9 @@ def cached_runs_frame(path: str, records: dict[str, dict], generation: int):
     return frame.copy(deep=False)
 
 
-def list_runs(url: str | os.PathLike, *, scenario: str | None = None, status: str | None = None,
-              where: str | None = None) -> tuple[list[dict], dict[str, str]]:
+def list_runs(
+    url: str | os.PathLike, *, scenario: str | None = None, status: str | None = None, where: str | None = None
+) -> tuple[list[dict], dict[str, str]]:
     """``(runs, problems)`` for ``dynet ls``: one dict per selected run (run_id, scenario, job,
     model, params, replicate, status, metrics, error's first line), and the run groups that
     were skipped as unreadable (see :meth:`Store.select`, :attr:`Store.problems`)."""
@@ -273,14 +277,35 @@ def list_runs(url: str | os.PathLike, *, scenario: str | None = None, status: st
     for rid in selected["run_id"]:
         a = st.records[rid]
         live, error, _ = _store.live_status(st.path, rid, a)
-        out.append({"run_id": rid, "scenario": a.get("scenario"), "job": a.get("job"), "model": a.get("model"),
-                    "params": a.get("params") or {}, "replicate": a.get("replicate"), "status": live,
-                    "metrics": a.get("metrics") or {}, "error": error})
+        out.append(
+            {
+                "run_id": rid,
+                "scenario": a.get("scenario"),
+                "job": a.get("job"),
+                "model": a.get("model"),
+                "params": a.get("params") or {},
+                "replicate": a.get("replicate"),
+                "status": live,
+                "metrics": a.get("metrics") or {},
+                "error": error,
+            }
+        )
     if scenario is None and where is None:  # a damaged run is listed (it runs again), not hidden
         for rid, why in st.problems.items():
             if why != _store.NEVER_STARTED:
-                out.append({"run_id": rid, "scenario": None, "job": None, "model": None, "params": {},
-                            "replicate": None, "status": _store.DAMAGED, "metrics": {}, "error": why})
+                out.append(
+                    {
+                        "run_id": rid,
+                        "scenario": None,
+                        "job": None,
+                        "model": None,
+                        "params": {},
+                        "replicate": None,
+                        "status": _store.DAMAGED,
+                        "metrics": {},
+                        "error": why,
+                    }
+                )
         out.sort(key=lambda r: r["run_id"])
     if status is not None:
         out = [r for r in out if r["status"] == status]
@@ -288,6 +313,7 @@ def list_runs(url: str | os.PathLike, *, scenario: str | None = None, status: st
 
 
 # ---------------------------------------------------------------------------- the runs table
+
 
 def _cell(v):
     """A value as a DataFrame cell: lists become tuples (hashable, comparable), dicts JSON."""
@@ -328,8 +354,11 @@ def runs_frame(records: dict[str, dict]):
             cols[pcol[k]][i] = _cell(v) if type(v) in (list, dict) else v
         for k, v in (a.get("metrics") or {}).items():
             cols[mcol[k]][i] = _cell(v) if type(v) in (list, dict) else v
-    frame = pd.DataFrame({c: pd.Series(v, dtype=object if c in ("job", "error") else None) for c, v in cols.items()}
-                         if n else {c: pd.Series([], dtype=object) for c in cols})
+    frame = pd.DataFrame(
+        {c: pd.Series(v, dtype=object if c in ("job", "error") else None) for c, v in cols.items()}
+        if n
+        else {c: pd.Series([], dtype=object) for c in cols}
+    )
     frame.attrs["param_columns"] = list(pcol.values())
     frame.attrs["metric_columns"] = list(mcol.values())
     return frame
@@ -350,6 +379,7 @@ def quote_columns(expr: str, columns) -> str:
 
 
 # ---------------------------------------------------------------------------- one run as a Dataset
+
 
 def nc_attr(v):
     """An attribute value netCDF can store: None -> "", bool -> 0/1, nested -> JSON."""
@@ -425,6 +455,7 @@ def decorate(ds, model: str | None):
 
 # ---------------------------------------------------------------------------- a sweep as a Dataset
 
+
 def _coord_value(v):
     """A parameter value as a coordinate label (non-scalars as JSON)."""
     if isinstance(v, list | tuple | dict):
@@ -458,8 +489,9 @@ def _metric_array(values: list, shape: tuple):
     numeric = all(v is None or isinstance(v, bool | int | float | np.number) for v in values)
     if numeric:
         return np.array([math.nan if v is None else float(v) for v in values], np.float64).reshape(shape)
-    return np.array(["" if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in values],
-                    dtype=object).reshape(shape)
+    return np.array(
+        ["" if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in values], dtype=object
+    ).reshape(shape)
 
 
 def _placement(records: dict[str, dict], layout: str):
@@ -467,8 +499,9 @@ def _placement(records: dict[str, dict], layout: str):
     keysets = {tuple(a.get("params") or {}) for a in records.values()}
     if len(keysets) > 1:
         sets = " vs ".join(sorted("(" + ", ".join(k) + ")" for k in keysets))
-        raise AnalysisError(f"the runs of this scenario sweep different parameters {sets}: "
-                            "the scenario was changed between runs")
+        raise AnalysisError(
+            f"the runs of this scenario sweep different parameters {sets}: the scenario was changed between runs"
+        )
     keys = list(next(iter(keysets)))
     points = {rid: tuple(_coord_value((a.get("params") or {})[k]) for k in keys) for rid, a in records.items()}
     distinct = sorted(set(points.values()), key=lambda p: tuple(_sort_key(v) for v in p))
@@ -488,8 +521,15 @@ def _placement(records: dict[str, dict], layout: str):
     return keys, ["point"], coords, {rid: (index[p],) for rid, p in points.items()}, "zip"
 
 
-def sweep_dataset(path: str, scenario: str, records: dict[str, dict], trajectories: list[str], *,
-                  job: str | None = None, layout: str = "auto"):
+def sweep_dataset(
+    path: str,
+    scenario: str,
+    records: dict[str, dict],
+    trajectories: list[str],
+    *,
+    job: str | None = None,
+    layout: str = "auto",
+):
     import xarray as xr
 
     keys, dims, coords, where, kind = _placement(records, layout)
@@ -508,8 +548,11 @@ def sweep_dataset(path: str, scenario: str, records: dict[str, dict], trajectori
                 continue
         cell[at] = rid
     if superseded:
-        warnings.warn(f"scenario '{scenario}': {superseded} run(s) share a sweep point and replicate with a "
-                      "later run and were left out (the scenario was changed between runs)", stacklevel=3)
+        warnings.warn(
+            f"scenario '{scenario}': {superseded} run(s) share a sweep point and replicate with a "
+            "later run and were left out (the scenario was changed between runs)",
+            stacklevel=3,
+        )
     flat = {np.ravel_multi_index(at, shape): rid for at, rid in cell.items()}
     size = math.prod(shape)
     run_ids = [""] * size
@@ -533,12 +576,21 @@ def sweep_dataset(path: str, scenario: str, records: dict[str, dict], trajectori
             if a.get("status") == _store.COMPLETE:
                 values[i] = (a.get("metrics") or {}).get(m)
         data_vars[m] = xr.Variable(all_dims, _metric_array(values, shape), describe(m, model))
-    ds_coords = {**{k: v for k, v in coords.items()}, "replicate": np.arange(n_rep),
-                 "run_id": (all_dims, np.array(run_ids, dtype=object).reshape(shape)),
-                 "status": (all_dims, np.array(status, dtype=object).reshape(shape))}
+    ds_coords = {
+        **{k: v for k, v in coords.items()},
+        "replicate": np.arange(n_rep),
+        "run_id": (all_dims, np.array(run_ids, dtype=object).reshape(shape)),
+        "status": (all_dims, np.array(status, dtype=object).reshape(shape)),
+    }
     ds = xr.Dataset(data_vars, coords=ds_coords)
-    ds.attrs = {"scenario": scenario, "model": model or "", "layout": kind, "sweep_keys": json.dumps(keys),
-                "job": job or "", "store": path}
+    ds.attrs = {
+        "scenario": scenario,
+        "model": model or "",
+        "layout": kind,
+        "sweep_keys": json.dumps(keys),
+        "job": job or "",
+        "store": path,
+    }
     if trajectories:
         complete = {i: rid for i, rid in flat.items() if records[rid].get("status") == _store.COMPLETE}
         for name, var, tcoord in _trajectory_vars(path, trajectories, complete, shape, all_dims, model):
@@ -589,8 +641,9 @@ def _trajectory_vars(path, names, complete: dict[int, str], shape, all_dims, mod
         coords = [it[3] for it in items]
         increasing = all(c is not None and (len(c) < 2 or np.all(np.diff(c) > 0)) for c in coords)
         if increasing:
-            tcoord = coords[0] if all(np.array_equal(c, coords[0]) for c in coords) else \
-                np.unique(np.concatenate(coords))
+            tcoord = (
+                coords[0] if all(np.array_equal(c, coords[0]) for c in coords) else np.unique(np.concatenate(coords))
+            )
         else:  # no usable coordinate: align by position
             tcoord = np.arange(max(len(it[1]) for it in items))
         extra = tuple(max(it[1].shape[k] for it in items) for k in range(1, len(dims)))

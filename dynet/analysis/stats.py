@@ -50,8 +50,10 @@ def summary_frame(ds, metrics=None):
         if unknown:
             from .reader import AnalysisError
 
-            raise AnalysisError(f"scenario '{ds.attrs.get('scenario')}' has no metric {', '.join(unknown)} "
-                                f"(it has {', '.join(sorted(map(str, ds.data_vars)))})")
+            raise AnalysisError(
+                f"scenario '{ds.attrs.get('scenario')}' has no metric {', '.join(unknown)} "
+                f"(it has {', '.join(sorted(map(str, ds.data_vars)))})"
+            )
     present = set(numeric_vars(ds))
     if not metrics:
         metrics = sorted(present)

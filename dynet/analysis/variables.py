@@ -157,8 +157,8 @@ def describe(name: str, model: str | None = None) -> dict[str, str]:
                 prefix = m.groupdict().get("prefix")
                 found = (_PREFIXES.get(prefix, "") + text.format(l=m.group("l")), "1")
                 break
-    if found is None and name.startswith("pretrain_") and name[len("pretrain_"):] in VARIABLES:
-        inner = VARIABLES[name[len("pretrain_"):]]
+    if found is None and name.startswith("pretrain_") and name[len("pretrain_") :] in VARIABLES:
+        inner = VARIABLES[name[len("pretrain_") :]]
         found = ("pretraining " + inner[0], inner[1])
     if found is None:
         return {}

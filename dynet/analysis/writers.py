@@ -57,11 +57,13 @@ def trajectory_table(ds, dim: str | None = None):
     if dim is None:
         dim = next((d for d in TIME_DIMS if d in ds.dims), None)
         if dim is None:
-            raise AnalysisError(f"run {ds.attrs.get('run_id')}: has no trajectories (no "
-                                f"{' / '.join(TIME_DIMS)} dimension)")
+            raise AnalysisError(
+                f"run {ds.attrs.get('run_id')}: has no trajectories (no {' / '.join(TIME_DIMS)} dimension)"
+            )
     elif dim not in ds.dims:
-        raise AnalysisError(f"run {ds.attrs.get('run_id')}: has no dimension '{dim}' (it has "
-                            f"{', '.join(map(str, ds.dims))})")
+        raise AnalysisError(
+            f"run {ds.attrs.get('run_id')}: has no dimension '{dim}' (it has {', '.join(map(str, ds.dims))})"
+        )
     cols = {dim: ds[dim].values}
     for name, var in ds.coords.items():
         if var.dims == (dim,) and name != dim:
@@ -88,8 +90,12 @@ def _plain(frame):
             continue
         kinds = {type(v) for v in frame[c] if v is not None and not (isinstance(v, float) and np.isnan(v))}
         if any(k in (tuple, list, dict) for k in kinds):
-            frame[c] = [None if v is None or (isinstance(v, float) and np.isnan(v))
-                        else json.dumps(list(v) if isinstance(v, tuple) else v) for v in frame[c]]
+            frame[c] = [
+                None
+                if v is None or (isinstance(v, float) and np.isnan(v))
+                else json.dumps(list(v) if isinstance(v, tuple) else v)
+                for v in frame[c]
+            ]
         elif len(kinds) > 1:
             frame[c] = [None if v is None else str(v) for v in frame[c]]
     return frame
@@ -113,13 +119,24 @@ def scenario_table(store: Store, scenario: str, job: str | None = None):
     runs = store.runs[store.runs["scenario"] == scenario]
     if job is not None:
         runs = runs[runs["job"] == job]
-    keep = [c for c in runs.columns if c in ("run_id", "scenario", "job", "model", "replicate", "status", "error")
-            or runs[c].notna().any()]
+    keep = [
+        c
+        for c in runs.columns
+        if c in ("run_id", "scenario", "job", "model", "replicate", "status", "error") or runs[c].notna().any()
+    ]
     return runs[keep].reset_index(drop=True)
 
 
-def export(store: str | os.PathLike | Store, target: str, fmt: str, out: str | os.PathLike, *,
-           force: bool = False, trajectories=(), dim: str | None = None) -> dict:
+def export(
+    store: str | os.PathLike | Store,
+    target: str,
+    fmt: str,
+    out: str | os.PathLike,
+    *,
+    force: bool = False,
+    trajectories=(),
+    dim: str | None = None,
+) -> dict:
     """Write ``target`` of ``store`` to ``out`` in format ``fmt`` (netcdf, csv, parquet).
 
     ``target`` is a scenario name or else a run id (any unique prefix). ``trajectories`` adds

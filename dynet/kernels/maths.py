@@ -23,11 +23,11 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["accumulate", "exp_", "log_partition", "row_sum", "sigmoid", "sigmoid_into", "softplus",
-           "transpose_into"]
+__all__ = ["accumulate", "exp_", "log_partition", "row_sum", "sigmoid", "sigmoid_into", "softplus", "transpose_into"]
 
 
 # --------------------------------------------------------------------------- exp and the logistic function
+
 
 @intrinsic
 def _bits_to_float(typingctx, bits):
@@ -129,6 +129,7 @@ def sigmoid(x):
 
 
 # --------------------------------------------------------------------------- small pieces
+
 
 @njit(cache=True, error_model="numpy")
 def softplus(x):
@@ -247,6 +248,7 @@ def transpose_into(W, WT):
 
 
 # --------------------------------------------------------------------------- exact sums
+
 
 @njit(cache=True, error_model="numpy")
 def log_partition(M, bias_x, bias_y):

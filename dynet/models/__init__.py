@@ -11,15 +11,18 @@ from . import boltzmann, dbm, dbn, feedforward, hopfield, ising, rbm
 from .kind import ModelKind
 
 #: Model kind name -> :class:`ModelKind`, in the order help and messages list them.
-REGISTRY: dict[str, ModelKind] = {kind.name: kind for kind in (
-    hopfield.KIND,
-    feedforward.KIND,
-    ising.KIND,
-    rbm.KIND,
-    dbm.KIND,
-    dbn.KIND,
-    boltzmann.KIND,
-)}
+REGISTRY: dict[str, ModelKind] = {
+    kind.name: kind
+    for kind in (
+        hopfield.KIND,
+        feedforward.KIND,
+        ising.KIND,
+        rbm.KIND,
+        dbm.KIND,
+        dbn.KIND,
+        boltzmann.KIND,
+    )
+}
 
 MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
 

@@ -68,72 +68,113 @@ def _run_kinds(model: str) -> dict[str, Kind]:
 
     if model == "hopfield":
         return {
-            "energy": Kind(lambda t: H.energy_overlaps(t.ds), "energy per unit and overlaps against sweep",
-                           _has("energy")),
+            "energy": Kind(
+                lambda t: H.energy_overlaps(t.ds), "energy per unit and overlaps against sweep", _has("energy")
+            ),
             "raster": Kind(lambda t: H.state_raster(t.ds), "the state of every unit against sweep", _has("state")),
-            "patterns": Kind(lambda t: H.patterns_recall(t.ds), "stored patterns, cue and recalled state as images",
-                             lambda t: "patterns" in t.ds and H.image_shape_of(t.ds, H.run_info(t.ds),
-                                                                               t.ds.sizes["unit"]) is not None),
+            "patterns": Kind(
+                lambda t: H.patterns_recall(t.ds),
+                "stored patterns, cue and recalled state as images",
+                lambda t: (
+                    "patterns" in t.ds and H.image_shape_of(t.ds, H.run_info(t.ds), t.ds.sizes["unit"]) is not None
+                ),
+            ),
         }
     if model == "ising":
         return {
-            "series": Kind(lambda t: I.ising_series(t.ds), "magnetization and energy per spin against sweep",
-                           _has("magnetization")),
-            "lattice": Kind(lambda t: I.lattice_snapshots(t.ds), "lattice snapshots: initial, recorded, final",
-                            _has("final_lattice")),
+            "series": Kind(
+                lambda t: I.ising_series(t.ds), "magnetization and energy per spin against sweep", _has("magnetization")
+            ),
+            "lattice": Kind(
+                lambda t: I.lattice_snapshots(t.ds),
+                "lattice snapshots: initial, recorded, final",
+                _has("final_lattice"),
+            ),
         }
     if model == "boltzmann":
         return {
-            "energy": Kind(lambda t: I.bm_energy(t.ds), "energy, mean state and overlaps against sweep "
-                           "(temperature schedule on a twin axis)", lambda t: "sweep" in t.ds),
-            "tempering": Kind(lambda t: I.tempering(t.ds), "swap acceptance per temperature pair and energies",
-                              _has("swap_acceptance")),
-            "states": Kind(lambda t: I.bm_states(t.ds), "state snapshots (lattices as images)",
-                           lambda t: "state" in t.ds or "final_state" in t.ds),
-            "training": Kind(lambda t: G.bm_training(t.ds), "log-likelihood and weight norm against epoch",
-                             _has("epoch")),
+            "energy": Kind(
+                lambda t: I.bm_energy(t.ds),
+                "energy, mean state and overlaps against sweep (temperature schedule on a twin axis)",
+                lambda t: "sweep" in t.ds,
+            ),
+            "tempering": Kind(
+                lambda t: I.tempering(t.ds),
+                "swap acceptance per temperature pair and energies",
+                _has("swap_acceptance"),
+            ),
+            "states": Kind(
+                lambda t: I.bm_states(t.ds),
+                "state snapshots (lattices as images)",
+                lambda t: "state" in t.ds or "final_state" in t.ds,
+            ),
+            "training": Kind(
+                lambda t: G.bm_training(t.ds), "log-likelihood and weight norm against epoch", _has("epoch")
+            ),
             "weights": Kind(lambda t: G.weight_matrix(t.ds), "the coupling matrix", _has("weights")),
         }
     if model == "rbm":
         return {
-            "training": Kind(lambda t: G.rbm_training(t.ds), "reconstruction, pseudo- and log-likelihood, "
-                             "free-energy gap against epoch", _has("epoch")),
-            "filters": Kind(lambda t: G.filters(t.ds, "weights"), "hidden units' weights as images",
-                            _has("weights")),
+            "training": Kind(
+                lambda t: G.rbm_training(t.ds),
+                "reconstruction, pseudo- and log-likelihood, free-energy gap against epoch",
+                _has("epoch"),
+            ),
+            "filters": Kind(lambda t: G.filters(t.ds, "weights"), "hidden units' weights as images", _has("weights")),
             "samples": Kind(lambda t: G.samples(t.ds), "Gibbs samples as images", _has("samples")),
-            "ais": Kind(lambda t: G.ais(t.ds), "AIS log Z with error bars beside the exact value",
-                        lambda t: "log_z_ais" in t.ds and bool((~G.isnan(t.ds["log_z_ais"])).any())),
+            "ais": Kind(
+                lambda t: G.ais(t.ds),
+                "AIS log Z with error bars beside the exact value",
+                lambda t: "log_z_ais" in t.ds and bool((~G.isnan(t.ds["log_z_ais"])).any()),
+            ),
         }
     if model == "dbm":
         return {
-            "training": Kind(lambda t: G.dbm_training(t.ds), "log-likelihood, lower bound and reconstruction "
-                             "against epoch", _has("epoch")),
+            "training": Kind(
+                lambda t: G.dbm_training(t.ds),
+                "log-likelihood, lower bound and reconstruction against epoch",
+                _has("epoch"),
+            ),
             "filters": Kind(lambda t: G.filters(t.ds, "weights1"), "first-layer weights as images", _has("weights1")),
             "samples": Kind(lambda t: G.samples(t.ds), "Gibbs samples as images", _has("samples")),
         }
     ff = {
-        "training": Kind(lambda t: F.training(t.ds), "loss and metric against epoch, learning rate on a twin axis",
-                         _has("train_loss")),
-        "gradients": Kind(lambda t: F.gradients(t.ds), "per-layer gradient and weight norms and update ratios "
-                          "(log scale)", _has("grad_norm")),
-        "weights": Kind(lambda t: F.weight_histograms(t.ds), "histograms of every layer's weights",
-                        _has("weight_0")),
-        "decision": Kind(lambda t: F.decision_regions(t.ds), "decision regions of a 2-D classifier",
-                         lambda t: F.decision_applies(t.ds)),
-        "reconstructions": Kind(lambda t: F.reconstructions(t.ds), "autoencoder inputs and reconstructions",
-                                lambda t: F.is_autoencoder(t.ds)),
-        "codes": Kind(lambda t: F.codes(t.ds), "autoencoder bottleneck codes of the validation split",
-                      _has("val_code")),
+        "training": Kind(
+            lambda t: F.training(t.ds),
+            "loss and metric against epoch, learning rate on a twin axis",
+            _has("train_loss"),
+        ),
+        "gradients": Kind(
+            lambda t: F.gradients(t.ds),
+            "per-layer gradient and weight norms and update ratios (log scale)",
+            _has("grad_norm"),
+        ),
+        "weights": Kind(lambda t: F.weight_histograms(t.ds), "histograms of every layer's weights", _has("weight_0")),
+        "decision": Kind(
+            lambda t: F.decision_regions(t.ds),
+            "decision regions of a 2-D classifier",
+            lambda t: F.decision_applies(t.ds),
+        ),
+        "reconstructions": Kind(
+            lambda t: F.reconstructions(t.ds),
+            "autoencoder inputs and reconstructions",
+            lambda t: F.is_autoencoder(t.ds),
+        ),
+        "codes": Kind(
+            lambda t: F.codes(t.ds), "autoencoder bottleneck codes of the validation split", _has("val_code")
+        ),
     }
     if model == "feedforward":
         return ff
     if model == "dbn":
         return {
             "training": ff["training"],
-            "pretraining": Kind(lambda t: G.dbn_pretraining(t.ds), "each RBM's pretraining curves",
-                                _has("pretrain_epoch")),
-            "filters": Kind(lambda t: G.filters(t.ds, "rbm_weight_0"), "the first RBM's filters as images",
-                            _has("rbm_weight_0")),
+            "pretraining": Kind(
+                lambda t: G.dbn_pretraining(t.ds), "each RBM's pretraining curves", _has("pretrain_epoch")
+            ),
+            "filters": Kind(
+                lambda t: G.filters(t.ds, "rbm_weight_0"), "the first RBM's filters as images", _has("rbm_weight_0")
+            ),
             "gradients": ff["gradients"],
             "weights": ff["weights"],
         }
@@ -156,28 +197,41 @@ def _sweep_kinds(model: str) -> dict[str, Kind]:
 
     out = {}
     if model == "hopfield":
-        out["capacity"] = Kind(lambda t: H.capacity(t.df), "recall against load alpha = P/N per learning rule",
-                               lambda t: _swept(t, "patterns.load", "patterns.count"))
+        out["capacity"] = Kind(
+            lambda t: H.capacity(t.df),
+            "recall against load alpha = P/N per learning rule",
+            lambda t: _swept(t, "patterns.load", "patterns.count"),
+        )
     if model == "ising":
-        out["transition"] = Kind(lambda t: I.transition(t.df, I.crossings(t.store, t.name)),
-                                 "<|m|>, <e>, chi, C and the Binder cumulant against T with Onsager's curves",
-                                 lambda t: _swept(t, "dynamics.temperature"))
+        out["transition"] = Kind(
+            lambda t: I.transition(t.df, I.crossings(t.store, t.name)),
+            "<|m|>, <e>, chi, C and the Binder cumulant against T with Onsager's curves",
+            lambda t: _swept(t, "dynamics.temperature"),
+        )
     if model == "boltzmann":
-        out["annealing"] = Kind(lambda t: I.annealing_traces(t.runs(limit=60)), "energy traces of every run, "
-                                "coloured by sweep point",
-                                lambda t: "final_energy" in t.df and t.df["final_energy"].notna().any())
+        out["annealing"] = Kind(
+            lambda t: I.annealing_traces(t.runs(limit=60)),
+            "energy traces of every run, coloured by sweep point",
+            lambda t: "final_energy" in t.df and t.df["final_energy"].notna().any(),
+        )
     if model in ("feedforward", "dbn"):
         from . import feedforward as F
 
-        out["gradients"] = Kind(lambda t: F.gradient_profile(t.runs(limit=40, replicate=0)),
-                                "gradient norm against layer depth per sweep point, first and last epoch")
+        out["gradients"] = Kind(
+            lambda t: F.gradient_profile(t.runs(limit=40, replicate=0)),
+            "gradient norm against layer depth per sweep point, first and last epoch",
+        )
     if model == "rbm":
-        out["ais"] = Kind(lambda t: G.ais_sweep(t.df), "final AIS log Z (error bars) beside the exact value per "
-                          "sweep point", lambda t: "log_z_ais" in t.df and t.df["log_z_ais"].notna().any())
+        out["ais"] = Kind(
+            lambda t: G.ais_sweep(t.df),
+            "final AIS log Z (error bars) beside the exact value per sweep point",
+            lambda t: "log_z_ais" in t.df and t.df["log_z_ais"].notna().any(),
+        )
     if model != "ising":
-        out["curves"] = Kind(lambda t: S.curves(t.runs(limit=200), t.metric, model),
-                             "a trajectory (--metric, e.g. val_loss) against time per sweep point, replicate mean "
-                             "± sem")
+        out["curves"] = Kind(
+            lambda t: S.curves(t.runs(limit=200), t.metric, model),
+            "a trajectory (--metric, e.g. val_loss) against time per sweep point, replicate mean ± sem",
+        )
     out["summary"] = Kind(summary, "the model's summary metrics against the swept parameter")
     out["metric"] = Kind(metric, "one metric (--metric) against a swept parameter (--x), one line per other value")
     return out

@@ -26,19 +26,69 @@ MAX_IMAGES = 64
 
 #: Config keys worth naming in a caption, per model (dotted paths into the run's config).
 KEY_PARAMS = {
-    "hopfield": ("network.n_units", "network.rule", "patterns.source", "patterns.count", "patterns.load",
-                 "init.kind", "init.fraction", "dynamics.update", "dynamics.temperature"),
-    "ising": ("lattice.size", "lattice.coupling", "lattice.field", "dynamics.algorithm", "dynamics.temperature",
-              "dynamics.sweeps"),
-    "boltzmann": ("network.topology", "network.visible", "network.hidden", "network.spins", "weights.source",
-                  "dynamics.method", "dynamics.schedule", "dynamics.temperature", "training.epochs", "training.lr"),
-    "rbm": ("data.source", "network.visible", "network.n_hidden", "training.method", "training.k",
-            "training.epochs", "training.lr", "training.batch_size"),
+    "hopfield": (
+        "network.n_units",
+        "network.rule",
+        "patterns.source",
+        "patterns.count",
+        "patterns.load",
+        "init.kind",
+        "init.fraction",
+        "dynamics.update",
+        "dynamics.temperature",
+    ),
+    "ising": (
+        "lattice.size",
+        "lattice.coupling",
+        "lattice.field",
+        "dynamics.algorithm",
+        "dynamics.temperature",
+        "dynamics.sweeps",
+    ),
+    "boltzmann": (
+        "network.topology",
+        "network.visible",
+        "network.hidden",
+        "network.spins",
+        "weights.source",
+        "dynamics.method",
+        "dynamics.schedule",
+        "dynamics.temperature",
+        "training.epochs",
+        "training.lr",
+    ),
+    "rbm": (
+        "data.source",
+        "network.visible",
+        "network.n_hidden",
+        "training.method",
+        "training.k",
+        "training.epochs",
+        "training.lr",
+        "training.batch_size",
+    ),
     "dbm": ("data.source", "network.n_hidden1", "network.n_hidden2", "training.k", "training.epochs", "training.lr"),
-    "dbn": ("data.source", "network.hidden", "pretrain", "pretraining.epochs", "optimizer.name", "optimizer.lr",
-            "training.epochs"),
-    "feedforward": ("data.source", "network.kind", "network.hidden", "network.activation", "init.weights",
-                    "optimizer.name", "optimizer.lr", "schedule.name", "training.epochs", "training.batch_size"),
+    "dbn": (
+        "data.source",
+        "network.hidden",
+        "pretrain",
+        "pretraining.epochs",
+        "optimizer.name",
+        "optimizer.lr",
+        "training.epochs",
+    ),
+    "feedforward": (
+        "data.source",
+        "network.kind",
+        "network.hidden",
+        "network.activation",
+        "init.weights",
+        "optimizer.name",
+        "optimizer.lr",
+        "schedule.name",
+        "training.epochs",
+        "training.batch_size",
+    ),
 }
 
 
@@ -47,6 +97,7 @@ class PlotError(DynetError, ValueError):
 
 
 # --------------------------------------------------------------------------- run attributes
+
 
 def _decode(value):
     """Run attributes hold nested values as dicts, or (from some readers) as JSON strings."""
@@ -178,6 +229,7 @@ def _hashable(v):
 
 # --------------------------------------------------------------------------- figures
 
+
 def figure(nrows: int = 1, ncols: int = 1, *, width: float = 7.5, height: float | None = None, **kw):
     """A figure and its axes array (always 2-D)."""
     height = height if height is not None else 3.0 * nrows + 0.9
@@ -213,8 +265,7 @@ def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     except ImportError:  # pragma: no cover - matplotlib depends on pillow
         return buf.getvalue()
     buf.seek(0)
-    img = Image.open(buf).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
-                                                  dither=Image.Dither.NONE)
+    img = Image.open(buf).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     out = io.BytesIO()
     img.save(out, format="png", optimize=True)
     return out.getvalue()
@@ -240,8 +291,11 @@ LINESTYLES = ("-", "--", "-.", ":")
 def line_style(i: int) -> dict:
     """Marker, size and line style of the i-th line of a comparison: lines that coincide stay
     visible (later ones are drawn smaller, with another marker and dash)."""
-    return {"marker": MARKERS[i % len(MARKERS)], "ms": max(3.0, 6.5 - 0.8 * (i % 5)),
-            "ls": LINESTYLES[(i // 2) % len(LINESTYLES)] if i else "-"}
+    return {
+        "marker": MARKERS[i % len(MARKERS)],
+        "ms": max(3.0, 6.5 - 0.8 * (i % 5)),
+        "ls": LINESTYLES[(i // 2) % len(LINESTYLES)] if i else "-",
+    }
 
 
 def integer_ticks(ax, axis: str = "x") -> None:
@@ -265,6 +319,7 @@ def twin_legend(ax, ax2, **kw):
 
 
 # --------------------------------------------------------------------------- data helpers
+
 
 def values(da) -> np.ndarray:
     """A (lazy) DataArray's values as a numpy array."""
@@ -318,8 +373,18 @@ def lattice_side(info: dict, n: int) -> int | None:
     return None
 
 
-def image_grid(fig: Figure, images: list[np.ndarray], titles: list[str] | None = None, *, ncols: int | None = None,
-               cmap: str = "gray", symmetric: bool = False, spec=None, vmin=None, vmax=None):
+def image_grid(
+    fig: Figure,
+    images: list[np.ndarray],
+    titles: list[str] | None = None,
+    *,
+    ncols: int | None = None,
+    cmap: str = "gray",
+    symmetric: bool = False,
+    spec=None,
+    vmin=None,
+    vmax=None,
+):
     """Draw 2-D arrays as a grid of image panels (without ticks) into ``fig`` (or the subplot
     spec ``spec``); returns the list of image axes."""
     n = len(images)
@@ -327,8 +392,11 @@ def image_grid(fig: Figure, images: list[np.ndarray], titles: list[str] | None =
         return []
     ncols = ncols or min(n, int(math.ceil(math.sqrt(n))) if n > 4 else n)
     nrows = int(math.ceil(n / ncols))
-    grid = (spec.subgridspec(nrows, ncols, wspace=0.05, hspace=0.25) if spec is not None
-            else fig.add_gridspec(nrows, ncols, wspace=0.05, hspace=0.25))
+    grid = (
+        spec.subgridspec(nrows, ncols, wspace=0.05, hspace=0.25)
+        if spec is not None
+        else fig.add_gridspec(nrows, ncols, wspace=0.05, hspace=0.25)
+    )
     axes = []
     for i, img in enumerate(images):
         ax = fig.add_subplot(grid[i // ncols, i % ncols])

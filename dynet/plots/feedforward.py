@@ -37,14 +37,23 @@ def training(ds):
     _, epoch = time_axis(ds, "train_loss")
     fig, axes = figure(1, 2, width=11.5, height=4.6)
     ax = axes[0, 0]
-    for col, label, c in (("train_loss", "train loss", "C0"), ("val_loss", "validation loss", "C1"),
-                          ("batch_loss", "mean batch loss", "C7")):
+    for col, label, c in (
+        ("train_loss", "train loss", "C0"),
+        ("val_loss", "validation loss", "C1"),
+        ("batch_loss", "mean batch loss", "C7"),
+    ):
         if col in ds:
             y = values(ds[col]).astype(float)
             ok = np.isfinite(y)
             if ok.any():
-                ax.plot(epoch[ok], y[ok], color=c, lw=1.3 if col != "batch_loss" else 0.8,
-                        ls="-" if col != "batch_loss" else ":", label=label)
+                ax.plot(
+                    epoch[ok],
+                    y[ok],
+                    color=c,
+                    lw=1.3 if col != "batch_loss" else 0.8,
+                    ls="-" if col != "batch_loss" else ":",
+                    label=label,
+                )
     loss = config_get(info["config"], "network.loss") or info["metrics"].get("loss") or "loss"
     ax.set_ylabel(f"loss ({loss})" if isinstance(loss, str) else "loss")
     ax.set_xlabel("epoch")
@@ -105,9 +114,11 @@ def gradients(ds):
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"]
-    for ax, col, label in ((axes[0, 0], "grad_norm", "gradient norm ‖∂L/∂W‖"),
-                           (axes[0, 1], "weight_norm", "weight norm ‖W‖"),
-                           (axes[0, 2], "update_ratio", "update ratio ‖ΔW‖ / ‖W‖")):
+    for ax, col, label in (
+        (axes[0, 0], "grad_norm", "gradient norm ‖∂L/∂W‖"),
+        (axes[0, 1], "weight_norm", "weight norm ‖W‖"),
+        (axes[0, 2], "update_ratio", "update ratio ‖ΔW‖ / ‖W‖"),
+    ):
         data = values(ds[col]).astype(float)
         drawn = False
         for l in range(n_layers):
@@ -127,8 +138,11 @@ def gradients(ds):
     axes[0, 1].set_title("weights", fontsize=10)
     axes[0, 2].set_title("updates", fontsize=10)
     axes[0, 2].legend(fontsize=7, frameon=False, ncol=2 if n_layers > 6 else 1)
-    return finish(fig, f"Per-layer gradients, weights and updates ({n_layers} layers; layer 0 = input side)",
-                  caption_for_run(info))
+    return finish(
+        fig,
+        f"Per-layer gradients, weights and updates ({n_layers} layers; layer 0 = input side)",
+        caption_for_run(info),
+    )
 
 
 def weight_histograms(ds, bins: int = 50):
@@ -164,6 +178,7 @@ def weight_histograms(ds, bins: int = 50):
 
 # --------------------------------------------------------------------------- rebuilding the network
 
+
 def _seed_sequence(info: dict) -> np.random.SeedSequence:
     seed = info.get("seed")
     if not isinstance(seed, dict):
@@ -181,8 +196,9 @@ def rebuild_data(info: dict, base_dir: str = "."):
     data_ss, split_ss, _, _ = _seed_sequence(info).spawn(4)
     x, y, _task = F.prepare_data(cfg, np.random.default_rng(data_ss), base_dir)
     d = cfg["data"]
-    tr, va, te = _data.split(len(x), (1.0 - d["validation"] - d["test"], d["validation"], d["test"]),
-                             np.random.default_rng(split_ss))
+    tr, va, te = _data.split(
+        len(x), (1.0 - d["validation"] - d["test"], d["validation"], d["test"]), np.random.default_rng(split_ss)
+    )
     norm = None
     if d.get("standardize"):
         mean = x[tr].mean(axis=0)
@@ -213,16 +229,21 @@ def forward(ds, info: dict, x: np.ndarray, upto: int | None = None) -> np.ndarra
     eps = float(reg.get("batch_norm_eps", 1e-5))
     a = np.ascontiguousarray(x, np.float32)
     last = layers[-1] if upto is None else upto
-    for l in layers[:last + 1]:
+    for l in layers[: last + 1]:
         W = values(ds[f"weight_{l}"]).astype(np.float32)
         b = values(ds[f"bias_{l}"]).astype(np.float32)
         z = a @ W + b
         if l < layers[-1]:
             if f"bn_gamma_{l}" in ds:
-                D.batchnorm_forward_eval(z, values(ds[f"bn_gamma_{l}"]).astype(np.float32),
-                                         values(ds[f"bn_beta_{l}"]).astype(np.float32),
-                                         values(ds[f"bn_running_mean_{l}"]).astype(np.float32),
-                                         values(ds[f"bn_running_var_{l}"]).astype(np.float32), eps, z)
+                D.batchnorm_forward_eval(
+                    z,
+                    values(ds[f"bn_gamma_{l}"]).astype(np.float32),
+                    values(ds[f"bn_beta_{l}"]).astype(np.float32),
+                    values(ds[f"bn_running_mean_{l}"]).astype(np.float32),
+                    values(ds[f"bn_running_var_{l}"]).astype(np.float32),
+                    eps,
+                    z,
+                )
             out = np.empty_like(z)
             A.ACTIVATIONS[act](z, out, float(param))
             p = float(drops[l]) if l < len(drops) else 0.0
@@ -236,10 +257,13 @@ def forward(ds, info: dict, x: np.ndarray, upto: int | None = None) -> np.ndarra
 
 def decision_applies(ds) -> bool:
     info = run_info(ds)
-    return ("weight_0" in ds and ds["weight_0"].shape[0] == 2 and config_get(info["config"], "network.kind") != "autoencoder"
-            and config_get(info["config"], "data.source") != "linear" and config_get(info["config"], "data.task",
-                                                                                     "classification")
-            != "regression")
+    return (
+        "weight_0" in ds
+        and ds["weight_0"].shape[0] == 2
+        and config_get(info["config"], "network.kind") != "autoencoder"
+        and config_get(info["config"], "data.source") != "linear"
+        and config_get(info["config"], "data.task", "classification") != "regression"
+    )
 
 
 def decision_regions(ds, resolution: int = 300):
@@ -269,8 +293,9 @@ def decision_regions(ds, resolution: int = 300):
     colors = [f"C{i % 10}" for i in range(n_cls)]
     fig, axes = figure(1, 1, width=7.0, height=6.4)
     ax = axes[0, 0]
-    ax.contourf(gx, gy, cls.reshape(gx.shape), levels=np.arange(n_cls + 1) - 0.5, cmap=ListedColormap(colors),
-                alpha=0.28)
+    ax.contourf(
+        gx, gy, cls.reshape(gx.shape), levels=np.arange(n_cls + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.28
+    )
     ax.contour(gx, gy, cls.reshape(gx.shape), levels=np.arange(n_cls) + 0.5, colors="k", linewidths=1)
     ax.contour(gx, gy, conf.reshape(gx.shape), levels=[0.9], colors="0.4", linewidths=0.6, linestyles=":")
     for name, marker in (("train", "o"), ("validation", "x")):
@@ -279,9 +304,17 @@ def decision_regions(ds, resolution: int = 300):
             sel = idx[y[idx] == c]
             if len(sel):
                 big = 3.0 if len(x) < 50 else 1.0  # a handful of points (XOR) drawn larger
-                ax.scatter(x[sel, 0], x[sel, 1], marker=marker, s=(22 if marker == "o" else 28) * big, color=colors[c],
-                           edgecolors="k" if marker == "o" else None, linewidths=0.4,
-                           label=f"class {c} ({name})", gid=f"points_{name}_{c}")
+                ax.scatter(
+                    x[sel, 0],
+                    x[sel, 1],
+                    marker=marker,
+                    s=(22 if marker == "o" else 28) * big,
+                    color=colors[c],
+                    edgecolors="k" if marker == "o" else None,
+                    linewidths=0.4,
+                    label=f"class {c} ({name})",
+                    gid=f"points_{name}_{c}",
+                )
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_xlabel("x₁ (input units)")
@@ -290,8 +323,11 @@ def decision_regions(ds, resolution: int = 300):
     ax._dynet_predicted = cls.reshape(gx.shape)
     m = info["metrics"]
     acc = {k: m[k] for k in ("train_metric", "val_metric") if m.get(k) is not None}
-    return finish(fig, f"Decision regions ({config_get(info['config'], 'data.source')}; "
-                       "solid: boundary, dotted: 90% confidence)", caption_for_run(info, acc))
+    return finish(
+        fig,
+        f"Decision regions ({config_get(info['config'], 'data.source')}; solid: boundary, dotted: 90% confidence)",
+        caption_for_run(info, acc),
+    )
 
 
 def is_autoencoder(ds) -> bool:
@@ -323,8 +359,11 @@ def reconstructions(ds, count: int = 10):
     fig = figure_for_images(len(images), ncols=len(idx), cell=1.05)
     image_grid(fig, images, titles, ncols=len(idx), vmin=lo, vmax=hi)
     m = info["metrics"]
-    return finish(fig, "Autoencoder: validation inputs and reconstructions",
-                  caption_for_run(info, {"val_metric (R²)": m.get("val_metric")}))
+    return finish(
+        fig,
+        "Autoencoder: validation inputs and reconstructions",
+        caption_for_run(info, {"val_metric (R²)": m.get("val_metric")}),
+    )
 
 
 def codes(ds):
@@ -337,7 +376,7 @@ def codes(ds):
         cc = c - c.mean(axis=0)
         _, s, vt = np.linalg.svd(cc, full_matrices=False)
         xy = cc @ vt[:2].T
-        var = (s[:2] ** 2) / (s ** 2).sum()
+        var = (s[:2] ** 2) / (s**2).sum()
         axis_names = [f"principal component {i + 1} ({100 * v:.0f}% of variance)" for i, v in enumerate(var)]
     elif c.shape[1] == 2:
         xy = c
@@ -356,8 +395,9 @@ def codes(ds):
         ax.scatter(xy[:, 0], xy[:, 1], s=10)
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1])
-    return finish(fig, f"Autoencoder codes of the validation split ({c.shape[1]}-unit bottleneck)",
-                  caption_for_run(info))
+    return finish(
+        fig, f"Autoencoder codes of the validation split ({c.shape[1]}-unit bottleneck)", caption_for_run(info)
+    )
 
 
 def gradient_profile(runs: list):
@@ -388,11 +428,21 @@ def gradient_profile(runs: list):
             y = g[r]
             ok = np.isfinite(y) & (y > 0)
             i = order.index(label)
-            ax.plot(np.arange(len(y))[ok], y[ok], marker="o", ms=3.5, lw=1.2, color=cmap(i % cmap.N),
-                    ls="-" if i < 10 else "--", label=label if which == "first" else None,
-                    gid=f"profile_{which}_{i}")
-            ax.set_title(f"{which} training epoch" + (f" ({int(epoch[r])})" if which == "last" else f" ({int(epoch[r])})"),
-                         fontsize=10)
+            ax.plot(
+                np.arange(len(y))[ok],
+                y[ok],
+                marker="o",
+                ms=3.5,
+                lw=1.2,
+                color=cmap(i % cmap.N),
+                ls="-" if i < 10 else "--",
+                label=label if which == "first" else None,
+                gid=f"profile_{which}_{i}",
+            )
+            ax.set_title(
+                f"{which} training epoch" + (f" ({int(epoch[r])})" if which == "last" else f" ({int(epoch[r])})"),
+                fontsize=10,
+            )
         ax.set_yscale("log")
         ax.set_xlabel("layer (0 = input side)")
         ax.grid(alpha=0.25, which="both")
@@ -400,9 +450,12 @@ def gradient_profile(runs: list):
     axes[0, 0].set_ylabel("gradient norm ‖∂L/∂W‖")
     fig.legend(loc="outside right center", fontsize=7, frameon=False)
     scen = infos[0].get("scenario")
-    return finish(fig, f"Gradient norm against depth ({scen})",
-                  f"{scen} · {len(runs)} runs (replicate 0 of each sweep point) · " + "; ".join(
-                      f"{k} ∈ {fmt(sorted_unique([i['params'].get(k) for i in infos]))}" for k in keys))
+    return finish(
+        fig,
+        f"Gradient norm against depth ({scen})",
+        f"{scen} · {len(runs)} runs (replicate 0 of each sweep point) · "
+        + "; ".join(f"{k} ∈ {fmt(sorted_unique([i['params'].get(k) for i in infos]))}" for k in keys),
+    )
 
 
 def integer_ticks_x(ax):

@@ -81,13 +81,26 @@ def rbm_training(ds):
     info = run_info(ds)
     gaussian = info["config"].get("network", {}).get("visible") == "gaussian"
     spec = [
-        ("reconstruction", "reconstruction " + ("MSE" if gaussian else "error (mean squared)"),
-         [("train_recon_error", "train"), ("val_recon_error", "validation")]),
-        ("pseudo-likelihood", "log pseudo-likelihood per sample (nats)",
-         [("train_pseudo_likelihood", "train"), ("val_pseudo_likelihood", "validation")]),
-        ("log-likelihood", "log p(v) per sample (nats)",
-         [("train_log_likelihood", "train (exact)"), ("val_log_likelihood", "validation (exact)"),
-          ("train_log_likelihood_ais", "train (AIS)"), ("val_log_likelihood_ais", "validation (AIS)")]),
+        (
+            "reconstruction",
+            "reconstruction " + ("MSE" if gaussian else "error (mean squared)"),
+            [("train_recon_error", "train"), ("val_recon_error", "validation")],
+        ),
+        (
+            "pseudo-likelihood",
+            "log pseudo-likelihood per sample (nats)",
+            [("train_pseudo_likelihood", "train"), ("val_pseudo_likelihood", "validation")],
+        ),
+        (
+            "log-likelihood",
+            "log p(v) per sample (nats)",
+            [
+                ("train_log_likelihood", "train (exact)"),
+                ("val_log_likelihood", "validation (exact)"),
+                ("train_log_likelihood_ais", "train (AIS)"),
+                ("val_log_likelihood_ais", "validation (AIS)"),
+            ],
+        ),
         ("free-energy gap", "F(validation) − F(train) (nats)", [("free_energy_gap", "gap")]),
     ]
     fig, axes = _panels(ds, "", spec)
@@ -104,8 +117,11 @@ def rbm_training(ds):
                         ax.errorbar(x[ok], y[ok], yerr=se[ok], fmt="none", ecolor="0.3", capsize=3, lw=0.8)
     kind = "Gaussian-Bernoulli RBM" if gaussian else "RBM"
     bound = info["metrics"].get("max_train_log_likelihood")
-    return finish(fig, f"{kind} training ({info.get('scenario')})",
-                  caption_for_run(info, {"empirical log-likelihood bound (train)": bound} if bound else None))
+    return finish(
+        fig,
+        f"{kind} training ({info.get('scenario')})",
+        caption_for_run(info, {"empirical log-likelihood bound (train)": bound} if bound else None),
+    )
 
 
 def filters(ds, name: str = "weights", most: int = MAX_FILTERS):
@@ -130,7 +146,7 @@ def filters(ds, name: str = "weights", most: int = MAX_FILTERS):
         return finish(fig, f"Weights {name}", caption_for_run(info))
     order = np.arange(nh)
     if nh > most:
-        order = np.sort(np.argsort(-np.sqrt((W ** 2).sum(axis=0)))[:most])
+        order = np.sort(np.argsort(-np.sqrt((W**2).sum(axis=0)))[:most])
     images = [W[:, j].reshape(shape) for j in order]
     ncols = min(len(images), 8)
     fig = figure_for_images(len(images), ncols=ncols, cell=1.05)
@@ -153,7 +169,9 @@ def samples(ds, chains: int = 8, steps: int = 8):
             raise PlotError(f"the {n_vis} visible units are not an image")
         shape = (side, side)
     steps_all = np.unique(step)
-    pick_steps = steps_all[np.unique(np.linspace(0, len(steps_all) - 1, min(steps, len(steps_all))).round().astype(int))]
+    pick_steps = steps_all[
+        np.unique(np.linspace(0, len(steps_all) - 1, min(steps, len(steps_all))).round().astype(int))
+    ]
     pick_chains = np.unique(chain)[:chains]
     rows = [int(np.flatnonzero((step == s) & (chain == c))[0]) for c in pick_chains for s in pick_steps]
     data = values(ds["samples"].isel(sample=rows)).astype(float)
@@ -162,8 +180,11 @@ def samples(ds, chains: int = 8, steps: int = 8):
     fig = figure_for_images(len(images), ncols=len(pick_steps), cell=1.05)
     gaussian = info["config"].get("network", {}).get("visible") == "gaussian"
     image_grid(fig, images, titles, ncols=len(pick_steps), vmin=None if gaussian else 0, vmax=None if gaussian else 1)
-    return finish(fig, f"Gibbs samples: {len(pick_chains)} chains (rows) × {len(pick_steps)} recorded steps",
-                  caption_for_run(info))
+    return finish(
+        fig,
+        f"Gibbs samples: {len(pick_chains)} chains (rows) × {len(pick_steps)} recorded steps",
+        caption_for_run(info),
+    )
 
 
 def ais(ds):
@@ -178,8 +199,7 @@ def ais(ds):
         raise PlotError("this run made no AIS estimate (record.ais_runs = 0)")
     fig, axes = figure(1, 2, width=11, height=4.4)
     ax = axes[0, 0]
-    ax.errorbar(x[ok], z[ok], yerr=np.nan_to_num(se[ok]), fmt="o", capsize=4, color="C1", label="AIS ± se",
-                gid="ais")
+    ax.errorbar(x[ok], z[ok], yerr=np.nan_to_num(se[ok]), fmt="o", capsize=4, color="C1", label="AIS ± se", gid="ais")
     if "log_z" in ds and np.isfinite(values(ds["log_z"]).astype(float)).any():
         _curve(ax, x, ds, "log_z", "exact log Z", color="k", lw=1.2)
     ax.set_xlabel("epoch")
@@ -187,8 +207,10 @@ def ais(ds):
     ax.set_title("partition function", fontsize=10)
     legend(ax)
     ax = axes[0, 1]
-    for col, label, c in (("train_log_likelihood_ais", "train (AIS)", "C0"), ("val_log_likelihood_ais",
-                                                                              "validation (AIS)", "C2")):
+    for col, label, c in (
+        ("train_log_likelihood_ais", "train (AIS)", "C0"),
+        ("val_log_likelihood_ais", "validation (AIS)", "C2"),
+    ):
         y = values(ds[col]).astype(float)
         good = np.isfinite(y)
         if good.any():
@@ -213,25 +235,35 @@ def ais_sweep(df):
     d = df[df["log_z_ais"].notna()].reset_index(drop=True)
     if d.empty:
         raise PlotError("the runs have no AIS estimates")
-    labels = [", ".join(f"{k}={fmt(r[k])}" for k in keys) + (f" r{r['replicate']}" if d["replicate"].max() else "")
-              for _, r in d.iterrows()]
+    labels = [
+        ", ".join(f"{k}={fmt(r[k])}" for k in keys) + (f" r{r['replicate']}" if d["replicate"].max() else "")
+        for _, r in d.iterrows()
+    ]
     y = np.arange(len(d))
     has_exact = "log_z" in d and d["log_z"].notna().any()
-    fig, axes = figure(1, 2 if has_exact else 1, width=12 if has_exact else 8.5, height=1.2 + 0.45 * len(d) + 1.2,
-                       sharey=True)
+    fig, axes = figure(
+        1, 2 if has_exact else 1, width=12 if has_exact else 8.5, height=1.2 + 0.45 * len(d) + 1.2, sharey=True
+    )
     ax = axes[0, 0]
     se = d["log_z_ais_se"].astype(float).fillna(0).to_numpy()
     z = d["log_z_ais"].astype(float).to_numpy()
-    ax.errorbar(z, y, xerr=se, fmt="o", capsize=4, color="C1", label="AIS ± se",
-                gid="ais")
+    ax.errorbar(z, y, xerr=se, fmt="o", capsize=4, color="C1", label="AIS ± se", gid="ais")
     if has_exact:
         ok = d["log_z"].notna().to_numpy()
         exact = d["log_z"].astype(float).to_numpy()
         ax.plot(exact[ok], y[ok], "k|", ms=16, mew=2, label="exact log Z")
         diff = axes[0, 1]
         delta = z - exact
-        diff.errorbar(delta[ok], y[ok], xerr=se[ok], fmt="o", capsize=4, color="C1", label="AIS − exact ± se",
-                      gid="ais_minus_exact")
+        diff.errorbar(
+            delta[ok],
+            y[ok],
+            xerr=se[ok],
+            fmt="o",
+            capsize=4,
+            color="C1",
+            label="AIS − exact ± se",
+            gid="ais_minus_exact",
+        )
         diff.axvline(0, color="k", lw=1)
         diff.set_xlabel("AIS − exact log Z (nats)")
         diff.set_title("where log Z was summed exactly", fontsize=10)
@@ -252,11 +284,17 @@ def dbm_training(ds):
     iterations against epoch."""
     info = run_info(ds)
     spec = [
-        ("log-likelihood and lower bound", "nats per sample",
-         [("train_log_likelihood", "train log p(v)"), ("val_log_likelihood", "validation log p(v)"),
-          ("train_lower_bound", "train bound"), ("val_lower_bound", "validation bound")]),
-        ("reconstruction", "reconstruction error", [("train_recon_error", "train"), ("val_recon_error",
-                                                                                      "validation")]),
+        (
+            "log-likelihood and lower bound",
+            "nats per sample",
+            [
+                ("train_log_likelihood", "train log p(v)"),
+                ("val_log_likelihood", "validation log p(v)"),
+                ("train_lower_bound", "train bound"),
+                ("val_lower_bound", "validation bound"),
+            ],
+        ),
+        ("reconstruction", "reconstruction error", [("train_recon_error", "train"), ("val_recon_error", "validation")]),
         ("weights", "Frobenius norm", [("w1_norm", "‖W1‖"), ("w2_norm", "‖W2‖")]),
         ("mean field", "iterations to converge", [("mf_iterations", "iterations")]),
     ]
@@ -269,8 +307,11 @@ def bm_training(ds):
     norms against epoch."""
     info = run_info(ds)
     spec = [
-        ("log-likelihood", "log p(v) per sample (nats)", [("train_log_likelihood", "train"),
-                                                          ("val_log_likelihood", "validation")]),
+        (
+            "log-likelihood",
+            "log p(v) per sample (nats)",
+            [("train_log_likelihood", "train"), ("val_log_likelihood", "validation")],
+        ),
         ("parameters", "norm", [("weight_norm", "‖W‖"), ("bias_norm", "‖b‖")]),
     ]
     fig, axes = _panels(ds, "", spec)
@@ -281,8 +322,11 @@ def bm_training(ds):
                 ax.axhline(m["independent_log_likelihood"], color="C3", ls="--", lw=0.8, label="independent units")
             legend(ax)
     bound = m.get("max_train_log_likelihood")
-    return finish(fig, f"Boltzmann machine learning ({info.get('scenario')})",
-                  caption_for_run(info, {"empirical log-likelihood bound (train)": bound} if bound is not None else None))
+    return finish(
+        fig,
+        f"Boltzmann machine learning ({info.get('scenario')})",
+        caption_for_run(info, {"empirical log-likelihood bound (train)": bound} if bound is not None else None),
+    )
 
 
 def weight_matrix(ds):
@@ -310,8 +354,10 @@ def dbn_pretraining(ds):
     layer = values(ds["pretrain_layer"])
     epoch = values(ds["pretrain_epoch"])
     fig, axes = figure(1, 2, width=11, height=4.4)
-    for ax, col, ylabel in ((axes[0, 0], "recon_error", "reconstruction error"),
-                            (axes[0, 1], "pseudo_likelihood", "log pseudo-likelihood (nats)")):
+    for ax, col, ylabel in (
+        (axes[0, 0], "recon_error", "reconstruction error"),
+        (axes[0, 1], "pseudo_likelihood", "log pseudo-likelihood (nats)"),
+    ):
         for l in np.unique(layer):
             sel = layer == l
             for split, ls in (("train", "-"), ("val", "--")):
@@ -319,8 +365,13 @@ def dbn_pretraining(ds):
                 if name in ds:
                     y = values(ds[name]).astype(float)[sel]
                     if np.isfinite(y).any():
-                        ax.plot(epoch[sel], y, ls=ls, color=f"C{int(l)}",
-                                label=f"RBM {int(l)} {'train' if split == 'train' else 'validation'}")
+                        ax.plot(
+                            epoch[sel],
+                            y,
+                            ls=ls,
+                            color=f"C{int(l)}",
+                            label=f"RBM {int(l)} {'train' if split == 'train' else 'validation'}",
+                        )
         ax.set_xlabel("pretraining epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.25)

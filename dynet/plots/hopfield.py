@@ -62,23 +62,34 @@ def energy_overlaps(ds):
         others = [f"C{i}" for i in (0, 2, 3, 4, 5, 6, 7, 8, 9)]
         for j, p in enumerate(show):
             bold = p == cue
-            ax.plot(sweep, over[:, p], lw=2.2 if bold else 0.9, alpha=1.0 if bold else 0.6, zorder=3 if bold else 2,
-                    color="C1" if bold else others[j % len(others)], label=f"pattern {p}" + (" (cue)" if bold else ""))
+            ax.plot(
+                sweep,
+                over[:, p],
+                lw=2.2 if bold else 0.9,
+                alpha=1.0 if bold else 0.6,
+                zorder=3 if bold else 2,
+                color="C1" if bold else others[j % len(others)],
+                label=f"pattern {p}" + (" (cue)" if bold else ""),
+            )
         ax.axhline(0.9, color="0.5", lw=0.8, ls=":", label="recall threshold 0.9")
         ax.set_ylim(-1.05, 1.05)
-        ax.set_title(f"overlaps m_μ = ξ_μ · s / N ({n_pat} patterns" +
-                     (f", first {MAX_OVERLAP_LINES} drawn" if n_pat > MAX_OVERLAP_LINES else "") + ")", fontsize=10)
+        ax.set_title(
+            f"overlaps m_μ = ξ_μ · s / N ({n_pat} patterns"
+            + (f", first {MAX_OVERLAP_LINES} drawn" if n_pat > MAX_OVERLAP_LINES else "")
+            + ")",
+            fontsize=10,
+        )
         ax.legend(fontsize=7, frameon=False, ncol=3 if len(show) > 4 else 1, loc="lower right")
     else:
-        ax.text(0.5, 0.5, "no overlaps recorded (record.overlaps = false)", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no overlaps recorded (record.overlaps = false)", ha="center", va="center", transform=ax.transAxes
+        )
     ax.set_ylabel("overlap m")
     ax.set_xlabel("sweep")
     integer_ticks(ax)
     m = info["metrics"]
     extra = {k: m[k] for k in ("stop_reason", "final_overlap") if m.get(k) is not None}
-    return finish(fig, f"Hopfield dynamics: energy and overlaps ({info.get('scenario')})",
-                  caption_for_run(info, extra))
+    return finish(fig, f"Hopfield dynamics: energy and overlaps ({info.get('scenario')})", caption_for_run(info, extra))
 
 
 def state_raster(ds, most_rows: int = 400, most_cols: int = 1200):
@@ -94,8 +105,15 @@ def state_raster(ds, most_rows: int = 400, most_cols: int = 1200):
     ax = axes[0, 0]
     y0 = float(sweep[0]) - 0.5 if len(sweep) else -0.5
     y1 = float(sweep[-1]) + 0.5 if len(sweep) else 0.5
-    ax.imshow(data, aspect="auto", cmap="gray", vmin=-1, vmax=1, interpolation="nearest",
-              extent=(-0.5, ds.sizes[ds["state"].dims[1]] - 0.5, y1, y0))
+    ax.imshow(
+        data,
+        aspect="auto",
+        cmap="gray",
+        vmin=-1,
+        vmax=1,
+        interpolation="nearest",
+        extent=(-0.5, ds.sizes[ds["state"].dims[1]] - 0.5, y1, y0),
+    )
     ax.set_xlabel("unit" + (f" (every {cols[1] - cols[0]}th)" if len(cols) > 1 and cols[1] > 1 else ""))
     ax.set_ylabel("sweep" + (f" (every {rows[1] - rows[0]}th record)" if len(rows) > 1 and rows[1] > 1 else ""))
     ax.set_title("state s_i(t): white +1, black -1", fontsize=10)
@@ -143,8 +161,10 @@ def capacity(df):
     by = "network.rule" if "network.rule" in df and df["network.rule"].nunique() > 1 else None
     keys = [by, "load"] if by else ["load"]
     fig, axes = figure(1, 2, width=11, height=4.4)
-    for ax, metric, label in ((axes[0, 0], "recalled", "fraction recalled (overlap ≥ 0.9)"),
-                              (axes[0, 1], "final_overlap", "final overlap with the cue")):
+    for ax, metric, label in (
+        (axes[0, 0], "recalled", "fraction recalled (overlap ≥ 0.9)"),
+        (axes[0, 1], "final_overlap", "final overlap with the cue"),
+    ):
         rows = grouped(df, keys, metric)
         lines = {}
         for k, mean, err, _ in rows:
@@ -162,5 +182,8 @@ def capacity(df):
     axes[0, 1].set_title("final overlap", fontsize=10)
     n = df["n_units"].iloc[0] if "n_units" in df else "?"
     keys_all = sweep_keys(df) or [c for c in ("network.rule", "patterns.load") if c in df]
-    return finish(fig, f"Hopfield capacity: recall against load (N = {fmt(n)})",
-                  caption_for_sweep(df["scenario"].iloc[0], df, keys_all, "error bars: standard error over replicates"))
+    return finish(
+        fig,
+        f"Hopfield capacity: recall against load (N = {fmt(n)})",
+        caption_for_sweep(df["scenario"].iloc[0], df, keys_all, "error bars: standard error over replicates"),
+    )

@@ -98,20 +98,40 @@ def transition(df, binder_crossings: list[dict] | None = None):
         for size, pts in sorted(lines.items(), key=lambda kv: (kv[0] is None, kv[0])):
             pts.sort()
             x, y, e = (np.array(v, float) for v in zip(*pts))
-            ax.errorbar(x, y, yerr=np.nan_to_num(e), marker="o", ms=3.5, capsize=2, lw=1.2,
-                        label=f"L = {fmt(size)}" if size is not None else "runs")
+            ax.errorbar(
+                x,
+                y,
+                yerr=np.nan_to_num(e),
+                marker="o",
+                ms=3.5,
+                capsize=2,
+                lw=1.2,
+                label=f"L = {fmt(size)}" if size is not None else "runs",
+            )
         if metric == "abs_magnetization":
-            ax.plot(tt, onsager_magnetization(tt, coupling), color="k", lw=1.4, label="Onsager (L = ∞)",
-                    gid="onsager_magnetization")
+            ax.plot(
+                tt,
+                onsager_magnetization(tt, coupling),
+                color="k",
+                lw=1.4,
+                label="Onsager (L = ∞)",
+                gid="onsager_magnetization",
+            )
         if metric == "energy":
-            ax.plot(tt, onsager_energy(tt, coupling), color="k", lw=1.4, label="Onsager (L = ∞)",
-                    gid="onsager_energy")
+            ax.plot(tt, onsager_energy(tt, coupling), color="k", lw=1.4, label="Onsager (L = ∞)", gid="onsager_energy")
         ax.axvline(T_C * coupling, color="0.45", ls="--", lw=0.9, label=f"T_c = {T_C * coupling:.4f}")
         if metric == "binder":
             for c in binder_crossings or []:
-                ax.plot([c["t_cross"]], [c["binder"]], marker="x", color="C3", ms=10, mew=2,
-                        label=f"crossing L={c['sizes'][0]},{c['sizes'][1]}: T = {c['t_cross']:.3f}",
-                        gid="binder_crossing")
+                ax.plot(
+                    [c["t_cross"]],
+                    [c["binder"]],
+                    marker="x",
+                    color="C3",
+                    ms=10,
+                    mew=2,
+                    label=f"crossing L={c['sizes'][0]},{c['sizes'][1]}: T = {c['t_cross']:.3f}",
+                    gid="binder_crossing",
+                )
         ax.set_xlabel("temperature T (units of J / k_B)")
         ax.set_ylabel(label)
         ax.set_title(name, fontsize=10)
@@ -119,15 +139,24 @@ def transition(df, binder_crossings: list[dict] | None = None):
         legend(ax, loc="best")
     ax = axes[2, 1]
     ax.axis("off")
-    lines = ["Onsager (2D, J = 1, h = 0):", f"T_c = 2 / ln(1 + √2) = {T_C:.5f}",
-             "m₀(T) = (1 − sinh(2/T)⁻⁴)^(1/8), T < T_c", "u(T): the elliptic-integral formula"]
+    lines = [
+        "Onsager (2D, J = 1, h = 0):",
+        f"T_c = 2 / ln(1 + √2) = {T_C:.5f}",
+        "m₀(T) = (1 − sinh(2/T)⁻⁴)^(1/8), T < T_c",
+        "u(T): the elliptic-integral formula",
+    ]
     for c in binder_crossings or []:
-        lines.append(f"Binder crossing L = {c['sizes'][0]}/{c['sizes'][1]}: T = {c['t_cross']:.4f} "
-                     f"({100 * (c['t_cross'] / T_C - 1):+.2f}% from T_c)")
+        lines.append(
+            f"Binder crossing L = {c['sizes'][0]}/{c['sizes'][1]}: T = {c['t_cross']:.4f} "
+            f"({100 * (c['t_cross'] / T_C - 1):+.2f}% from T_c)"
+        )
     ax.text(0.02, 0.95, "\n".join(lines), va="top", fontsize=9, family="monospace", transform=ax.transAxes)
     keys = sweep_keys(df) or ["lattice.size", "dynamics.temperature"]
-    return finish(fig, "Ising model: the transition against temperature",
-                  caption_for_sweep(df["scenario"].iloc[0], df, keys, "error bars: standard error over replicates"))
+    return finish(
+        fig,
+        "Ising model: the transition against temperature",
+        caption_for_sweep(df["scenario"].iloc[0], df, keys, "error bars: standard error over replicates"),
+    )
 
 
 def ising_series(ds, most: int = 5000):
@@ -147,8 +176,13 @@ def ising_series(ds, most: int = 5000):
         ax.axhline(met["abs_magnetization"], color="C1", lw=1.2, label=f"⟨|m|⟩ = {met['abs_magnetization']:.3f}")
         ax.axhline(-met["abs_magnetization"], color="C1", lw=1.2)
     if met.get("exact_abs_magnetization") is not None:
-        ax.axhline(met["exact_abs_magnetization"], color="k", ls="--", lw=1,
-                   label=f"Onsager {met['exact_abs_magnetization']:.3f}")
+        ax.axhline(
+            met["exact_abs_magnetization"],
+            color="k",
+            ls="--",
+            lw=1,
+            label=f"Onsager {met['exact_abs_magnetization']:.3f}",
+        )
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("magnetization per spin m")
     legend(ax, loc="lower right", ncol=3)
@@ -161,8 +195,9 @@ def ising_series(ds, most: int = 5000):
     ax.set_ylabel("energy per spin e (J)")
     ax.set_xlabel("sweep" + (f" (every {step}th record drawn)" if step > 1 else ""))
     legend(ax, loc="upper right", ncol=3)
-    return finish(fig, f"Ising model at T = {fmt(met.get('temperature'))}: magnetization and energy",
-                  caption_for_run(info))
+    return finish(
+        fig, f"Ising model at T = {fmt(met.get('temperature'))}: magnetization and energy", caption_for_run(info)
+    )
 
 
 def lattice_snapshots(ds, most: int = 11):
@@ -183,11 +218,15 @@ def lattice_snapshots(ds, most: int = 11):
     fig = figure_for_images(len(images), ncols=min(len(images), 7), cell=1.6)
     image_grid(fig, images, titles, ncols=min(len(images), 7), vmin=-1, vmax=1)
     met = info["metrics"]
-    return finish(fig, f"Ising lattice snapshots (L = {met.get('size')}, T = {fmt(met.get('temperature'))}; "
-                       "white +1, black −1)", caption_for_run(info))
+    return finish(
+        fig,
+        f"Ising lattice snapshots (L = {met.get('size')}, T = {fmt(met.get('temperature'))}; white +1, black −1)",
+        caption_for_run(info),
+    )
 
 
 # --------------------------------------------------------------------------- sampling Boltzmann machines
+
 
 def bm_energy(ds):
     """Energy per unit (lowest temperature of a tempering run), mean state and pattern overlaps
@@ -205,8 +244,9 @@ def bm_energy(ds):
     ax = axes[0, 0]
     ax.plot(sweep, energy / n, color="C0", lw=1, label="E / N" + (" (lowest T)" if tempering else ""))
     ax.set_ylabel("energy per unit E / N")
-    temps = values(ds["temperature"]) if "temperature" in ds and ds["temperature"].dims == ds["energy"].dims[:1] \
-        else None
+    temps = (
+        values(ds["temperature"]) if "temperature" in ds and ds["temperature"].dims == ds["energy"].dims[:1] else None
+    )
     if temps is not None and np.ptp(temps) > 0:
         ax2 = ax.twinx()
         ax2.plot(sweep, temps, color="C3", ls="--", lw=1, label="temperature T")
@@ -232,8 +272,11 @@ def bm_energy(ds):
     met = info["metrics"]
     extra = {k: met[k] for k in ("final_energy", "lowest_energy") if met.get(k) is not None}
     schedule = config_get(info["config"], "dynamics.schedule")
-    what = {"constant": f"T = {fmt(config_get(info['config'], 'dynamics.temperature'))}", "quench": "T = 0 quench",
-            "tempering": "parallel tempering, lowest T"}.get(schedule, f"{schedule} annealing")
+    what = {
+        "constant": f"T = {fmt(config_get(info['config'], 'dynamics.temperature'))}",
+        "quench": "T = 0 quench",
+        "tempering": "parallel tempering, lowest T",
+    }.get(schedule, f"{schedule} annealing")
     return finish(fig, f"Boltzmann machine sampling ({what})", caption_for_run(info, extra))
 
 
@@ -264,16 +307,26 @@ def tempering(ds):
     legend(ax)
     ax = axes[0, 1]
     e = values(ds["energy"]) / n
-    ax.errorbar(temps, e.mean(axis=0), yerr=e.std(axis=0), marker="o", ms=4, capsize=2, color="C2",
-                label="mean ± std over records")
+    ax.errorbar(
+        temps,
+        e.mean(axis=0),
+        yerr=e.std(axis=0),
+        marker="o",
+        ms=4,
+        capsize=2,
+        color="C2",
+        label="mean ± std over records",
+    )
     ax.set_xlabel("temperature T")
     ax.set_ylabel("energy per unit E / N")
     ax.set_title("energy at each temperature", fontsize=10)
     legend(ax)
     met = info["metrics"]
-    return finish(fig, "Parallel tempering", caption_for_run(info, {k: met[k] for k in
-                                                                    ("swap_acceptance", "min_swap_acceptance")
-                                                                    if k in met}))
+    return finish(
+        fig,
+        "Parallel tempering",
+        caption_for_run(info, {k: met[k] for k in ("swap_acceptance", "min_swap_acceptance") if k in met}),
+    )
 
 
 def bm_states(ds, most: int = 11):
@@ -340,12 +393,28 @@ def annealing_traces(runs: list):
         n = int(info["metrics"].get("n_units") or 1)
         c = f"C{order.index(label) % 10}"
         short = len(sweep) < 8  # a quench that stopped at once: markers, drawn on top
-        axes[0, 0].plot(sweep, e / n, color=c, lw=1.6 if short else 0.9, alpha=0.9 if short else 0.75,
-                        marker="o" if short else None, ms=4, zorder=4 if short else 2,
-                        label=None if label in seen else label)
+        axes[0, 0].plot(
+            sweep,
+            e / n,
+            color=c,
+            lw=1.6 if short else 0.9,
+            alpha=0.9 if short else 0.75,
+            marker="o" if short else None,
+            ms=4,
+            zorder=4 if short else 2,
+            label=None if label in seen else label,
+        )
         if label not in seen and "temperature" in ds and ds["temperature"].dims == ds["energy"].dims[:1]:
-            axes[1, 0].plot(sweep, values(ds["temperature"]), color=c, lw=1.2, label=label,
-                            marker="o" if short else None, ms=4, zorder=4 if short else 2)
+            axes[1, 0].plot(
+                sweep,
+                values(ds["temperature"]),
+                color=c,
+                lw=1.2,
+                label=label,
+                marker="o" if short else None,
+                ms=4,
+                zorder=4 if short else 2,
+            )
         seen.add(label)
     axes[0, 0].set_ylabel("energy per unit E / N")
     axes[0, 0].set_title("energy traces (every replicate)", fontsize=10)
@@ -355,5 +424,4 @@ def annealing_traces(runs: list):
     axes[1, 0].set_title("temperature schedule", fontsize=10)
     legend(axes[1, 0])
     scen = infos[0].get("scenario")
-    return finish(fig, f"Annealing: energy against sweep ({scen})",
-                  f"{scen} · {len(runs)} runs · " + "; ".join(order))
+    return finish(fig, f"Annealing: energy against sweep ({scen})", f"{scen} · {len(runs)} runs · " + "; ".join(order))

@@ -72,8 +72,7 @@ def resolve(store, target: str) -> tuple[str, str, str]:
     if len(ids) > 1:
         raise PlotError(f"run id '{target}' is ambiguous: {', '.join(r['run_id'] for r in ids[:5])}")
     names = ", ".join(sorted(by_scenario)) or "none"
-    raise PlotError(f"'{target}' is neither a scenario nor a run id in {os.fspath(store)} "
-                    f"(scenarios: {names})")
+    raise PlotError(f"'{target}' is neither a scenario nor a run id in {os.fspath(store)} (scenarios: {names})")
 
 
 def representative_run(store, scenario: str) -> str | None:

@@ -41,9 +41,14 @@ def metric_plot(df, metric: str, x: str | None = None, *, title: str | None = No
     if df.empty:
         raise PlotError("no complete runs to draw")
     if metric not in df or df[metric].isna().all():
-        avail = [c for c in df.columns if c not in ("run_id", "scenario", "model", "replicate", "status")
-                 and df[c].map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) or
-                               isinstance(v, bool)).all()]
+        avail = [
+            c
+            for c in df.columns
+            if c not in ("run_id", "scenario", "model", "replicate", "status")
+            and df[c]
+            .map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) or isinstance(v, bool))
+            .all()
+        ]
         raise PlotError(f"metric '{metric}' is not in these runs (numeric metrics: {', '.join(avail[:20])})")
     keys = sweep_keys(df)
     x = x or choose_x(df, keys)
@@ -95,12 +100,20 @@ def metric_plot(df, metric: str, x: str | None = None, *, title: str | None = No
             if own:
                 fig.set_figheight(max(4.6, 1.6 + 0.42 * len(names)))
                 scen = df["scenario"].iloc[0]
-                return finish(fig, title or f"{metric} across the sweep ({scen})",
-                              caption_for_sweep(scen, df, keys, "error bars: standard error over replicates"))
+                return finish(
+                    fig,
+                    title or f"{metric} across the sweep ({scen})",
+                    caption_for_sweep(scen, df, keys, "error bars: standard error over replicates"),
+                )
             return ax
         if not is_num:
-            ax.set_xticks(list(pos.values()), names, rotation=20 if len(xs) > 4 else 0,
-                          ha="right" if len(xs) > 4 else "center", fontsize=8)
+            ax.set_xticks(
+                list(pos.values()),
+                names,
+                rotation=20 if len(xs) > 4 else 0,
+                ha="right" if len(xs) > 4 else "center",
+                fontsize=8,
+            )
         ax.set_xlabel(x)
     ax.set_ylabel(ylabel or metric)
     ax.grid(alpha=0.25)
@@ -108,8 +121,11 @@ def metric_plot(df, metric: str, x: str | None = None, *, title: str | None = No
         legend(ax)
     if own:
         scen = df["scenario"].iloc[0]
-        return finish(fig, title or f"{metric} across the sweep ({scen})",
-                      caption_for_sweep(scen, df, keys, "error bars: standard error over replicates"))
+        return finish(
+            fig,
+            title or f"{metric} across the sweep ({scen})",
+            caption_for_sweep(scen, df, keys, "error bars: standard error over replicates"),
+        )
     return ax
 
 
@@ -136,8 +152,11 @@ def summary_panels(df, metrics: list[str], x: str | None = None, title: str | No
         axes[j // ncols, j % ncols].set_visible(False)
     scen = df["scenario"].iloc[0]
     keys = sweep_keys(df)
-    return finish(fig, title or f"Summary metrics across the sweep ({scen})",
-                  caption_for_sweep(scen, df, keys, "error bars: standard error over replicates"))
+    return finish(
+        fig,
+        title or f"Summary metrics across the sweep ({scen})",
+        caption_for_sweep(scen, df, keys, "error bars: standard error over replicates"),
+    )
 
 
 #: The trajectory a sweep's ``curves`` plot draws by default, first recorded one wins.
@@ -162,8 +181,14 @@ def curves(runs: list, var: str | None = None, model: str | None = None):
     infos = [run_info(ds) for ds in runs]
     model = model or infos[0].get("model")
     if var is None:
-        var = next((v for v in CURVE_DEFAULTS.get(model, ()) if any(
-            v in ds and ds[v].ndim == 1 and np.isfinite(values(ds[v]).astype(float)).any() for ds in runs)), None)
+        var = next(
+            (
+                v
+                for v in CURVE_DEFAULTS.get(model, ())
+                if any(v in ds and ds[v].ndim == 1 and np.isfinite(values(ds[v]).astype(float)).any() for ds in runs)
+            ),
+            None,
+        )
         if var is None:
             raise PlotError("these runs recorded none of " + ", ".join(CURVE_DEFAULTS.get(model, ("?",))))
     have = [(ds, i) for ds, i in zip(runs, infos) if var in ds]
@@ -186,7 +211,7 @@ def curves(runs: list, var: str | None = None, model: str | None = None):
         for j, (t, y) in enumerate(series):
             stack[j, np.searchsorted(grid, t)] = y
             if model in ("hopfield", "boltzmann") and len(t):  # a run that stopped at a fixed point stays there
-                stack[j, np.searchsorted(grid, t[-1]) + 1:] = y[-1]
+                stack[j, np.searchsorted(grid, t[-1]) + 1 :] = y[-1]
         with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
             __import__("warnings").simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(stack, axis=0)
@@ -194,8 +219,15 @@ def curves(runs: list, var: str | None = None, model: str | None = None):
             err = np.nanstd(stack, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)) if len(series) > 1 else None
         ok = np.isfinite(mean)
         color = f"C{i % 10}"
-        ax.plot(grid[ok], mean[ok], color=color, lw=1.4, ls=LINESTYLES[(i // 10) % len(LINESTYLES)],
-                label=label + (f" (mean of {len(series)})" if len(series) > 1 else ""), gid=f"curve_{i}")
+        ax.plot(
+            grid[ok],
+            mean[ok],
+            color=color,
+            lw=1.4,
+            ls=LINESTYLES[(i // 10) % len(LINESTYLES)],
+            label=label + (f" (mean of {len(series)})" if len(series) > 1 else ""),
+            gid=f"curve_{i}",
+        )
         if err is not None:
             good = ok & np.isfinite(err)
             ax.fill_between(grid[good], (mean - err)[good], (mean + err)[good], color=color, alpha=0.2, lw=0)
@@ -214,5 +246,8 @@ def curves(runs: list, var: str | None = None, model: str | None = None):
     else:
         ax.legend(fontsize=7, frameon=False, loc="best")
     scen = infos[0].get("scenario")
-    return finish(fig, f"{var} against {dim} per sweep point ({scen})",
-                  f"{scen} · {len(have)} runs · band: ± standard error over replicates")
+    return finish(
+        fig,
+        f"{var} against {dim} per sweep point ({scen})",
+        f"{scen} · {len(have)} runs · band: ± standard error over replicates",
+    )

@@ -111,6 +111,7 @@ BACKWARD_READS = {
 
 # --------------------------------------------------------------------------- forward
 
+
 @njit(cache=True)
 def identity(z, out, param):
     """``out = z``."""
@@ -215,6 +216,7 @@ def softmax(z, out, param):
 
 # --------------------------------------------------------------------------- backward
 
+
 @njit(cache=True)
 def identity_backward(z, a, grad_out, grad_in, param):
     """``grad_in = grad_out``."""
@@ -311,6 +313,7 @@ def softmax_backward(z, a, grad_out, grad_in, param):
 
 
 # --------------------------------------------------------------------------- dispatch
+
 
 @njit(cache=True)
 def activate(code, z, out, param):

@@ -42,6 +42,7 @@ from dynet.kernels.rng import next_double
 
 # --------------------------------------------------------------------------- dense
 
+
 @njit(cache=True, inline="always")
 def _s(S, col, i, p):
     return S[p, i] if col else S[i, p]
@@ -104,12 +105,24 @@ def accumulate_product_then(S, col, V, O, then, R):
             v2 = V[p + 2]
             v3 = V[p + 3]
             a0, a1, a2, a3 = _s(S, col, i, p), _s(S, col, i, p + 1), _s(S, col, i, p + 2), _s(S, col, i, p + 3)
-            b0, b1, b2, b3 = (_s(S, col, i + 1, p), _s(S, col, i + 1, p + 1), _s(S, col, i + 1, p + 2),
-                              _s(S, col, i + 1, p + 3))
-            c0, c1, c2, c3 = (_s(S, col, i + 2, p), _s(S, col, i + 2, p + 1), _s(S, col, i + 2, p + 2),
-                              _s(S, col, i + 2, p + 3))
-            d0, d1, d2, d3 = (_s(S, col, i + 3, p), _s(S, col, i + 3, p + 1), _s(S, col, i + 3, p + 2),
-                              _s(S, col, i + 3, p + 3))
+            b0, b1, b2, b3 = (
+                _s(S, col, i + 1, p),
+                _s(S, col, i + 1, p + 1),
+                _s(S, col, i + 1, p + 2),
+                _s(S, col, i + 1, p + 3),
+            )
+            c0, c1, c2, c3 = (
+                _s(S, col, i + 2, p),
+                _s(S, col, i + 2, p + 1),
+                _s(S, col, i + 2, p + 2),
+                _s(S, col, i + 2, p + 3),
+            )
+            d0, d1, d2, d3 = (
+                _s(S, col, i + 3, p),
+                _s(S, col, i + 3, p + 1),
+                _s(S, col, i + 3, p + 2),
+                _s(S, col, i + 3, p + 3),
+            )
             for j in range(width):
                 t0 = v0[j]
                 t1 = v1[j]
@@ -374,6 +387,7 @@ def dense_backward(X, W, dY, dW, db, dX):
 
 # --------------------------------------------------------------------------- dropout
 
+
 @njit(cache=True)
 def dropout_mask(rng_state, p, mask):
     """Bernoulli keep-mask: ``mask[i, j] = 1`` (keep) with probability ``1 - p``, else 0.
@@ -461,9 +475,9 @@ def dropout_backward(grad_out, mask, p, inverted, training, grad_in):
 
 # --------------------------------------------------------------------------- batch norm
 
+
 @njit(cache=True)
-def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps,
-                            out, xhat, inv_std):
+def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, out, xhat, inv_std):
     """Batch normalisation in training mode, with ``torch.nn.BatchNorm1d`` semantics.
 
     Per feature ``f`` over the ``N`` rows of ``x (N, F)``:

@@ -19,8 +19,6 @@ import typing
 from typing import Annotated, Any, ClassVar, Union
 
 import numpy as np
-from typing_extensions import TypeAliasType
-
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,7 +31,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-
+from typing_extensions import TypeAliasType
 
 
 def _keep_int(value, handler):
@@ -87,8 +85,10 @@ class Hyper(BaseModel):
                 cls.model_validate(known)
             except ValidationError as more:
                 errors += more.errors()
-            details = [{"type": e["type"], "loc": e["loc"], "input": e["input"], **({"ctx": e["ctx"]} if "ctx" in e
-                                                                                   else {})} for e in errors]
+            details = [
+                {"type": e["type"], "loc": e["loc"], "input": e["input"], **({"ctx": e["ctx"]} if "ctx" in e else {})}
+                for e in errors
+            ]
             raise ValidationError.from_exception_data(exc.title, details) from None
 
     @model_serializer(mode="wrap")
@@ -105,8 +105,10 @@ class Hyper(BaseModel):
     @classmethod
     def defaults(cls) -> dict:
         """Each hyper-parameter's default (:data:`REQUIRED` where it has none)."""
-        return {k: (REQUIRED if cls.model_fields[k].is_required() else cls.model_fields[k].default)
-                for k in cls.parameters()}
+        return {
+            k: (REQUIRED if cls.model_fields[k].is_required() else cls.model_fields[k].default)
+            for k in cls.parameters()
+        }
 
     def resolved(self) -> dict:
         """Every hyper-parameter, defaults filled in, real numbers as ``float`` (pairs as tuples of floats)."""
@@ -178,4 +180,4 @@ def tagged_union(type_name: str, classes: dict[str, type[Hyper]], default: str):
         return getattr(value, "name", default)
 
     members = tuple(Annotated[cls, Tag(n)] for n, cls in classes.items())
-    return TypeAliasType(type_name, Annotated[Union[members], Discriminator(name)])
+    return TypeAliasType(type_name, Annotated[Union[members], Discriminator(name)])  # noqa: UP007 - a tuple built at run time

@@ -147,8 +147,7 @@ INITIALIZERS = {
     "lecun_normal": lecun_normal,
 }
 
-_NONLINEARITIES = ("linear", "identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "elu",
-                   "softplus", "softmax")
+_NONLINEARITIES = ("linear", "identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "softmax")
 
 
 class InitParams(Hyper):
@@ -180,24 +179,40 @@ class NormalParams(InitParams):
 
 
 class GlorotParams(InitParams):
-    gain: Real = Field(1.0, gt=0, description="Scale of the limit / std; in a feedforward scenario it defaults "
-                       "to the hidden activation's recommended gain.")
+    gain: Real = Field(
+        1.0,
+        gt=0,
+        description="Scale of the limit / std; in a feedforward scenario it defaults "
+        "to the hidden activation's recommended gain.",
+    )
 
 
 class HeParams(InitParams):
     a: Real = Field(0.0, description="Negative slope of leaky_relu (for the gain).")
-    mode: Literal["fan_in", "fan_out"] = Field("fan_in", description="fan_in preserves the forward variance, "
-                                               "fan_out the backward.")
-    nonlinearity: Literal[_NONLINEARITIES] = Field("leaky_relu", description="Activation whose gain "
-                                                   "(calculate_gain) scales the std.")
+    mode: Literal["fan_in", "fan_out"] = Field(
+        "fan_in", description="fan_in preserves the forward variance, fan_out the backward."
+    )
+    nonlinearity: Literal[_NONLINEARITIES] = Field(
+        "leaky_relu", description="Activation whose gain (calculate_gain) scales the std."
+    )
 
 
 #: initializer name -> the model of its parameters (aliases share their target's)
 PARAMS: dict[str, type[InitParams]] = {
-    "zeros": NoParams, "constant": ConstantParams, "uniform": UniformParams, "normal": NormalParams,
-    "glorot_uniform": GlorotParams, "glorot_normal": GlorotParams, "xavier_uniform": GlorotParams,
-    "xavier_normal": GlorotParams, "he_uniform": HeParams, "he_normal": HeParams, "kaiming_uniform": HeParams,
-    "kaiming_normal": HeParams, "lecun_uniform": NoParams, "lecun_normal": NoParams,
+    "zeros": NoParams,
+    "constant": ConstantParams,
+    "uniform": UniformParams,
+    "normal": NormalParams,
+    "glorot_uniform": GlorotParams,
+    "glorot_normal": GlorotParams,
+    "xavier_uniform": GlorotParams,
+    "xavier_normal": GlorotParams,
+    "he_uniform": HeParams,
+    "he_normal": HeParams,
+    "kaiming_uniform": HeParams,
+    "kaiming_normal": HeParams,
+    "lecun_uniform": NoParams,
+    "lecun_normal": NoParams,
 }
 assert PARAMS.keys() == INITIALIZERS.keys()
 
@@ -210,7 +225,7 @@ def validate(name, params=None):
     ``gain <= 0``, ``mode`` and ``nonlinearity`` for He/Kaiming.
     """
     if not isinstance(name, str) or name not in INITIALIZERS:
-        return ["weights: " + unknown_name(name, INITIALIZERS, "initializer")[len("name: "):]]
+        return ["weights: " + unknown_name(name, INITIALIZERS, "initializer")[len("name: ") :]]
     found = problems(PARAMS[name], dict(params or {}))
     if not PARAMS[name].model_fields:
         found = [p.replace(": unknown key", f": unknown key ({name} takes no parameters)") for p in found]

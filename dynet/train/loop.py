@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -79,10 +80,20 @@ def epoch_schedule(table: dict, lr: float) -> EpochSchedule:
     return EpochSchedule(spec, per)
 
 
-def run_epochs(learner: Learner, schedule: EpochSchedule, epochs: int, row: Callable[[int, float], dict],
-               rows, *, every: int = 1, snapshots=None, snapshot: Callable[[], dict] | None = None,
-               snapshot_every: int = 0, before_epoch: Callable[[int], None] | None = None,
-               diverged: str = DIVERGED) -> dict:
+def run_epochs(
+    learner: Learner,
+    schedule: EpochSchedule,
+    epochs: int,
+    row: Callable[[int, float], dict],
+    rows,
+    *,
+    every: int = 1,
+    snapshots=None,
+    snapshot: Callable[[], dict] | None = None,
+    snapshot_every: int = 0,
+    before_epoch: Callable[[int], None] | None = None,
+    diverged: str = DIVERGED,
+) -> dict:
     """Train ``learner`` for ``epochs`` epochs (see the module docstring); return the last row.
 
     ``row(epoch, lr)`` evaluates the current parameters into a dict of scalars (``lr`` is

@@ -192,8 +192,9 @@ def adadelta_step(params, grads, square_avg, acc_delta, t, lr, rho, eps, weight_
 
 
 @njit(cache=True, error_model="numpy")
-def rmsprop_step(params, grads, square_avg, grad_avg, momentum_buffer, t, lr, alpha, eps,
-                 weight_decay, momentum, centered):
+def rmsprop_step(
+    params, grads, square_avg, grad_avg, momentum_buffer, t, lr, alpha, eps, weight_decay, momentum, centered
+):
     """One RMSprop step (``torch.optim.RMSprop``), in place.
 
     Parameters
@@ -249,16 +250,17 @@ def rmsprop_step(params, grads, square_avg, grad_avg, momentum_buffer, t, lr, al
 
 
 @njit(cache=True, error_model="numpy")
-def _adam(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps,
-          weight_decay, amsgrad, decoupled):
+def _adam(
+    params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled
+):
     n = params.shape[0]
     _check_len(grads, n)
     _check_len(exp_avg, n)
     _check_len(exp_avg_sq, n)
     if amsgrad:
         _check_len(max_exp_avg_sq, n)
-    step_size = lr / (1.0 - beta1 ** t)
-    bc2_sqrt = math.sqrt(1.0 - beta2 ** t)
+    step_size = lr / (1.0 - beta1**t)
+    bc2_sqrt = math.sqrt(1.0 - beta2**t)
     shrink = 1.0 - lr * weight_decay
     for i in range(n):
         g = float(grads[i])
@@ -279,8 +281,7 @@ def _adam(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta
 
 
 @njit(cache=True, error_model="numpy")
-def adam_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps,
-              weight_decay, amsgrad):
+def adam_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps, weight_decay, amsgrad):
     """One Adam step (``torch.optim.Adam``; L2 weight decay added to the gradient).
 
     Parameters
@@ -310,13 +311,11 @@ def adam_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, 
     applied to the maximum, as PyTorch implements it and its current docs state
     (older docs took the maximum of the bias-corrected ``v``).
     """
-    _adam(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps,
-          weight_decay, amsgrad, False)
+    _adam(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps, weight_decay, amsgrad, False)
 
 
 @njit(cache=True, error_model="numpy")
-def adamw_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps,
-               weight_decay, amsgrad):
+def adamw_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps, weight_decay, amsgrad):
     """One AdamW step (``torch.optim.AdamW``; decoupled weight decay).
 
     Same arguments and moment updates as :func:`adam_step`, but the gradient is not
@@ -327,8 +326,7 @@ def adamw_step(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1,
     and then, with ``g`` the raw gradient, the Adam update of :func:`adam_step`.
     PyTorch's default ``weight_decay`` for AdamW is 0.01.
     """
-    _adam(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps,
-          weight_decay, amsgrad, True)
+    _adam(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, t, lr, beta1, beta2, eps, weight_decay, amsgrad, True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -367,8 +365,9 @@ def optimizer_step(code, params, grads, state, t, lr, hyper):
     elif code == RMSPROP:
         if state.shape[0] < 3 or hyper.shape[0] < 5:
             raise ValueError("optimizer_step: rmsprop needs 3 state rows and 5 hyper-parameters")
-        rmsprop_step(params, grads, state[0], state[1], state[2], t, lr, hyper[0], hyper[1],
-                     hyper[2], hyper[3], hyper[4] != 0.0)
+        rmsprop_step(
+            params, grads, state[0], state[1], state[2], t, lr, hyper[0], hyper[1], hyper[2], hyper[3], hyper[4] != 0.0
+        )
     elif code == ADAM or code == ADAMW:
         if state.shape[0] < 3 or hyper.shape[0] < 5:
             raise ValueError("optimizer_step: adam/adamw need 3 state rows and 5 hyper-parameters")
@@ -475,8 +474,7 @@ def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0) -> float:
     norm_type = float(norm_type)
     if not arrays:
         return 0.0
-    norms = np.array([grad_norm_flat(np.ascontiguousarray(a).reshape(-1), norm_type)
-                      for a in arrays])
+    norms = np.array([grad_norm_flat(np.ascontiguousarray(a).reshape(-1), norm_type) for a in arrays])
     total = float(grad_norm_flat(norms, norm_type))
     coef = clip_coefficient(total, float(max_norm))
     if coef != 1.0:
@@ -559,8 +557,10 @@ class SGDParams(OptimizerParams):
     @model_validator(mode="after")
     def _nesterov(self):
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError(f"nesterov: requires momentum > 0 and dampening == 0 "
-                             f"(got momentum={self.momentum!r}, dampening={self.dampening!r})")
+            raise ValueError(
+                f"nesterov: requires momentum > 0 and dampening == 0 "
+                f"(got momentum={self.momentum!r}, dampening={self.dampening!r})"
+            )
         return self
 
 
@@ -647,7 +647,8 @@ class AdamWParams(OptimizerParams):
 
 #: name -> optimizer class, in ``code`` order
 OPTIMIZERS: dict[str, type[OptimizerParams]] = {
-    name_of(c): c for c in sorted(OptimizerParams.__subclasses__(), key=lambda c: c.code)}
+    name_of(c): c for c in sorted(OptimizerParams.__subclasses__(), key=lambda c: c.code)
+}
 assert [c.code for c in OPTIMIZERS.values()] == list(range(len(OPTIMIZERS)))
 
 #: The type of a scenario's ``[optimizer]`` table: one of :data:`OPTIMIZERS` by ``name`` (default sgd).

@@ -9,8 +9,8 @@ integer array and returns a float or a float64 array.
 
 Schedules that depend only on ``t`` are precomputed: :func:`lr_array` turns a
 schedule spec (a dict with ``name`` and parameters, validated by the pydantic model
-``SCHEDULES[name]``, whose fields declare each parameter once) into the per-step learning rates of ``n_steps`` consecutive
-steps, which a driver hands to a training kernel. Any of them can be preceded by a
+``SCHEDULES[name]``, whose fields declare each parameter once) into the per-step learning
+rates of ``n_steps`` consecutive steps, which a driver hands to a training kernel. Any of them can be preceded by a
 linear warm-up (``warmup_steps``, ``warmup_start_factor``), equivalent to
 ``SequentialLR([LinearLR(start_factor, total_iters=warmup_steps), main],
 milestones=[warmup_steps])``. :class:`ReduceLROnPlateau` depends on a metric and
@@ -23,7 +23,8 @@ one); PyTorch's recursive updates agree to rounding.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Callable, ClassVar, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -122,8 +123,7 @@ def cosine_annealing_warm_restarts_lr(t, lr, T_0, T_mult=1, eta_min=0.0):
     return _out(eta_min + (lr - eta_min) * (1.0 + np.cos(np.pi * t_cur / t_i)) / 2.0, scalar)
 
 
-def cyclic_lr(t, base_lr, max_lr, step_size_up=2000, step_size_down=None,
-              mode="triangular", gamma=1.0):
+def cyclic_lr(t, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular", gamma=1.0):
     """``CyclicLR`` (learning rate only; PyTorch also cycles momentum by default).
 
     With ``total = step_size_up + step_size_down`` and ``r = step_size_up / total``::
@@ -157,13 +157,20 @@ def cyclic_lr(t, base_lr, max_lr, step_size_up=2000, step_size_down=None,
 
 def _one_cycle_phases(total_steps, pct_start, three_phase):
     if three_phase:
-        return [float(pct_start * total_steps) - 1, float(2 * pct_start * total_steps) - 2,
-                float(total_steps - 1)]
+        return [float(pct_start * total_steps) - 1, float(2 * pct_start * total_steps) - 2, float(total_steps - 1)]
     return [float(pct_start * total_steps) - 1, float(total_steps - 1)]
 
 
-def one_cycle_lr(t, max_lr, total_steps, pct_start=0.3, anneal_strategy="cos",
-                 div_factor=25.0, final_div_factor=1e4, three_phase=False):
+def one_cycle_lr(
+    t,
+    max_lr,
+    total_steps,
+    pct_start=0.3,
+    anneal_strategy="cos",
+    div_factor=25.0,
+    final_div_factor=1e4,
+    three_phase=False,
+):
     """``OneCycleLR`` (learning rate only; PyTorch also cycles momentum by default).
 
     ``initial = max_lr / div_factor``, ``min = initial / final_div_factor``. Phase
@@ -182,8 +189,7 @@ def one_cycle_lr(t, max_lr, total_steps, pct_start=0.3, anneal_strategy="cos",
     """
     t, scalar = _steps(t)
     if np.any(t > total_steps):
-        raise ValueError(f"onecycle: step {int(t.max())} is past total_steps={total_steps} "
-                         "(PyTorch raises too)")
+        raise ValueError(f"onecycle: step {int(t.max())} is past total_steps={total_steps} (PyTorch raises too)")
     initial = max_lr / div_factor
     low = initial / final_div_factor
     ends = _one_cycle_phases(total_steps, pct_start, three_phase)
@@ -212,8 +218,7 @@ def warmup_factor(t, warmup_steps, start_factor=1.0 / 3):
     t, scalar = _steps(t)
     if warmup_steps == 0:
         return _out(np.ones(t.shape), scalar)
-    return _out(start_factor + (1.0 - start_factor) * np.minimum(t, warmup_steps) / warmup_steps,
-                scalar)
+    return _out(start_factor + (1.0 - start_factor) * np.minimum(t, warmup_steps) / warmup_steps, scalar)
 
 
 class ReduceLROnPlateau:
@@ -234,11 +239,32 @@ class ReduceLROnPlateau:
     Parameters are validated by :class:`PlateauSchedule` (``ValueError``).
     """
 
-    def __init__(self, lr, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
-        hp = build(PlateauSchedule, dict(
-            lr=lr, mode=mode, factor=factor, patience=patience, threshold=threshold,
-            threshold_mode=threshold_mode, cooldown=cooldown, min_lr=min_lr, eps=eps)).resolved()
+    def __init__(
+        self,
+        lr,
+        mode="min",
+        factor=0.1,
+        patience=10,
+        threshold=1e-4,
+        threshold_mode="rel",
+        cooldown=0,
+        min_lr=0.0,
+        eps=1e-8,
+    ):
+        hp = build(
+            PlateauSchedule,
+            dict(
+                lr=lr,
+                mode=mode,
+                factor=factor,
+                patience=patience,
+                threshold=threshold,
+                threshold_mode=threshold_mode,
+                cooldown=cooldown,
+                min_lr=min_lr,
+                eps=eps,
+            ),
+        ).resolved()
         self.lr = hp["lr"]
         self.mode = hp["mode"]
         self.factor = hp["factor"]
@@ -254,7 +280,7 @@ class ReduceLROnPlateau:
         self.last_epoch = 0
 
     @classmethod
-    def from_spec(cls, spec: dict) -> "ReduceLROnPlateau":
+    def from_spec(cls, spec: dict) -> ReduceLROnPlateau:
         """Build from a schedule spec with ``name = "plateau"``."""
         found = validate_schedule(spec)
         if found:
@@ -298,8 +324,10 @@ class ReduceLROnPlateau:
 # schedules as typed tables
 # ----------------------------------------------------------------------------
 
-_LR_DOC = ("Initial learning rate; default: the optimizer's lr (training.lr for Boltzmann machines). "
-           "Required when a schedule is used on its own.")
+_LR_DOC = (
+    "Initial learning rate; default: the optimizer's lr (training.lr for Boltzmann machines). "
+    "Required when a schedule is used on its own."
+)
 _LR = real(gt=0)
 
 
@@ -310,8 +338,11 @@ class ScheduleParams(Hyper):
     ALWAYS: ClassVar[tuple[str, ...]] = ("per",)
     torch_name: ClassVar[str]
     fn: ClassVar[Callable | None]
-    per: Literal["epoch", "step"] = Field("epoch", description="Advance the schedule once per epoch (PyTorch's "
-                                          "usual scheduler.step() after each epoch) or once per optimizer step.")
+    per: Literal["epoch", "step"] = Field(
+        "epoch",
+        description="Advance the schedule once per epoch (PyTorch's "
+        "usual scheduler.step() after each epoch) or once per optimizer step.",
+    )
 
     @classmethod
     def warmup(cls) -> bool:
@@ -323,8 +354,9 @@ class WarmupParams(ScheduleParams):
     """A schedule that a linear warm-up may precede."""
 
     warmup_steps: int = Field(0, ge=0, description="Steps of linear warm-up before the schedule starts.")
-    warmup_start_factor: Real = Field(1.0 / 3, gt=0, le=1, description="The warm-up starts at start_factor "
-                                      "times the schedule's first rate.")
+    warmup_start_factor: Real = Field(
+        1.0 / 3, gt=0, le=1, description="The warm-up starts at start_factor times the schedule's first rate."
+    )
 
 
 class ConstantSchedule(WarmupParams):
@@ -377,8 +409,9 @@ class MultiStepSchedule(WarmupParams):
     fn: ClassVar[Callable] = multistep_lr
     name: Literal["multistep"] = "multistep"
     lr: _LR | None = Field(None, description=_LR_DOC)
-    milestones: list[Annotated[int, Field(ge=1)]] = Field(description="Steps at which the rate decays "
-                                                          "(strictly increasing).")
+    milestones: list[Annotated[int, Field(ge=1)]] = Field(
+        description="Steps at which the rate decays (strictly increasing)."
+    )
     gamma: Real = Field(0.1, gt=0, description=_GAMMA_DOC)
 
     @model_validator(mode="after")
@@ -434,10 +467,12 @@ class CyclicSchedule(WarmupParams):
     base_lr: Real = Field(gt=0, description="Lower bound of the cycle.")
     max_lr: Real = Field(gt=0, description="Upper bound of the cycle.")
     step_size_up: int = Field(2000, ge=1, description="Steps of the increasing half of a cycle.")
-    step_size_down: Annotated[int, Field(ge=1)] | None = Field(None, description="Steps of the decreasing half "
-                                                               "(default: step_size_up).")
-    mode: Literal["triangular", "triangular2", "exp_range"] = Field("triangular", description="Amplitude "
-                                                                    "policy: constant, halved each cycle, gamma**t.")
+    step_size_down: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Steps of the decreasing half (default: step_size_up)."
+    )
+    mode: Literal["triangular", "triangular2", "exp_range"] = Field(
+        "triangular", description="Amplitude policy: constant, halved each cycle, gamma**t."
+    )
     gamma: Real = Field(1.0, gt=0, le=1, description="Base of the exp_range scaling.")
 
 
@@ -460,11 +495,15 @@ class OneCycleSchedule(WarmupParams):
         pct, total = self.pct_start, self.total_steps
         ends = _one_cycle_phases(total, pct, self.three_phase)
         if ends[0] == 0.0:
-            raise ValueError(f"pct_start: pct_start * total_steps must not be 1 (the first phase would be "
-                             f"empty; got pct_start={pct!r}, total_steps={total})")
+            raise ValueError(
+                f"pct_start: pct_start * total_steps must not be 1 (the first phase would be "
+                f"empty; got pct_start={pct!r}, total_steps={total})"
+            )
         if self.three_phase and not ends[1] < ends[2]:
-            raise ValueError(f"pct_start: three_phase needs 2 * pct_start * total_steps - 2 < total_steps - 1 "
-                             f"(got pct_start={pct!r}, total_steps={total})")
+            raise ValueError(
+                f"pct_start: three_phase needs 2 * pct_start * total_steps - 2 < total_steps - 1 "
+                f"(got pct_start={pct!r}, total_steps={total})"
+            )
         if not self.three_phase and not ends[0] < ends[1]:
             raise ValueError(f"pct_start: must be < 1 without three_phase (got {pct!r})")
         return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -10,11 +10,11 @@ from pydantic import Field, model_validator
 from dynet.config import (
     RBMData,
     RBMSchedule,
-    default_schedule,
     ScenarioBase,
     Strict,
     check_schedule,
     data_shape,
+    default_schedule,
 )
 
 BM_MAX_UNITS = 4096  # one dense float64 W: 128 MiB at this size
@@ -27,12 +27,15 @@ class BMNetwork(Strict):
     diagonal and a mask of the couplings the topology has."""
 
     topology: Literal["full", "bipartite", "layered", "lattice"] = Field(
-        "full", description="full: every pair coupled; bipartite: visible-hidden only (restricted); layered: "
+        "full",
+        description="full: every pair coupled; bipartite: visible-hidden only (restricted); layered: "
         "adjacent layers visible-h1-h2-... only (deep); lattice: size x size periodic square lattice, "
-        "nearest neighbours only.")
+        "nearest neighbours only.",
+    )
     visible: int | None = Field(None, ge=1, le=BM_MAX_UNITS, description="Visible units (not for lattice).")
     hidden: Annotated[int, Field(ge=0, le=BM_MAX_UNITS)] | list[Annotated[int, Field(ge=1, le=BM_MAX_UNITS)]] = Field(
-        0, description="Hidden units; for layered a list of layer sizes (h1, h2, ...).")
+        0, description="Hidden units; for layered a list of layer sizes (h1, h2, ...)."
+    )
     size: int | None = Field(None, ge=3, le=64, description="Lattice side L (lattice only): n = L^2 visible units.")
     spins: Literal["binary", "ising"] = Field("binary", description="Unit states: binary {0, 1} or ising {-1, +1}.")
 
@@ -43,8 +46,9 @@ class BMNetwork(Strict):
             if self.size is None:
                 raise ValueError("size: required for topology = 'lattice'")
             if self.visible is not None or self.hidden not in (0, []):
-                raise ValueError("visible: a lattice has size^2 visible units and no hidden units: "
-                                 "give only network.size")
+                raise ValueError(
+                    "visible: a lattice has size^2 visible units and no hidden units: give only network.size"
+                )
             return self
         if self.size is not None:
             raise ValueError(f"size: only for topology = 'lattice' (topology is {t!r})")
@@ -80,8 +84,13 @@ class BMSKWeights(Strict):
     coupling: float = Field(1.0, gt=0, description="J: the couplings' standard deviation is J / sqrt(n).")
     mean: float = Field(0.0, description="J0: the couplings' mean is J0 / n.")
     bias: float = Field(0.0, description="Bias (field) b of every unit.")
-    seed: int | None = Field(None, ge=0, lt=2**63, description="Draw the couplings from this seed instead of "
-                             "the run's: one instance shared by every run (sweep it for several instances).")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        lt=2**63,
+        description="Draw the couplings from this seed instead of "
+        "the run's: one instance shared by every run (sweep it for several instances).",
+    )
 
 
 class BMConstantWeights(Strict):
@@ -106,8 +115,13 @@ class BMHebbianWeights(Strict):
     patterns: int = Field(3, ge=1, le=BM_MAX_UNITS, description="Number of stored random patterns P.")
     pattern_bias: float = Field(0.0, gt=-1, lt=1, description="P(xi_i = +1) = (1 + pattern_bias) / 2.")
     bias: float = Field(0.0, description="Bias (field) b of every unit.")
-    seed: int | None = Field(None, ge=0, lt=2**63, description="Draw the patterns from this seed instead of "
-                             "the run's: the same patterns in every run (sweep it for several sets).")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        lt=2**63,
+        description="Draw the patterns from this seed instead of "
+        "the run's: the same patterns in every run (sweep it for several sets).",
+    )
 
 
 class BMFileWeights(Strict):
@@ -116,46 +130,59 @@ class BMFileWeights(Strict):
     source: Literal["file"]
     path: str = Field(description="Path to the file, relative to the scenario file.")
     key: str | None = Field(None, description="Array name of W inside a .npz (default: its only array).")
-    bias_key: str | None = Field(None, description="Array name of the biases (n,) inside the same .npz "
-                                 "(default: the constant 'bias').")
+    bias_key: str | None = Field(
+        None, description="Array name of the biases (n,) inside the same .npz (default: the constant 'bias')."
+    )
     bias: float = Field(0.0, description="Bias of every unit when bias_key is not given.")
 
 
-BMWeights = Annotated[Union[BMSKWeights, BMConstantWeights, BMHebbianWeights, BMFileWeights],
-                      Field(discriminator="source")]
+BMWeights = Annotated[BMSKWeights | BMConstantWeights | BMHebbianWeights | BMFileWeights, Field(discriminator="source")]
 
 
 class BMInit(Strict):
     """Initial state of a sampling run (every replica of parallel tempering draws its own)."""
 
     kind: Literal["random", "pattern", "mixture"] = Field(
-        "random", description="random: each unit on with probability 'activity'; pattern: stored pattern "
+        "random",
+        description="random: each unit on with probability 'activity'; pattern: stored pattern "
         "'pattern' with a fraction 'flip' of units flipped; mixture: sign of the sum of stored patterns "
-        "'patterns' (hebbian weights).")
+        "'patterns' (hebbian weights).",
+    )
     activity: float = Field(0.5, ge=0, le=1, description="random: P(unit = on).")
     pattern: int = Field(0, ge=0, description="pattern: index of the stored pattern.")
     flip: float = Field(0.0, ge=0, le=1, description="pattern: fraction of units flipped.")
-    patterns: list[Annotated[int, Field(ge=0)]] = Field([0, 1, 2], description="mixture: an odd number of "
-                                                        "distinct stored patterns.")
+    patterns: list[Annotated[int, Field(ge=0)]] = Field(
+        [0, 1, 2], description="mixture: an odd number of distinct stored patterns."
+    )
 
 
 class BMDynamics(Strict):
     """Single-unit sweeps of a sampling run and its temperature schedule."""
 
     method: Literal["gibbs", "metropolis"] = Field(
-        "gibbs", description="gibbs: s_i on with probability sigmoid(dE_i / T) (heat bath, Glauber); "
-        "metropolis: flip with probability min(1, exp(-dE / T)).")
+        "gibbs",
+        description="gibbs: s_i on with probability sigmoid(dE_i / T) (heat bath, Glauber); "
+        "metropolis: flip with probability min(1, exp(-dE / T)).",
+    )
     order: Literal["sequential", "permutation"] = Field(
-        "sequential", description="Units in index order every sweep, or a fresh random permutation.")
+        "sequential", description="Units in index order every sweep, or a fresh random permutation."
+    )
     schedule: Literal["constant", "quench", "linear", "geometric", "custom", "tempering"] = Field(
-        "constant", description="constant: 'temperature'; quench: T = 0 (descent to a fixed point); "
+        "constant",
+        description="constant: 'temperature'; quench: T = 0 (descent to a fixed point); "
         "linear/geometric/custom: simulated annealing ([anneal]); tempering: parallel tempering ([tempering]). "
-        "Settings of the other schedules are ignored, so one file can sweep this key.")
+        "Settings of the other schedules are ignored, so one file can sweep this key.",
+    )
     temperature: float | None = Field(None, description="T > 0 of the constant schedule.")
-    sweeps: int = Field(1000, ge=1, le=100_000_000, description="Sweeps (annealing: the schedule's length; "
-                        "quench: the most sweeps; tempering: rounds).")
-    burn_in: int = Field(0, ge=0, le=100_000_000, description="Sweeps run before 'sweeps' and not recorded "
-                         "(constant and tempering).")
+    sweeps: int = Field(
+        1000,
+        ge=1,
+        le=100_000_000,
+        description="Sweeps (annealing: the schedule's length; quench: the most sweeps; tempering: rounds).",
+    )
+    burn_in: int = Field(
+        0, ge=0, le=100_000_000, description="Sweeps run before 'sweeps' and not recorded (constant and tempering)."
+    )
 
 
 class BMAnneal(Strict):
@@ -164,8 +191,9 @@ class BMAnneal(Strict):
 
     t_start: float | None = Field(None, description="First temperature (linear, geometric).")
     t_end: float | None = Field(None, description="Last temperature (linear, geometric).")
-    temperatures: list[float] | None = Field(None, description="custom: temperatures held for equal shares "
-                                             "of the sweeps, in order.")
+    temperatures: list[float] | None = Field(
+        None, description="custom: temperatures held for equal shares of the sweeps, in order."
+    )
     quench: bool = Field(True, description="Finish with T = 0 sweeps until a fixed point.")
     quench_sweeps: int = Field(100, ge=1, le=1_000_000, description="At most this many T = 0 sweeps.")
 
@@ -216,24 +244,36 @@ class BMTraining(Strict):
     weight_decay: float = Field(0.0, ge=0, description="L2 penalty on W: gradient - weight_decay * W.")
     chains: int = Field(100, ge=1, le=1_000_000, description="Persistent free-phase chains.")
     free_sweeps: int = Field(1, ge=1, le=100_000, description="Gibbs sweeps of every free chain per update.")
-    clamped_sweeps: int = Field(1, ge=1, le=100_000, description="Gibbs sweeps over the hidden units of each "
-                                "batch row's persistent clamped chain per update.")
+    clamped_sweeps: int = Field(
+        1,
+        ge=1,
+        le=100_000,
+        description="Gibbs sweeps over the hidden units of each batch row's persistent clamped chain per update.",
+    )
     init_std: float = Field(0.01, ge=0, le=10, description="Initial couplings ~ N(0, init_std^2).")
     visible_bias: Literal["zero", "data"] = Field(
-        "zero", description="Initial visible biases: zero, or those of the independent-unit model of the "
-        "training data (logit of the mean for binary units, atanh of it for ising).")
+        "zero",
+        description="Initial visible biases: zero, or those of the independent-unit model of the "
+        "training data (logit of the mean for binary units, atanh of it for ising).",
+    )
     shuffle: bool = Field(True, description="A fresh permutation of the rows every epoch.")
 
 
 class BMRecord(Strict):
     every: int = Field(1, ge=1, description="Record every k sweeps (sampling) or epochs (learning).")
-    snapshot_every: int = Field(0, ge=0, description="Store the state (sampling) or W (learning) every k "
-                                "sweeps / epochs (0: never).")
-    exact: bool | None = Field(None, description=f"Exact log Z by enumeration (2^units terms): learning "
-                               f"records the exact log-likelihood, a constant-temperature run the exact <E>. "
-                               f"Default: when units <= {BM_EXACT_AUTO}; at most {BM_EXACT_MAX} units.")
-    weights: bool = Field(False, description="Store W, the biases and the coupling mask of a sampling run "
-                          "(learning runs always store them).")
+    snapshot_every: int = Field(
+        0, ge=0, description="Store the state (sampling) or W (learning) every k sweeps / epochs (0: never)."
+    )
+    exact: bool | None = Field(
+        None,
+        description=f"Exact log Z by enumeration (2^units terms): learning "
+        f"records the exact log-likelihood, a constant-temperature run the exact <E>. "
+        f"Default: when units <= {BM_EXACT_AUTO}; at most {BM_EXACT_MAX} units.",
+    )
+    weights: bool = Field(
+        False,
+        description="Store W, the biases and the coupling mask of a sampling run (learning runs always store them).",
+    )
 
 
 class BoltzmannScenario(ScenarioBase):
@@ -256,11 +296,15 @@ class BoltzmannScenario(ScenarioBase):
         net = self.network
         n = net.n_units
         if (self.weights is None) == (self.training is None):
-            raise ValueError("weights: give [weights] (a sampling run) or [training] with [data] (a learning "
-                             "run), not both or neither")
+            raise ValueError(
+                "weights: give [weights] (a sampling run) or [training] with [data] (a learning "
+                "run), not both or neither"
+            )
         if self.record.exact and n > BM_EXACT_MAX:
-            raise ValueError(f"record.exact: exact enumeration needs at most {BM_EXACT_MAX} units "
-                             f"(2^units terms); this network has {n}")
+            raise ValueError(
+                f"record.exact: exact enumeration needs at most {BM_EXACT_MAX} units "
+                f"(2^units terms); this network has {n}"
+            )
         if self.training is not None:
             return self._learning(n)
         if self.data is not None:
@@ -285,8 +329,10 @@ class BoltzmannScenario(ScenarioBase):
             if dyn.temperature is None:
                 raise ValueError("dynamics.temperature: required with schedule = 'constant'")
             if dyn.temperature <= 0:
-                raise ValueError(f"dynamics.temperature: must be > 0 (got {dyn.temperature}); "
-                                 "zero-temperature dynamics is schedule = 'quench'")
+                raise ValueError(
+                    f"dynamics.temperature: must be > 0 (got {dyn.temperature}); "
+                    "zero-temperature dynamics is schedule = 'quench'"
+                )
         elif dyn.schedule in ("linear", "geometric", "custom"):
             a = self.anneal
             if a is None:
@@ -298,8 +344,10 @@ class BoltzmannScenario(ScenarioBase):
                 if min(t) <= 0:
                     raise ValueError(f"anneal.temperatures: every temperature must be > 0 (got {min(t)})")
                 if len(t) > dyn.sweeps:
-                    raise ValueError(f"anneal.temperatures: {len(t)} temperatures for {dyn.sweeps} sweeps "
-                                     "(dynamics.sweeps): at least one sweep each")
+                    raise ValueError(
+                        f"anneal.temperatures: {len(t)} temperatures for {dyn.sweeps} sweeps "
+                        "(dynamics.sweeps): at least one sweep each"
+                    )
             else:
                 for key in ("t_start", "t_end"):
                     v = getattr(a, key)
@@ -316,8 +364,10 @@ class BoltzmannScenario(ScenarioBase):
             raise ValueError("data: required with [training]")
         d = self.data
         if d.source not in ("digits", "bars-stripes", "file"):
-            raise ValueError(f"data.source: {d.source!r} data are real-valued; the units of a Boltzmann machine "
-                             "are binary (digits, bars-stripes or file)")
+            raise ValueError(
+                f"data.source: {d.source!r} data are real-valued; the units of a Boltzmann machine "
+                "are binary (digits, bars-stripes or file)"
+            )
         if getattr(d, "threshold", 0.0) is None and d.source == "digits":
             raise ValueError("data.threshold: binary units need the digits binarized (a threshold in [0, 1))")
         if getattr(d, "standardize", None) is not None:
@@ -333,7 +383,9 @@ class BoltzmannScenario(ScenarioBase):
         n = self.network.n_units
         terms = [(48 * n * n, "network", f"couplings of {n} units")]
         if self.training is not None:
-            terms.append((18 * self.training.chains * n, "training.chains", f"{self.training.chains:,} chains of {n} units"))
+            terms.append(
+                (18 * self.training.chains * n, "training.chains", f"{self.training.chains:,} chains of {n} units")
+            )
             shape = data_shape(self.data)
             if shape is not None:
                 terms.append((16 * shape[0] * n, "data", f"{shape[0]:,} rows of {n} units"))

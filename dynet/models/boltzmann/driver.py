@@ -99,6 +99,7 @@ SPIN_VALUES = {"binary": (0, 1), "ising": (-1, 1)}
 
 # --------------------------------------------------------------------------- structure
 
+
 def coupling_mask(network: BMNetwork) -> np.ndarray:
     """float64 (n, n) 0/1: which couplings the validated ``network``'s topology has (symmetric, zero diagonal)."""
     layers = network.layers
@@ -135,16 +136,26 @@ def energies(W: np.ndarray, b: np.ndarray, states: np.ndarray) -> np.ndarray:
     return -0.5 * np.einsum("ri,ij,rj->r", s, W, s) - s @ b
 
 
-def log_sums(W: np.ndarray, b: np.ndarray, states: np.ndarray, free: np.ndarray, spins: str,
-             temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def log_sums(
+    W: np.ndarray, b: np.ndarray, states: np.ndarray, free: np.ndarray, spins: str, temperature: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """(``log sum exp(-E / T)``, Boltzmann mean of ``E``) over the units ``free`` of each row of
     ``states``, the others held (:func:`dynet.models.boltzmann.kernels.log_sums`)."""
     lo, hi = SPIN_VALUES[spins]
     states = np.ascontiguousarray(np.atleast_2d(states), np.int8)
     out_log = np.empty(len(states))
     out_mean = np.empty(len(states))
-    K.log_sums(np.ascontiguousarray(W, np.float64), np.asarray(b, np.float64), states,
-               np.asarray(free, np.int64), lo, hi, 1.0 / temperature, out_log, out_mean)
+    K.log_sums(
+        np.ascontiguousarray(W, np.float64),
+        np.asarray(b, np.float64),
+        states,
+        np.asarray(free, np.int64),
+        lo,
+        hi,
+        1.0 / temperature,
+        out_log,
+        out_mean,
+    )
     return out_log, out_mean
 
 
@@ -162,8 +173,10 @@ def exact_enabled(config: BoltzmannScenario, n: int) -> bool:
 
 # --------------------------------------------------------------------------- weights and states
 
-def load_weight_file(wcfg: BMFileWeights, mask: np.ndarray, topology: str, base_dir: str,
-                     sha256: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+
+def load_weight_file(
+    wcfg: BMFileWeights, mask: np.ndarray, topology: str, base_dir: str, sha256: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(W, b) from a user file, checked: (n, n), finite, symmetric, zero diagonal, on the topology;
     ``sha256``: the file's expected hash (the resolved config's).
 
@@ -183,30 +196,33 @@ def load_weight_file(wcfg: BMFileWeights, mask: np.ndarray, topology: str, base_
     tol = 1e-12 * max(1.0, float(np.abs(W).max()))
     if asym.max() > tol:
         i, j = np.unravel_index(int(np.argmax(asym)), W.shape)
-        raise data_sources.DataError(f"{path}: weights are not symmetric: W[{i}, {j}] = {W[i, j]:g} but "
-                              f"W[{j}, {i}] = {W[j, i]:g}")
+        raise data_sources.DataError(
+            f"{path}: weights are not symmetric: W[{i}, {j}] = {W[i, j]:g} but W[{j}, {i}] = {W[j, i]:g}"
+        )
     diag = np.abs(np.diag(W))
     if diag.max() > 0:
         i = int(np.argmax(diag))
-        raise data_sources.DataError(f"{path}: weights have a non-zero diagonal: W[{i}, {i}] = {W[i, i]:g} "
-                              "(a unit does not couple to itself)")
+        raise data_sources.DataError(
+            f"{path}: weights have a non-zero diagonal: W[{i}, {i}] = {W[i, i]:g} (a unit does not couple to itself)"
+        )
     off = (W != 0) & (mask == 0)
     if off.any():
         i, j = np.argwhere(off)[0]
-        raise data_sources.DataError(f"{path}: W[{i}, {j}] = {W[i, j]:g} couples units the {topology!r} "
-                              "topology does not connect")
+        raise data_sources.DataError(
+            f"{path}: W[{i}, {j}] = {W[i, j]:g} couples units the {topology!r} topology does not connect"
+        )
     W = 0.5 * (W + W.T)
     if wcfg.bias_key is None:
         return W, np.full(n, float(wcfg.bias))
     b = data_sources.load_array(path, wcfg.bias_key, sha256)
     if b.shape != (n,) or b.dtype.kind not in "biuf" or not np.isfinite(b).all():
-        raise data_sources.DataError(f"{path}: bias '{wcfg.bias_key}' must be {n} finite numbers, "
-                                     f"got shape {b.shape}")
+        raise data_sources.DataError(f"{path}: bias '{wcfg.bias_key}' must be {n} finite numbers, got shape {b.shape}")
     return W, b.astype(np.float64)
 
 
-def make_weights(config: BoltzmannScenario, rng: np.random.Generator, base_dir: str = ".",
-                 sha256: str | None = None) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
+def make_weights(
+    config: BoltzmannScenario, rng: np.random.Generator, base_dir: str = ".", sha256: str | None = None
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
     """``(J, unit, b, patterns or None)`` of a sampling run: the couplings are ``W = unit * J``.
 
     Hebbian weights are ``J = x^T x`` on the topology (exact integers, zero diagonal) with
@@ -238,8 +254,9 @@ def make_weights(config: BoltzmannScenario, rng: np.random.Generator, base_dir: 
     return np.ascontiguousarray(J), unit, np.full(n, float(w.bias)), patterns
 
 
-def initial_state(init: BMInit, n: int, spins: str, patterns: np.ndarray | None,
-                  rng: np.random.Generator) -> np.ndarray:
+def initial_state(
+    init: BMInit, n: int, spins: str, patterns: np.ndarray | None, rng: np.random.Generator
+) -> np.ndarray:
     """int8 (n,) initial state of ``[init]``."""
     lo, hi = SPIN_VALUES[spins]
     if init.kind == "random":
@@ -284,14 +301,19 @@ def _block(every: int, snap_every: int, record_bytes: int, snapshot_bytes: int) 
 
 # --------------------------------------------------------------------------- sampling runs
 
+
 def _averages(energies: np.ndarray, means: np.ndarray) -> dict:
     """Averages over the records: ``mean_energy``, ``mean_state``, ``mean_abs_state`` (<|m|>) and
     ``abs_mean_state`` (|<m>|: near <|m|> when a chain keeps one sign, near 0 when it visits both)."""
     if len(energies) == 0:
         return dict(mean_energy=None, mean_state=None, mean_abs_state=None, abs_mean_state=None)
     m = float(means.mean())
-    return dict(mean_energy=float(energies.mean()), mean_state=m, mean_abs_state=float(np.abs(means).mean()),
-                abs_mean_state=abs(m))
+    return dict(
+        mean_energy=float(energies.mean()),
+        mean_state=m,
+        mean_abs_state=float(np.abs(means).mean()),
+        abs_mean_state=abs(m),
+    )
 
 
 def _overlap_metrics(patterns: np.ndarray, s: np.ndarray) -> dict:
@@ -322,40 +344,87 @@ def _one_chain(config, record, J, unit, b, patterns, s, rng_state) -> dict:
     every, snap_every = rec.every, rec.snapshot_every
 
     def buffers(rows, snaps):
-        return dict(sweep=np.empty(rows, np.int64), energy=np.empty(rows), mean_state=np.empty(rows),
-                    flips=np.empty(rows, np.int64), overlap=np.empty((rows, n_pat)),
-                    snap_sweep=np.empty(snaps, np.int64), snap_state=np.empty((snaps, n), np.int8))
+        return dict(
+            sweep=np.empty(rows, np.int64),
+            energy=np.empty(rows),
+            mean_state=np.empty(rows),
+            flips=np.empty(rows, np.int64),
+            overlap=np.empty((rows, n_pat)),
+            snap_sweep=np.empty(snaps, np.int64),
+            snap_state=np.empty((snaps, n), np.int8),
+        )
 
     def call(buf, ktemps, first, n_sweeps, every_, snap_every_, pending):
         K.local_fields(J, s, h)  # exact fields and energy at every block start
         e = K.energy(s, h, b)
-        return K.run_sweeps(J, b, s, h, e, units, lo, hi, method, order, ktemps, first, n_sweeps, every_, snap_every_,
-                            rng_state, perm, pending, pats, buf["sweep"], buf["energy"], buf["mean_state"],
-                            buf["flips"], buf["overlap"], buf["snap_sweep"], buf["snap_state"])
+        return K.run_sweeps(
+            J,
+            b,
+            s,
+            h,
+            e,
+            units,
+            lo,
+            hi,
+            method,
+            order,
+            ktemps,
+            first,
+            n_sweeps,
+            every_,
+            snap_every_,
+            rng_state,
+            perm,
+            pending,
+            pats,
+            buf["sweep"],
+            buf["energy"],
+            buf["mean_state"],
+            buf["flips"],
+            buf["overlap"],
+            buf["snap_sweep"],
+            buf["snap_state"],
+        )
 
     def state_row(sweep, flips):
         """A record row from the state as it is (sweep 0, and a last sweep off the ``every`` grid)."""
-        row = dict(sweep=[sweep], energy=[_energy(J, unit, b, s)], mean_state=[s.mean()], flips=[flips],
-                   temperature=[temps[max(sweep, 1) - 1]])
+        row = dict(
+            sweep=[sweep],
+            energy=[_energy(J, unit, b, s)],
+            mean_state=[s.mean()],
+            flips=[flips],
+            temperature=[temps[max(sweep, 1) - 1]],
+        )
         if n_pat:
             row["overlap"] = ((pats.astype(np.float64) @ s) / n)[None]
         return {k: np.asarray(v) for k, v in row.items()}
 
     if dyn.schedule == "constant" and dyn.burn_in:
-        call(buffers(1, 1), np.full(dyn.burn_in, dyn.temperature / unit), 0, dyn.burn_in,
-             dyn.burn_in + 1, 0, 0)
+        call(buffers(1, 1), np.full(dyn.burn_in, dyn.temperature / unit), 0, dyn.burn_in, dyn.burn_in + 1, 0, 0)
 
     temps = temperatures(config)
     ktemps = temps / unit
     total = len(temps)
-    specs = {"sweep": TrajectorySpec(("sweep",), "int64"), "energy": TrajectorySpec(("sweep",), "float64"),
-             "mean_state": TrajectorySpec(("sweep",), "float64"), "flips": TrajectorySpec(("sweep",), "int64"),
-             "temperature": TrajectorySpec(("sweep",), "float64")}
+    specs = {
+        "sweep": TrajectorySpec(("sweep",), "int64"),
+        "energy": TrajectorySpec(("sweep",), "float64"),
+        "mean_state": TrajectorySpec(("sweep",), "float64"),
+        "flips": TrajectorySpec(("sweep",), "int64"),
+        "temperature": TrajectorySpec(("sweep",), "float64"),
+    }
     if n_pat:
         specs["overlap"] = TrajectorySpec(("sweep", "pattern"), "float64", (n_pat,))
     traj = record.trajectory(specs)
-    snaps = record.trajectory({"snapshot_sweep": TrajectorySpec(("snapshot",), "int64"),
-                               "state": TrajectorySpec(("snapshot", "unit"), "int8", (n,))}) if snap_every else None
+    snaps = (
+        record.trajectory(
+            {
+                "snapshot_sweep": TrajectorySpec(("snapshot",), "int64"),
+                "state": TrajectorySpec(("snapshot", "unit"), "int8", (n,)),
+            }
+        )
+        if snap_every
+        else None
+    )
     first = state_row(0, 0)
     traj.append(**first)
     block = _block(every, snap_every, 8 * (5 + n_pat), n)
@@ -387,9 +456,14 @@ def _one_chain(config, record, J, unit, b, patterns, s, rng_state) -> dict:
     if snaps is not None:
         snaps.close()
     final = _energy(J, unit, b, s)
-    metrics = dict(final_energy=final, lowest_energy=float(min(lowest, final)), sweeps_done=int(done),
-                   fixed_point=bool(stopped), final_temperature=float(temps[done - 1]),
-                   **_averages(np.concatenate(rec_e), np.concatenate(rec_m)))
+    metrics = dict(
+        final_energy=final,
+        lowest_energy=float(min(lowest, final)),
+        sweeps_done=int(done),
+        fixed_point=bool(stopped),
+        final_temperature=float(temps[done - 1]),
+        **_averages(np.concatenate(rec_e), np.concatenate(rec_m)),
+    )
     if n_pat:
         metrics.update(_overlap_metrics(pats, s))
     if dyn.schedule == "constant" and exact_enabled(config, n):
@@ -419,9 +493,14 @@ def _tempering(config, record, J, unit, b, patterns, S, rng_state) -> tuple[dict
     swap_every, every, snap_every = config.tempering.swap_every, rec.every, rec.snapshot_every
 
     def buffers(rows, snaps):
-        return dict(sweep=np.empty(rows, np.int64), energy=np.empty((rows, n_rep)),
-                    mean_state=np.empty((rows, n_rep)), swap_acceptance=np.empty((rows, n_rep - 1)),
-                    snap_sweep=np.empty(snaps, np.int64), snap_state=np.empty((snaps, n_rep, n), np.int8))
+        return dict(
+            sweep=np.empty(rows, np.int64),
+            energy=np.empty((rows, n_rep)),
+            mean_state=np.empty((rows, n_rep)),
+            swap_acceptance=np.empty((rows, n_rep - 1)),
+            snap_sweep=np.empty(snaps, np.int64),
+            snap_state=np.empty((snaps, n_rep, n), np.int8),
+        )
 
     def exact_fields():
         for r in range(n_rep):
@@ -430,10 +509,36 @@ def _tempering(config, record, J, unit, b, patterns, S, rng_state) -> tuple[dict
 
     def call(buf, first, n_sweeps, every_, snap_every_):
         exact_fields()  # exact fields and energies at every block start
-        return K.tempering_sweeps(J, b, S, H, E, at, units, lo, hi, method, order, ktemps, first, n_sweeps,
-                                  swap_every, every_, snap_every_, rng_state, perm, attempts, accepts, lowest,
-                                  buf["sweep"], buf["energy"], buf["mean_state"], buf["swap_acceptance"],
-                                  buf["snap_sweep"], buf["snap_state"])
+        return K.tempering_sweeps(
+            J,
+            b,
+            S,
+            H,
+            E,
+            at,
+            units,
+            lo,
+            hi,
+            method,
+            order,
+            ktemps,
+            first,
+            n_sweeps,
+            swap_every,
+            every_,
+            snap_every_,
+            rng_state,
+            perm,
+            attempts,
+            accepts,
+            lowest,
+            buf["sweep"],
+            buf["energy"],
+            buf["mean_state"],
+            buf["swap_acceptance"],
+            buf["snap_sweep"],
+            buf["snap_state"],
+        )
 
     def state_row(sweep):
         """A record row from the states as they are (round 0, and a last round off the ``every`` grid)."""
@@ -441,22 +546,35 @@ def _tempering(config, record, J, unit, b, patterns, S, rng_state) -> tuple[dict
         rates = np.full(n_rep - 1, np.nan)
         tried = attempts > 0
         rates[tried] = accepts[tried] / attempts[tried]
-        return dict(sweep=np.array([sweep]), energy=unit * E[at][None], mean_state=S[at].mean(axis=1)[None],
-                    swap_acceptance=rates[None])
+        return dict(
+            sweep=np.array([sweep]),
+            energy=unit * E[at][None],
+            mean_state=S[at].mean(axis=1)[None],
+            swap_acceptance=rates[None],
+        )
 
     if dyn.burn_in:
         call(buffers(1, 1), 0, dyn.burn_in, dyn.burn_in + 1, 0)
         attempts[:] = 0
         accepts[:] = 0
     record.static("temperatures", temps, ("temperature",))
-    specs = {"sweep": TrajectorySpec(("sweep",), "int64"),
-             "energy": TrajectorySpec(("sweep", "temperature"), "float64", (n_rep,)),
-             "mean_state": TrajectorySpec(("sweep", "temperature"), "float64", (n_rep,)),
-             "swap_acceptance": TrajectorySpec(("sweep", "pair"), "float64", (n_rep - 1,))}
+    specs = {
+        "sweep": TrajectorySpec(("sweep",), "int64"),
+        "energy": TrajectorySpec(("sweep", "temperature"), "float64", (n_rep,)),
+        "mean_state": TrajectorySpec(("sweep", "temperature"), "float64", (n_rep,)),
+        "swap_acceptance": TrajectorySpec(("sweep", "pair"), "float64", (n_rep - 1,)),
+    }
     traj = record.trajectory(specs)
-    snaps = record.trajectory({"snapshot_sweep": TrajectorySpec(("snapshot",), "int64"),
-                               "state": TrajectorySpec(("snapshot", "temperature", "unit"), "int8", (n_rep, n))}) \
-        if snap_every else None
+    snaps = (
+        record.trajectory(
+            {
+                "snapshot_sweep": TrajectorySpec(("snapshot",), "int64"),
+                "state": TrajectorySpec(("snapshot", "temperature", "unit"), "int8", (n_rep, n)),
+            }
+        )
+        if snap_every
+        else None
+    )
     traj.append(**state_row(0))
     lowest[:] = E[at]  # from round 0 (the states after any burn-in) on
     total = dyn.sweeps
@@ -485,10 +603,17 @@ def _tempering(config, record, J, unit, b, patterns, S, rng_state) -> tuple[dict
     record.static("swap_accepts", accepts, ("pair",))
     s = S[at[0]]
     rates = accepts / np.maximum(attempts, 1)
-    metrics = dict(final_energy=_energy(J, unit, b, s), lowest_energy=float(unit * lowest[0]),
-                   lowest_energy_any=float(unit * lowest.min()), swap_acceptance=float(rates.mean()),
-                   min_swap_acceptance=float(rates.min()), sweeps_done=int(done), t_min=float(temps[0]),
-                   t_max=float(temps[-1]), **_averages(np.concatenate(rec_e), np.concatenate(rec_m)))
+    metrics = dict(
+        final_energy=_energy(J, unit, b, s),
+        lowest_energy=float(unit * lowest[0]),
+        lowest_energy_any=float(unit * lowest.min()),
+        swap_acceptance=float(rates.mean()),
+        min_swap_acceptance=float(rates.min()),
+        sweeps_done=int(done),
+        t_min=float(temps[0]),
+        t_max=float(temps[-1]),
+        **_averages(np.concatenate(rec_e), np.concatenate(rec_m)),
+    )
     if patterns is not None:
         metrics.update(_overlap_metrics(patterns, s))
     return metrics, S[at]
@@ -503,8 +628,9 @@ def _sample(spec, record) -> dict:
     cfg = spec.settings
     net = cfg.network
     par_ss, init_ss, dyn_ss = spec.seed_sequence().spawn(3)
-    J, unit, b, patterns = make_weights(cfg, np.random.default_rng(par_ss), spec.base_dir,
-                                        spec.config["weights"].get("sha256"))
+    J, unit, b, patterns = make_weights(
+        cfg, np.random.default_rng(par_ss), spec.base_dir, spec.config["weights"].get("sha256")
+    )
     W = unit * J
     bk = b / unit
     n = len(b)
@@ -538,6 +664,7 @@ def _sample(spec, record) -> dict:
 
 # --------------------------------------------------------------------------- learning runs
 
+
 class Learner:
     """Parameters, momentum, persistent clamped and free chains of one learning run.
 
@@ -545,8 +672,16 @@ class Learner:
     runs one epoch in one compiled call (``lrs``: one rate per update).
     """
 
-    def __init__(self, network: BMNetwork, rows: np.ndarray, W: np.ndarray, b: np.ndarray, training: BMTraining,
-                 rng: np.random.Generator, rng_state: np.ndarray):
+    def __init__(
+        self,
+        network: BMNetwork,
+        rows: np.ndarray,
+        W: np.ndarray,
+        b: np.ndarray,
+        training: BMTraining,
+        rng: np.random.Generator,
+        rng_state: np.ndarray,
+    ):
         self.spins = network.spins
         self.lo, self.hi = SPIN_VALUES[self.spins]
         self.mask = coupling_mask(network)
@@ -577,10 +712,32 @@ class Learner:
 
     def epoch(self, lrs: np.ndarray) -> None:
         t = self.t
-        K.train_epoch(self.W, self.b, self.mask, self.dW, self.db, self.G, self.g, self.clamped, self.free,
-                      self.order, bool(t.shuffle), int(self.batch_size), self.hidden, self.units, self.lo, self.hi,
-                      int(t.clamped_sweeps), int(t.free_sweeps), np.ascontiguousarray(lrs, np.float64),
-                      float(t.momentum), float(t.weight_decay), self.rng_state, self.h, self.perm)
+        K.train_epoch(
+            self.W,
+            self.b,
+            self.mask,
+            self.dW,
+            self.db,
+            self.G,
+            self.g,
+            self.clamped,
+            self.free,
+            self.order,
+            bool(t.shuffle),
+            int(self.batch_size),
+            self.hidden,
+            self.units,
+            self.lo,
+            self.hi,
+            int(t.clamped_sweeps),
+            int(t.free_sweeps),
+            np.ascontiguousarray(lrs, np.float64),
+            float(t.momentum),
+            float(t.weight_decay),
+            self.rng_state,
+            self.h,
+            self.perm,
+        )
 
     def params(self) -> tuple[np.ndarray, ...]:
         """``(W, b)``."""
@@ -591,7 +748,7 @@ class Learner:
         if len(rows) == 0:
             return math.nan
         states = np.zeros((len(rows), len(self.b)), np.int8)
-        states[:, :rows.shape[1]] = rows
+        states[:, : rows.shape[1]] = rows
         lp, _ = log_sums(self.W, self.b, states, self.hidden, self.spins)
         return float(lp.mean() - log_z)
 
@@ -602,7 +759,7 @@ def initial_bias(x_train: np.ndarray, n: int, training: BMTraining, spins: str) 
     units (``p(s = +1) = sigmoid(2 b)``)."""
     b = np.zeros(n)
     if training.visible_bias == "data" and len(x_train):
-        b[:x_train.shape[1]] = base_rate_biases(x_train) * (1.0 if spins == "binary" else 0.5)
+        b[: x_train.shape[1]] = base_rate_biases(x_train) * (1.0 if spins == "binary" else 0.5)
     return b
 
 
@@ -630,40 +787,61 @@ def _learn(spec, record) -> dict:
     record.static("initial_weights", learner.W, ("unit", "unit_b"))
     record.static("mask", mask.astype(np.uint8), ("unit", "unit_b"))
     exact = exact_enabled(cfg, n)
-    cols = ["lr", "weight_norm", "bias_norm", "free_mean_state", "log_z", "train_log_likelihood",
-            "val_log_likelihood"]
+    cols = ["lr", "weight_norm", "bias_norm", "free_mean_state", "log_z", "train_log_likelihood", "val_log_likelihood"]
     specs = {"epoch": TrajectorySpec(("epoch",), "int64"), **{c: TrajectorySpec(("epoch",), "float64") for c in cols}}
     snap_every = rec.snapshot_every
-    snap_specs = {"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
-                  "snapshot_weights": TrajectorySpec(("snapshot", "unit", "unit_b"), "float64", (n, n))}
+    snap_specs = {
+        "snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
+        "snapshot_weights": TrajectorySpec(("snapshot", "unit", "unit_b"), "float64", (n, n)),
+    }
 
     def row(epoch, lr):
         log_z = log_partition(learner.W, learner.b, net.spins)[0] if exact else math.nan
-        return dict(epoch=epoch, lr=lr, weight_norm=float(np.sqrt(np.sum(learner.W ** 2))),
-                    bias_norm=float(np.sqrt(np.sum(learner.b ** 2))), free_mean_state=float(learner.free.mean()),
-                    log_z=log_z,
-                    train_log_likelihood=learner.log_likelihood(rows[tr_idx], log_z) if exact else math.nan,
-                    val_log_likelihood=learner.log_likelihood(rows[va_idx], log_z) if exact else math.nan)
+        return dict(
+            epoch=epoch,
+            lr=lr,
+            weight_norm=float(np.sqrt(np.sum(learner.W**2))),
+            bias_norm=float(np.sqrt(np.sum(learner.b**2))),
+            free_mean_state=float(learner.free.mean()),
+            log_z=log_z,
+            train_log_likelihood=learner.log_likelihood(rows[tr_idx], log_z) if exact else math.nan,
+            val_log_likelihood=learner.log_likelihood(rows[va_idx], log_z) if exact else math.nan,
+        )
 
     with L.trajectories(record, specs, snap_specs if snap_every else None) as (traj, snaps):
-        last = L.run_epochs(learner, L.epoch_schedule(cfg.schedule.model_dump(), tr.lr), tr.epochs, row, traj,
-                            every=rec.every, snapshots=snaps, snapshot_every=snap_every,
-                            snapshot=lambda: {"snapshot_weights": learner.W[None]})
+        last = L.run_epochs(
+            learner,
+            L.epoch_schedule(cfg.schedule.model_dump(), tr.lr),
+            tr.epochs,
+            row,
+            traj,
+            every=rec.every,
+            snapshots=snaps,
+            snapshot_every=snap_every,
+            snapshot=lambda: {"snapshot_weights": learner.W[None]},
+        )
     record.static("weights", learner.W, ("unit", "unit_b"))
     record.static("bias", learner.b, ("unit",))
     record.static("validation_index", va_idx.astype(np.int64), ("validation_row",))
     if image_shape is not None:
         record.static("image_shape", np.array(image_shape, np.int64), ("image_axis",))
     metrics = L.final_metrics(last)
-    metrics.update(n_train=int(len(tr_idx)), n_validation=int(len(va_idx)), n_units=int(n),
-                   n_visible=int(net.layers[0]), steps_per_epoch=int(learner.steps), exact=bool(exact),
-                   independent_log_likelihood=independent_log_likelihood(x[tr_idx]))
+    metrics.update(
+        n_train=int(len(tr_idx)),
+        n_validation=int(len(va_idx)),
+        n_units=int(n),
+        n_visible=int(net.layers[0]),
+        steps_per_epoch=int(learner.steps),
+        exact=bool(exact),
+        independent_log_likelihood=independent_log_likelihood(x[tr_idx]),
+    )
     if exact:
         metrics["max_train_log_likelihood"] = empirical_log_likelihood(x[tr_idx])
     return metrics
 
 
 # --------------------------------------------------------------------------- the model contract
+
 
 def run(spec, record) -> dict:
     """Run one boltzmann run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
@@ -696,8 +874,7 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
     if w.source != "file":
         return []
     try:
-        load_weight_file(w, coupling_mask(cfg.network), cfg.network.topology, base_dir,
-                         config["weights"].get("sha256"))
+        load_weight_file(w, coupling_mask(cfg.network), cfg.network.topology, base_dir, config["weights"].get("sha256"))
     except data_sources.DataError as exc:
         return [f"weights.path: {exc}"]
     return []
@@ -712,28 +889,39 @@ def cost(config: dict) -> float:
         tr, rec = cfg.training, cfg.record
         rows, _ = L.data_size(cfg.data)
         steps = -(-rows // tr.batch_size)
-        work = tr.epochs * (rows * n * n * (1 + tr.clamped_sweeps) + steps * tr.chains * n * n *
-                            (1 + tr.free_sweeps))
+        work = tr.epochs * (rows * n * n * (1 + tr.clamped_sweeps) + steps * tr.chains * n * n * (1 + tr.free_sweeps))
         if exact:
-            work += (tr.epochs // rec.every + 1) * 2.0 ** n * n * 4
+            work += (tr.epochs // rec.every + 1) * 2.0**n * n * 4
         return float(work)
     dyn = cfg.dynamics
     reps = len(cfg.tempering.ladder) if dyn.schedule == "tempering" else 1
     sweeps = dyn.sweeps + dyn.burn_in + (cfg.anneal.quench_sweeps if cfg.anneal is not None else 0)
     work = sweeps * reps * n * (10 + n / 2)
     if exact and dyn.schedule == "constant":
-        work += 2.0 ** n * n * 4
+        work += 2.0**n * n * 4
     return float(work)
 
 
 #: Tiny runs that call every kernel with the argument types of real runs.
 _WARMUP = (
-    {"network": {"visible": 3}, "weights": {"source": "sk"}, "dynamics": {"temperature": 1.0, "sweeps": 2},
-     "record": {"exact": True}},
-    {"network": {"visible": 3}, "weights": {"source": "sk"}, "dynamics": {"schedule": "tempering", "sweeps": 2},
-     "tempering": {"temperatures": [1.0, 2.0]}},
-    {"network": {"topology": "bipartite", "visible": 4, "hidden": 1}, "data": {"source": "bars-stripes", "size": 2},
-     "training": {"epochs": 1, "chains": 2, "batch_size": 2}, "record": {"exact": True}},
+    {
+        "network": {"visible": 3},
+        "weights": {"source": "sk"},
+        "dynamics": {"temperature": 1.0, "sweeps": 2},
+        "record": {"exact": True},
+    },
+    {
+        "network": {"visible": 3},
+        "weights": {"source": "sk"},
+        "dynamics": {"schedule": "tempering", "sweeps": 2},
+        "tempering": {"temperatures": [1.0, 2.0]},
+    },
+    {
+        "network": {"topology": "bipartite", "visible": 4, "hidden": 1},
+        "data": {"source": "bars-stripes", "size": 2},
+        "training": {"epochs": 1, "chains": 2, "batch_size": 2},
+        "record": {"exact": True},
+    },
 )
 
 

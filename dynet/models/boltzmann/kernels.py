@@ -50,6 +50,7 @@ ORDERS = {"sequential": SEQUENTIAL, "permutation": PERMUTATION}
 
 # --------------------------------------------------------------------------- fields and energy
 
+
 @njit(cache=True)
 def local_fields(W, s, h):
     """``h = W s``, every sum in index order.
@@ -94,6 +95,7 @@ def energy(s, h, b):
 
 
 # --------------------------------------------------------------------------- one sweep
+
 
 @njit(cache=True)
 def _sweep(W, b, s, h, units, lo, hi, method, order, temperature, perm, rng_state, s0, s1, s2, s3):
@@ -143,10 +145,36 @@ def _sweep(W, b, s, h, units, lo, hi, method, order, temperature, perm, rng_stat
 
 # --------------------------------------------------------------------------- one chain
 
+
 @njit(cache=True)
-def run_sweeps(W, b, s, h, e, units, lo, hi, method, order, temps, first, n_sweeps, every, snap_every,
-               rng_state, perm, flips_pending, patterns, rec_sweep, rec_energy, rec_mean, rec_flips, rec_overlap,
-               snap_sweep, snap_state):
+def run_sweeps(
+    W,
+    b,
+    s,
+    h,
+    e,
+    units,
+    lo,
+    hi,
+    method,
+    order,
+    temps,
+    first,
+    n_sweeps,
+    every,
+    snap_every,
+    rng_state,
+    perm,
+    flips_pending,
+    patterns,
+    rec_sweep,
+    rec_energy,
+    rec_mean,
+    rec_flips,
+    rec_overlap,
+    snap_sweep,
+    snap_state,
+):
     """Up to ``n_sweeps`` sweeps of one chain after sweep ``first``; sweep ``t`` (1-based)
     runs at ``temps[t - 1]``.
 
@@ -231,8 +259,9 @@ def run_sweeps(W, b, s, h, e, units, lo, hi, method, order, temps, first, n_swee
     for step in range(n_sweeps):
         t = first + step + 1
         temperature = temps[t - 1]
-        flips, de, s0, s1, s2, s3 = _sweep(W, b, s, h, units, lo, hi, method, order, temperature, perm,
-                                           rng_state, s0, s1, s2, s3)
+        flips, de, s0, s1, s2, s3 = _sweep(
+            W, b, s, h, units, lo, hi, method, order, temperature, perm, rng_state, s0, s1, s2, s3
+        )
         e += de
         lowest = min(lowest, e)
         flips_pending += flips
@@ -268,10 +297,38 @@ def run_sweeps(W, b, s, h, e, units, lo, hi, method, order, temps, first, n_swee
 
 # --------------------------------------------------------------------------- parallel tempering
 
+
 @njit(cache=True)
-def tempering_sweeps(W, b, S, H, E, at, units, lo, hi, method, order, temps, first, n_sweeps, swap_every, every,
-                     snap_every, rng_state, perm, attempts, accepts, lowest, rec_sweep, rec_energy, rec_mean,
-                     rec_accept, snap_sweep, snap_state):
+def tempering_sweeps(
+    W,
+    b,
+    S,
+    H,
+    E,
+    at,
+    units,
+    lo,
+    hi,
+    method,
+    order,
+    temps,
+    first,
+    n_sweeps,
+    swap_every,
+    every,
+    snap_every,
+    rng_state,
+    perm,
+    attempts,
+    accepts,
+    lowest,
+    rec_sweep,
+    rec_energy,
+    rec_mean,
+    rec_accept,
+    snap_sweep,
+    snap_state,
+):
     """``n_sweeps`` rounds of parallel tempering after round ``first``.
 
     Replica ``r`` has state ``S[r]``, fields ``H[r]`` and energy ``E[r]``; ``at[k]`` is the
@@ -359,8 +416,9 @@ def tempering_sweeps(W, b, S, H, E, at, units, lo, hi, method, order, temps, fir
         t = first + step + 1
         for k in range(n_rep):
             r = at[k]
-            flips, de, s0, s1, s2, s3 = _sweep(W, b, S[r], H[r], units, lo, hi, method, order, temps[k], perm,
-                                               rng_state, s0, s1, s2, s3)
+            flips, de, s0, s1, s2, s3 = _sweep(
+                W, b, S[r], H[r], units, lo, hi, method, order, temps[k], perm, rng_state, s0, s1, s2, s3
+            )
             E[r] += de
         if t % swap_every == 0:
             for k in range((t // swap_every) % 2, n_rep - 1, 2):
@@ -400,6 +458,7 @@ def tempering_sweeps(W, b, S, H, E, at, units, lo, hi, method, order, temps, fir
 
 
 # --------------------------------------------------------------------------- exact sums
+
 
 @njit(cache=True)
 def log_sums(W, b, states, free, lo, hi, beta, out_log, out_mean):
@@ -479,6 +538,7 @@ def log_sums(W, b, states, free, lo, hi, beta, out_log, out_mean):
 
 # --------------------------------------------------------------------------- learning
 
+
 @njit(cache=True)
 def _chain_stats(W, b, s, h, units, lo, hi, sweeps, scale, G, g, rng_state, perm, s0, s1, s2, s3):
     """``sweeps`` Gibbs sweeps (T = 1, sequential) of ``s`` over ``units`` from exact fields,
@@ -487,8 +547,9 @@ def _chain_stats(W, b, s, h, units, lo, hi, sweeps, scale, G, g, rng_state, perm
     if units.shape[0] > 0 and sweeps > 0:
         local_fields(W, s, h)
         for _ in range(sweeps):
-            _, _, s0, s1, s2, s3 = _sweep(W, b, s, h, units, lo, hi, GIBBS, SEQUENTIAL, 1.0, perm, rng_state,
-                                          s0, s1, s2, s3)
+            _, _, s0, s1, s2, s3 = _sweep(
+                W, b, s, h, units, lo, hi, GIBBS, SEQUENTIAL, 1.0, perm, rng_state, s0, s1, s2, s3
+            )
     for i in range(n):
         si = scale * s[i]
         g[i] += si
@@ -500,8 +561,30 @@ def _chain_stats(W, b, s, h, units, lo, hi, sweeps, scale, G, g, rng_state, perm
 
 
 @njit(cache=True)
-def _batch_stats(W, b, clamped, free_chains, rows, start, stop, hidden, units, lo, hi, clamped_sweeps,
-                 free_sweeps, G, g, h, rng_state, perm, s0, s1, s2, s3):
+def _batch_stats(
+    W,
+    b,
+    clamped,
+    free_chains,
+    rows,
+    start,
+    stop,
+    hidden,
+    units,
+    lo,
+    hi,
+    clamped_sweeps,
+    free_sweeps,
+    G,
+    g,
+    h,
+    rng_state,
+    perm,
+    s0,
+    s1,
+    s2,
+    s3,
+):
     """Add ``<s s^T>_data - <s s^T>_model`` (and ``<s>`` likewise) of one batch to ``G, g``.
 
     Clamped phase: for ``r`` in ``rows[start:stop]`` in order, the persistent clamped chain
@@ -512,18 +595,21 @@ def _batch_stats(W, b, clamped, free_chains, rows, start, stop, hidden, units, l
     """
     inv_m = 1.0 / (stop - start)
     for t in range(start, stop):
-        s0, s1, s2, s3 = _chain_stats(W, b, clamped[rows[t]], h, hidden, lo, hi, clamped_sweeps, inv_m, G, g,
-                                      rng_state, perm, s0, s1, s2, s3)
+        s0, s1, s2, s3 = _chain_stats(
+            W, b, clamped[rows[t]], h, hidden, lo, hi, clamped_sweeps, inv_m, G, g, rng_state, perm, s0, s1, s2, s3
+        )
     inv_c = -1.0 / free_chains.shape[0]
     for c in range(free_chains.shape[0]):
-        s0, s1, s2, s3 = _chain_stats(W, b, free_chains[c], h, units, lo, hi, free_sweeps, inv_c, G, g,
-                                      rng_state, perm, s0, s1, s2, s3)
+        s0, s1, s2, s3 = _chain_stats(
+            W, b, free_chains[c], h, units, lo, hi, free_sweeps, inv_c, G, g, rng_state, perm, s0, s1, s2, s3
+        )
     return s0, s1, s2, s3
 
 
 @njit(cache=True)
-def batch_gradient(W, b, clamped, free_chains, rows, hidden, units, lo, hi, clamped_sweeps, free_sweeps, G, g, h,
-                   rng_state, perm):
+def batch_gradient(
+    W, b, clamped, free_chains, rows, hidden, units, lo, hi, clamped_sweeps, free_sweeps, G, g, h, rng_state, perm
+):
     """Add one batch's estimate of the log-likelihood gradient (data rows ``rows``) to ``G, g``:
     the statistics of one step of :func:`train_epoch`, without the update (for tests).
 
@@ -562,9 +648,30 @@ def batch_gradient(W, b, clamped, free_chains, rows, hidden, units, lo, hi, clam
     perm : ndarray of int64, shape (n,)
         Work space: a sweep's permutation.
     """
-    s0, s1, s2, s3 = _batch_stats(W, b, clamped, free_chains, rows, 0, rows.shape[0], hidden, units, lo, hi,
-                                  clamped_sweeps, free_sweeps, G, g, h, rng_state, perm,
-                                  rng_state[0], rng_state[1], rng_state[2], rng_state[3])
+    s0, s1, s2, s3 = _batch_stats(
+        W,
+        b,
+        clamped,
+        free_chains,
+        rows,
+        0,
+        rows.shape[0],
+        hidden,
+        units,
+        lo,
+        hi,
+        clamped_sweeps,
+        free_sweeps,
+        G,
+        g,
+        h,
+        rng_state,
+        perm,
+        rng_state[0],
+        rng_state[1],
+        rng_state[2],
+        rng_state[3],
+    )
     rng_state[0] = s0
     rng_state[1] = s1
     rng_state[2] = s2
@@ -572,8 +679,32 @@ def batch_gradient(W, b, clamped, free_chains, rows, hidden, units, lo, hi, clam
 
 
 @njit(cache=True)
-def train_epoch(W, b, mask, dW, db, G, g, clamped, free_chains, order, shuffle, batch_size, hidden, units, lo, hi,
-                clamped_sweeps, free_sweeps, lrs, momentum, weight_decay, rng_state, h, perm):
+def train_epoch(
+    W,
+    b,
+    mask,
+    dW,
+    db,
+    G,
+    g,
+    clamped,
+    free_chains,
+    order,
+    shuffle,
+    batch_size,
+    hidden,
+    units,
+    lo,
+    hi,
+    clamped_sweeps,
+    free_sweeps,
+    lrs,
+    momentum,
+    weight_decay,
+    rng_state,
+    h,
+    perm,
+):
     """One epoch of the Boltzmann learning rule over the ``clamped`` chains (one per training row).
 
     ``order`` receives the epoch's row order: a fresh Fisher-Yates permutation when
@@ -653,8 +784,30 @@ def train_epoch(W, b, mask, dW, db, G, g, clamped, free_chains, order, shuffle, 
     for step in range(steps):
         start = step * batch_size
         stop = min(n_rows, start + batch_size)
-        s0, s1, s2, s3 = _batch_stats(W, b, clamped, free_chains, order, start, stop, hidden, units, lo, hi,
-                                      clamped_sweeps, free_sweeps, G, g, h, rng_state, perm, s0, s1, s2, s3)
+        s0, s1, s2, s3 = _batch_stats(
+            W,
+            b,
+            clamped,
+            free_chains,
+            order,
+            start,
+            stop,
+            hidden,
+            units,
+            lo,
+            hi,
+            clamped_sweeps,
+            free_sweeps,
+            G,
+            g,
+            h,
+            rng_state,
+            perm,
+            s0,
+            s1,
+            s2,
+            s3,
+        )
         lr = lrs[step]
         for i in range(n):
             wrow = W[i]

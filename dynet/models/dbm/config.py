@@ -9,11 +9,11 @@ from pydantic import Field, model_validator
 from dynet.config import (
     RBMData,
     RBMSchedule,
-    default_schedule,
     ScenarioBase,
     Strict,
     check_schedule,
     data_shape,
+    default_schedule,
     rbm_layers_memory,
 )
 from dynet.models.rbm.config import RBMSampling
@@ -21,11 +21,11 @@ from dynet.models.rbm.config import RBMSampling
 
 class DBMNetwork(Strict):
     n_hidden1: int = Field(ge=1, le=100_000, description="Binary units of the first hidden layer h1 (joined to v).")
-    n_hidden2: int = Field(ge=1, le=100_000, description="Binary units of the second hidden layer h2 (joined "
-                           "to h1).")
+    n_hidden2: int = Field(ge=1, le=100_000, description="Binary units of the second hidden layer h2 (joined to h1).")
     init_std: float = Field(0.01, gt=0, le=10, description="Initial W1, W2 ~ N(0, init_std^2).")
     visible_bias: Literal["zero", "data"] = Field(
-        "zero", description="Initial visible biases: zero or log(p_i / (1 - p_i)) of the training data.")
+        "zero", description="Initial visible biases: zero or log(p_i / (1 - p_i)) of the training data."
+    )
     hidden_bias: float = Field(0.0, description="Initial biases of both hidden layers.")
 
 
@@ -44,8 +44,11 @@ class DBMMeanField(Strict):
     """Mean-field inference of q(h1), q(h2) given v (the positive phase and the evaluation)."""
 
     iterations: int = Field(30, ge=1, le=100_000, description="At most this many iterations (both blocks each).")
-    tolerance: float = Field(1e-6, ge=0, description="Stop when every q changed by less than this in an "
-                             "iteration (0: always run every iteration).")
+    tolerance: float = Field(
+        1e-6,
+        ge=0,
+        description="Stop when every q changed by less than this in an iteration (0: always run every iteration).",
+    )
     damping: float = Field(0.0, ge=0, lt=1, description="q <- damping * q + (1 - damping) * update.")
 
 
@@ -61,8 +64,13 @@ class DBMPretraining(Strict):
 
 class DBMRecord(Strict):
     every: int = Field(1, ge=1, description="Evaluate every k epochs (and the last).")
-    exact_max: int = Field(20, ge=0, le=24, description="Exact log Z, log-likelihood and lower bound when "
-                           "min(n_hidden1, n_visible + n_hidden2) <= this (2^that terms for log Z).")
+    exact_max: int = Field(
+        20,
+        ge=0,
+        le=24,
+        description="Exact log Z, log-likelihood and lower bound when "
+        "min(n_hidden1, n_visible + n_hidden2) <= this (2^that terms for log Z).",
+    )
 
 
 class DBMScenario(ScenarioBase):
@@ -90,8 +98,10 @@ class DBMScenario(ScenarioBase):
             raise ValueError("data.threshold: a dbm needs binary digits (pixel / 16 > threshold)")
         check_schedule(self.schedule, self.training.lr, no_plateau="dbm")
         if self.sampling.chains and self.sampling.every > self.sampling.steps:
-            raise ValueError(f"sampling.every {self.sampling.every} is larger than sampling.steps "
-                             f"{self.sampling.steps}: nothing would be stored")
+            raise ValueError(
+                f"sampling.every {self.sampling.every} is larger than sampling.steps "
+                f"{self.sampling.steps}: nothing would be stored"
+            )
         return self
 
     def memory(self) -> list[tuple[float, str, str]]:
@@ -100,4 +110,6 @@ class DBMScenario(ScenarioBase):
             return []
         rows, nv, _ = shape
         chains = max(self.training.chains, self.sampling.chains, self.training.batch_size)
-        return rbm_layers_memory(nv, [self.network.n_hidden1, self.network.n_hidden2], rows, chains, "network.n_hidden1")
+        return rbm_layers_memory(
+            nv, [self.network.n_hidden1, self.network.n_hidden2], rows, chains, "network.n_hidden1"
+        )

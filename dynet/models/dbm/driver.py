@@ -82,11 +82,11 @@ from .config import DBMMeanField, DBMNetwork, DBMScenario
 
 # --------------------------------------------------------------------------- numpy reference formulas
 
+
 def energy(v, h1, h2, W1, W2, b, c1, c2) -> np.ndarray:
     """``E(v, h1, h2) = -v.W1.h1 - h1.W2.h2 - b.v - c1.h1 - c2.h2`` (rows paired)."""
     v, h1, h2 = (np.atleast_2d(a).astype(np.float64) for a in (v, h1, h2))
-    return (-np.einsum("ri,ij,rj->r", v, W1, h1) - np.einsum("rj,jk,rk->r", h1, W2, h2)
-            - v @ b - h1 @ c1 - h2 @ c2)
+    return -np.einsum("ri,ij,rj->r", v, W1, h1) - np.einsum("rj,jk,rk->r", h1, W2, h2) - v @ b - h1 @ c1 - h2 @ c2
 
 
 def log_partition(W1, W2, b, c1, c2) -> float:
@@ -106,6 +106,7 @@ def exact_terms(nv: int, n1: int, n2: int) -> int:
 
 
 # --------------------------------------------------------------------------- training state
+
 
 @dataclass
 class Trainer:
@@ -162,16 +163,47 @@ class Trainer:
             raise ValueError(f"need {self.steps} learning rates, got {len(lrs)}")
         dW1, dW2, db, dc1, dc2 = self.moments
         G1, G2, gb, gc1, gc2 = self.grads
-        total = K.train_epoch(self.W1, self.W1T, self.W2, self.W2T, self.b, self.c1, self.c2, dW1, dW2, db, dc1,
-                              dc2, G1, G2, gb, gc1, gc2, self.idx, self.ptr, self.order, bool(self.shuffle),
-                              int(self.batch_size), int(self.mf_iterations), float(self.mf_tolerance),
-                              float(self.mf_damping), int(self.k), self.chain_v, self.chain_h1, self.chain_h2, lrs,
-                              float(self.momentum), float(self.weight_decay), self.rng_state)
+        total = K.train_epoch(
+            self.W1,
+            self.W1T,
+            self.W2,
+            self.W2T,
+            self.b,
+            self.c1,
+            self.c2,
+            dW1,
+            dW2,
+            db,
+            dc1,
+            dc2,
+            G1,
+            G2,
+            gb,
+            gc1,
+            gc2,
+            self.idx,
+            self.ptr,
+            self.order,
+            bool(self.shuffle),
+            int(self.batch_size),
+            int(self.mf_iterations),
+            float(self.mf_tolerance),
+            float(self.mf_damping),
+            int(self.k),
+            self.chain_v,
+            self.chain_h1,
+            self.chain_h2,
+            lrs,
+            float(self.momentum),
+            float(self.weight_decay),
+            self.rng_state,
+        )
         self.epochs += 1
         return total / self.n
 
 
 # --------------------------------------------------------------------------- evaluation
+
 
 class Evaluator:
     """Mean field, reconstruction error, bounds and exact log-likelihoods of one set of rows."""
@@ -191,13 +223,35 @@ class Evaluator:
     def __call__(self, t: Trainer, log_z: float | None = None) -> dict:
         nan = math.nan
         if self.n == 0:
-            return dict(recon_error=nan, h1_mean=nan, h2_mean=nan, mf_iterations=nan, lower_bound=nan,
-                        log_likelihood=nan)
-        K.mean_field_rows(t.W1, t.W1T, t.W2, t.W2T, t.b, t.c1, t.c2, self.idx, self.ptr, self.x, *self.mf,
-                          self.q1, self.q2, self.bound, self.sq_err, self.n_iter)
-        res = dict(recon_error=float(self.sq_err.sum() / self.sq_err.size / self.x.shape[1]),
-                   h1_mean=float(self.q1.mean()), h2_mean=float(self.q2.mean()),
-                   mf_iterations=float(self.n_iter.mean()), lower_bound=nan, log_likelihood=nan)
+            return dict(
+                recon_error=nan, h1_mean=nan, h2_mean=nan, mf_iterations=nan, lower_bound=nan, log_likelihood=nan
+            )
+        K.mean_field_rows(
+            t.W1,
+            t.W1T,
+            t.W2,
+            t.W2T,
+            t.b,
+            t.c1,
+            t.c2,
+            self.idx,
+            self.ptr,
+            self.x,
+            *self.mf,
+            self.q1,
+            self.q2,
+            self.bound,
+            self.sq_err,
+            self.n_iter,
+        )
+        res = dict(
+            recon_error=float(self.sq_err.sum() / self.sq_err.size / self.x.shape[1]),
+            h1_mean=float(self.q1.mean()),
+            h2_mean=float(self.q2.mean()),
+            mf_iterations=float(self.n_iter.mean()),
+            lower_bound=nan,
+            log_likelihood=nan,
+        )
         if log_z is not None:
             K.log_marginals(t.W1, t.W2, t.W2T, t.b, t.c1, t.c2, self.idx, self.ptr, self.log_marginal)
             res["lower_bound"] = float(self.bound.mean() - log_z)
@@ -206,6 +260,7 @@ class Evaluator:
 
 
 # --------------------------------------------------------------------------- the run
+
 
 def init_params(net: DBMNetwork, x_train: np.ndarray, n_visible: int, rng: np.random.Generator):
     """``(W1, W2, b, c1, c2)`` of a validated ``network`` table: weights ~ N(0, init_std^2) (W1
@@ -220,8 +275,22 @@ def init_params(net: DBMNetwork, x_train: np.ndarray, n_visible: int, rng: np.ra
     return W1, W2, b, np.full(n1, float(net.hidden_bias)), np.full(n2, float(net.hidden_bias))
 
 
-def pretrain_layer(X, W, b, c, up: float, down: float, epochs: int, lr: float, k: int, batch_size: int,
-                   momentum: float, weight_decay: float, shuffle: bool, rng_state: np.ndarray):
+def pretrain_layer(
+    X,
+    W,
+    b,
+    c,
+    up: float,
+    down: float,
+    epochs: int,
+    lr: float,
+    k: int,
+    batch_size: int,
+    momentum: float,
+    weight_decay: float,
+    shuffle: bool,
+    rng_state: np.ndarray,
+):
     """Train one pretraining RBM (:func:`dynet.models.dbm.kernels.pretrain_epoch`) on rows ``X``;
     returns copies ``(W, b, c)`` and the reconstruction error of each epoch (mean over
     rows and inputs)."""
@@ -236,8 +305,25 @@ def pretrain_layer(X, W, b, c, up: float, down: float, epochs: int, lr: float, k
     order = np.empty(n, np.int64)
     errors = np.empty(epochs)
     for e in range(epochs):
-        err = K.pretrain_epoch(W, WT, b, c, *moments, *grads, X, order, shuffle, batch_size, float(up), float(down),
-                               k, lrs, float(momentum), float(weight_decay), rng_state)
+        err = K.pretrain_epoch(
+            W,
+            WT,
+            b,
+            c,
+            *moments,
+            *grads,
+            X,
+            order,
+            shuffle,
+            batch_size,
+            float(up),
+            float(down),
+            k,
+            lrs,
+            float(momentum),
+            float(weight_decay),
+            rng_state,
+        )
         errors[e] = err / X.size
     return W, b, c, errors
 
@@ -246,8 +332,16 @@ def pretrain(cfg: DBMScenario, x_train: np.ndarray, W1, W2, b, c1, c2, rng_state
     """Greedy layer-wise pretraining (see the module docstring) from the initial
     parameters; returns ``(W1, W2, b, c1, c2, errors1, errors2)``."""
     p, tr = cfg.pretraining, cfg.training
-    common = dict(epochs=p.epochs, lr=p.lr, k=p.k, batch_size=tr.batch_size, momentum=tr.momentum,
-                  weight_decay=tr.weight_decay, shuffle=tr.shuffle, rng_state=rng_state)
+    common = dict(
+        epochs=p.epochs,
+        lr=p.lr,
+        k=p.k,
+        batch_size=tr.batch_size,
+        momentum=tr.momentum,
+        weight_decay=tr.weight_decay,
+        shuffle=tr.shuffle,
+        rng_state=rng_state,
+    )
     X = x_train.astype(np.float64)
     W1, b, c1_bottom, err1 = pretrain_layer(X, W1, b, c1, 2.0, 1.0, **common)
     H1 = np.empty((len(X), len(c1)))
@@ -264,9 +358,21 @@ def random_states(rng: np.random.Generator, chains: int, nv: int, n1: int, n2: i
 
 
 def epoch_specs() -> dict:
-    cols = ["lr", "w1_norm", "w2_norm", "mf_iterations", "h1_mean", "h2_mean", "train_recon_error",
-            "val_recon_error", "log_z", "train_lower_bound", "val_lower_bound", "train_log_likelihood",
-            "val_log_likelihood"]
+    cols = [
+        "lr",
+        "w1_norm",
+        "w2_norm",
+        "mf_iterations",
+        "h1_mean",
+        "h2_mean",
+        "train_recon_error",
+        "val_recon_error",
+        "log_z",
+        "train_lower_bound",
+        "val_lower_bound",
+        "train_log_likelihood",
+        "val_log_likelihood",
+    ]
     return {"epoch": TrajectorySpec(("epoch",), "int64"), **{c: TrajectorySpec(("epoch",), "float64") for c in cols}}
 
 
@@ -290,10 +396,24 @@ def run(spec, record) -> dict:
         record.static("pretrain_error2", err2, ("pretrain_epoch",))
         pre_metrics = {"pretrain_recon_error1": float(err1[-1]), "pretrain_recon_error2": float(err2[-1])}
     chains = random_states(np.random.default_rng(chain_ss), tr_cfg.chains, nv, n1, n2)
-    trainer = Trainer(x_tr, W1, W2, b, c1, c2, *chains, k=tr_cfg.k, batch_size=tr_cfg.batch_size,
-                      momentum=tr_cfg.momentum, weight_decay=tr_cfg.weight_decay,
-                      mf_iterations=mf_cfg.iterations, mf_tolerance=mf_cfg.tolerance,
-                      mf_damping=mf_cfg.damping, shuffle=tr_cfg.shuffle, rng_state=seed_state(train_ss))
+    trainer = Trainer(
+        x_tr,
+        W1,
+        W2,
+        b,
+        c1,
+        c2,
+        *chains,
+        k=tr_cfg.k,
+        batch_size=tr_cfg.batch_size,
+        momentum=tr_cfg.momentum,
+        weight_decay=tr_cfg.weight_decay,
+        mf_iterations=mf_cfg.iterations,
+        mf_tolerance=mf_cfg.tolerance,
+        mf_damping=mf_cfg.damping,
+        shuffle=tr_cfg.shuffle,
+        rng_state=seed_state(train_ss),
+    )
     ev_train = Evaluator(x_tr, n1, n2, mf_cfg)
     ev_val = Evaluator(x_va, n1, n2, mf_cfg)
     exact = exact_terms(nv, n1, n2) <= rec_cfg.exact_max
@@ -301,16 +421,32 @@ def run(spec, record) -> dict:
     def row(epoch: int, lr: float) -> dict:
         log_z = log_partition(*trainer.params()) if exact else None
         et, ev = ev_train(trainer, log_z), ev_val(trainer, log_z)
-        return dict(epoch=epoch, lr=lr, w1_norm=float(np.sqrt(np.sum(trainer.W1**2))),
-                    w2_norm=float(np.sqrt(np.sum(trainer.W2**2))), mf_iterations=et["mf_iterations"],
-                    h1_mean=et["h1_mean"], h2_mean=et["h2_mean"], train_recon_error=et["recon_error"],
-                    val_recon_error=ev["recon_error"], log_z=log_z if exact else math.nan,
-                    train_lower_bound=et["lower_bound"], val_lower_bound=ev["lower_bound"],
-                    train_log_likelihood=et["log_likelihood"], val_log_likelihood=ev["log_likelihood"])
+        return dict(
+            epoch=epoch,
+            lr=lr,
+            w1_norm=float(np.sqrt(np.sum(trainer.W1**2))),
+            w2_norm=float(np.sqrt(np.sum(trainer.W2**2))),
+            mf_iterations=et["mf_iterations"],
+            h1_mean=et["h1_mean"],
+            h2_mean=et["h2_mean"],
+            train_recon_error=et["recon_error"],
+            val_recon_error=ev["recon_error"],
+            log_z=log_z if exact else math.nan,
+            train_lower_bound=et["lower_bound"],
+            val_lower_bound=ev["lower_bound"],
+            train_log_likelihood=et["log_likelihood"],
+            val_log_likelihood=ev["log_likelihood"],
+        )
 
     with L.trajectories(record, epoch_specs()) as (traj,):
-        last = L.run_epochs(trainer, L.epoch_schedule(cfg.schedule.model_dump(), tr_cfg.lr), tr_cfg.epochs, row,
-                            traj, every=rec_cfg.every)
+        last = L.run_epochs(
+            trainer,
+            L.epoch_schedule(cfg.schedule.model_dump(), tr_cfg.lr),
+            tr_cfg.epochs,
+            row,
+            traj,
+            every=rec_cfg.every,
+        )
 
     record.static("weights1", trainer.W1, ("visible", "hidden1"))
     record.static("weights2", trainer.W2, ("hidden1", "hidden2"))
@@ -322,9 +458,16 @@ def run(spec, record) -> dict:
         record.static("image_shape", np.array(image_shape, np.int64), ("image_axis",))
 
     metrics = L.final_metrics(last)
-    metrics.update(n_train=int(len(tr)), n_validation=int(len(va)), n_visible=int(nv), n_hidden1=int(n1),
-                   n_hidden2=int(n2), steps_per_epoch=int(trainer.steps), exact_log_likelihood=bool(exact),
-                   **pre_metrics)
+    metrics.update(
+        n_train=int(len(tr)),
+        n_validation=int(len(va)),
+        n_visible=int(nv),
+        n_hidden1=int(n1),
+        n_hidden2=int(n2),
+        steps_per_epoch=int(trainer.steps),
+        exact_log_likelihood=bool(exact),
+        **pre_metrics,
+    )
     if exact:
         metrics["max_train_log_likelihood"] = R.empirical_log_likelihood(x_tr)
     if smp.chains:
@@ -340,10 +483,14 @@ def sample(trainer: Trainer, smp: RBMSampling, record, ss: np.random.SeedSequenc
     init_ss, kernel_ss = ss.spawn(2)
     v, h1, h2 = random_states(np.random.default_rng(init_ss), chains, nv, n1, n2)
     state = seed_state(kernel_ss)
-    traj = record.trajectory({"sample_step": TrajectorySpec(("sample",), "int64"),
-                              "sample_chain": TrajectorySpec(("sample",), "int64"),
-                              "samples": TrajectorySpec(("sample", "visible"), "int8", (nv,)),
-                              "sample_mean": TrajectorySpec(("sample", "visible"), "float32", (nv,))})
+    traj = record.trajectory(
+        {
+            "sample_step": TrajectorySpec(("sample",), "int64"),
+            "sample_chain": TrajectorySpec(("sample",), "int64"),
+            "samples": TrajectorySpec(("sample", "visible"), "int8", (nv,)),
+            "sample_mean": TrajectorySpec(("sample", "visible"), "float32", (nv,)),
+        }
+    )
     per_block = max(1, chunk_rows(nv * 4) // chains)  # whole records, about a chunk of samples each
     out_v = np.empty((per_block, chains, nv), np.int8)
     out_p = np.empty((per_block, chains, nv), np.float32)
@@ -352,11 +499,31 @@ def sample(trainer: Trainer, smp: RBMSampling, record, ss: np.random.SeedSequenc
     try:
         while done < total:
             n_steps = min(per_block * every, total - done)
-            got = K.gibbs_chains(trainer.W1, trainer.W1T, trainer.W2, trainer.W2T, trainer.b, trainer.c1, trainer.c2,
-                                 v, h1, h2, n_steps, every, out_v, out_p, 0, state)
+            got = K.gibbs_chains(
+                trainer.W1,
+                trainer.W1T,
+                trainer.W2,
+                trainer.W2T,
+                trainer.b,
+                trainer.c1,
+                trainer.c2,
+                v,
+                h1,
+                h2,
+                n_steps,
+                every,
+                out_v,
+                out_p,
+                0,
+                state,
+            )
             step_at = done + every * np.arange(1, got + 1)
-            traj.append(sample_step=np.repeat(step_at, chains), sample_chain=np.tile(np.arange(chains), got),
-                        samples=out_v[:got].reshape(-1, nv), sample_mean=out_p[:got].reshape(-1, nv))
+            traj.append(
+                sample_step=np.repeat(step_at, chains),
+                sample_chain=np.tile(np.arange(chains), got),
+                samples=out_v[:got].reshape(-1, nv),
+                sample_mean=out_p[:got].reshape(-1, nv),
+            )
             on += float(out_v[:got].sum())
             n_rec += got
             done += n_steps
@@ -402,10 +569,40 @@ def warmup() -> None:
     W1, W2, b, c1, c2 = rng.normal(0, 0.1, (4, 3)), rng.normal(0, 0.1, (3, 2)), np.zeros(4), np.zeros(3), np.zeros(2)
     t = Trainer(x, W1, W2, b, c1, c2, *random_states(rng, 2, 4, 3, 2), batch_size=2)
     t.epoch(np.full(t.steps, 0.01))
-    pretrain_layer(x, W1, b, c1, 2.0, 1.0, epochs=1, lr=0.01, k=1, batch_size=2, momentum=0.0, weight_decay=0.0,
-                   shuffle=True, rng_state=np.array([1, 2, 3, 4], np.uint64))
+    pretrain_layer(
+        x,
+        W1,
+        b,
+        c1,
+        2.0,
+        1.0,
+        epochs=1,
+        lr=0.01,
+        k=1,
+        batch_size=2,
+        momentum=0.0,
+        weight_decay=0.0,
+        shuffle=True,
+        rng_state=np.array([1, 2, 3, 4], np.uint64),
+    )
     K.up_probabilities(W1, c1, x.astype(np.float64), 2.0, np.empty((len(x), 3)))
     Evaluator(x, 3, 2, DBMMeanField(iterations=5))(t, log_partition(*t.params()))
     v, h1, h2 = random_states(rng, 1, 4, 3, 2)
-    K.gibbs_chains(t.W1, t.W1T, t.W2, t.W2T, t.b, t.c1, t.c2, v, h1, h2, 1, 1, np.empty((1, 1, 4), np.int8),
-                   np.empty((1, 1, 4), np.float32), 0, np.array([1, 2, 3, 4], np.uint64))
+    K.gibbs_chains(
+        t.W1,
+        t.W1T,
+        t.W2,
+        t.W2T,
+        t.b,
+        t.c1,
+        t.c2,
+        v,
+        h1,
+        h2,
+        1,
+        1,
+        np.empty((1, 1, 4), np.int8),
+        np.empty((1, 1, 4), np.float32),
+        0,
+        np.array([1, 2, 3, 4], np.uint64),
+    )

@@ -39,6 +39,7 @@ from dynet.kernels.rng import step as rng_step
 
 # --------------------------------------------------------------------------- small pieces
 
+
 @njit(cache=True, error_model="numpy")
 def _active(x, act):
     """The indices of the non-zero entries of the binary row ``x`` into ``act``; returns how many."""
@@ -96,6 +97,7 @@ def _entropy(q):
 
 # --------------------------------------------------------------------------- mean field
 
+
 @njit(cache=True, error_model="numpy")
 def _mean_field(W2, W2T, c2, a1v, q1, q2, a1, a2, iters, tol, damping):
     """Mean-field ``q1``, ``q2`` (written) for one data vector, given ``a1v = c1 + v W1``.
@@ -132,8 +134,7 @@ def _mean_field(W2, W2T, c2, a1v, q1, q2, a1, a2, iters, tol, damping):
 
 
 @njit(cache=True, error_model="numpy")
-def mean_field_rows(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, dense, iters, tol, damping, q1, q2, bound, sq_err,
-                    n_iter):
+def mean_field_rows(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, dense, iters, tol, damping, q1, q2, bound, sq_err, n_iter):
     """Mean field for every row (``idx``/``ptr`` CSR, ``dense`` the rows as uint8) and what it gives.
 
     Writes ``q1[r]``, ``q2[r]`` (the fixed point), ``n_iter[r]`` (iterations run),
@@ -188,7 +189,7 @@ def mean_field_rows(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, dense, iters, tol, da
     a2 = np.empty(n2)
     av = np.empty(nv)
     for r in range(n):
-        act = idx[ptr[r]:ptr[r + 1]]
+        act = idx[ptr[r] : ptr[r + 1]]
         row_sum(W1, c1, act, act.shape[0], a1v)
         n_iter[r] = _mean_field(W2, W2T, c2, a1v, q1[r], q2[r], a1, a2, iters, tol, damping)
         r1 = q1[r]
@@ -211,6 +212,7 @@ def mean_field_rows(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, dense, iters, tol, da
 
 
 # --------------------------------------------------------------------------- exact sums
+
 
 @njit(cache=True, error_model="numpy")
 def log_marginals(W1, W2, W2T, b, c1, c2, idx, ptr, out):
@@ -245,7 +247,7 @@ def log_marginals(W1, W2, W2T, b, c1, c2, idx, ptr, out):
     n1, n2 = W2.shape
     a1v = np.empty(n1)
     for r in range(n):
-        act = idx[ptr[r]:ptr[r + 1]]
+        act = idx[ptr[r] : ptr[r + 1]]
         row_sum(W1, c1, act, act.shape[0], a1v)
         s = 0.0
         for t in range(act.shape[0]):
@@ -257,6 +259,7 @@ def log_marginals(W1, W2, W2T, b, c1, c2, idx, ptr, out):
 
 
 # --------------------------------------------------------------------------- block Gibbs
+
 
 @njit(cache=True, error_model="numpy")
 def _chain_step(W1, W1T, W2, W2T, b, c1, c2, v, h1, h2, a1, p1, av, pv, a2, p2, act, s0, s1, s2, s3):
@@ -334,8 +337,9 @@ def gibbs_chains(W1, W1T, W2, W2T, b, c1, c2, v, h1, h2, n_steps, every, out_v, 
     s3 = rng_state[3]
     for step in range(1, n_steps + 1):
         for r in range(n_chains):
-            s0, s1, s2, s3 = _chain_step(W1, W1T, W2, W2T, b, c1, c2, v[r], h1[r], h2[r], a1, p1, av, pv, a2,
-                                         p2, act, s0, s1, s2, s3)
+            s0, s1, s2, s3 = _chain_step(
+                W1, W1T, W2, W2T, b, c1, c2, v[r], h1[r], h2[r], a1, p1, av, pv, a2, p2, act, s0, s1, s2, s3
+            )
             if step % every == 0:
                 for i in range(nv):
                     out_v[n_out, r, i] = v[r, i]
@@ -351,17 +355,58 @@ def gibbs_chains(W1, W1T, W2, W2T, b, c1, c2, v, h1, h2, n_steps, every, out_v, 
 
 # --------------------------------------------------------------------------- training
 
+
 @njit(cache=True, error_model="numpy")
 def _scratch(nv, n1, n2):
     """Work arrays of :func:`_batch_stats` (every entry is written before it is read):
     ``a1v, q1, a1, p1`` (n1), ``q2, a2, p2`` (n2), ``av, pv, vact`` (nv), ``act``."""
-    return (np.empty(n1), np.empty(n1), np.empty(n1), np.empty(n1), np.empty(n2), np.empty(n2), np.empty(n2),
-            np.empty(nv), np.empty(nv), np.empty(nv, np.int64), np.empty(max(nv, n1, n2), np.int64))
+    return (
+        np.empty(n1),
+        np.empty(n1),
+        np.empty(n1),
+        np.empty(n1),
+        np.empty(n2),
+        np.empty(n2),
+        np.empty(n2),
+        np.empty(nv),
+        np.empty(nv),
+        np.empty(nv, np.int64),
+        np.empty(max(nv, n1, n2), np.int64),
+    )
 
 
 @njit(cache=True, error_model="numpy")
-def _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iters, tol, damping, k,
-                 chain_v, chain_h1, chain_h2, G1, G2, gb, gc1, gc2, scratch, s0, s1, s2, s3):
+def _batch_stats(
+    W1,
+    W1T,
+    W2,
+    W2T,
+    b,
+    c1,
+    c2,
+    idx,
+    ptr,
+    order,
+    start,
+    stop,
+    iters,
+    tol,
+    damping,
+    k,
+    chain_v,
+    chain_h1,
+    chain_h2,
+    G1,
+    G2,
+    gb,
+    gc1,
+    gc2,
+    scratch,
+    s0,
+    s1,
+    s2,
+    s3,
+):
     """Add one batch's statistics (data rows ``order[start:stop]``, then the chains) to
     ``G1, G2, gb, gc1, gc2``; returns ``(mean-field iterations, s0, s1, s2, s3)``.
     ``scratch`` is :func:`_scratch`'s. See :func:`train_epoch`."""
@@ -372,7 +417,7 @@ def _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iter
     inv_m = 1.0 / (stop - start)
     for t in range(start, stop):
         row = order[t]
-        on = idx[ptr[row]:ptr[row + 1]]  # the data row's active units
+        on = idx[ptr[row] : ptr[row + 1]]  # the data row's active units
         row_sum(W1, c1, on, on.shape[0], a1v)
         mf_total += _mean_field(W2, W2T, c2, a1v, q1, q2, a1, a2, iters, tol, damping)
         accumulate(G1, gb, gc1, on, on.shape[0], q1, inv_m)
@@ -386,8 +431,29 @@ def _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iter
     n_chains = chain_v.shape[0]
     for _ in range(k):
         for r in range(n_chains):
-            s0, s1, s2, s3 = _chain_step(W1, W1T, W2, W2T, b, c1, c2, chain_v[r], chain_h1[r], chain_h2[r], a1,
-                                         p1, av, pv, a2, p2, act, s0, s1, s2, s3)
+            s0, s1, s2, s3 = _chain_step(
+                W1,
+                W1T,
+                W2,
+                W2T,
+                b,
+                c1,
+                c2,
+                chain_v[r],
+                chain_h1[r],
+                chain_h2[r],
+                a1,
+                p1,
+                av,
+                pv,
+                a2,
+                p2,
+                act,
+                s0,
+                s1,
+                s2,
+                s3,
+            )
     inv_c = 1.0 / n_chains
     for r in range(n_chains):
         n_v = _active(chain_v[r], vact)
@@ -417,9 +483,41 @@ def _update(P, D, G, lr, momentum, weight_decay):
 
 
 @njit(cache=True, error_model="numpy")
-def train_epoch(W1, W1T, W2, W2T, b, c1, c2, dW1, dW2, db, dc1, dc2, G1, G2, gb, gc1, gc2, idx, ptr, order,
-                shuffle, batch_size, iters, tol, damping, k, chain_v, chain_h1, chain_h2, lrs, momentum,
-                weight_decay, rng_state):
+def train_epoch(
+    W1,
+    W1T,
+    W2,
+    W2T,
+    b,
+    c1,
+    c2,
+    dW1,
+    dW2,
+    db,
+    dc1,
+    dc2,
+    G1,
+    G2,
+    gb,
+    gc1,
+    gc2,
+    idx,
+    ptr,
+    order,
+    shuffle,
+    batch_size,
+    iters,
+    tol,
+    damping,
+    k,
+    chain_v,
+    chain_h1,
+    chain_h2,
+    lrs,
+    momentum,
+    weight_decay,
+    rng_state,
+):
     """One epoch: every mini-batch of the training set, one update each. Returns the
     total number of mean-field iterations over the epoch's rows.
 
@@ -525,9 +623,37 @@ def train_epoch(W1, W1T, W2, W2T, b, c1, c2, dW1, dW2, db, dc1, dc2, G1, G2, gb,
     for step in range(steps):
         start = step * batch_size
         stop = min(n, start + batch_size)
-        it, s0, s1, s2, s3 = _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, order, start, stop, iters, tol,
-                                          damping, k, chain_v, chain_h1, chain_h2, G1, G2, gb, gc1, gc2, scratch,
-                                          s0, s1, s2, s3)
+        it, s0, s1, s2, s3 = _batch_stats(
+            W1,
+            W1T,
+            W2,
+            W2T,
+            b,
+            c1,
+            c2,
+            idx,
+            ptr,
+            order,
+            start,
+            stop,
+            iters,
+            tol,
+            damping,
+            k,
+            chain_v,
+            chain_h1,
+            chain_h2,
+            G1,
+            G2,
+            gb,
+            gc1,
+            gc2,
+            scratch,
+            s0,
+            s1,
+            s2,
+            s3,
+        )
         mf_total += it
         lr = lrs[step]
         _update(W1.reshape(-1), dW1.reshape(-1), G1.reshape(-1), lr, momentum, weight_decay)
@@ -545,8 +671,31 @@ def train_epoch(W1, W1T, W2, W2T, b, c1, c2, dW1, dW2, db, dc1, dc2, G1, G2, gb,
 
 
 @njit(cache=True, error_model="numpy")
-def batch_gradient(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, rows, iters, tol, damping, k, chain_v, chain_h1,
-                   chain_h2, G1, G2, gb, gc1, gc2, rng_state):
+def batch_gradient(
+    W1,
+    W1T,
+    W2,
+    W2T,
+    b,
+    c1,
+    c2,
+    idx,
+    ptr,
+    rows,
+    iters,
+    tol,
+    damping,
+    k,
+    chain_v,
+    chain_h1,
+    chain_h2,
+    G1,
+    G2,
+    gb,
+    gc1,
+    gc2,
+    rng_state,
+):
     """Add the statistics of one step of :func:`train_epoch` (data rows ``rows``, no
     weight decay) to ``G1, G2, gb, gc1, gc2``, for tests of the estimator; the chains
     advance as in training. Returns the mean-field iterations.
@@ -600,10 +749,37 @@ def batch_gradient(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, rows, iters, tol, damp
     rng_state : ndarray of uint64, shape (4,)
         xoshiro256** state, advanced in place.
     """
-    it, s0, s1, s2, s3 = _batch_stats(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, rows, 0, rows.shape[0], iters, tol,
-                                      damping, k, chain_v, chain_h1, chain_h2, G1, G2, gb, gc1, gc2,
-                                      _scratch(W1.shape[0], W1.shape[1], W2.shape[1]),
-                                      rng_state[0], rng_state[1], rng_state[2], rng_state[3])
+    it, s0, s1, s2, s3 = _batch_stats(
+        W1,
+        W1T,
+        W2,
+        W2T,
+        b,
+        c1,
+        c2,
+        idx,
+        ptr,
+        rows,
+        0,
+        rows.shape[0],
+        iters,
+        tol,
+        damping,
+        k,
+        chain_v,
+        chain_h1,
+        chain_h2,
+        G1,
+        G2,
+        gb,
+        gc1,
+        gc2,
+        _scratch(W1.shape[0], W1.shape[1], W2.shape[1]),
+        rng_state[0],
+        rng_state[1],
+        rng_state[2],
+        rng_state[3],
+    )
     rng_state[0] = s0
     rng_state[1] = s1
     rng_state[2] = s2
@@ -612,6 +788,7 @@ def batch_gradient(W1, W1T, W2, W2T, b, c1, c2, idx, ptr, rows, iters, tol, damp
 
 
 # --------------------------------------------------------------------------- greedy pretraining
+
 
 @njit(cache=True, error_model="numpy")
 def _scaled_up(W, c, x, up, zero, a, q):
@@ -658,8 +835,29 @@ def _dense_accumulate(G, gb, gc, x, q, scale):
 
 
 @njit(cache=True, error_model="numpy")
-def pretrain_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, X, order, shuffle, batch_size, up, down, k, lrs, momentum,
-                   weight_decay, rng_state):
+def pretrain_epoch(
+    W,
+    WT,
+    b,
+    c,
+    dW,
+    db,
+    dc,
+    G,
+    gb,
+    gc,
+    X,
+    order,
+    shuffle,
+    batch_size,
+    up,
+    down,
+    k,
+    lrs,
+    momentum,
+    weight_decay,
+    rng_state,
+):
     """One epoch of CD-k for one RBM of the greedy pretraining (Salakhutdinov & Hinton 2009).
 
     The RBM joins inputs ``x`` (rows of ``X``, float64 in [0, 1]) to binary outputs ``h``

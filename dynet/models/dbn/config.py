@@ -8,11 +8,11 @@ from pydantic import Field, ValidationError, model_validator
 
 from dynet.config import (
     RBMSchedule,
-    default_schedule,
     ScenarioBase,
     Strict,
     check_schedule,
     data_shape,
+    default_schedule,
     dense_memory,
     format_error,
     rbm_layers_memory,
@@ -36,10 +36,13 @@ class DBNData(Strict):
 
     source: Literal["digits"]
     visible: Literal["probability", "binary"] = Field(
-        "probability", description="probability: the inputs are pixel / 16 and every pretraining epoch "
-        "draws fresh binary visible vectors from them; binary: pixel / 16 > threshold, for both.")
-    threshold: float | None = Field(None, ge=0, lt=1, description="visible = 'binary' only: pixel / 16 "
-                                    "above this is 1 (default 0.5).")
+        "probability",
+        description="probability: the inputs are pixel / 16 and every pretraining epoch "
+        "draws fresh binary visible vectors from them; binary: pixel / 16 > threshold, for both.",
+    )
+    threshold: float | None = Field(
+        None, ge=0, lt=1, description="visible = 'binary' only: pixel / 16 above this is 1 (default 0.5)."
+    )
     validation: float = Field(0.2, ge=0, lt=1, description="Fraction of samples held out for validation.")
     test: float = Field(0.0, ge=0, lt=1, description="Fraction of samples held out for the test split.")
 
@@ -48,15 +51,15 @@ class DBNData(Strict):
         if self.validation + self.test >= 1:
             raise ValueError("validation: validation + test must leave samples for training")
         if self.threshold is not None and self.visible != "binary":
-            raise ValueError("threshold: only applies to visible = 'binary' (probability inputs are not "
-                             "thresholded)")
+            raise ValueError("threshold: only applies to visible = 'binary' (probability inputs are not thresholded)")
         return self
 
 
 class DBNNetwork(Strict):
     hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
         description="Hidden layer sizes, bottom up: RBM l has hidden[l] hidden units; the classifier has "
-        "these sigmoid layers and a softmax output layer.")
+        "these sigmoid layers and a softmax output layer."
+    )
 
     @model_validator(mode="after")
     def _not_empty(self):
@@ -71,8 +74,10 @@ class DBNPretraining(RBMTraining):
 
     init_std: float = Field(0.01, gt=0, le=10, description="Initial weights W ~ N(0, init_std^2).")
     visible_bias: Literal["zero", "data"] = Field(
-        "zero", description="Initial visible biases: zero or log(p_i / (1 - p_i)) of the layer's training "
-        "input (Hinton's guide).")
+        "zero",
+        description="Initial visible biases: zero or log(p_i / (1 - p_i)) of the layer's training "
+        "input (Hinton's guide).",
+    )
     hidden_bias: float = Field(0.0, description="Initial hidden biases.")
     schedule: RBMSchedule = Field(default_factory=default_schedule)
     sparsity: RBMSparsity | None = None
@@ -92,10 +97,18 @@ def dbn_feedforward_doc(dbn: dict) -> dict:
     the same digits split (unstandardized: the dbn driver rescales the pixels), an mlp with the
     dbn's hidden sizes and sigmoid units, and the dbn's fine-tuning tables."""
     data = dbn["data"]
-    doc = {"name": dbn.get("name", "dbn"), "model": "feedforward", "seed": dbn["seed"],
-           "data": {"source": "digits", "validation": data.get("validation", 0.2), "test": data.get("test", 0.0),
-                    "standardize": False},
-           "network": {"kind": "mlp", "hidden": list(dbn["network"]["hidden"]), "activation": "sigmoid"}}
+    doc = {
+        "name": dbn.get("name", "dbn"),
+        "model": "feedforward",
+        "seed": dbn["seed"],
+        "data": {
+            "source": "digits",
+            "validation": data.get("validation", 0.2),
+            "test": data.get("test", 0.0),
+            "standardize": False,
+        },
+        "network": {"kind": "mlp", "hidden": list(dbn["network"]["hidden"]), "activation": "sigmoid"},
+    }
     doc.update({k: dbn[k] for k in DBN_FINE_TUNING if k in dbn})
     return doc
 
@@ -108,8 +121,10 @@ class DBNScenario(ScenarioBase):
     model: Literal["dbn"]
     data: DBNData
     network: DBNNetwork
-    pretrain: bool = Field(True, description="Initialize the hidden layers from the pretrained RBMs (false: "
-                           "from init.weights, the baseline).")
+    pretrain: bool = Field(
+        True,
+        description="Initialize the hidden layers from the pretrained RBMs (false: from init.weights, the baseline).",
+    )
     pretraining: DBNPretraining = Field(default_factory=DBNPretraining)
     # fine-tuning: the feedforward scenario's fields, with its defaults and checks
     init: FeedforwardInit = FeedforwardScenario.model_fields["init"]
@@ -123,12 +138,16 @@ class DBNScenario(ScenarioBase):
     @model_validator(mode="after")
     def _fine_tuning(self):
         if getattr(self.init, "transfer", None) is not None:
-            raise ValueError("init.transfer: a dbn initializes its hidden layers by pretraining; transfer "
-                             "layers in a feedforward scenario")
+            raise ValueError(
+                "init.transfer: a dbn initializes its hidden layers by pretraining; transfer "
+                "layers in a feedforward scenario"
+            )
         bn = getattr(self.regularization, "batch_norm", False)
         if self.pretrain and (any(bn) if isinstance(bn, list) else bn):
-            raise ValueError("regularization.batch_norm: normalizing the pretrained layers' pre-activations, "
-                             "the network would no longer compute the RBMs' p(h | v); not with pretrain = true")
+            raise ValueError(
+                "regularization.batch_norm: normalizing the pretrained layers' pre-activations, "
+                "the network would no longer compute the RBMs' p(h | v); not with pretrain = true"
+            )
         # the checks across tables (dropout per layer, early stopping and plateau need a validation split)
         try:
             FeedforwardScenario.model_validate(dbn_feedforward_doc(self.model_dump(mode="json")))
@@ -140,5 +159,7 @@ class DBNScenario(ScenarioBase):
         rows, d, k = data_shape(self.data)
         widths = [d, *self.network.hidden, k]
         batch = rows if self.training.batch_size == "full" else min(self.training.batch_size, rows)
-        return [*rbm_layers_memory(d, list(self.network.hidden), rows, self.pretraining.batch_size, "network.hidden"),
-                *dense_memory(widths, rows, batch, "network.hidden")]
+        return [
+            *rbm_layers_memory(d, list(self.network.hidden), rows, self.pretraining.batch_size, "network.hidden"),
+            *dense_memory(widths, rows, batch, "network.hidden"),
+        ]

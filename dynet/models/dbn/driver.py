@@ -84,12 +84,22 @@ from dynet.train import loop as L
 from .config import DBNPretraining, DBNScenario, dbn_feedforward_doc
 
 #: The columns of the pretraining trajectory besides ``pretrain_layer`` and ``pretrain_epoch``.
-PRETRAIN_COLUMNS = ("lr", "weight_norm", "hidden_mean", "train_recon_error", "val_recon_error",
-                    "train_pseudo_likelihood", "val_pseudo_likelihood", "train_free_energy", "val_free_energy",
-                    "free_energy_gap")
+PRETRAIN_COLUMNS = (
+    "lr",
+    "weight_norm",
+    "hidden_mean",
+    "train_recon_error",
+    "val_recon_error",
+    "train_pseudo_likelihood",
+    "val_pseudo_likelihood",
+    "train_free_energy",
+    "val_free_energy",
+    "free_energy_gap",
+)
 
 
 # --------------------------------------------------------------------------- configs and seeds
+
 
 def feedforward_config(config: dict) -> dict:
     """The resolved feedforward config that fine-tunes this dbn config (validated, defaults filled)."""
@@ -105,8 +115,9 @@ def shared_seed_sequence(spec) -> np.random.SeedSequence:
     return np.random.SeedSequence(spec.seed["entropy"], spawn_key=(point_key, spec.replicate))
 
 
-def network_setup(settings: DBNScenario, ff_config: dict, seed_sequence: np.random.SeedSequence,
-                  base_dir: str = ".") -> ff.Setup:
+def network_setup(
+    settings: DBNScenario, ff_config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = "."
+) -> ff.Setup:
     """:func:`dynet.models.feedforward.driver.setup` of the classifier, with the inputs of every split
     turned from pixels (0..16) into ``data.visible``'s values: pixel / 16, or 0/1 by threshold
     (``settings``: the run's typed scenario)."""
@@ -121,6 +132,7 @@ def network_setup(settings: DBNScenario, ff_config: dict, seed_sequence: np.rand
 
 
 # --------------------------------------------------------------------------- pretraining
+
 
 @dataclass
 class RBMLayer:
@@ -143,12 +155,14 @@ def sample_rows(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _rbm_network(pre: DBNPretraining, n_hidden: int) -> RBMNetwork:
-    return RBMNetwork(n_hidden=n_hidden, init_std=pre.init_std, visible_bias=pre.visible_bias,
-                      hidden_bias=pre.hidden_bias)
+    return RBMNetwork(
+        n_hidden=n_hidden, init_std=pre.init_std, visible_bias=pre.visible_bias, hidden_bias=pre.hidden_bias
+    )
 
 
-def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: DBNScenario, seed_sequence: np.random.SeedSequence,
-             on_epoch=None) -> list[RBMLayer]:
+def pretrain(
+    x_train: np.ndarray, x_val: np.ndarray, config: DBNScenario, seed_sequence: np.random.SeedSequence, on_epoch=None
+) -> list[RBMLayer]:
     """Greedy layer-wise training of the RBM stack of ``network.hidden`` on the input
     probabilities ``x_train`` (rows x visible, in [0, 1]); ``x_val`` is only evaluated.
 
@@ -169,8 +183,14 @@ def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: DBNScenario, seed_s
         nv = p_tr.shape[1]
         W, b, c = rbm.init_params(_rbm_network(pre, nh), p_tr, nv, np.random.default_rng(init_ss))
         rows_rng = np.random.default_rng(rows_ss)
-        trainer = rbm.Trainer(sample_rows(p_tr, rows_rng), W, b, c, **rbm.trainer_options(pre, pre.sparsity),
-                              rng_state=seed_state(train_ss))
+        trainer = rbm.Trainer(
+            sample_rows(p_tr, rows_rng),
+            W,
+            b,
+            c,
+            **rbm.trainer_options(pre, pre.sparsity),
+            rng_state=seed_state(train_ss),
+        )
         ev_rng = np.random.default_rng(eval_ss)
         recon_state = seed_state(eval_ss.spawn(1)[0])
         ev_train = rbm.Evaluator(sample_rows(p_tr, ev_rng), ev_rng.integers(0, nv, len(p_tr)), recon_state)
@@ -179,11 +199,18 @@ def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: DBNScenario, seed_s
         def row(epoch: int, lr: float) -> dict:
             et = ev_train(trainer.W, trainer.WT, trainer.b, trainer.c)
             ev = ev_val(trainer.W, trainer.WT, trainer.b, trainer.c)
-            vals = dict(lr=lr, weight_norm=float(np.sqrt(np.sum(trainer.W**2))), hidden_mean=et["hidden_mean"],
-                        train_recon_error=et["recon_error"], val_recon_error=ev["recon_error"],
-                        train_pseudo_likelihood=et["pseudo_likelihood"],
-                        val_pseudo_likelihood=ev["pseudo_likelihood"], train_free_energy=et["free_energy"],
-                        val_free_energy=ev["free_energy"], free_energy_gap=ev["free_energy"] - et["free_energy"])
+            vals = dict(
+                lr=lr,
+                weight_norm=float(np.sqrt(np.sum(trainer.W**2))),
+                hidden_mean=et["hidden_mean"],
+                train_recon_error=et["recon_error"],
+                val_recon_error=ev["recon_error"],
+                train_pseudo_likelihood=et["pseudo_likelihood"],
+                val_pseudo_likelihood=ev["pseudo_likelihood"],
+                train_free_energy=et["free_energy"],
+                val_free_energy=ev["free_energy"],
+                free_energy_gap=ev["free_energy"] - et["free_energy"],
+            )
             return {"pretrain_layer": l, "pretrain_epoch": epoch, **{f"pretrain_{k}": v for k, v in vals.items()}}
 
         def resample(epoch: int) -> None:
@@ -191,9 +218,16 @@ def pretrain(x_train: np.ndarray, x_val: np.ndarray, config: DBNScenario, seed_s
                 trainer.data = sample_rows(p_tr, rows_rng)
                 trainer.idx, trainer.ptr = rbm.to_csr(trainer.data)
 
-        L.run_epochs(trainer, schedule, pre.epochs, row, rows, before_epoch=resample,
-                     diverged=f"pretraining diverged: RBM {l}'s parameters became non-finite at epoch {{epoch}} "
-                              "(lower pretraining.lr)")
+        L.run_epochs(
+            trainer,
+            schedule,
+            pre.epochs,
+            row,
+            rows,
+            before_epoch=resample,
+            diverged=f"pretraining diverged: RBM {l}'s parameters became non-finite at epoch {{epoch}} "
+            "(lower pretraining.lr)",
+        )
         layer = RBMLayer(trainer.W.copy(), trainer.b.copy(), trainer.c.copy())
         layers.append(layer)
         if l + 1 < len(hidden):
@@ -207,17 +241,20 @@ def load_pretrained(st: ff.Setup, layers: list[RBMLayer]) -> None:
     for (n_in, n_out, w, b, _), layer in zip(st.layout, layers):
         if layer.W.shape != (n_in, n_out):
             raise ValueError(f"RBM of shape {layer.W.shape} does not fit a {n_in} x {n_out} layer")
-        st.params[w:w + n_in * n_out] = layer.W.astype(np.float32).ravel()
-        st.params[b:b + n_out] = layer.c.astype(np.float32)
+        st.params[w : w + n_in * n_out] = layer.W.astype(np.float32).ravel()
+        st.params[b : b + n_out] = layer.c.astype(np.float32)
 
 
 def pretrain_specs() -> dict:
-    return {"pretrain_layer": TrajectorySpec(("pretrain_record",), "int64"),
-            "pretrain_epoch": TrajectorySpec(("pretrain_record",), "int64"),
-            **{f"pretrain_{c}": TrajectorySpec(("pretrain_record",), "float64") for c in PRETRAIN_COLUMNS}}
+    return {
+        "pretrain_layer": TrajectorySpec(("pretrain_record",), "int64"),
+        "pretrain_epoch": TrajectorySpec(("pretrain_record",), "int64"),
+        **{f"pretrain_{c}": TrajectorySpec(("pretrain_record",), "float64") for c in PRETRAIN_COLUMNS},
+    }
 
 
 # --------------------------------------------------------------------------- the run
+
 
 def run(spec, record) -> dict:
     """Pretrain (or not) and fine-tune one dbn run (a :class:`dynet.scenario.RunSpec`) into ``record``."""
@@ -228,6 +265,7 @@ def run(spec, record) -> dict:
     if cfg.pretrain:
         last = {}
         with L.trajectories(record, pretrain_specs()) as (traj,):
+
             def on_epoch(**cols):
                 traj.append(**cols)
                 last[int(cols["pretrain_layer"][0])] = cols
@@ -246,6 +284,7 @@ def run(spec, record) -> dict:
 
 
 # --------------------------------------------------------------------------- contract
+
 
 def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
     """The feedforward checks of the fine-tuning config, and a pretraining batch that fits."""

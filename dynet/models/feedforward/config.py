@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -18,8 +18,12 @@ class _DataBase(Strict):
     validation: float = Field(0.2, ge=0, lt=1, description="Fraction of samples held out for validation.")
     test: float = Field(0.0, ge=0, lt=1, description="Fraction of samples held out for the test split.")
     standardize: bool = Field(True, description="Scale inputs by the training split's mean and std.")
-    scale: float = Field(1.0, gt=0, description="Multiply the inputs by this first (1/16 maps the digits' "
-                         "0..16 to [0, 1]); the same in every run, unlike standardize.")
+    scale: float = Field(
+        1.0,
+        gt=0,
+        description="Multiply the inputs by this first (1/16 maps the digits' "
+        "0..16 to [0, 1]); the same in every run, unlike standardize.",
+    )
 
     @model_validator(mode="after")
     def _fractions(self):
@@ -96,11 +100,15 @@ class FileData(_DataBase):
     y_key: str = "y"
     target_columns: int = Field(1, ge=1)
     task: Literal["classification", "regression"] = Field(
-        "classification", description="Integer labels (classification) or real targets (regression).")
+        "classification", description="Integer labels (classification) or real targets (regression)."
+    )
 
 
-FeedforwardData = Annotated[Union[XorData, ParityData, LinearData, BlobsData, MoonsData, SpiralsData, BundledData,
-                                  FileData], Field(discriminator="source")]
+FeedforwardData = Annotated[
+    XorData | ParityData | LinearData | BlobsData | MoonsData | SpiralsData | BundledData | FileData,
+    Field(discriminator="source"),
+]
+
 
 def encoder_sizes(net: dict) -> list[int]:
     """An autoencoder's encoder: ``hidden`` followed by ``bottleneck`` when given."""
@@ -118,7 +126,6 @@ def hidden_sizes(net: dict) -> list[int]:
     return []
 
 
-
 HIDDEN_ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus")
 LOSS_NAMES = ("mse", "bce_with_logits", "cross_entropy", "hinge", "multi_margin", "perceptron")
 
@@ -130,16 +137,23 @@ class FeedforwardNetwork(Strict):
 
     kind: Literal["mlp", "autoencoder", "logistic", "linear", "perceptron"] = "mlp"
     hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
-        default_factory=list, description="Hidden layer sizes (mlp); an autoencoder's encoder down to the "
-        "bottleneck ([32, 8]: 32 -> 8 -> 32 -> output).")
-    bottleneck: int | None = Field(None, ge=1, le=100_000, description="Autoencoder: the code size, appended "
-                                   "to the encoder 'hidden'.")
+        default_factory=list,
+        description="Hidden layer sizes (mlp); an autoencoder's encoder down to the "
+        "bottleneck ([32, 8]: 32 -> 8 -> 32 -> output).",
+    )
+    bottleneck: int | None = Field(
+        None, ge=1, le=100_000, description="Autoencoder: the code size, appended to the encoder 'hidden'."
+    )
     activation: Literal[HIDDEN_ACTIVATIONS] = Field("relu", description="Activation of every hidden layer.")
-    activation_param: float | None = Field(None, description="negative_slope (leaky_relu), alpha (elu) or "
-                                           "beta (softplus); PyTorch's default when omitted.")
-    loss: Literal[LOSS_NAMES] | None = Field(None, description="Default: cross_entropy for classification "
-                                             "(bce_with_logits for binary logistic), mse for regression, "
-                                             "perceptron for the perceptron.")
+    activation_param: float | None = Field(
+        None, description="negative_slope (leaky_relu), alpha (elu) or beta (softplus); PyTorch's default when omitted."
+    )
+    loss: Literal[LOSS_NAMES] | None = Field(
+        None,
+        description="Default: cross_entropy for classification "
+        "(bce_with_logits for binary logistic), mse for regression, "
+        "perceptron for the perceptron.",
+    )
 
     @model_validator(mode="after")
     def _single_neuron(self):
@@ -156,24 +170,31 @@ class FeedforwardTransfer(Strict):
     """Layers copied from a complete feedforward run of a store (weights, bias and batch norm),
     chosen by ``run`` (id or unique prefix) or by ``scenario`` (+ ``point``, ``replicate``)."""
 
-    store: str | None = Field(None, description="The source store, relative to the scenario file; default: "
-                              "the store this run writes to (then checked when the run starts).")
+    store: str | None = Field(
+        None,
+        description="The source store, relative to the scenario file; default: "
+        "the store this run writes to (then checked when the run starts).",
+    )
     run: str | None = Field(None, pattern=r"^[0-9a-f]+$", description="Source run id or a unique prefix of it.")
     scenario: str | None = Field(None, description="Source scenario name (with point and replicate).")
-    point: dict[str, Any] = Field(default_factory=dict, description="Sweep parameters of the source run "
-                                  "(dotted key -> value), when its scenario has a sweep.")
+    point: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Sweep parameters of the source run (dotted key -> value), when its scenario has a sweep.",
+    )
     replicate: int = Field(0, ge=0, description="Replicate number of the source run.")
     layers: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, description="Source layer indices.")
-    into: list[Annotated[int, Field(ge=0)]] | None = Field(None, description="Destination layer of each "
-                                                           "source layer (default: the same indices).")
+    into: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, description="Destination layer of each source layer (default: the same indices)."
+    )
 
     @model_validator(mode="after")
     def _source(self):
         if (self.run is None) == (self.scenario is None):
             raise ValueError("init.transfer: name the source run by 'run' or by 'scenario' (one of them)")
         if self.run is not None and (self.point or self.replicate):
-            raise ValueError("init.transfer.run: 'point' and 'replicate' select among a scenario's runs; "
-                             "a run id needs neither")
+            raise ValueError(
+                "init.transfer.run: 'point' and 'replicate' select among a scenario's runs; a run id needs neither"
+            )
         if self.into is not None and len(self.into) != len(self.layers):
             raise ValueError(f"init.transfer.into: {len(self.into)} destinations for {len(self.layers)} layers")
         dest = self.into if self.into is not None else self.layers
@@ -183,13 +204,16 @@ class FeedforwardTransfer(Strict):
 
 
 class FeedforwardInit(Strict):
-    weights: Literal[tuple(INITIALIZERS)] = Field("glorot_uniform", description="Initializer name "
-                                                 "(dynet.train.initializers).")
-    params: dict[str, Any] = Field(default_factory=dict, description="Initializer parameters (those of the "
-                                   "initializer named by weights); Glorot's gain defaults to the hidden "
-                                   "activation's recommended gain (dynet.train.initializers.PARAMS).",
-                                   json_schema_extra={"anyOf": [c.model_json_schema()
-                                                                for c in dict.fromkeys(INIT_PARAMS.values())]})
+    weights: Literal[tuple(INITIALIZERS)] = Field(
+        "glorot_uniform", description="Initializer name (dynet.train.initializers)."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Initializer parameters (those of the "
+        "initializer named by weights); Glorot's gain defaults to the hidden "
+        "activation's recommended gain (dynet.train.initializers.PARAMS).",
+        json_schema_extra={"anyOf": [c.model_json_schema() for c in dict.fromkeys(INIT_PARAMS.values())]},
+    )
     bias: float = Field(0.0, description="Constant initial bias.")
     transfer: FeedforwardTransfer | None = Field(None, description="Initialize chosen layers from another run.")
 
@@ -211,11 +235,14 @@ class FeedforwardTraining(Strict):
     epochs: int = Field(20, ge=1, le=1_000_000)
     batch_size: int | Literal["full"] = Field(32, description="Rows per step; 'full' for full-batch gradient descent.")
     sampling: Literal["permutation", "replacement"] = Field(
-        "permutation", description="A fresh permutation per epoch, or uniform draws with replacement.")
+        "permutation", description="A fresh permutation per epoch, or uniform draws with replacement."
+    )
     clip_norm: float = Field(0.0, ge=0, description="Clip the global gradient norm (0: off).")
     clip_value: float = Field(0.0, ge=0, description="Clip every gradient element (0: off).")
-    freeze: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list, description="Layers (0 = the first) "
-                                                      "that training never changes (weights, bias, batch norm).")
+    freeze: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=list,
+        description="Layers (0 = the first) that training never changes (weights, bias, batch norm).",
+    )
 
     @model_validator(mode="after")
     def _batch(self):
@@ -227,14 +254,22 @@ class FeedforwardTraining(Strict):
 class FeedforwardRegularization(Strict):
     l1: float = Field(0.0, ge=0, description="L1 penalty on weights (not biases).")
     l2: float = Field(0.0, ge=0, description="L2 penalty l2/2 * ||W||^2 on weights (not biases).")
-    dropout: float | list[float] = Field(0.0, description="Drop probability after each hidden layer "
-                                         "(one value for all, or one per hidden layer).")
+    dropout: float | list[float] = Field(
+        0.0, description="Drop probability after each hidden layer (one value for all, or one per hidden layer)."
+    )
     dropout_mode: Literal["inverted", "classic"] = "inverted"
-    batch_norm: bool | list[bool] = Field(False, description="Batch normalization between each hidden layer's "
-                                          "linear part and its activation (one value for all, or one per "
-                                          "hidden layer).")
-    batch_norm_momentum: float = Field(0.1, ge=0, le=1, description="PyTorch's momentum of the running "
-                                       "statistics: running = (1 - momentum) running + momentum batch.")
+    batch_norm: bool | list[bool] = Field(
+        False,
+        description="Batch normalization between each hidden layer's "
+        "linear part and its activation (one value for all, or one per "
+        "hidden layer).",
+    )
+    batch_norm_momentum: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="PyTorch's momentum of the running statistics: running = (1 - momentum) running + momentum batch.",
+    )
     batch_norm_eps: float = Field(1e-5, gt=0, description="Added to the variance before its square root.")
 
     @model_validator(mode="after")
@@ -255,10 +290,17 @@ class EarlyStopping(Strict):
 class FeedforwardRecord(Strict):
     per_step: bool = Field(False, description="Also record the loss and learning rate of every step.")
     snapshot_every: int = Field(0, ge=0, description="Store all weights every k epochs (0: only initial, best, final).")
-    checkpoint_every: int = Field(0, ge=0, description="Save a checkpoint every k epochs (0: by time only). A run "
-                                  "stopped mid-training resumes from its last checkpoint, bit-identical.")
-    checkpoint_seconds: float = Field(60.0, ge=0, description="Also save one when this much training time has "
-                                      "passed since the last (0: never by time).")
+    checkpoint_every: int = Field(
+        0,
+        ge=0,
+        description="Save a checkpoint every k epochs (0: by time only). A run "
+        "stopped mid-training resumes from its last checkpoint, bit-identical.",
+    )
+    checkpoint_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="Also save one when this much training time has passed since the last (0: never by time).",
+    )
 
 
 class FeedforwardScenario(ScenarioBase):
@@ -268,10 +310,15 @@ class FeedforwardScenario(ScenarioBase):
     data: FeedforwardData
     network: FeedforwardNetwork = Field(default_factory=FeedforwardNetwork)
     init: FeedforwardInit = Field(default_factory=FeedforwardInit)
-    optimizer: FeedforwardOptimizer = Field(default_factory=lambda: SGDParams(lr=0.01), description="The optimizer "
-                                       "(name) and its hyper-parameters, with PyTorch's names and defaults.")
-    schedule: FeedforwardSchedule = Field(default_factory=ConstantSchedule, description="Learning-rate schedule (name) "
-                                     "and its parameters (dynet.train.schedules); lr defaults to the optimizer's.")
+    optimizer: FeedforwardOptimizer = Field(
+        default_factory=lambda: SGDParams(lr=0.01),
+        description="The optimizer (name) and its hyper-parameters, with PyTorch's names and defaults.",
+    )
+    schedule: FeedforwardSchedule = Field(
+        default_factory=ConstantSchedule,
+        description="Learning-rate schedule (name) "
+        "and its parameters (dynet.train.schedules); lr defaults to the optimizer's.",
+    )
     training: FeedforwardTraining = Field(default_factory=FeedforwardTraining)
     regularization: FeedforwardRegularization = Field(default_factory=FeedforwardRegularization)
     early_stopping: EarlyStopping | None = None
@@ -286,15 +333,21 @@ class FeedforwardScenario(ScenarioBase):
             if isinstance(value, list) and len(value) != n_hidden:
                 raise ValueError(f"regularization.{key}: lists {len(value)} values for {n_hidden} hidden layers")
         if reg.batch_norm is True and n_hidden == 0:
-            raise ValueError(f"regularization.batch_norm: a {self.network.kind} network has no hidden layer "
-                             "to normalize")
+            raise ValueError(
+                f"regularization.batch_norm: a {self.network.kind} network has no hidden layer to normalize"
+            )
         bn_any = any(reg.batch_norm) if isinstance(reg.batch_norm, list) else reg.batch_norm
         if bn_any and self.training.batch_size == 1:
             raise ValueError("training.batch_size: batch norm needs at least 2 rows per batch")
         n_layers = n_hidden + 1
         tr = self.init.transfer
-        dest = [] if tr is None else [("init.transfer.into", tr.into)] if tr.into else [("init.transfer.layers",
-                                                                                          tr.layers)]
+        dest = (
+            []
+            if tr is None
+            else [("init.transfer.into", tr.into)]
+            if tr.into
+            else [("init.transfer.layers", tr.layers)]
+        )
         for key, layers in [("training.freeze", self.training.freeze), *dest]:
             bad = [l for l in layers if l >= n_layers]
             if bad:
@@ -314,5 +367,7 @@ class FeedforwardScenario(ScenarioBase):
         out = d if self.network.kind == "autoencoder" else k
         widths = [d, *hidden_sizes(self.network.model_dump()), out]
         batch = rows if self.training.batch_size == "full" else min(self.training.batch_size, rows)
-        return [(24 * rows * (d + k), "data", f"{rows:,} rows of {d} inputs"),
-                *dense_memory(widths, rows, batch, "network.hidden")]
+        return [
+            (24 * rows * (d + k), "data", f"{rows:,} rows of {d} inputs"),
+            *dense_memory(widths, rows, batch, "network.hidden"),
+        ]

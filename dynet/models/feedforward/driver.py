@@ -61,6 +61,7 @@ RECONSTRUCTION = "reconstruction"  # an autoencoder's task: the targets are the 
 
 # --------------------------------------------------------------------------- data
 
+
 def load_data(data: dict, rng: np.random.Generator, base_dir: str = ".") -> tuple[np.ndarray, np.ndarray, str]:
     """(X float64 (n, d), y, task): y is int64 labels (classification) or float64 (n, k) targets."""
     src = data["source"]
@@ -115,6 +116,7 @@ def _file_data(data: dict, base_dir: str):
 
 
 # --------------------------------------------------------------------------- the network
+
 
 @dataclass
 class Setup:
@@ -176,8 +178,9 @@ def resolve_loss(config: FeedforwardScenario | dict, task: str, n_classes: int) 
     loss = net.loss
     if kind == "autoencoder":
         if loss not in (None, "mse", "bce_with_logits"):
-            raise ValueError(f"network.loss: an autoencoder reconstructs its inputs with 'mse' or "
-                             f"'bce_with_logits', not '{loss}'")
+            raise ValueError(
+                f"network.loss: an autoencoder reconstructs its inputs with 'mse' or 'bce_with_logits', not '{loss}'"
+            )
         return loss or "mse", 0
     if kind == "linear" and task != REGRESSION:
         raise ValueError("network.kind: 'linear' is linear regression: it needs regression data")
@@ -255,18 +258,18 @@ def init_params(config: FeedforwardScenario | dict, layout: np.ndarray, rng: np.
     cfg = settings(config)
     init, net = cfg.init, cfg.network
     params = dict(init.params)
-    if (init.weights.startswith(("glorot", "xavier")) and "gain" not in params
-            and net.kind in ("mlp", "autoencoder")):
+    if init.weights.startswith(("glorot", "xavier")) and "gain" not in params and net.kind in ("mlp", "autoencoder"):
         params["gain"] = A.gain(net.activation, net.activation_param)
     flat = np.empty(n_params(layout), np.float32)
     for n_in, n_out, w, b, _ in layout:
-        flat[w:w + n_in * n_out] = I.initialize(init.weights, rng, (int(n_in), int(n_out)), **params).ravel()
-        flat[b:b + n_out] = init.bias
+        flat[w : w + n_in * n_out] = I.initialize(init.weights, rng, (int(n_in), int(n_out)), **params).ravel()
+        flat[b : b + n_out] = init.bias
     return flat
 
 
-def prepare_data(config: FeedforwardScenario | dict, data_rng: np.random.Generator, base_dir: str,
-                 sha256: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+def prepare_data(
+    config: FeedforwardScenario | dict, data_rng: np.random.Generator, base_dir: str, sha256: str | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
     """The data as the network sees it before splitting: (X scaled by ``data.scale``, y, task);
     an autoencoder's task is reconstruction (its targets are X itself, set after standardizing).
     ``sha256``: the data file's hash (read from ``config`` when it is a resolved config dict)."""
@@ -279,7 +282,9 @@ def prepare_data(config: FeedforwardScenario | dict, data_rng: np.random.Generat
     return x, y, task
 
 
-def network_sizes(config: FeedforwardScenario | dict, x: np.ndarray, y: np.ndarray, task: str) -> tuple[list[int], str, int]:
+def network_sizes(
+    config: FeedforwardScenario | dict, x: np.ndarray, y: np.ndarray, task: str
+) -> tuple[list[int], str, int]:
     """(layer sizes from inputs to outputs, loss name, number of classes) of a run on this data."""
     n_classes = int(y.max()) + 1 if task == CLASSIFICATION else 0
     loss, n_out = resolve_loss(config, task, n_classes)
@@ -290,8 +295,13 @@ def network_sizes(config: FeedforwardScenario | dict, x: np.ndarray, y: np.ndarr
     return [x.shape[1], *hidden_sizes(settings(config).network.model_dump()), n_out], loss, n_classes
 
 
-def setup(config: FeedforwardScenario | dict, seed_sequence: np.random.SeedSequence, base_dir: str = ".",
-          store: str | None = None, sha256: str | None = None) -> Setup:
+def setup(
+    config: FeedforwardScenario | dict,
+    seed_sequence: np.random.SeedSequence,
+    base_dir: str = ".",
+    store: str | None = None,
+    sha256: str | None = None,
+) -> Setup:
     """Data splits, network and initial parameters of a run (its typed settings, or its resolved config
     dict). ``store``: where ``init.transfer`` looks for its source run when it names no store (the store
     the run writes to); ``sha256``: the data file's hash (in a config dict, ``data.sha256``)."""
@@ -300,8 +310,9 @@ def setup(config: FeedforwardScenario | dict, seed_sequence: np.random.SeedSeque
     d = cfg.data
     x, y, task = prepare_data(config, np.random.default_rng(data_ss), base_dir, sha256)
     sizes, loss, n_classes = network_sizes(cfg, x, y, task)
-    tr, va, te = _data.split(len(x), (1.0 - d.validation - d.test, d.validation, d.test),
-                             np.random.default_rng(split_ss))
+    tr, va, te = _data.split(
+        len(x), (1.0 - d.validation - d.test, d.validation, d.test), np.random.default_rng(split_ss)
+    )
     xs = [x[tr], x[va], x[te]]
     if d.standardize:
         xs = list(_data.standardize(*xs))
@@ -329,19 +340,36 @@ def setup(config: FeedforwardScenario | dict, seed_sequence: np.random.SeedSeque
     drop = np.array(per_hidden(reg.dropout, n_hidden) + [0.0], np.float64)  # the output layer has none
     bn, n_feat = batch_norm_table(per_hidden(reg.batch_norm, n_hidden), layout)
     params = init_params(cfg, layout, np.random.default_rng(init_ss))
-    gamma_beta = [np.r_[np.ones(int(layout[l, 1])), np.zeros(int(layout[l, 1]))] for l in range(len(layout))
-                  if bn[l, 0] >= 0]
+    gamma_beta = [
+        np.r_[np.ones(int(layout[l, 1])), np.zeros(int(layout[l, 1]))] for l in range(len(layout)) if bn[l, 0] >= 0
+    ]
     params = np.concatenate([params, *gamma_beta]).astype(np.float32)
     frozen = np.zeros(len(layout), np.bool_)
     frozen[cfg.training.freeze] = True
-    st = Setup(task=task, n_classes=n_classes, loss=loss, loss_code=L.LOSS_CODES[loss], n_out=sizes[-1], sizes=sizes,
-               layout=layout, act_codes=act_codes, act_params=act_params, drop=drop,
-               inverted=reg.dropout_mode == "inverted", params=params, splits=splits,
-               rng_state=seed_state(train_ss), bn=bn, bn_mean=np.zeros(n_feat, np.float32),
-               bn_var=np.ones(n_feat, np.float32), bn_momentum=float(reg.batch_norm_momentum),
-               bn_eps=float(reg.batch_norm_eps), frozen=frozen,
-               code_layer=len(encoder_sizes(net.model_dump())) - 1 if net.kind == "autoencoder" else -1,
-               labels=labels)
+    st = Setup(
+        task=task,
+        n_classes=n_classes,
+        loss=loss,
+        loss_code=L.LOSS_CODES[loss],
+        n_out=sizes[-1],
+        sizes=sizes,
+        layout=layout,
+        act_codes=act_codes,
+        act_params=act_params,
+        drop=drop,
+        inverted=reg.dropout_mode == "inverted",
+        params=params,
+        splits=splits,
+        rng_state=seed_state(train_ss),
+        bn=bn,
+        bn_mean=np.zeros(n_feat, np.float32),
+        bn_var=np.ones(n_feat, np.float32),
+        bn_momentum=float(reg.batch_norm_momentum),
+        bn_eps=float(reg.batch_norm_eps),
+        frozen=frozen,
+        code_layer=len(encoder_sizes(net.model_dump())) - 1 if net.kind == "autoencoder" else -1,
+        labels=labels,
+    )
     transfer = cfg.init.transfer
     if transfer is not None:
         apply_transfer(st, load_transfer(transfer, sizes, list(bn[:, 0] >= 0), base_dir, store))
@@ -354,6 +382,7 @@ def _batch_size(config: FeedforwardScenario | dict, n_train: int) -> int:
 
 
 # --------------------------------------------------------------------------- transfer
+
 
 class TransferError(DynetError, ValueError):
     """The source run of ``init.transfer`` is missing, incomplete, ambiguous or does not fit."""
@@ -382,17 +411,23 @@ def _source_run(tr: FeedforwardTransfer, base_dir: str, default_store: str | Non
         with warnings.catch_warnings():  # runs being written meanwhile leave files that are not groups yet
             warnings.filterwarnings("ignore", message=r"Object at .* is not recognized as a component")
             runs = _store.list_runs(root)
-        matches = [r for r, a in runs.items() if a.get("scenario") == tr.scenario
-                   and a.get("replicate") == tr.replicate
-                   and all(a.get("params", {}).get(k) == v for k, v in point.items())]
+        matches = [
+            r
+            for r, a in runs.items()
+            if a.get("scenario") == tr.scenario
+            and a.get("replicate") == tr.replicate
+            and all(a.get("params", {}).get(k) == v for k, v in point.items())
+        ]
         selection = f"replicate {tr.replicate}" + (f", point {point}" if point else "")
         what = f"scenario '{tr.scenario}' ({selection})"
         if not matches:
             raise TransferError(f"init.transfer.scenario: no run of {what} in {path}")
         if len(matches) > 1:
             keys = sorted({k for r in matches for k in runs[r].get("params", {})})
-            raise TransferError(f"init.transfer.point: {len(matches)} runs of {what} in {path}; choose one "
-                                f"with init.transfer.point (sweep keys: {', '.join(keys)}) or init.transfer.run")
+            raise TransferError(
+                f"init.transfer.point: {len(matches)} runs of {what} in {path}; choose one "
+                f"with init.transfer.point (sweep keys: {', '.join(keys)}) or init.transfer.run"
+            )
         rid = matches[0]
     attrs = _store.run_attrs(root, rid)
     if attrs.get("model") != "feedforward":
@@ -402,8 +437,9 @@ def _source_run(tr: FeedforwardTransfer, base_dir: str, default_store: str | Non
     return path, root, rid, attrs
 
 
-def load_transfer(tr: FeedforwardTransfer, sizes: list[int], bn_layers: list[bool], base_dir: str,
-                  default_store: str | None = None) -> dict:
+def load_transfer(
+    tr: FeedforwardTransfer, sizes: list[int], bn_layers: list[bool], base_dir: str, default_store: str | None = None
+) -> dict:
     """Read the layers ``init.transfer`` copies and check they fit a network of ``sizes`` whose layers
     ``l`` have batch norm where ``bn_layers[l]`` (in the source and destination alike).
 
@@ -424,19 +460,29 @@ def load_transfer(tr: FeedforwardTransfer, sizes: list[int], bn_layers: list[boo
         w = _store.load_array(root, rid, f"weight_{src}")
         want = (sizes[dst], sizes[dst + 1])
         if w.shape != want:
-            raise TransferError(f"init.transfer.layers: source layer {src} of run {rid} is {w.shape[0]} x "
-                                f"{w.shape[1]}, destination layer {dst} is {want[0]} x {want[1]}")
+            raise TransferError(
+                f"init.transfer.layers: source layer {src} of run {rid} is {w.shape[0]} x "
+                f"{w.shape[1]}, destination layer {dst} is {want[0]} x {want[1]}"
+            )
         arrays[dst] = {"weight": w, "bias": _store.load_array(root, rid, f"bias_{src}")}
         src_bn = f"bn_gamma_{src}" in names
         if src_bn != bn_layers[dst]:
-            raise TransferError(f"init.transfer.layers: source layer {src} of run {rid} "
-                                f"{'has' if src_bn else 'has no'} batch norm but destination layer {dst} "
-                                f"{'has' if bn_layers[dst] else 'has none'} (set regularization.batch_norm to match)")
+            raise TransferError(
+                f"init.transfer.layers: source layer {src} of run {rid} "
+                f"{'has' if src_bn else 'has no'} batch norm but destination layer {dst} "
+                f"{'has' if bn_layers[dst] else 'has none'} (set regularization.batch_norm to match)"
+            )
         if bn_layers[dst]:
             for part in ("bn_gamma", "bn_beta", "bn_running_mean", "bn_running_var"):
                 arrays[dst][part] = _store.load_array(root, rid, f"{part}_{src}")
-    return {"store": os.path.abspath(path), "run": rid, "scenario": attrs.get("scenario"), "layers": layers,
-            "into": into, "arrays": arrays}
+    return {
+        "store": os.path.abspath(path),
+        "run": rid,
+        "scenario": attrs.get("scenario"),
+        "layers": layers,
+        "into": into,
+        "arrays": arrays,
+    }
 
 
 def apply_transfer(st: Setup, transfer: dict) -> None:
@@ -444,18 +490,19 @@ def apply_transfer(st: Setup, transfer: dict) -> None:
     gamma, beta and running statistics."""
     for dst, arrs in transfer["arrays"].items():
         n_in, n_out, w, b, _ = (int(v) for v in st.layout[dst])
-        st.params[w:w + n_in * n_out] = arrs["weight"].ravel()
-        st.params[b:b + n_out] = arrs["bias"]
+        st.params[w : w + n_in * n_out] = arrs["weight"].ravel()
+        st.params[b : b + n_out] = arrs["bias"]
         if "bn_gamma" in arrs:
             g, s = (int(v) for v in st.bn[dst])
-            st.params[g:g + n_out] = arrs["bn_gamma"]
-            st.params[g + n_out:g + 2 * n_out] = arrs["bn_beta"]
-            st.bn_mean[s:s + n_out] = arrs["bn_running_mean"]
-            st.bn_var[s:s + n_out] = arrs["bn_running_var"]
+            st.params[g : g + n_out] = arrs["bn_gamma"]
+            st.params[g + n_out : g + 2 * n_out] = arrs["bn_beta"]
+            st.bn_mean[s : s + n_out] = arrs["bn_running_mean"]
+            st.bn_var[s : s + n_out] = arrs["bn_running_var"]
     st.transfer = {k: v for k, v in transfer.items() if k != "arrays"}
 
 
 # --------------------------------------------------------------------------- evaluation
+
 
 class Evaluator:
     """Evaluation-mode forward passes over a split: loss, metric, activation statistics.
@@ -463,8 +510,7 @@ class Evaluator:
     With ``keep_layer >= 0`` the outputs of that hidden layer are kept in ``self.kept``
     (an autoencoder's codes)."""
 
-    def __init__(self, st: Setup, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch: int,
-                 keep_layer: int = -1):
+    def __init__(self, st: Setup, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch: int, keep_layer: int = -1):
         self.st, self.x, self.y, self.labels = st, x, y, labels
         self.keep_layer = keep_layer
         self.kept = np.empty((len(x), st.sizes[keep_layer + 1] if keep_layer >= 0 else 0), np.float32)
@@ -487,16 +533,38 @@ class Evaluator:
 
     def __call__(self, params: np.ndarray) -> dict:
         st = self.st
-        K.evaluate(params, self.layout, st.act_codes, st.act_params, st.drop, st.inverted, st.bn, st.bn_mean,
-                   st.bn_var, st.bn_eps, self.x, self.batch, self.z, self.a, self.mask, self.xb, self.out,
-                   self.act_sum, self.act_sq, self.alive, self.keep_layer, self.kept, self.rng)
+        K.evaluate(
+            params,
+            self.layout,
+            st.act_codes,
+            st.act_params,
+            st.drop,
+            st.inverted,
+            st.bn,
+            st.bn_mean,
+            st.bn_var,
+            st.bn_eps,
+            self.x,
+            self.batch,
+            self.z,
+            self.a,
+            self.mask,
+            self.xb,
+            self.out,
+            self.act_sum,
+            self.act_sq,
+            self.alive,
+            self.keep_layer,
+            self.kept,
+            self.rng,
+        )
         loss = L.loss_and_grad(st.loss_code, self.out, self.y, self.labels, self.grad)
         res = {"loss": float(loss), "metric": self.metric()}
         hidden = st.sizes[1:-1]
         if hidden:
             counts = np.array(hidden, np.float64) * self.n
-            mean = self.act_sum[:len(hidden)] / counts
-            var = np.maximum(self.act_sq[:len(hidden)] / counts - mean**2, 0.0)
+            mean = self.act_sum[: len(hidden)] / counts
+            var = np.maximum(self.act_sq[: len(hidden)] / counts - mean**2, 0.0)
             bounds = np.cumsum([0, *hidden])
             dead = np.array([1.0 - self.alive[a:b].mean() for a, b in zip(bounds[:-1], bounds[1:])])
             res.update(act_mean=mean, act_std=np.sqrt(var), dead=dead)
@@ -527,6 +595,7 @@ class Evaluator:
 
 # --------------------------------------------------------------------------- training
 
+
 def trajectory_specs(st: Setup, record_steps: bool) -> tuple[dict, dict]:
     n_layers = len(st.sizes) - 1
     n_hidden = len(st.sizes) - 2
@@ -545,8 +614,15 @@ def trajectory_specs(st: Setup, record_steps: bool) -> tuple[dict, dict]:
     if n_hidden:
         for name in ("act_mean", "act_std", "dead_fraction"):
             epoch[name] = TrajectorySpec(("epoch", "hidden"), "float64", (n_hidden,))
-    steps = {"step": TrajectorySpec(("step",), "int64"), "step_loss": TrajectorySpec(("step",), "float64"),
-             "step_lr": TrajectorySpec(("step",), "float64")} if record_steps else {}
+    steps = (
+        {
+            "step": TrajectorySpec(("step",), "int64"),
+            "step_loss": TrajectorySpec(("step",), "float64"),
+            "step_lr": TrajectorySpec(("step",), "float64"),
+        }
+        if record_steps
+        else {}
+    )
     return epoch, steps
 
 
@@ -574,8 +650,17 @@ class _Schedule:
             self.plateau.step(val_loss)
 
 
-def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, *, on_epoch=None, on_steps=None,
-          on_snapshot=None, on_checkpoint=None, resume: tuple[dict, dict] | None = None) -> dict:
+def train(
+    config: FeedforwardScenario | dict,
+    st: Setup,
+    rng_state: np.ndarray,
+    *,
+    on_epoch=None,
+    on_steps=None,
+    on_snapshot=None,
+    on_checkpoint=None,
+    resume: tuple[dict, dict] | None = None,
+) -> dict:
     """Train ``st.params`` (and batch norm's running statistics) in place; returns final metrics.
 
     Callbacks receive recorded rows. With early stopping's ``restore_best``, the parameters
@@ -604,8 +689,13 @@ def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, 
     reg = cfg.regularization
     n_layers = len(st.sizes) - 1
     units = int(st.layout[-1, 4] + batch * st.layout[-1, 1])
-    buf = dict(z=np.empty(units, np.float32), a=np.empty(units, np.float32), d=np.empty(units, np.float32),
-               mask=np.empty(units, np.float32), xhat=np.empty(units if len(st.bn_mean) else 0, np.float32))
+    buf = dict(
+        z=np.empty(units, np.float32),
+        a=np.empty(units, np.float32),
+        d=np.empty(units, np.float32),
+        mask=np.empty(units, np.float32),
+        xhat=np.empty(units if len(st.bn_mean) else 0, np.float32),
+    )
     inv_std = np.empty(len(st.bn_mean), np.float32)
     grads = np.zeros_like(st.params)
     x_buf = np.empty(batch * st.sizes[0], np.float32)
@@ -620,8 +710,11 @@ def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, 
     wnorm = np.zeros(n_layers)
 
     eval_batch = min(1024, max(1, n))
-    evals = {name: Evaluator(st, *st.splits[name], eval_batch) for name in ("train", "validation", "test")
-             if len(st.splits[name][0])}
+    evals = {
+        name: Evaluator(st, *st.splits[name], eval_batch)
+        for name in ("train", "validation", "test")
+        if len(st.splits[name][0])
+    }
     has_val = "validation" in evals
     es = cfg.early_stopping
     best = {"loss": math.inf, "epoch": 0, "params": st.params.copy(), "running": (st.bn_mean.copy(), st.bn_var.copy())}
@@ -632,9 +725,18 @@ def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, 
         ev = evals["train"](st.params)
         ve = evals["validation"](st.params) if has_val else {"loss": math.nan, "metric": math.nan}
         K.layer_norms(st.params, st.layout, wnorm)
-        cols = dict(epoch=[epoch], lr=[lr], batch_loss=[batch_loss], train_loss=[ev["loss"]],
-                    train_metric=[ev["metric"]], val_loss=[ve["loss"]], val_metric=[ve["metric"]],
-                    weight_norm=[wnorm.copy()], grad_norm=[grad_norm], update_ratio=[ratio])
+        cols = dict(
+            epoch=[epoch],
+            lr=[lr],
+            batch_loss=[batch_loss],
+            train_loss=[ev["loss"]],
+            train_metric=[ev["metric"]],
+            val_loss=[ve["loss"]],
+            val_metric=[ve["metric"]],
+            weight_norm=[wnorm.copy()],
+            grad_norm=[grad_norm],
+            update_ratio=[ratio],
+        )
         if "act_mean" in ev:
             cols.update(act_mean=[ev["act_mean"]], act_std=[ev["act_std"]], dead_fraction=[ev["dead"]])
         if on_epoch is not None:
@@ -644,13 +746,29 @@ def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, 
     def capture() -> tuple[dict, dict]:
         plateau = sched.plateau
         scalars = [best["loss"]] + ([plateau.lr, plateau.best] if plateau is not None else [])
-        state = {"epoch": epochs_run, "best_epoch": best["epoch"], "wait": wait,
-                 "plateau": None if plateau is None else {"num_bad_epochs": plateau.num_bad_epochs,
-                                                          "cooldown_counter": plateau.cooldown_counter,
-                                                          "last_epoch": plateau.last_epoch}}
-        arrays = {"params": st.params, "opt_state": opt_state, "rng_state": rng_state, "bn_mean": st.bn_mean,
-                  "bn_var": st.bn_var, "best_params": best["params"], "best_bn_mean": best["running"][0],
-                  "best_bn_var": best["running"][1], "scalars": np.array(scalars, np.float64)}
+        state = {
+            "epoch": epochs_run,
+            "best_epoch": best["epoch"],
+            "wait": wait,
+            "plateau": None
+            if plateau is None
+            else {
+                "num_bad_epochs": plateau.num_bad_epochs,
+                "cooldown_counter": plateau.cooldown_counter,
+                "last_epoch": plateau.last_epoch,
+            },
+        }
+        arrays = {
+            "params": st.params,
+            "opt_state": opt_state,
+            "rng_state": rng_state,
+            "bn_mean": st.bn_mean,
+            "bn_var": st.bn_var,
+            "best_params": best["params"],
+            "best_bn_mean": best["running"][0],
+            "best_bn_var": best["running"][1],
+            "scalars": np.array(scalars, np.float64),
+        }
         return state, arrays
 
     epochs_run = 0
@@ -662,12 +780,21 @@ def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, 
             on_snapshot(0, st.params)
     else:
         state, arrays = resume
-        for name, target in (("params", st.params), ("opt_state", opt_state), ("rng_state", rng_state),
-                             ("bn_mean", st.bn_mean), ("bn_var", st.bn_var)):
+        for name, target in (
+            ("params", st.params),
+            ("opt_state", opt_state),
+            ("rng_state", rng_state),
+            ("bn_mean", st.bn_mean),
+            ("bn_var", st.bn_var),
+        ):
             target[...] = arrays[name]
         scalars = arrays["scalars"]
-        best.update(loss=float(scalars[0]), epoch=state["best_epoch"], params=arrays["best_params"].copy(),
-                    running=(arrays["best_bn_mean"].copy(), arrays["best_bn_var"].copy()))
+        best.update(
+            loss=float(scalars[0]),
+            epoch=state["best_epoch"],
+            params=arrays["best_params"].copy(),
+            running=(arrays["best_bn_mean"].copy(), arrays["best_bn_var"].copy()),
+        )
         wait = state["wait"]
         epochs_run = state["epoch"]
         if sched.plateau is not None:
@@ -678,19 +805,64 @@ def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, 
         lrs = sched.epoch_rates(epoch - 1)
         grad_sum[:] = 0.0
         done, diverged = K.train_epoch(
-            st.params, grads, opt.code, opt_state, opt_hyper, (epoch - 1) * steps, lrs, st.layout, st.act_codes,
-            st.act_params, st.drop, st.inverted, st.bn, st.bn_mean, st.bn_var, st.bn_momentum, st.bn_eps, st.frozen,
-            st.loss_code, reg.l1, reg.l2, tr.clip_norm, tr.clip_value, sampling, batch, x, y, lab,
-            x_buf, y_buf, lab_buf, idx, buf["z"], buf["a"], buf["d"], buf["mask"], buf["xhat"], inv_std, wt_buf,
-            rng_state, step_loss, grad_sum, update_ratio, before)
+            st.params,
+            grads,
+            opt.code,
+            opt_state,
+            opt_hyper,
+            (epoch - 1) * steps,
+            lrs,
+            st.layout,
+            st.act_codes,
+            st.act_params,
+            st.drop,
+            st.inverted,
+            st.bn,
+            st.bn_mean,
+            st.bn_var,
+            st.bn_momentum,
+            st.bn_eps,
+            st.frozen,
+            st.loss_code,
+            reg.l1,
+            reg.l2,
+            tr.clip_norm,
+            tr.clip_value,
+            sampling,
+            batch,
+            x,
+            y,
+            lab,
+            x_buf,
+            y_buf,
+            lab_buf,
+            idx,
+            buf["z"],
+            buf["a"],
+            buf["d"],
+            buf["mask"],
+            buf["xhat"],
+            inv_std,
+            wt_buf,
+            rng_state,
+            step_loss,
+            grad_sum,
+            update_ratio,
+            before,
+        )
         if diverged >= 0:
-            raise TrainingDiverged(f"training diverged: the loss became {step_loss[diverged]} at epoch {epoch}, "
-                                   f"step {diverged + 1} of {steps}")
+            raise TrainingDiverged(
+                f"training diverged: the loss became {step_loss[diverged]} at epoch {epoch}, "
+                f"step {diverged + 1} of {steps}"
+            )
         if not np.isfinite(st.params).all():
             raise TrainingDiverged(f"training diverged: the weights became non-finite at epoch {epoch}")
         if on_steps is not None:
-            on_steps(step=np.arange((epoch - 1) * steps + 1, epoch * steps + 1), step_loss=step_loss.copy(),
-                     step_lr=lrs.astype(np.float64))
+            on_steps(
+                step=np.arange((epoch - 1) * steps + 1, epoch * steps + 1),
+                step_loss=step_loss.copy(),
+                step_lr=lrs.astype(np.float64),
+            )
         ev, ve = row(epoch, float(lrs[0]), float(step_loss[:done].mean()), grad_sum / done, update_ratio.copy())
         epochs_run = epoch
         if snap and epoch % snap == 0 and on_snapshot is not None:
@@ -698,8 +870,9 @@ def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, 
         if has_val:
             sched.end_epoch(ve["loss"])
             if ve["loss"] < best["loss"] - (es.min_delta if es else 0.0):
-                best.update(loss=ve["loss"], epoch=epoch, params=st.params.copy(),
-                            running=(st.bn_mean.copy(), st.bn_var.copy()))
+                best.update(
+                    loss=ve["loss"], epoch=epoch, params=st.params.copy(), running=(st.bn_mean.copy(), st.bn_var.copy())
+                )
                 wait = 0
             else:
                 wait += 1
@@ -716,10 +889,15 @@ def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, 
     ev = evals["train"](st.params)
     ve = evals["validation"](st.params) if has_val else {}
     metrics = {
-        "task": st.task, "loss": st.loss, "metric": "accuracy" if st.task == CLASSIFICATION else "r2",
-        "n_params": int(len(st.params)), "epochs_run": epochs_run, "stopped_early": stopped_early,
+        "task": st.task,
+        "loss": st.loss,
+        "metric": "accuracy" if st.task == CLASSIFICATION else "r2",
+        "n_params": int(len(st.params)),
+        "epochs_run": epochs_run,
+        "stopped_early": stopped_early,
         "steps_per_epoch": steps,
-        "train_loss": ev["loss"], "train_metric": ev["metric"],
+        "train_loss": ev["loss"],
+        "train_metric": ev["metric"],
         "val_loss": ve["loss"] if has_val else None,
         "val_metric": ve["metric"] if has_val else None,
         "best_epoch": best["epoch"] if has_val else None,
@@ -737,6 +915,7 @@ def train(config: FeedforwardScenario | dict, st: Setup, rng_state: np.ndarray, 
 
 # --------------------------------------------------------------------------- the run
 
+
 def _write_weights(record, st: Setup, params: np.ndarray, prefix: str = "", running: tuple | None = None) -> None:
     """Every layer's weights and bias, and batch norm's gamma, beta and running statistics
     (``running = (mean, var)``, default ``st``'s)."""
@@ -749,14 +928,14 @@ def _write_weights(record, st: Setup, params: np.ndarray, prefix: str = "", runn
         if l in transferred:
             attrs["transferred_from"] = f"{st.transfer['run']}:weight_{transferred[l]}"
         dims = (f"unit_{l}", f"unit_{l + 1}")
-        record.static(f"{prefix}weight_{l}", params[w:w + n_in * n_out].reshape(n_in, n_out), dims, attrs)
-        record.static(f"{prefix}bias_{l}", params[b:b + n_out], dims[1:])
+        record.static(f"{prefix}weight_{l}", params[w : w + n_in * n_out].reshape(n_in, n_out), dims, attrs)
+        record.static(f"{prefix}bias_{l}", params[b : b + n_out], dims[1:])
         if l < len(st.layout) - 1 and st.bn[l, 0] >= 0:
             g, f = (int(v) for v in st.bn[l])
-            record.static(f"{prefix}bn_gamma_{l}", params[g:g + n_out], dims[1:])
-            record.static(f"{prefix}bn_beta_{l}", params[g + n_out:g + 2 * n_out], dims[1:])
-            record.static(f"{prefix}bn_running_mean_{l}", running[0][f:f + n_out], dims[1:])
-            record.static(f"{prefix}bn_running_var_{l}", running[1][f:f + n_out], dims[1:])
+            record.static(f"{prefix}bn_gamma_{l}", params[g : g + n_out], dims[1:])
+            record.static(f"{prefix}bn_beta_{l}", params[g + n_out : g + 2 * n_out], dims[1:])
+            record.static(f"{prefix}bn_running_mean_{l}", running[0][f : f + n_out], dims[1:])
+            record.static(f"{prefix}bn_running_var_{l}", running[1][f : f + n_out], dims[1:])
 
 
 def _record_store(record) -> str | None:
@@ -769,8 +948,9 @@ def _record_store(record) -> str | None:
 def run(spec, record) -> dict:
     """Train one feedforward run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
     cfg = spec.settings
-    st = setup(cfg, spec.seed_sequence(), spec.base_dir, store=_record_store(record),
-               sha256=spec.config["data"].get("sha256"))
+    st = setup(
+        cfg, spec.seed_sequence(), spec.base_dir, store=_record_store(record), sha256=spec.config["data"].get("sha256")
+    )
     return train_and_record(cfg, st, record)
 
 
@@ -804,9 +984,16 @@ def train_and_record(config: FeedforwardScenario | dict, st: Setup, record) -> d
         last[0] = time.monotonic()
 
     try:
-        metrics = train(cfg, st, st.rng_state, on_epoch=epochs.append, on_steps=steps.append if steps else None,
-                        on_snapshot=lambda e, p: snapshots.append((e, p.copy())), on_checkpoint=checkpoint,
-                        resume=resume)
+        metrics = train(
+            cfg,
+            st,
+            st.rng_state,
+            on_epoch=epochs.append,
+            on_steps=steps.append if steps else None,
+            on_snapshot=lambda e, p: snapshots.append((e, p.copy())),
+            on_checkpoint=checkpoint,
+            resume=resume,
+        )
     finally:  # a diverged run keeps the epochs it recorded, for diagnosis
         epochs.close()
         if steps is not None:
@@ -818,10 +1005,12 @@ def train_and_record(config: FeedforwardScenario | dict, st: Setup, record) -> d
         _write_weights(record, st, final, "last_", st.last_running)
     if len(snapshots) > 1:
         record.static("snapshot", np.array([e for e, _ in snapshots], np.int64), ("snapshot",))
-        for l, (n_in, n_out, w, b, _) in enumerate(st.layout):
-            record.static(f"snapshot_weight_{l}", np.stack([p[w:w + n_in * n_out].reshape(n_in, n_out)
-                                                            for _, p in snapshots]),
-                          ("snapshot", f"unit_{l}", f"unit_{l + 1}"))
+        for l, (n_in, n_out, w, _b, _) in enumerate(st.layout):
+            record.static(
+                f"snapshot_weight_{l}",
+                np.stack([p[w : w + n_in * n_out].reshape(n_in, n_out) for _, p in snapshots]),
+                ("snapshot", f"unit_{l}", f"unit_{l + 1}"),
+            )
     record.static("layer_sizes", np.array(st.sizes, np.int64), ("size",))
     if st.code_layer >= 0 and len(st.splits["validation"][0]):
         ev = Evaluator(st, *st.splits["validation"], min(1024, len(st.splits["validation"][0])), st.code_layer)
@@ -830,9 +1019,13 @@ def train_and_record(config: FeedforwardScenario | dict, st: Setup, record) -> d
         if "validation" in st.labels:
             record.static("val_label", st.labels["validation"], ("val_sample",))
     if st.transfer is not None:
-        metrics.update(transfer_run=st.transfer["run"], transfer_scenario=st.transfer["scenario"],
-                       transfer_store=st.transfer["store"], transfer_layers=st.transfer["layers"],
-                       transfer_into=st.transfer["into"])
+        metrics.update(
+            transfer_run=st.transfer["run"],
+            transfer_scenario=st.transfer["scenario"],
+            transfer_store=st.transfer["store"],
+            transfer_layers=st.transfer["layers"],
+            transfer_into=st.transfer["into"],
+        )
     metrics["frozen_layers"] = [int(l) for l in np.flatnonzero(st.frozen)]
     return metrics
 
@@ -860,16 +1053,22 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
     problems = []
     if task == RECONSTRUCTION and loss == "bce_with_logits":
         if d.standardize:
-            problems.append("network.loss: 'bce_with_logits' reconstructs inputs in [0, 1]: set "
-                            "data.standardize = false (and data.scale to bring the inputs into [0, 1])")
+            problems.append(
+                "network.loss: 'bce_with_logits' reconstructs inputs in [0, 1]: set "
+                "data.standardize = false (and data.scale to bring the inputs into [0, 1])"
+            )
         elif x.min() < 0 or x.max() > 1:
-            problems.append(f"network.loss: 'bce_with_logits' reconstructs inputs in [0, 1]; these span "
-                            f"[{x.min():g}, {x.max():g}] (set data.scale)")
+            problems.append(
+                f"network.loss: 'bce_with_logits' reconstructs inputs in [0, 1]; these span "
+                f"[{x.min():g}, {x.max():g}] (set data.scale)"
+            )
     bn_layers = per_hidden(cfg.regularization.batch_norm, len(sizes) - 2) + [False]
     batch = _batch_size(cfg, n_train)
     if any(bn_layers) and (batch < 2 or cfg.training.sampling == "permutation" and n_train % batch == 1):
-        problems.append(f"regularization.batch_norm: a batch of 1 row ({n_train} training samples in batches of "
-                        f"{batch}) has no batch statistics; change training.batch_size")
+        problems.append(
+            f"regularization.batch_norm: a batch of 1 row ({n_train} training samples in batches of "
+            f"{batch}) has no batch statistics; change training.batch_size"
+        )
     transfer = cfg.init.transfer
     if transfer is not None and (transfer.store or store is not None):
         try:
@@ -884,7 +1083,8 @@ def cost(config: dict) -> float:
     cfg = settings(config)
     d = cfg.data
     n = {"xor": 4, "parity": 2 ** getattr(d, "n_bits", 3), "iris": 150, "digits": 1797}.get(
-        d.source, getattr(d, "n_samples", None) or 1000)
+        d.source, getattr(d, "n_samples", None) or 1000
+    )
     width = [64, *hidden_sizes(cfg.network.model_dump()), 10]
     size = sum(a * b for a, b in zip(width[:-1], width[1:]))
     return 6.0 * n * size * cfg.training.epochs
@@ -892,12 +1092,17 @@ def cost(config: dict) -> float:
 
 def warmup() -> None:
     """Compile (or load from cache) the training kernels on a tiny problem."""
-    cfg = FeedforwardScenario.model_validate({
-        "name": "warmup", "model": "feedforward", "seed": 0,
-        "data": {"source": "xor", "n_samples": 8, "noise": 0.1, "validation": 0.25},
-        "network": {"kind": "mlp", "hidden": [3], "activation": "tanh"},
-        "optimizer": {"name": "adam", "lr": 0.01},
-        "training": {"epochs": 1, "batch_size": 2, "clip_norm": 1.0, "clip_value": 1.0},
-        "regularization": {"l2": 0.01, "dropout": 0.1}})
+    cfg = FeedforwardScenario.model_validate(
+        {
+            "name": "warmup",
+            "model": "feedforward",
+            "seed": 0,
+            "data": {"source": "xor", "n_samples": 8, "noise": 0.1, "validation": 0.25},
+            "network": {"kind": "mlp", "hidden": [3], "activation": "tanh"},
+            "optimizer": {"name": "adam", "lr": 0.01},
+            "training": {"epochs": 1, "batch_size": 2, "clip_norm": 1.0, "clip_value": 1.0},
+            "regularization": {"l2": 0.01, "dropout": 0.1},
+        }
+    )
     st = setup(cfg, np.random.SeedSequence(0))
     train(cfg, st, np.array([1, 2, 3, 4], np.uint64))

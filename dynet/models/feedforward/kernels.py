@@ -68,7 +68,7 @@ NARROW = 16  # layers with fewer outputs than this compute their products transp
 def _units(buf, layout, l, rows):
     n_out = layout[l, 1]
     u = layout[l, 4]
-    return buf[u:u + rows * n_out].reshape((rows, n_out))
+    return buf[u : u + rows * n_out].reshape((rows, n_out))
 
 
 @njit(cache=True)
@@ -76,28 +76,28 @@ def _weights(params, layout, l):
     n_in = layout[l, 0]
     n_out = layout[l, 1]
     w = layout[l, 2]
-    return params[w:w + n_in * n_out].reshape((n_in, n_out))
+    return params[w : w + n_in * n_out].reshape((n_in, n_out))
 
 
 @njit(cache=True)
 def _bias(params, layout, l):
     b = layout[l, 3]
-    return params[b:b + layout[l, 1]]
+    return params[b : b + layout[l, 1]]
 
 
 @njit(cache=True)
 def _gamma(params, bn, layout, l):
-    return params[bn[l, 0]:bn[l, 0] + layout[l, 1]]
+    return params[bn[l, 0] : bn[l, 0] + layout[l, 1]]
 
 
 @njit(cache=True)
 def _beta(params, bn, layout, l):
-    return params[bn[l, 0] + layout[l, 1]:bn[l, 0] + 2 * layout[l, 1]]
+    return params[bn[l, 0] + layout[l, 1] : bn[l, 0] + 2 * layout[l, 1]]
 
 
 @njit(cache=True)
 def _features(arr, bn, layout, l):
-    return arr[bn[l, 1]:bn[l, 1] + layout[l, 1]]
+    return arr[bn[l, 1] : bn[l, 1] + layout[l, 1]]
 
 
 @njit(cache=True)
@@ -117,8 +117,28 @@ def _scratch(layout, rows, dtype):
 
 
 @njit(cache=True)
-def _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_momentum, bn_eps,
-                  training, x, z_buf, a_buf, mask_buf, xhat_buf, inv_std, rng_state, t_buf):
+def _forward_pass(
+    params,
+    layout,
+    act_codes,
+    act_params,
+    drop,
+    inverted,
+    bn,
+    bn_mean,
+    bn_var,
+    bn_momentum,
+    bn_eps,
+    training,
+    x,
+    z_buf,
+    a_buf,
+    mask_buf,
+    xhat_buf,
+    inv_std,
+    rng_state,
+    t_buf,
+):
     """:func:`forward` with its scratch ``t_buf`` (from :func:`_scratch`) given.
 
     Three ways to the same values: a narrow layer (fewer than :data:`NARROW` outputs, at
@@ -141,8 +161,8 @@ def _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_
         narrow = _narrow(n_out, rows)
         fused = hidden and not narrow and act_codes[l] == RELU and bn[l, 0] < 0
         if narrow:
-            xt = t_buf[:n_in * rows].reshape((n_in, rows))
-            zt = t_buf[n_in * rows:(n_in + n_out) * rows].reshape((n_out, rows))
+            xt = t_buf[: n_in * rows].reshape((n_in, rows))
+            zt = t_buf[n_in * rows : (n_in + n_out) * rows].reshape((n_out, rows))
             transpose_into(prev, xt)
             dense_forward_transposed(W, xt, b, zt)
             transpose_into(zt, z)
@@ -155,15 +175,24 @@ def _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_
                 gamma, beta = _gamma(params, bn, layout, l), _beta(params, bn, layout, l)
                 rm, rv = _features(bn_mean, bn, layout, l), _features(bn_var, bn, layout, l)
                 if training:
-                    batchnorm_forward_train(z, gamma, beta, rm, rv, bn_momentum, bn_eps, z,
-                                            _units(xhat_buf, layout, l, rows), _features(inv_std, bn, layout, l))
+                    batchnorm_forward_train(
+                        z,
+                        gamma,
+                        beta,
+                        rm,
+                        rv,
+                        bn_momentum,
+                        bn_eps,
+                        z,
+                        _units(xhat_buf, layout, l, rows),
+                        _features(inv_std, bn, layout, l),
+                    )
                 else:
                     batchnorm_forward_eval(z, gamma, beta, rm, rv, bn_eps, z)
             if not fused:
                 activate(act_codes[l], z, a, act_params[l])
             if drop[l] > 0.0:
-                dropout_forward_sample(a, drop[l], inverted, training, rng_state,
-                                       _units(mask_buf, layout, l, rows), a)
+                dropout_forward_sample(a, drop[l], inverted, training, rng_state, _units(mask_buf, layout, l, rows), a)
         else:
             a[:, :] = z
         prev = a
@@ -171,8 +200,27 @@ def _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_
 
 
 @njit(cache=True)
-def forward(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_momentum, bn_eps,
-            training, x, z_buf, a_buf, mask_buf, xhat_buf, inv_std, rng_state):
+def forward(
+    params,
+    layout,
+    act_codes,
+    act_params,
+    drop,
+    inverted,
+    bn,
+    bn_mean,
+    bn_var,
+    bn_momentum,
+    bn_eps,
+    training,
+    x,
+    z_buf,
+    a_buf,
+    mask_buf,
+    xhat_buf,
+    inv_std,
+    rng_state,
+):
     """Forward pass of the rows ``x``; fills every layer's ``z`` and ``a``.
 
     In training, dropout masks are drawn from ``rng_state`` into ``mask_buf``, and batch
@@ -220,14 +268,50 @@ def forward(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, 
     ndarray of float32, shape (rows, n_out)
         The output layer's activations (the logits), a view into ``a_buf``.
     """
-    return _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_momentum,
-                         bn_eps, training, x, z_buf, a_buf, mask_buf, xhat_buf, inv_std, rng_state,
-                         _scratch(layout, x.shape[0], x.dtype))
+    return _forward_pass(
+        params,
+        layout,
+        act_codes,
+        act_params,
+        drop,
+        inverted,
+        bn,
+        bn_mean,
+        bn_var,
+        bn_momentum,
+        bn_eps,
+        training,
+        x,
+        z_buf,
+        a_buf,
+        mask_buf,
+        xhat_buf,
+        inv_std,
+        rng_state,
+        _scratch(layout, x.shape[0], x.dtype),
+    )
 
 
 @njit(cache=True)
-def backward(params, grads, layout, act_codes, act_params, drop, inverted, bn, lowest, x, z_buf, a_buf, d_buf,
-             mask_buf, xhat_buf, inv_std, wt_buf):
+def backward(
+    params,
+    grads,
+    layout,
+    act_codes,
+    act_params,
+    drop,
+    inverted,
+    bn,
+    lowest,
+    x,
+    z_buf,
+    a_buf,
+    d_buf,
+    mask_buf,
+    xhat_buf,
+    inv_std,
+    wt_buf,
+):
     """Back-propagate ``d_buf``'s output-layer rows (dL/dlogits) down to layer ``lowest``.
 
     Writes ``dW_l = a_{l-1}^T dz_l`` and ``db_l = sum_rows dz_l`` into ``grads`` (not
@@ -279,14 +363,20 @@ def backward(params, grads, layout, act_codes, act_params, drop, inverted, bn, l
         dz = _units(d_buf, layout, l, rows)
         has_bn = l < n_layers - 1 and bn[l, 0] >= 0
         if has_bn:
-            batchnorm_backward(dz, _units(xhat_buf, layout, l, rows), _gamma(params, bn, layout, l),
-                               _features(inv_std, bn, layout, l), dz, _gamma(grads, bn, layout, l),
-                               _beta(grads, bn, layout, l))
+            batchnorm_backward(
+                dz,
+                _units(xhat_buf, layout, l, rows),
+                _gamma(params, bn, layout, l),
+                _features(inv_std, bn, layout, l),
+                dz,
+                _gamma(grads, bn, layout, l),
+                _beta(grads, bn, layout, l),
+            )
         prev = x if l == 0 else _units(a_buf, layout, l - 1, rows)
         n_in = layout[l, 0]
         n_out = layout[l, 1]
         if _narrow(n_out, n_in):
-            dwt = wt_buf[:n_in * n_out].reshape((n_out, n_in))
+            dwt = wt_buf[: n_in * n_out].reshape((n_out, n_in))
             dense_backward_params_transposed(prev, dz, dwt, _bias(grads, layout, l))
             transpose_into(dwt, _weights(grads, layout, l))
         else:
@@ -294,7 +384,7 @@ def backward(params, grads, layout, act_codes, act_params, drop, inverted, bn, l
         if has_bn:
             _bias(grads, layout, l)[:] = 0.0  # the batch mean cancels the bias
         if l > lowest:
-            wt = wt_buf[:n_in * n_out].reshape((n_out, n_in))
+            wt = wt_buf[: n_in * n_out].reshape((n_out, n_in))
             transpose_into(_weights(params, layout, l), wt)
             da = _units(d_buf, layout, l - 1, rows)
             z_prev = _units(z_buf, layout, l - 1, rows)
@@ -304,8 +394,9 @@ def backward(params, grads, layout, act_codes, act_params, drop, inverted, bn, l
                 dense_backward_input_transposed(dz, wt, da)
                 if drop[l - 1] > 0.0:
                     dropout_backward(da, _units(mask_buf, layout, l - 1, rows), drop[l - 1], inverted, True, da)
-                activate_backward(act_codes[l - 1], z_prev, _units(a_buf, layout, l - 1, rows), da, da,
-                                  act_params[l - 1])
+                activate_backward(
+                    act_codes[l - 1], z_prev, _units(a_buf, layout, l - 1, rows), da, da, act_params[l - 1]
+                )
 
 
 @njit(cache=True)
@@ -409,7 +500,7 @@ def layer_norms(arr, layout, out):
         Written.
     """
     for l in range(layout.shape[0]):
-        w = arr[layout[l, 2]:layout[l, 2] + layout[l, 0] * layout[l, 1]]
+        w = arr[layout[l, 2] : layout[l, 2] + layout[l, 0] * layout[l, 1]]
         acc = 0.0
         for i in range(w.shape[0]):  # 0-based: no negative-index check per element
             acc += w[i] * w[i]
@@ -417,10 +508,52 @@ def layer_norms(arr, layout, out):
 
 
 @njit(cache=True)
-def train_epoch(params, grads, opt_code, opt_state, opt_hyper, step0, lrs, layout, act_codes, act_params,
-                drop, inverted, bn, bn_mean, bn_var, bn_momentum, bn_eps, frozen, loss_code, l1, l2, clip_norm,
-                clip_value, sampling, batch_size, X, Y, labels, x_buf, y_buf, lab_buf, idx, z_buf, a_buf, d_buf,
-                mask_buf, xhat_buf, inv_std, wt_buf, rng_state, step_loss, grad_norm_sum, update_ratio, before):
+def train_epoch(
+    params,
+    grads,
+    opt_code,
+    opt_state,
+    opt_hyper,
+    step0,
+    lrs,
+    layout,
+    act_codes,
+    act_params,
+    drop,
+    inverted,
+    bn,
+    bn_mean,
+    bn_var,
+    bn_momentum,
+    bn_eps,
+    frozen,
+    loss_code,
+    l1,
+    l2,
+    clip_norm,
+    clip_value,
+    sampling,
+    batch_size,
+    X,
+    Y,
+    labels,
+    x_buf,
+    y_buf,
+    lab_buf,
+    idx,
+    z_buf,
+    a_buf,
+    d_buf,
+    mask_buf,
+    xhat_buf,
+    inv_std,
+    wt_buf,
+    rng_state,
+    step_loss,
+    grad_norm_sum,
+    update_ratio,
+    before,
+):
     """One epoch of mini-batch training; returns ``(n_steps, diverged_step)``.
 
     Batches: ``ceil(n / batch_size)`` of them; rows drawn by a fresh permutation (the last
@@ -527,10 +660,10 @@ def train_epoch(params, grads, opt_code, opt_state, opt_hyper, step0, lrs, layou
         start = k * batch_size
         stop = min(start + batch_size, n) if sampling == SAMPLE_PERMUTATION else start + batch_size
         rows = stop - start
-        xb = x_buf[:rows * n_in].reshape((rows, n_in))
+        xb = x_buf[: rows * n_in].reshape((rows, n_in))
         for r in range(rows):
             xb[r, :] = X[idx[start + r]]
-        yb = y_buf[:rows * Y.shape[1]].reshape((rows, Y.shape[1]))  # (rows, 0) for label losses
+        yb = y_buf[: rows * Y.shape[1]].reshape((rows, Y.shape[1]))  # (rows, 0) for label losses
         if Y.shape[0] > 0:
             for r in range(rows):
                 yb[r, :] = Y[idx[start + r]]
@@ -538,15 +671,52 @@ def train_epoch(params, grads, opt_code, opt_state, opt_hyper, step0, lrs, layou
         if labels.shape[0] > 0:
             for r in range(rows):
                 lb[r] = labels[idx[start + r]]
-        out = _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_momentum,
-                            bn_eps, True, xb, z_buf, a_buf, mask_buf, xhat_buf, inv_std, rng_state, t_buf)
+        out = _forward_pass(
+            params,
+            layout,
+            act_codes,
+            act_params,
+            drop,
+            inverted,
+            bn,
+            bn_mean,
+            bn_var,
+            bn_momentum,
+            bn_eps,
+            True,
+            xb,
+            z_buf,
+            a_buf,
+            mask_buf,
+            xhat_buf,
+            inv_std,
+            rng_state,
+            t_buf,
+        )
         g_out = _units(d_buf, layout, n_layers - 1, rows)
         loss = loss_and_grad(loss_code, out, yb, lb, g_out)
         step_loss[k] = loss
         if not np.isfinite(loss):
             return k, k
-        backward(params, grads, layout, act_codes, act_params, drop, inverted, bn, lowest, xb, z_buf, a_buf, d_buf,
-                 mask_buf, xhat_buf, inv_std, wt_buf)
+        backward(
+            params,
+            grads,
+            layout,
+            act_codes,
+            act_params,
+            drop,
+            inverted,
+            bn,
+            lowest,
+            xb,
+            z_buf,
+            a_buf,
+            d_buf,
+            mask_buf,
+            xhat_buf,
+            inv_std,
+            wt_buf,
+        )
         if l1 != 0.0 or l2 != 0.0:
             penalize(params, grads, layout, l1, l2)
         if any_frozen:
@@ -576,8 +746,31 @@ def train_epoch(params, grads, opt_code, opt_state, opt_hyper, step0, lrs, layou
 
 
 @njit(cache=True)
-def evaluate(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, bn_eps, X, batch_size,
-             z_buf, a_buf, mask_buf, x_buf, out, act_sum, act_sq, alive, keep_layer, kept, rng_state):
+def evaluate(
+    params,
+    layout,
+    act_codes,
+    act_params,
+    drop,
+    inverted,
+    bn,
+    bn_mean,
+    bn_var,
+    bn_eps,
+    X,
+    batch_size,
+    z_buf,
+    a_buf,
+    mask_buf,
+    x_buf,
+    out,
+    act_sum,
+    act_sq,
+    alive,
+    keep_layer,
+    kept,
+    rng_state,
+):
     """Forward pass in evaluation mode over every row of ``X``, ``batch_size`` rows at a time.
 
     Writes the logits to ``out`` (n, n_out). For hidden layer ``l``: ``act_sum[l]`` and
@@ -636,14 +829,33 @@ def evaluate(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean,
     t_buf = _scratch(layout, batch_size, x_buf.dtype)
     for start in range(0, n, batch_size):
         rows = min(batch_size, n - start)
-        xb = x_buf[:rows * n_in].reshape((rows, n_in))
-        xb[:, :] = X[start:start + rows]
-        o = _forward_pass(params, layout, act_codes, act_params, drop, inverted, bn, bn_mean, bn_var, 0.0, bn_eps,
-                          False, xb, z_buf, a_buf, mask_buf, z_buf[:0], bn_mean[:0], rng_state,
-                          t_buf)  # no xhat / inv_std in evaluation
-        out[start:start + rows] = o
+        xb = x_buf[: rows * n_in].reshape((rows, n_in))
+        xb[:, :] = X[start : start + rows]
+        o = _forward_pass(
+            params,
+            layout,
+            act_codes,
+            act_params,
+            drop,
+            inverted,
+            bn,
+            bn_mean,
+            bn_var,
+            0.0,
+            bn_eps,
+            False,
+            xb,
+            z_buf,
+            a_buf,
+            mask_buf,
+            z_buf[:0],
+            bn_mean[:0],
+            rng_state,
+            t_buf,
+        )  # no xhat / inv_std in evaluation
+        out[start : start + rows] = o
         if keep_layer >= 0:
-            kept[start:start + rows] = _units(a_buf, layout, keep_layer, rows)
+            kept[start : start + rows] = _units(a_buf, layout, keep_layer, rows)
         unit0 = 0
         for l in range(n_layers - 1):
             a = _units(a_buf, layout, l, rows)

@@ -12,10 +12,16 @@ from dynet.config import ScenarioBase, Strict
 class HopfieldNetwork(Strict):
     """The network: size, learning rule, thresholds."""
 
-    n_units: int | None = Field(None, ge=2, le=65536, description="Number of units N; required for random patterns, "
-                                "inferred from images and files.")
+    n_units: int | None = Field(
+        None,
+        ge=2,
+        le=65536,
+        description="Number of units N; required for random patterns, inferred from images and files.",
+    )
     rule: Literal["hebbian", "storkey", "pseudoinverse"] = Field(
-        "hebbian", description="Learning rule: Hebbian (1/N sum xi xi^T), Storkey (1997) or pseudo-inverse (projection).")
+        "hebbian",
+        description="Learning rule: Hebbian (1/N sum xi xi^T), Storkey (1997) or pseudo-inverse (projection).",
+    )
     threshold: float = Field(0.0, description="Threshold theta of every unit; E = -1/2 s^T W s + theta^T s.")
 
 
@@ -73,7 +79,9 @@ class MaskInit(Strict):
     kind: Literal["mask"]
     pattern: int = Field(0, ge=0, description="Index of the cued pattern.")
     fraction: float = Field(0.25, ge=0, le=1, description="Fraction of units masked.")
-    region: Literal["tail", "head", "random"] = Field("tail", description="Which units: the last, the first, or random.")
+    region: Literal["tail", "head", "random"] = Field(
+        "tail", description="Which units: the last, the first, or random."
+    )
     fill: Literal["random", "negative", "positive"] = Field("random", description="What masked units are set to.")
 
 
@@ -94,8 +102,11 @@ class Anneal(Strict):
     t_start: float = Field(gt=0)
     t_end: float = Field(ge=0)
     sweeps: int | None = Field(None, ge=1, description="Length of the schedule (default: max_sweeps).")
-    t_after: float | None = Field(None, ge=0, description="Temperature after the schedule (default: t_end); "
-                                  "0 lets the network settle into a fixed point.")
+    t_after: float | None = Field(
+        None,
+        ge=0,
+        description="Temperature after the schedule (default: t_end); 0 lets the network settle into a fixed point.",
+    )
 
     @model_validator(mode="after")
     def _geometric_positive(self):
@@ -106,8 +117,10 @@ class Anneal(Strict):
 
 class HopfieldDynamics(Strict):
     update: Literal["synchronous", "async-permutation", "async-sequential", "async-random"] = Field(
-        "async-permutation", description="Synchronous, or asynchronous in a fresh random permutation per sweep, "
-        "in fixed sequential order, or random with replacement.")
+        "async-permutation",
+        description="Synchronous, or asynchronous in a fresh random permutation per sweep, "
+        "in fixed sequential order, or random with replacement.",
+    )
     temperature: float = Field(0.0, ge=0, description="Glauber temperature T; 0 is deterministic.")
     anneal: Anneal | None = None
     max_sweeps: int = Field(100, ge=1, le=10_000_000)
@@ -125,7 +138,6 @@ class HopfieldRecord(Strict):
     state: bool = Field(True, description="Record the state (int8) at each recorded sweep.")
     overlaps: bool = Field(True, description="Record the overlap with every stored pattern.")
     weights: bool = Field(False, description="Store the weight matrix (N^2 values per run).")
-
 
 
 class HopfieldScenario(ScenarioBase):
@@ -161,5 +173,7 @@ class HopfieldScenario(ScenarioBase):
         else:
             return []  # from a file: as large as the file
         per_synapse = {"hebbian": 6, "storkey": 40, "pseudoinverse": 24}[self.network.rule]  # the rule's work arrays
-        return [(per_synapse * n * n, "network.n_units", f"{self.network.rule} weights {n} x {n}"),
-                (12 * n_pat * n, "patterns", f"{n_pat} patterns of {n} units")]
+        return [
+            (per_synapse * n * n, "network.n_units", f"{self.network.rule} weights {n} x {n}"),
+            (12 * n_pat * n, "patterns", f"{n_pat} patterns of {n} units"),
+        ]

@@ -28,6 +28,7 @@ RETRIEVAL_OVERLAP = 0.9
 
 # --------------------------------------------------------------------------- patterns
 
+
 def random_patterns(n_patterns: int, n_units: int, rng: np.random.Generator, bias: float = 0.0) -> np.ndarray:
     """``int8`` array of shape (n_patterns, n_units), ``P(+1) = (1 + bias) / 2``."""
     up = rng.random((n_patterns, n_units)) < (1.0 + bias) / 2.0
@@ -64,8 +65,9 @@ def file_patterns(path: str, key: str | None, sha256: str | None = None) -> np.n
     raise _data.DataError(f"{path}: pattern values must be -1/+1 or 0/1, found {sorted(values)[:6]}")
 
 
-def make_patterns(cfg: HopfieldScenario, rng: np.random.Generator, base_dir: str = ".",
-                  sha256: str | None = None) -> np.ndarray:
+def make_patterns(
+    cfg: HopfieldScenario, rng: np.random.Generator, base_dir: str = ".", sha256: str | None = None
+) -> np.ndarray:
     """The run's stored patterns, ``int8`` of shape (P, N); ``sha256``: the content of a pattern
     file that the run's identity names (``spec.config["patterns"]["sha256"]``), checked when given."""
     p = cfg.patterns
@@ -79,6 +81,7 @@ def make_patterns(cfg: HopfieldScenario, rng: np.random.Generator, base_dir: str
 
 
 # --------------------------------------------------------------------------- learning rules
+
 
 def hebbian(patterns: np.ndarray) -> tuple[np.ndarray, float]:
     """Hebbian weights ``W = (1/N) sum_mu xi^mu xi^mu^T`` with zero diagonal.
@@ -137,6 +140,7 @@ RULES = {"hebbian": hebbian, "storkey": storkey, "pseudoinverse": pseudoinverse}
 
 # --------------------------------------------------------------------------- initial states, schedules
 
+
 def initial_state(init: HopfieldInit, patterns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The initial state (``int8``, length N) of the ``init`` table: a cued pattern with bits
     flipped or masked, or a random state."""
@@ -187,6 +191,7 @@ def temperatures(dynamics: HopfieldDynamics) -> np.ndarray:
 
 # --------------------------------------------------------------------------- validation before running
 
+
 def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
     """Problems with this resolved config (``RunSpec.config``) that need its data (file patterns,
     image sizes)."""
@@ -209,13 +214,13 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
 
 # --------------------------------------------------------------------------- the run
 
+
 def cued_pattern(cfg: HopfieldScenario) -> int | None:
     """Index of the stored pattern the initial state is cued with (None: a random start)."""
     return getattr(cfg.init, "pattern", None)
 
 
-def build(cfg: HopfieldScenario, seed_sequence: np.random.SeedSequence, base_dir: str = ".",
-          sha256: str | None = None):
+def build(cfg: HopfieldScenario, seed_sequence: np.random.SeedSequence, base_dir: str = ".", sha256: str | None = None):
     """Patterns, weights, scale, initial state and kernel RNG state of a run (``sha256``: see
     :func:`make_patterns`)."""
     pat_ss, init_ss, dyn_ss = seed_sequence.spawn(3)
@@ -250,8 +255,12 @@ def field_buffer(weights: np.ndarray) -> np.ndarray:
 
 def lowrank_ok(rule: str, weights: np.ndarray, patterns: np.ndarray) -> bool:
     """Whether fields may be computed in pattern space (Hebbian integer weights, P < N)."""
-    return (rule == "hebbian" and np.issubdtype(weights.dtype, np.integer)
-            and patterns.shape[0] < patterns.shape[1] and patterns.shape[1] * patterns.shape[0] < 2**31)
+    return (
+        rule == "hebbian"
+        and np.issubdtype(weights.dtype, np.integer)
+        and patterns.shape[0] < patterns.shape[1]
+        and patterns.shape[1] * patterns.shape[0] < 2**31
+    )
 
 
 def simulate(cfg: HopfieldScenario, patterns, weights, scale, s0, rng_state, *, sink=None, block_sweeps=None):
@@ -280,9 +289,14 @@ def simulate(cfg: HopfieldScenario, patterns, weights, scale, s0, rng_state, *, 
     n_over = n_pat if rec.overlaps else 0
 
     def buffers(rows):
-        return dict(sweep=np.empty(rows, np.int64), state=np.empty((rows, n_state), np.int8),
-                    energy=np.empty(rows, np.float64), overlap=np.empty((rows, n_over), np.float64),
-                    flips=np.empty(rows, np.int64), temperature=np.empty(rows, np.float64))
+        return dict(
+            sweep=np.empty(rows, np.int64),
+            state=np.empty((rows, n_state), np.int8),
+            energy=np.empty(rows, np.float64),
+            overlap=np.empty((rows, n_over), np.float64),
+            flips=np.empty(rows, np.int64),
+            temperature=np.empty(rows, np.float64),
+        )
 
     def emit(buf, rows):
         cols = {k: v[:rows] for k, v in buf.items()}
@@ -295,8 +309,20 @@ def simulate(cfg: HopfieldScenario, patterns, weights, scale, s0, rng_state, *, 
         return cols
 
     first = buffers(1)
-    K.record_initial(scale, theta, patterns, s, h, first["sweep"], first["state"], first["energy"],
-                     first["overlap"], first["flips"], first["temperature"], temps[0])
+    K.record_initial(
+        scale,
+        theta,
+        patterns,
+        s,
+        h,
+        first["sweep"],
+        first["state"],
+        first["energy"],
+        first["overlap"],
+        first["flips"],
+        first["temperature"],
+        temps[0],
+    )
     initial = emit(first, 1)
     energies = [initial["energy"][0]]
 
@@ -309,16 +335,48 @@ def simulate(cfg: HopfieldScenario, patterns, weights, scale, s0, rng_state, *, 
         K.fields(weights, patterns, lowrank, s, h)
         n_sw = min(block_sweeps, max_sweeps - done)
         ran, n_rec, stop, pending = K.run_block(
-            weights, lowrank, scale, theta, patterns, s, s_prev, h, temps, update, rng_state,
-            done, n_sw, every, dyn.stop_at_fixed_point, pending,
-            buf["sweep"], buf["state"], buf["energy"], buf["overlap"], buf["flips"], buf["temperature"])
+            weights,
+            lowrank,
+            scale,
+            theta,
+            patterns,
+            s,
+            s_prev,
+            h,
+            temps,
+            update,
+            rng_state,
+            done,
+            n_sw,
+            every,
+            dyn.stop_at_fixed_point,
+            pending,
+            buf["sweep"],
+            buf["state"],
+            buf["energy"],
+            buf["overlap"],
+            buf["flips"],
+            buf["temperature"],
+        )
         done += ran
         if done == max_sweeps and stop == K.RUNNING and (n_rec == 0 or buf["sweep"][n_rec - 1] != done):
             # always record the last sweep
             K.fields(weights, patterns, lowrank, s, h)
             last = buffers(1)
-            K.record_initial(scale, theta, patterns, s, h, last["sweep"], last["state"], last["energy"],
-                             last["overlap"], last["flips"], last["temperature"], temps[done - 1])
+            K.record_initial(
+                scale,
+                theta,
+                patterns,
+                s,
+                h,
+                last["sweep"],
+                last["state"],
+                last["energy"],
+                last["overlap"],
+                last["flips"],
+                last["temperature"],
+                temps[done - 1],
+            )
             last["sweep"][0] = done
             last["flips"][0] = pending
             for k in buf:
@@ -360,8 +418,9 @@ def _overlap(xi, s) -> float:
 def run(spec, record) -> dict:
     """Run one Hopfield run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
     cfg = spec.settings
-    patterns, weights, scale, s0, rng_state = build(cfg, spec.seed_sequence(), spec.base_dir,
-                                                    spec.config["patterns"].get("sha256"))
+    patterns, weights, scale, s0, rng_state = build(
+        cfg, spec.seed_sequence(), spec.base_dir, spec.config["patterns"].get("sha256")
+    )
     n_pat, n = patterns.shape
     record.static("patterns", patterns, ("pattern", "unit"))
     record.static("initial_state", s0, ("unit",))
@@ -402,8 +461,15 @@ def warmup() -> None:
         w, scale = RULES[rule](pats)
         for update in ("async-permutation", "synchronous"):
             for t in (0.0, 1.0):
-                cfg = HopfieldScenario.model_validate({
-                    "name": "warmup", "model": "hopfield", "seed": 0, "network": {"n_units": 8, "rule": rule},
-                    "patterns": {"source": "random", "count": 2}, "init": {"kind": "flip", "pattern": 0},
-                    "dynamics": {"max_sweeps": 3, "temperature": t, "update": update}})
+                cfg = HopfieldScenario.model_validate(
+                    {
+                        "name": "warmup",
+                        "model": "hopfield",
+                        "seed": 0,
+                        "network": {"n_units": 8, "rule": rule},
+                        "patterns": {"source": "random", "count": 2},
+                        "init": {"kind": "flip", "pattern": 0},
+                        "dynamics": {"max_sweeps": 3, "temperature": t, "update": update},
+                    }
+                )
                 simulate(cfg, pats, w, scale, pats[0].copy(), np.array([1, 2, 3, 4], np.uint64))

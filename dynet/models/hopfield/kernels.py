@@ -291,8 +291,23 @@ def overlaps(patterns, s, out):
 
 
 @njit(cache=True)
-def _record(k, sweep, flips, temperature, scale, theta, patterns, s, h,
-            rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature):
+def _record(
+    k,
+    sweep,
+    flips,
+    temperature,
+    scale,
+    theta,
+    patterns,
+    s,
+    h,
+    rec_sweep,
+    rec_state,
+    rec_energy,
+    rec_overlap,
+    rec_flips,
+    rec_temperature,
+):
     rec_sweep[k] = sweep
     rec_flips[k] = flips
     rec_temperature[k] = temperature
@@ -304,9 +319,30 @@ def _record(k, sweep, flips, temperature, scale, theta, patterns, s, h,
 
 
 @njit(cache=True)
-def run_block(W, lowrank, scale, theta, patterns, s, s_prev, h, temperatures, update, rng_state,
-              first_sweep, n_sweeps, every, stop_at_fixed_point, flips_pending,
-              rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature):
+def run_block(
+    W,
+    lowrank,
+    scale,
+    theta,
+    patterns,
+    s,
+    s_prev,
+    h,
+    temperatures,
+    update,
+    rng_state,
+    first_sweep,
+    n_sweeps,
+    every,
+    stop_at_fixed_point,
+    flips_pending,
+    rec_sweep,
+    rec_state,
+    rec_energy,
+    rec_overlap,
+    rec_flips,
+    rec_temperature,
+):
     """Run up to ``n_sweeps`` sweeps starting after sweep ``first_sweep``.
 
     ``lowrank`` says ``W`` is Hebbian (``X^T X``, zero diagonal, X = ``patterns``), so
@@ -383,8 +419,23 @@ def run_block(W, lowrank, scale, theta, patterns, s, s_prev, h, temperatures, up
         flips_pending += flips
         done += 1
         if t % every == 0 or stop != RUNNING:
-            _record(n_rec, t, flips_pending, temperature, scale, theta, patterns, s, h,
-                    rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature)
+            _record(
+                n_rec,
+                t,
+                flips_pending,
+                temperature,
+                scale,
+                theta,
+                patterns,
+                s,
+                h,
+                rec_sweep,
+                rec_state,
+                rec_energy,
+                rec_overlap,
+                rec_flips,
+                rec_temperature,
+            )
             n_rec += 1
             flips_pending = 0
         if stop != RUNNING:
@@ -393,9 +444,9 @@ def run_block(W, lowrank, scale, theta, patterns, s, s_prev, h, temperatures, up
 
 
 @njit(cache=True)
-def record_initial(scale, theta, patterns, s, h,
-                   rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature,
-                   temperature):
+def record_initial(
+    scale, theta, patterns, s, h, rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature, temperature
+):
     """Write record row 0 for the initial state (sweep 0, no flips).
 
     Parameters
@@ -409,5 +460,20 @@ def record_initial(scale, theta, patterns, s, h,
     temperature : float
         The temperature recorded with the row.
     """
-    _record(0, 0, 0, temperature, scale, theta, patterns, s, h,
-            rec_sweep, rec_state, rec_energy, rec_overlap, rec_flips, rec_temperature)
+    _record(
+        0,
+        0,
+        0,
+        temperature,
+        scale,
+        theta,
+        patterns,
+        s,
+        h,
+        rec_sweep,
+        rec_state,
+        rec_energy,
+        rec_overlap,
+        rec_flips,
+        rec_temperature,
+    )

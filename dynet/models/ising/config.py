@@ -19,8 +19,9 @@ class IsingLattice(Strict):
     @model_validator(mode="after")
     def _even(self):
         if self.size % 2:
-            raise ValueError(f"size: {self.size} is odd: a periodic lattice needs an even size "
-                             "to be updated in checkerboard order")
+            raise ValueError(
+                f"size: {self.size} is odd: a periodic lattice needs an even size to be updated in checkerboard order"
+            )
         if self.coupling == 0:
             raise ValueError("coupling: must be nonzero")
         return self
@@ -51,11 +52,13 @@ class IsingScenario(ScenarioBase):
     @model_validator(mode="after")
     def _enough(self):
         if self.record.snapshot_every % self.record.every:
-            raise ValueError(f"record.snapshot_every: {self.record.snapshot_every} must be a multiple of "
-                             f"record.every {self.record.every}")
+            raise ValueError(
+                f"record.snapshot_every: {self.record.snapshot_every} must be a multiple of "
+                f"record.every {self.record.every}"
+            )
         if self.dynamics.sweeps // self.record.every < self.record.blocks:
-            raise ValueError(f"record.blocks: {self.record.blocks} needs at least that many records "
-                             f"(dynamics.sweeps / record.every = {self.dynamics.sweeps // self.record.every})")
+            raise ValueError(
+                f"record.blocks: {self.record.blocks} needs at least that many records "
+                f"(dynamics.sweeps / record.every = {self.dynamics.sweeps // self.record.every})"
+            )
         return self
-
-

@@ -95,7 +95,7 @@ def block_stats(m: np.ndarray, e: np.ndarray, n_spins: int, temperature: float, 
     b = min(blocks, len(m))
     if b >= 2:
         size = len(m) // b
-        per = [observables(m[i * size:(i + 1) * size], e[i * size:(i + 1) * size]) for i in range(b)]
+        per = [observables(m[i * size : (i + 1) * size], e[i * size : (i + 1) * size]) for i in range(b)]
         for key in list(out):
             vals = np.array([p[key] for p in per])
             out[key + "_err"] = float(vals.std(ddof=1) / math.sqrt(b))
@@ -118,18 +118,30 @@ def run(spec, record) -> dict:
     m_sum, b_sum = K.sums(spins)
     none = np.empty(0, np.int64)
     if dyn.thermalize:
-        m_sum, b_sum, _ = K.sweeps(spins, thresholds, algorithm, dyn.thermalize, dyn.thermalize + 1,
-                                   rng_state, m_sum, b_sum, none, none, 0)
+        m_sum, b_sum, _ = K.sweeps(
+            spins, thresholds, algorithm, dyn.thermalize, dyn.thermalize + 1, rng_state, m_sum, b_sum, none, none, 0
+        )
 
     every = rec.every
     n_rec = dyn.sweeps // every
-    traj = record.trajectory({"sweep": TrajectorySpec(("sweep",), "int64"),
-                              "magnetization": TrajectorySpec(("sweep",), "float64"),
-                              "energy": TrajectorySpec(("sweep",), "float64")})
+    traj = record.trajectory(
+        {
+            "sweep": TrajectorySpec(("sweep",), "int64"),
+            "magnetization": TrajectorySpec(("sweep",), "float64"),
+            "energy": TrajectorySpec(("sweep",), "float64"),
+        }
+    )
     snap_every = rec.snapshot_every
-    snaps = record.trajectory({"snapshot_sweep": TrajectorySpec(("snapshot",), "int64"),
-                               "lattice": TrajectorySpec(("snapshot", "row", "col"), "int8", (size, size))}) \
-        if snap_every else None
+    snaps = (
+        record.trajectory(
+            {
+                "snapshot_sweep": TrajectorySpec(("snapshot",), "int64"),
+                "lattice": TrajectorySpec(("snapshot", "row", "col"), "int8", (size, size)),
+            }
+        )
+        if snap_every
+        else None
+    )
     # blocks of sweeps: whole records, and snapshot boundaries when snapshots are taken
     block = snap_every if snap_every else max(every, (chunk_rows(8) // 4) * every)
     out_m = np.empty(block // every + 1, np.int64)
@@ -141,14 +153,13 @@ def run(spec, record) -> dict:
     total = n_rec * every
     while done < total:
         n = min(block, total - done)
-        m_sum, b_sum, got = K.sweeps(spins, thresholds, algorithm, n, every, rng_state, m_sum, b_sum,
-                                     out_m, out_b, 0)
+        m_sum, b_sum, got = K.sweeps(spins, thresholds, algorithm, n, every, rng_state, m_sum, b_sum, out_m, out_b, 0)
         mm = out_m[:got] / n_spins
         ee = -(coupling * out_b[:got] + field * out_m[:got]) / n_spins
         sweeps_at = done + every * np.arange(1, got + 1)
         traj.append(sweep=sweeps_at, magnetization=mm, energy=ee)
-        all_m[k:k + got] = mm
-        all_e[k:k + got] = ee
+        all_m[k : k + got] = mm
+        all_e[k : k + got] = ee
         k += got
         done += n
         if snaps is not None and done % snap_every == 0:
@@ -160,8 +171,11 @@ def run(spec, record) -> dict:
     metrics = block_stats(all_m, all_e, n_spins, temperature, rec.blocks)
     metrics.update(n_spins=n_spins, temperature=temperature, size=size)
     if field == 0 and coupling > 0:
-        metrics.update(exact_abs_magnetization=onsager_magnetization(temperature, coupling),
-                       exact_energy=onsager_energy(temperature, coupling), t_c=T_C * coupling)
+        metrics.update(
+            exact_abs_magnetization=onsager_magnetization(temperature, coupling),
+            exact_energy=onsager_energy(temperature, coupling),
+            t_c=T_C * coupling,
+        )
     return metrics
 
 
@@ -173,7 +187,7 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
 def cost(config: dict) -> float:
     """Rough work of a run (site updates, ~5 units each), for batching small runs into one task."""
     cfg = run_settings("ising", config)
-    return float(cfg.lattice.size ** 2 * (cfg.dynamics.sweeps + cfg.dynamics.thermalize) * 5)
+    return float(cfg.lattice.size**2 * (cfg.dynamics.sweeps + cfg.dynamics.thermalize) * 5)
 
 
 def warmup() -> None:
@@ -181,5 +195,15 @@ def warmup() -> None:
     spins = np.ones((4, 4), np.int8)
     none = np.empty(1, np.int64)
     for alg in (K.METROPOLIS, K.HEAT_BATH):
-        K.sweeps(spins, K.threshold_table(K.acceptance_table(alg, 0.5, 1.0, 0.0)), alg, 1, 1,
-                 np.array([1, 2, 3, 4], np.uint64), *K.sums(spins), none, none, 0)
+        K.sweeps(
+            spins,
+            K.threshold_table(K.acceptance_table(alg, 0.5, 1.0, 0.0)),
+            alg,
+            1,
+            1,
+            np.array([1, 2, 3, 4], np.uint64),
+            *K.sums(spins),
+            none,
+            none,
+            0,
+        )

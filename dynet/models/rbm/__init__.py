@@ -13,5 +13,11 @@ KIND = ModelKind(
     config=RBMScenario,
     package=__name__,
     description="Restricted Boltzmann machines trained by CD-k / PCD-k.",
-    summary=("train_recon_error", "val_pseudo_likelihood", "free_energy_gap", "train_log_likelihood", "val_log_likelihood_ais"),
+    summary=(
+        "train_recon_error",
+        "val_pseudo_likelihood",
+        "free_energy_gap",
+        "train_log_likelihood",
+        "val_log_likelihood_ais",
+    ),
 )

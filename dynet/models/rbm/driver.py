@@ -106,6 +106,7 @@ from .config import RBMNetwork, RBMSampling
 
 # --------------------------------------------------------------------------- data
 
+
 def bars_and_stripes(size: int = 4) -> np.ndarray:
     """Every distinct ``size x size`` bars-and-stripes image (MacKay 2003), uint8 (n, size**2).
 
@@ -200,6 +201,7 @@ def to_csr(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------- numpy reference formulas
 
+
 def energy(v: np.ndarray, h: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """``E(v, h) = -b.v - c.h - v^T W h`` (rows of ``v`` and ``h`` paired)."""
     v = np.atleast_2d(v).astype(np.float64)
@@ -235,8 +237,7 @@ def gb_log_partition(W: np.ndarray, b: np.ndarray, c: np.ndarray, sigma: np.ndar
     """Exact ``log Z`` of a Gaussian-Bernoulli RBM (``2**nh`` terms, each a closed-form Gaussian integral)."""
     W = np.asarray(W, np.float64)
     sigma = per_unit(sigma, W.shape[0])
-    return K.gb_log_partition(np.ascontiguousarray(W.T), np.asarray(b, np.float64), np.asarray(c, np.float64),
-                              sigma)
+    return K.gb_log_partition(np.ascontiguousarray(W.T), np.asarray(b, np.float64), np.asarray(c, np.float64), sigma)
 
 
 def log_partition(W: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
@@ -248,6 +249,7 @@ def log_partition(W: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- training state
+
 
 @dataclass
 class Trainer:
@@ -318,11 +320,40 @@ class Trainer:
 
     def epoch(self, lrs: np.ndarray) -> None:
         lrs = self._rates(lrs)
-        K.train_epoch(self.W, self.WT, self.b, self.c, self.dW, self.db, self.dc, self.G, self.gb, self.gc,
-                      self.idx, self.ptr, self.order, bool(self.shuffle), int(self.batch_size),
-                      K.METHODS[self.method], int(self.k), self.chain_act, self.chain_n, lrs, float(self.momentum),
-                      float(self.weight_decay), float(self.sparsity_target), float(self.sparsity_cost),
-                      self.rng_state, self.a_h, self.p_h, self.a_v, self.p_v, self.h_act, self.v_act, self.v_n)
+        K.train_epoch(
+            self.W,
+            self.WT,
+            self.b,
+            self.c,
+            self.dW,
+            self.db,
+            self.dc,
+            self.G,
+            self.gb,
+            self.gc,
+            self.idx,
+            self.ptr,
+            self.order,
+            bool(self.shuffle),
+            int(self.batch_size),
+            K.METHODS[self.method],
+            int(self.k),
+            self.chain_act,
+            self.chain_n,
+            lrs,
+            float(self.momentum),
+            float(self.weight_decay),
+            float(self.sparsity_target),
+            float(self.sparsity_cost),
+            self.rng_state,
+            self.a_h,
+            self.p_h,
+            self.a_v,
+            self.p_v,
+            self.h_act,
+            self.v_act,
+            self.v_n,
+        )
         self.epochs += 1
 
     def chain_hidden(self) -> np.ndarray:
@@ -349,15 +380,43 @@ class GaussianTrainer(Trainer):
 
     def epoch(self, lrs: np.ndarray) -> None:
         lrs = self._rates(lrs)
-        K.gb_train_epoch(self.W, self.WT, self.b, self.c, self.sigma, self.dW, self.db, self.dc, self.G, self.gb,
-                         self.gc, self.data, self.order, bool(self.shuffle), int(self.batch_size),
-                         K.METHODS[self.method], int(self.k), self.chain_act, self.chain_n, self.chains_v, lrs,
-                         float(self.momentum), float(self.weight_decay), float(self.sparsity_target),
-                         float(self.sparsity_cost), self.rng_state, self.a_h, self.p_h, self.a_v, self.h_act)
+        K.gb_train_epoch(
+            self.W,
+            self.WT,
+            self.b,
+            self.c,
+            self.sigma,
+            self.dW,
+            self.db,
+            self.dc,
+            self.G,
+            self.gb,
+            self.gc,
+            self.data,
+            self.order,
+            bool(self.shuffle),
+            int(self.batch_size),
+            K.METHODS[self.method],
+            int(self.k),
+            self.chain_act,
+            self.chain_n,
+            self.chains_v,
+            lrs,
+            float(self.momentum),
+            float(self.weight_decay),
+            float(self.sparsity_target),
+            float(self.sparsity_cost),
+            self.rng_state,
+            self.a_h,
+            self.p_h,
+            self.a_v,
+            self.h_act,
+        )
         self.epochs += 1
 
 
 # --------------------------------------------------------------------------- evaluation
+
 
 class Evaluator:
     """The per-epoch statistics of one set of rows (see the module docstring)."""
@@ -374,15 +433,16 @@ class Evaluator:
     def __call__(self, W, WT, b, c, log_z: float | None = None) -> dict:
         if self.n == 0:
             nan = math.nan
-            return dict(recon_error=nan, pseudo_likelihood=nan, free_energy=nan, hidden_mean=nan,
-                        log_likelihood=nan)
+            return dict(recon_error=nan, pseudo_likelihood=nan, free_energy=nan, hidden_mean=nan, log_likelihood=nan)
         nv, nh = W.shape
         a_h, p_h, a_v, p_v = np.empty(nh), np.empty(nh), np.empty(nv), np.empty(nv)
         h_act = np.empty(nh, np.int64)
-        K.reconstruct(W, WT, b, c, self.idx, self.ptr, self.x, self.rng_state, a_h, p_h, a_v, p_v, h_act,
-                      self.out, self.out2)
-        res = dict(recon_error=float(self.out.sum() / (self.n * nv)),
-                   hidden_mean=float(self.out2.sum() / (self.n * nh)))
+        K.reconstruct(
+            W, WT, b, c, self.idx, self.ptr, self.x, self.rng_state, a_h, p_h, a_v, p_v, h_act, self.out, self.out2
+        )
+        res = dict(
+            recon_error=float(self.out.sum() / (self.n * nv)), hidden_mean=float(self.out2.sum() / (self.n * nh))
+        )
         K.pseudo_likelihood(W, b, c, self.idx, self.ptr, self.x, self.bits, a_h, self.out)
         res["pseudo_likelihood"] = float(self.out.mean())
         f = float(self.free_energies(W, b, c).mean())
@@ -418,10 +478,26 @@ class GaussianEvaluator:
         if self.n == 0:
             return dict(recon_error=nan, pseudo_likelihood=nan, free_energy=nan, hidden_mean=nan, log_likelihood=nan)
         nv, nh = W.shape
-        K.gb_reconstruct(W, WT, b, c, self.sigma, self.x, self.rng_state, np.empty(nh), np.empty(nh), np.empty(nv),
-                         np.empty(nh, np.int64), self.out, self.out2)
-        res = dict(recon_error=float(self.out.sum() / (self.n * nv)),
-                   hidden_mean=float(self.out2.sum() / (self.n * nh)), pseudo_likelihood=nan)
+        K.gb_reconstruct(
+            W,
+            WT,
+            b,
+            c,
+            self.sigma,
+            self.x,
+            self.rng_state,
+            np.empty(nh),
+            np.empty(nh),
+            np.empty(nv),
+            np.empty(nh, np.int64),
+            self.out,
+            self.out2,
+        )
+        res = dict(
+            recon_error=float(self.out.sum() / (self.n * nv)),
+            hidden_mean=float(self.out2.sum() / (self.n * nh)),
+            pseudo_likelihood=nan,
+        )
         f = float(self.free_energies(W, b, c).mean())
         res["free_energy"] = f
         res["log_likelihood"] = float(-f - log_z) if log_z is not None else nan
@@ -481,8 +557,9 @@ def ais_log_partition(W, b, c, b_base, betas, n_runs: int, rng_state: np.ndarray
     log_w = np.empty(n_runs)
     a_h, p_h, a_v, h_act = np.empty(nh), np.empty(nh), np.empty(nv), np.empty(nh, np.int64)
     if sigma is None:
-        K.ais_bernoulli(W, WT, b, c, b_base, betas, log_w, rng_state, a_h, p_h, a_v, np.empty(nv), h_act,
-                        np.empty(nv, np.int64))
+        K.ais_bernoulli(
+            W, WT, b, c, b_base, betas, log_w, rng_state, a_h, p_h, a_v, np.empty(nv), h_act, np.empty(nv, np.int64)
+        )
         log_z0 = float(np.logaddexp(0.0, b_base).sum())
     else:
         sigma = per_unit(sigma, nv)
@@ -497,6 +574,7 @@ def ais_log_partition(W, b, c, b_base, betas, n_runs: int, rng_state: np.ndarray
 
 
 # --------------------------------------------------------------------------- the run
+
 
 def init_params(net: RBMNetwork, x_train: np.ndarray, n_visible: int, rng: np.random.Generator):
     """``(W, b, c)`` of a validated ``network`` table: ``W ~ N(0, init_std^2)``, biases as configured."""
@@ -514,17 +592,35 @@ def init_params(net: RBMNetwork, x_train: np.ndarray, n_visible: int, rng: np.ra
 def trainer_options(training, sparsity) -> dict:
     """The :class:`Trainer` keywords of a validated ``training`` table (an RBM's, or a DBN's
     ``pretraining``) and ``sparsity`` table (None: the Trainer's own, no sparsity term)."""
-    opts = dict(method=training.method, k=training.k, batch_size=training.batch_size, momentum=training.momentum,
-                weight_decay=training.weight_decay, shuffle=training.shuffle)
+    opts = dict(
+        method=training.method,
+        k=training.k,
+        batch_size=training.batch_size,
+        momentum=training.momentum,
+        weight_decay=training.weight_decay,
+        shuffle=training.shuffle,
+    )
     if sparsity is not None:
         opts.update(sparsity_target=sparsity.target, sparsity_cost=sparsity.cost)
     return opts
 
 
 def epoch_specs() -> dict:
-    cols = ["lr", "weight_norm", "hidden_mean", "train_recon_error", "val_recon_error", "train_pseudo_likelihood",
-            "val_pseudo_likelihood", "train_free_energy", "val_free_energy", "free_energy_gap", "log_z",
-            "train_log_likelihood", "val_log_likelihood"]
+    cols = [
+        "lr",
+        "weight_norm",
+        "hidden_mean",
+        "train_recon_error",
+        "val_recon_error",
+        "train_pseudo_likelihood",
+        "val_pseudo_likelihood",
+        "train_free_energy",
+        "val_free_energy",
+        "free_energy_gap",
+        "log_z",
+        "train_log_likelihood",
+        "val_log_likelihood",
+    ]
     return {"epoch": TrajectorySpec(("epoch",), "int64"), **{c: TrajectorySpec(("epoch",), "float64") for c in cols}}
 
 
@@ -585,8 +681,10 @@ def run(spec, record) -> dict:
         return log_partition(trainer.W, trainer.b, trainer.c)
 
     snap_every = rec_cfg.snapshot_every
-    snap_specs = {"snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
-                  "snapshot_weights": TrajectorySpec(("snapshot", "visible", "hidden"), "float64", (nv, nh))}
+    snap_specs = {
+        "snapshot_epoch": TrajectorySpec(("snapshot",), "int64"),
+        "snapshot_weights": TrajectorySpec(("snapshot", "visible", "hidden"), "float64", (nv, nh)),
+    }
     epochs = tr_cfg.epochs
 
     def row(epoch: int, lr: float) -> dict:
@@ -595,26 +693,51 @@ def run(spec, record) -> dict:
         ev = ev_val(trainer.W, trainer.WT, trainer.b, trainer.c, log_z)
         f_train = float(ll_train.free_energies(trainer.W, trainer.b, trainer.c).mean()) if ll_train else math.nan
         nan = math.nan
-        vals = dict(epoch=epoch, lr=lr, weight_norm=float(np.sqrt(np.sum(trainer.W**2))),
-                    hidden_mean=et["hidden_mean"], train_recon_error=et["recon_error"],
-                    val_recon_error=ev["recon_error"], train_pseudo_likelihood=et["pseudo_likelihood"],
-                    val_pseudo_likelihood=ev["pseudo_likelihood"], train_free_energy=et["free_energy"],
-                    val_free_energy=ev["free_energy"], free_energy_gap=ev["free_energy"] - et["free_energy"],
-                    log_z=log_z if exact else nan, train_log_likelihood=-f_train - log_z if exact else nan,
-                    val_log_likelihood=ev["log_likelihood"],
-                    log_z_ais=nan, log_z_ais_se=nan, train_log_likelihood_ais=nan, val_log_likelihood_ais=nan)
+        vals = dict(
+            epoch=epoch,
+            lr=lr,
+            weight_norm=float(np.sqrt(np.sum(trainer.W**2))),
+            hidden_mean=et["hidden_mean"],
+            train_recon_error=et["recon_error"],
+            val_recon_error=ev["recon_error"],
+            train_pseudo_likelihood=et["pseudo_likelihood"],
+            val_pseudo_likelihood=ev["pseudo_likelihood"],
+            train_free_energy=et["free_energy"],
+            val_free_energy=ev["free_energy"],
+            free_energy_gap=ev["free_energy"] - et["free_energy"],
+            log_z=log_z if exact else nan,
+            train_log_likelihood=-f_train - log_z if exact else nan,
+            val_log_likelihood=ev["log_likelihood"],
+            log_z_ais=nan,
+            log_z_ais_se=nan,
+            train_log_likelihood_ais=nan,
+            val_log_likelihood_ais=nan,
+        )
         every = rec_cfg.ais_every
         if ais_runs and ((every and epoch % every == 0) or epoch == epochs):
-            z, se, _ = ais_log_partition(trainer.W, trainer.b, trainer.c, b_base, betas, ais_runs, ais_state,
-                                         sigma if gaussian else None)
-            vals.update(log_z_ais=z, log_z_ais_se=se, train_log_likelihood_ais=-f_train - z,
-                        val_log_likelihood_ais=-ev["free_energy"] - z)
+            z, se, _ = ais_log_partition(
+                trainer.W, trainer.b, trainer.c, b_base, betas, ais_runs, ais_state, sigma if gaussian else None
+            )
+            vals.update(
+                log_z_ais=z,
+                log_z_ais_se=se,
+                train_log_likelihood_ais=-f_train - z,
+                val_log_likelihood_ais=-ev["free_energy"] - z,
+            )
         return vals
 
     with L.trajectories(record, {**epoch_specs(), **ais_specs()}, snap_specs if snap_every else None) as (traj, snaps):
-        last = L.run_epochs(trainer, L.epoch_schedule(cfg.schedule.model_dump(), tr_cfg.lr), epochs, row, traj,
-                            every=rec_cfg.every, snapshots=snaps, snapshot_every=snap_every,
-                            snapshot=lambda: {"snapshot_weights": trainer.W[None]})
+        last = L.run_epochs(
+            trainer,
+            L.epoch_schedule(cfg.schedule.model_dump(), tr_cfg.lr),
+            epochs,
+            row,
+            traj,
+            every=rec_cfg.every,
+            snapshots=snaps,
+            snapshot_every=snap_every,
+            snapshot=lambda: {"snapshot_weights": trainer.W[None]},
+        )
 
     record.static("weights", trainer.W, ("visible", "hidden"))
     record.static("visible_bias", trainer.b, ("visible",))
@@ -628,8 +751,14 @@ def run(spec, record) -> dict:
         record.static("image_shape", np.array(image_shape, np.int64), ("image_axis",))
 
     metrics = L.final_metrics(last)
-    metrics.update(n_train=int(len(tr)), n_validation=int(len(va)), n_visible=int(nv), n_hidden=int(nh),
-                   steps_per_epoch=int(trainer.steps), exact_log_likelihood=bool(exact))
+    metrics.update(
+        n_train=int(len(tr)),
+        n_validation=int(len(va)),
+        n_visible=int(nv),
+        n_hidden=int(nh),
+        steps_per_epoch=int(trainer.steps),
+        exact_log_likelihood=bool(exact),
+    )
     if exact and not gaussian:
         metrics["max_train_log_likelihood"] = empirical_log_likelihood(x_tr)
     if smp.chains:
@@ -657,10 +786,14 @@ def sample(trainer: Trainer, smp: RBMSampling, record, ss: np.random.SeedSequenc
         v = (np.random.default_rng(init_ss).random((chains, nv)) < 0.5).astype(np.uint8)
     state = seed_state(chain_ss)
     dtype = "float32" if gaussian else "int8"
-    traj = record.trajectory({"sample_step": TrajectorySpec(("sample",), "int64"),
-                              "sample_chain": TrajectorySpec(("sample",), "int64"),
-                              "samples": TrajectorySpec(("sample", "visible"), dtype, (nv,)),
-                              "sample_mean": TrajectorySpec(("sample", "visible"), "float32", (nv,))})
+    traj = record.trajectory(
+        {
+            "sample_step": TrajectorySpec(("sample",), "int64"),
+            "sample_chain": TrajectorySpec(("sample",), "int64"),
+            "samples": TrajectorySpec(("sample", "visible"), dtype, (nv,)),
+            "sample_mean": TrajectorySpec(("sample", "visible"), "float32", (nv,)),
+        }
+    )
     # blocks of whole records, about a chunk of samples each
     per_block = max(1, chunk_rows(nv * 4) // chains)
     out_v = np.empty((per_block, chains, nv), dtype)
@@ -684,8 +817,12 @@ def sample(trainer: Trainer, smp: RBMSampling, record, ss: np.random.SeedSequenc
             got = K.gibbs_chains(W, WT, b, c, v, n_steps, every, out_v, out_p, 0, state, *work)
             vs, ps = out_v[:got], out_p[:got]
         step_at = done + every * np.arange(1, got + 1)
-        traj.append(sample_step=np.repeat(step_at, chains), sample_chain=np.tile(np.arange(chains), got),
-                    samples=vs.reshape(-1, nv), sample_mean=ps.reshape(-1, nv))
+        traj.append(
+            sample_step=np.repeat(step_at, chains),
+            sample_chain=np.tile(np.arange(chains), got),
+            samples=vs.reshape(-1, nv),
+            sample_mean=ps.reshape(-1, nv),
+        )
         mean_on += float(out_v[:got].sum(dtype=np.float64))
         n_rec += got
         done += n_steps
@@ -738,7 +875,7 @@ def cost(config: dict) -> float:
     work = tr.epochs * n * (tr.k + 1) * nv * nh
     n_exact = nh if cfg.network.visible == "gaussian" else min(nv, nh)
     if n_exact <= rec.exact_max:
-        work += (tr.epochs // rec.every + 1) * 2.0 ** n_exact * max(nv, nh) * 20
+        work += (tr.epochs // rec.every + 1) * 2.0**n_exact * max(nv, nh) * 20
     if rec.ais_runs:
         n_ais = 1 + (tr.epochs // rec.ais_every + 1 if rec.ais_every else 0)
         work += n_ais * rec.ais_runs * rec.ais_betas * 2 * nv * nh
@@ -765,4 +902,3 @@ def warmup() -> None:
     one = RBMSampling(chains=1, steps=1, every=1)
     sample(t, one, L.NullRecord(), np.random.SeedSequence(0))
     sample(g, one, L.NullRecord(), np.random.SeedSequence(0))
-

@@ -58,17 +58,46 @@ def _draw(p, act, s0, s1, s2, s3):
 
 # --------------------------------------------------------------------------- training
 
+
 @njit(cache=True, error_model="numpy")
-def _batch_stats(W, WT, b, c, idx, ptr, order, start, stop, method, k, chain_act, chain_n,
-                 sparsity_target, sparsity_cost, G, gb, gc, a_h, p_h, a_v, p_v, h_act, v_act, v_n,
-                 s0, s1, s2, s3):
+def _batch_stats(
+    W,
+    WT,
+    b,
+    c,
+    idx,
+    ptr,
+    order,
+    start,
+    stop,
+    method,
+    k,
+    chain_act,
+    chain_n,
+    sparsity_target,
+    sparsity_cost,
+    G,
+    gb,
+    gc,
+    a_h,
+    p_h,
+    a_v,
+    p_v,
+    h_act,
+    v_act,
+    v_n,
+    s0,
+    s1,
+    s2,
+    s3,
+):
     """Add one batch's gradient statistics (rows ``order[start:stop]``) to ``G, gb, gc``;
     returns the random state. See :func:`train_epoch` for what and in which order."""
     nh = c.shape[0]
     inv_m = 1.0 / (stop - start)
     for t in range(start, stop):
         row = order[t]
-        act = idx[ptr[row]:ptr[row + 1]]
+        act = idx[ptr[row] : ptr[row + 1]]
         n_act = act.shape[0]
         row_sum(W, c, act, n_act, a_h)
         sigmoid_into(a_h, p_h)
@@ -131,9 +160,40 @@ def _update(W, b, c, dW, db, dc, G, gb, gc, lr, momentum, weight_decay):
 
 
 @njit(cache=True, error_model="numpy")
-def train_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, idx, ptr, order, shuffle, batch_size, method, k,
-                chain_act, chain_n, lrs, momentum, weight_decay, sparsity_target, sparsity_cost, rng_state,
-                a_h, p_h, a_v, p_v, h_act, v_act, v_n):
+def train_epoch(
+    W,
+    WT,
+    b,
+    c,
+    dW,
+    db,
+    dc,
+    G,
+    gb,
+    gc,
+    idx,
+    ptr,
+    order,
+    shuffle,
+    batch_size,
+    method,
+    k,
+    chain_act,
+    chain_n,
+    lrs,
+    momentum,
+    weight_decay,
+    sparsity_target,
+    sparsity_cost,
+    rng_state,
+    a_h,
+    p_h,
+    a_v,
+    p_v,
+    h_act,
+    v_act,
+    v_n,
+):
     """One epoch of CD-k or PCD-k: every mini-batch of the training set, one update each.
 
     Data: ``idx``/``ptr`` hold the training rows as active-unit lists (CSR); ``order``
@@ -246,9 +306,37 @@ def train_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, idx, ptr, order, shuffle, ba
     for step in range(steps):
         start = step * batch_size
         stop = min(n, start + batch_size)
-        s0, s1, s2, s3 = _batch_stats(W, WT, b, c, idx, ptr, order, start, stop, method, k, chain_act, chain_n,
-                                      sparsity_target, sparsity_cost, G, gb, gc, a_h, p_h, a_v, p_v, h_act,
-                                      v_act, v_n, s0, s1, s2, s3)
+        s0, s1, s2, s3 = _batch_stats(
+            W,
+            WT,
+            b,
+            c,
+            idx,
+            ptr,
+            order,
+            start,
+            stop,
+            method,
+            k,
+            chain_act,
+            chain_n,
+            sparsity_target,
+            sparsity_cost,
+            G,
+            gb,
+            gc,
+            a_h,
+            p_h,
+            a_v,
+            p_v,
+            h_act,
+            v_act,
+            v_n,
+            s0,
+            s1,
+            s2,
+            s3,
+        )
         _update(W, b, c, dW, db, dc, G, gb, gc, lrs[step], momentum, weight_decay)
         transpose_into(W, WT)
     rng_state[0] = s0
@@ -259,8 +347,30 @@ def train_epoch(W, WT, b, c, dW, db, dc, G, gb, gc, idx, ptr, order, shuffle, ba
 
 
 @njit(cache=True, error_model="numpy")
-def batch_gradient(W, WT, b, c, idx, ptr, rows, method, k, chain_act, chain_n, rng_state, G, gb, gc,
-                   a_h, p_h, a_v, p_v, h_act, v_act, v_n):
+def batch_gradient(
+    W,
+    WT,
+    b,
+    c,
+    idx,
+    ptr,
+    rows,
+    method,
+    k,
+    chain_act,
+    chain_n,
+    rng_state,
+    G,
+    gb,
+    gc,
+    a_h,
+    p_h,
+    a_v,
+    p_v,
+    h_act,
+    v_act,
+    v_n,
+):
     """Add the gradient estimate of one batch (data rows ``rows``) to ``G, gb, gc``.
 
     The statistics of one step of :func:`train_epoch` (no weight decay or sparsity),
@@ -314,9 +424,37 @@ def batch_gradient(W, WT, b, c, idx, ptr, rows, method, k, chain_act, chain_n, r
     v_n : ndarray of int64, shape (max(1, chains),)
         Work space: active visible counts, one per chain.
     """
-    s0, s1, s2, s3 = _batch_stats(W, WT, b, c, idx, ptr, rows, 0, rows.shape[0], method, k, chain_act, chain_n,
-                                  0.0, 0.0, G, gb, gc, a_h, p_h, a_v, p_v, h_act, v_act, v_n,
-                                  rng_state[0], rng_state[1], rng_state[2], rng_state[3])
+    s0, s1, s2, s3 = _batch_stats(
+        W,
+        WT,
+        b,
+        c,
+        idx,
+        ptr,
+        rows,
+        0,
+        rows.shape[0],
+        method,
+        k,
+        chain_act,
+        chain_n,
+        0.0,
+        0.0,
+        G,
+        gb,
+        gc,
+        a_h,
+        p_h,
+        a_v,
+        p_v,
+        h_act,
+        v_act,
+        v_n,
+        rng_state[0],
+        rng_state[1],
+        rng_state[2],
+        rng_state[3],
+    )
     rng_state[0] = s0
     rng_state[1] = s1
     rng_state[2] = s2
@@ -324,6 +462,7 @@ def batch_gradient(W, WT, b, c, idx, ptr, rows, method, k, chain_act, chain_n, r
 
 
 # --------------------------------------------------------------------------- evaluation
+
 
 @njit(cache=True, error_model="numpy")
 def free_energies(W, b, c, idx, ptr, a_h, out):
@@ -349,7 +488,7 @@ def free_energies(W, b, c, idx, ptr, a_h, out):
     n = ptr.shape[0] - 1
     nh = c.shape[0]
     for r in range(n):
-        act = idx[ptr[r]:ptr[r + 1]]
+        act = idx[ptr[r] : ptr[r + 1]]
         row_sum(W, c, act, act.shape[0], a_h)
         f = 0.0
         for t in range(act.shape[0]):
@@ -391,7 +530,7 @@ def pseudo_likelihood(W, b, c, idx, ptr, dense, bits, a_h, out):
     n = ptr.shape[0] - 1
     nv, nh = W.shape
     for r in range(n):
-        act = idx[ptr[r]:ptr[r + 1]]
+        act = idx[ptr[r] : ptr[r + 1]]
         row_sum(W, c, act, act.shape[0], a_h)
         i = bits[r]
         sign = 1.0 - 2.0 * dense[r, i]  # +1 switches unit i on, -1 off
@@ -453,7 +592,7 @@ def reconstruct(W, WT, b, c, idx, ptr, dense, rng_state, a_h, p_h, a_v, p_v, h_a
     s2 = rng_state[2]
     s3 = rng_state[3]
     for r in range(n):
-        act = idx[ptr[r]:ptr[r + 1]]
+        act = idx[ptr[r] : ptr[r + 1]]
         row_sum(W, c, act, act.shape[0], a_h)
         sigmoid_into(a_h, p_h)
         hs = 0.0
@@ -475,6 +614,7 @@ def reconstruct(W, WT, b, c, idx, ptr, dense, rng_state, a_h, p_h, a_v, p_v, h_a
 
 
 # --------------------------------------------------------------------------- sampling
+
 
 @njit(cache=True, error_model="numpy")
 def gibbs_chains(W, WT, b, c, v, n_steps, every, out_v, out_p, n_out, rng_state, a_h, p_h, a_v, p_v, h_act, v_act):
@@ -640,8 +780,36 @@ def _gb_accumulate(G, gb, gc, v, p, inv_sigma, scale):
 
 
 @njit(cache=True, error_model="numpy")
-def _gb_batch_stats(W, WT, b, c, sigma, inv_sigma, X, order, start, stop, method, k, chain_act, chain_n, chains_v,
-                    sparsity_target, sparsity_cost, G, gb, gc, a_h, p_h, a_v, h_act, s0, s1, s2, s3):
+def _gb_batch_stats(
+    W,
+    WT,
+    b,
+    c,
+    sigma,
+    inv_sigma,
+    X,
+    order,
+    start,
+    stop,
+    method,
+    k,
+    chain_act,
+    chain_n,
+    chains_v,
+    sparsity_target,
+    sparsity_cost,
+    G,
+    gb,
+    gc,
+    a_h,
+    p_h,
+    a_v,
+    h_act,
+    s0,
+    s1,
+    s2,
+    s3,
+):
     """Add one batch's gradient statistics (rows ``order[start:stop]`` of ``X``) to ``G, gb, gc``;
     returns the random state. The order of draws is that of :func:`_batch_stats`, with
     ``v ~ p(v | h)`` a Gaussian draw (:func:`_draw_gaussian`); see :func:`gb_train_epoch`."""
@@ -683,9 +851,38 @@ def _gb_batch_stats(W, WT, b, c, sigma, inv_sigma, X, order, start, stop, method
 
 
 @njit(cache=True, error_model="numpy")
-def gb_train_epoch(W, WT, b, c, sigma, dW, db, dc, G, gb, gc, X, order, shuffle, batch_size, method, k,
-                   chain_act, chain_n, chains_v, lrs, momentum, weight_decay, sparsity_target, sparsity_cost,
-                   rng_state, a_h, p_h, a_v, h_act):
+def gb_train_epoch(
+    W,
+    WT,
+    b,
+    c,
+    sigma,
+    dW,
+    db,
+    dc,
+    G,
+    gb,
+    gc,
+    X,
+    order,
+    shuffle,
+    batch_size,
+    method,
+    k,
+    chain_act,
+    chain_n,
+    chains_v,
+    lrs,
+    momentum,
+    weight_decay,
+    sparsity_target,
+    sparsity_cost,
+    rng_state,
+    a_h,
+    p_h,
+    a_v,
+    h_act,
+):
     """One epoch of CD-k or PCD-k of a Gaussian-Bernoulli RBM (``X`` float64 (n, nv), dense).
 
     Rows, batches, learning rates, the positive phase, the order of draws and the
@@ -779,9 +976,36 @@ def gb_train_epoch(W, WT, b, c, sigma, dW, db, dc, G, gb, gc, X, order, shuffle,
     for step in range(steps):
         start = step * batch_size
         stop = min(n, start + batch_size)
-        s0, s1, s2, s3 = _gb_batch_stats(W, WT, b, c, sigma, inv_sigma, X, order, start, stop, method, k, chain_act,
-                                         chain_n, chains_v, sparsity_target, sparsity_cost, G, gb, gc, a_h, p_h,
-                                         a_v, h_act, s0, s1, s2, s3)
+        s0, s1, s2, s3 = _gb_batch_stats(
+            W,
+            WT,
+            b,
+            c,
+            sigma,
+            inv_sigma,
+            X,
+            order,
+            start,
+            stop,
+            method,
+            k,
+            chain_act,
+            chain_n,
+            chains_v,
+            sparsity_target,
+            sparsity_cost,
+            G,
+            gb,
+            gc,
+            a_h,
+            p_h,
+            a_v,
+            h_act,
+            s0,
+            s1,
+            s2,
+            s3,
+        )
         _update(W, b, c, dW, db, dc, G, gb, gc, lrs[step], momentum, weight_decay)
         transpose_into(W, WT)
     rng_state[0] = s0
@@ -792,8 +1016,9 @@ def gb_train_epoch(W, WT, b, c, sigma, dW, db, dc, G, gb, gc, X, order, shuffle,
 
 
 @njit(cache=True, error_model="numpy")
-def gb_batch_gradient(W, WT, b, c, sigma, X, rows, method, k, chain_act, chain_n, chains_v, rng_state, G, gb, gc,
-                      a_h, p_h, a_v, h_act):
+def gb_batch_gradient(
+    W, WT, b, c, sigma, X, rows, method, k, chain_act, chain_n, chains_v, rng_state, G, gb, gc, a_h, p_h, a_v, h_act
+):
     """Add the gradient estimate of one batch (rows ``rows`` of ``X``) to ``G, gb, gc``: the
     statistics of one step of :func:`gb_train_epoch` (no weight decay or sparsity).
 
@@ -840,9 +1065,36 @@ def gb_batch_gradient(W, WT, b, c, sigma, X, rows, method, k, chain_act, chain_n
     h_act : ndarray of int64, shape (nh,)
         Work space: active hidden units.
     """
-    s0, s1, s2, s3 = _gb_batch_stats(W, WT, b, c, sigma, 1.0 / sigma, X, rows, 0, rows.shape[0], method, k,
-                                     chain_act, chain_n, chains_v, 0.0, 0.0, G, gb, gc, a_h, p_h, a_v, h_act,
-                                     rng_state[0], rng_state[1], rng_state[2], rng_state[3])
+    s0, s1, s2, s3 = _gb_batch_stats(
+        W,
+        WT,
+        b,
+        c,
+        sigma,
+        1.0 / sigma,
+        X,
+        rows,
+        0,
+        rows.shape[0],
+        method,
+        k,
+        chain_act,
+        chain_n,
+        chains_v,
+        0.0,
+        0.0,
+        G,
+        gb,
+        gc,
+        a_h,
+        p_h,
+        a_v,
+        h_act,
+        rng_state[0],
+        rng_state[1],
+        rng_state[2],
+        rng_state[3],
+    )
     rng_state[0] = s0
     rng_state[1] = s1
     rng_state[2] = s2
