@@ -1243,3 +1243,25 @@ def test_batch_larger_than_training_set_is_one_full_batch():
         # one step per epoch over all 4 rows: the batch loss is the full training loss before the step
         for before, after in zip(rows[:-1], rows[1:]):
             assert after["batch_loss"][0] == pytest.approx(before["train_loss"][0], rel=1e-5)
+
+
+def test_cost_follows_the_data_and_the_layers():
+    """cost(config) counts 6 multiply-adds per weight, sample and epoch, with the widths of the data."""
+
+    def cost(data, network, epochs=3):
+        (spec,) = runs_of(scenario(data=data, network=network, training={"epochs": epochs}))
+        return F.cost(spec.config)
+
+    blobs = {"source": "blobs", "n_samples": 50, "n_classes": 3, "n_features": 5}
+    assert cost(blobs, {"kind": "mlp", "hidden": [7]}) == 6.0 * 50 * (5 * 7 + 7 * 3) * 3
+    wide = {**blobs, "n_features": 20, "n_samples": 80}
+    assert cost(wide, {"kind": "mlp", "hidden": [7]}) == 6.0 * 80 * (20 * 7 + 7 * 3) * 3
+    # an autoencoder's outputs are its inputs; the digits are 1797 rows of 64 pixels
+    ae = cost({"source": "digits"}, {"kind": "autoencoder", "hidden": [16], "bottleneck": 4}, epochs=1)
+    assert ae == 6.0 * 1797 * (64 * 16 + 16 * 4 + 4 * 16 + 16 * 64)
+    # a data file of unknown size: the stated guess of dynet.train.loop
+    from dynet.train import loop
+
+    rows, cols, outs = (*loop.FILE_DATA_GUESS, loop.FILE_OUTPUTS_GUESS)
+    spec = runs_of(scenario(data={"source": "file", "path": "x.npy"}, network={"kind": "mlp", "hidden": [7]}))[0]
+    assert F.cost(spec.config) == 6.0 * rows * (cols * 7 + 7 * outs) * spec.settings.training.epochs

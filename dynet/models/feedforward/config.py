@@ -110,22 +110,6 @@ FeedforwardData = Annotated[
 ]
 
 
-def encoder_sizes(net: dict) -> list[int]:
-    """An autoencoder's encoder: ``hidden`` followed by ``bottleneck`` when given."""
-    return [*net["hidden"], *([net["bottleneck"]] if net.get("bottleneck") else [])]
-
-
-def hidden_sizes(net: dict) -> list[int]:
-    """Sizes of every hidden layer: ``hidden`` (mlp), the encoder and its mirror image without
-    the bottleneck (autoencoder: [32, 8] gives [32, 8, 32]), none (single neurons)."""
-    if net["kind"] == "mlp":
-        return list(net["hidden"])
-    if net["kind"] == "autoencoder":
-        enc = encoder_sizes(net)
-        return enc + enc[-2::-1]
-    return []
-
-
 HIDDEN_ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus")
 LOSS_NAMES = ("mse", "bce_with_logits", "cross_entropy", "hinge", "multi_margin", "perceptron")
 
@@ -164,6 +148,28 @@ class FeedforwardNetwork(Strict):
         if self.kind == "autoencoder" and not self.hidden and self.bottleneck is None:
             raise ValueError("hidden: an autoencoder needs its encoder sizes (hidden = [32, 8]) or a bottleneck")
         return self
+
+
+def encoder_sizes(net: FeedforwardNetwork) -> list[int]:
+    """An autoencoder's encoder: ``hidden`` followed by ``bottleneck`` when given."""
+    return [*net.hidden, *([net.bottleneck] if net.bottleneck else [])]
+
+
+def hidden_sizes(net: FeedforwardNetwork) -> list[int]:
+    """Sizes of every hidden layer: ``hidden`` (mlp), the encoder and its mirror image without
+    the bottleneck (autoencoder: [32, 8] gives [32, 8, 32]), none (single neurons)."""
+    if net.kind == "mlp":
+        return list(net.hidden)
+    if net.kind == "autoencoder":
+        enc = encoder_sizes(net)
+        return enc + enc[-2::-1]
+    return []
+
+
+def layer_widths(net: FeedforwardNetwork, inputs: int, outputs: int) -> list[int]:
+    """Widths of every layer from the inputs to the outputs for data of ``inputs`` columns and
+    ``outputs`` classes or targets (an autoencoder's outputs are as wide as its inputs)."""
+    return [inputs, *hidden_sizes(net), inputs if net.kind == "autoencoder" else outputs]
 
 
 class FeedforwardTransfer(Strict):
@@ -326,7 +332,7 @@ class FeedforwardScenario(ScenarioBase):
 
     @model_validator(mode="after")
     def _consistent(self):
-        n_hidden = len(hidden_sizes(self.network.model_dump()))
+        n_hidden = len(hidden_sizes(self.network))
         reg = self.regularization
         for key in ("dropout", "batch_norm"):
             value = getattr(reg, key)
@@ -364,8 +370,7 @@ class FeedforwardScenario(ScenarioBase):
         if shape is None:
             return []
         rows, d, k = shape
-        out = d if self.network.kind == "autoencoder" else k
-        widths = [d, *hidden_sizes(self.network.model_dump()), out]
+        widths = layer_widths(self.network, d, k)
         batch = rows if self.training.batch_size == "full" else min(self.training.batch_size, rows)
         return [
             (24 * rows * (d + k), "data", f"{rows:,} rows of {d} inputs"),

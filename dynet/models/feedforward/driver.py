@@ -52,9 +52,10 @@ from dynet.train import activations as A
 from dynet.train import initializers as I
 from dynet.train import losses as L
 from dynet.train import schedules as S
+from dynet.train.loop import data_dims
 
 from . import kernels as K
-from .config import FeedforwardScenario, FeedforwardTransfer, encoder_sizes, hidden_sizes
+from .config import FeedforwardScenario, FeedforwardTransfer, encoder_sizes, hidden_sizes, layer_widths
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -277,7 +278,7 @@ def network_sizes(cfg: FeedforwardScenario, x: np.ndarray, y: np.ndarray, task: 
         n_out = y.shape[1]
     elif task == RECONSTRUCTION:
         n_out = x.shape[1]
-    return [x.shape[1], *hidden_sizes(cfg.network.model_dump()), n_out], loss, n_classes
+    return [x.shape[1], *hidden_sizes(cfg.network), n_out], loss, n_classes
 
 
 def setup(
@@ -351,7 +352,7 @@ def setup(
         bn_momentum=float(reg.batch_norm_momentum),
         bn_eps=float(reg.batch_norm_eps),
         frozen=frozen,
-        code_layer=len(encoder_sizes(net.model_dump())) - 1 if net.kind == "autoencoder" else -1,
+        code_layer=len(encoder_sizes(net)) - 1 if net.kind == "autoencoder" else -1,
         labels=labels,
     )
     transfer = cfg.init.transfer
@@ -1070,14 +1071,12 @@ def cost(config: dict) -> float:
 
 
 def work(cfg: FeedforwardScenario) -> float:
-    """Rough work of a run (multiply-adds) of typed settings."""
-    d = cfg.data
-    n = {"xor": 4, "parity": 2 ** getattr(d, "n_bits", 3), "iris": 150, "digits": 1797}.get(
-        d.source, getattr(d, "n_samples", None) or 1000
-    )
-    width = [64, *hidden_sizes(cfg.network.model_dump()), 10]
-    size = sum(a * b for a, b in zip(width[:-1], width[1:]))
-    return 6.0 * n * size * cfg.training.epochs
+    """Rough work of a run (multiply-adds) of typed settings: forward and backward passes over every
+    sample of the data (:func:`dynet.train.loop.data_dims`) through its layers, every epoch."""
+    rows, inputs, outputs = data_dims(cfg.data)
+    widths = layer_widths(cfg.network, inputs, outputs)
+    size = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    return 6.0 * rows * size * cfg.training.epochs
 
 
 def warmup() -> None:
