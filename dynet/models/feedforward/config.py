@@ -7,10 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from dynet.config import ScenarioBase, Strict, check_schedule, data_shape, dense_memory
-from dynet.train.initializers import INITIALIZERS
-from dynet.train.initializers import PARAMS as INIT_PARAMS
-from dynet.train.initializers import validate as validate_init
-from dynet.train.optimizers import OptimizerConfig, SGDParams
+from dynet.train.init_params import PARAMS as INIT_PARAMS
+from dynet.train.init_params import validate as validate_init
+from dynet.train.optimizer_params import OptimizerConfig, SGDParams
 from dynet.train.schedules import ConstantSchedule, ScheduleConfig
 
 
@@ -210,7 +209,7 @@ class FeedforwardTransfer(Strict):
 
 
 class FeedforwardInit(Strict):
-    weights: Literal[tuple(INITIALIZERS)] = Field(
+    weights: Literal[tuple(INIT_PARAMS)] = Field(
         "glorot_uniform", description="Initializer name (dynet.train.initializers)."
     )
     params: dict[str, Any] = Field(
