@@ -55,7 +55,15 @@ from dynet.train import schedules as S
 from dynet.train.loop import data_dims
 
 from . import kernels as K
-from .config import FeedforwardScenario, FeedforwardTransfer, encoder_sizes, hidden_sizes, layer_widths
+from .config import (
+    FeedforwardData,
+    FeedforwardScenario,
+    FeedforwardTransfer,
+    FileData,
+    encoder_sizes,
+    hidden_sizes,
+    layer_widths,
+)
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -64,43 +72,46 @@ RECONSTRUCTION = "reconstruction"  # an autoencoder's task: the targets are the 
 # --------------------------------------------------------------------------- data
 
 
-def load_data(data: dict, rng: np.random.Generator, base_dir: str = ".") -> tuple[np.ndarray, np.ndarray, str]:
-    """(X float64 (n, d), y, task): y is int64 labels (classification) or float64 (n, k) targets."""
-    src = data["source"]
+def load_data(
+    data: FeedforwardData, rng: np.random.Generator, base_dir: str = ".", sha256: str | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(X float64 (n, d), y, task) of the typed ``data`` table: y is int64 labels (classification)
+    or float64 (n, k) targets. ``sha256``: a data file's expected hash (None: not checked)."""
+    src = data.source
     if src == "xor":
-        x, y = _data.xor(rng, data["n_samples"], data["noise"])
+        x, y = _data.xor(rng, data.n_samples, data.noise)
     elif src == "parity":
-        x, y = _data.parity(rng, data["n_bits"], data["n_samples"], data["noise"])
+        x, y = _data.parity(rng, data.n_bits, data.n_samples, data.noise)
     elif src == "linear":
-        x, y = _data.linear(rng, data["n_samples"], data["noise"])
+        x, y = _data.linear(rng, data.n_samples, data.noise)
         return x, y, REGRESSION
     elif src == "blobs":
-        x, y = _data.blobs(rng, data["n_samples"], data["n_classes"], data["n_features"], data["spread"])
+        x, y = _data.blobs(rng, data.n_samples, data.n_classes, data.n_features, data.spread)
     elif src == "moons":
-        x, y = _data.moons(rng, data["n_samples"], data["noise"])
+        x, y = _data.moons(rng, data.n_samples, data.noise)
     elif src == "spirals":
-        x, y = _data.spirals(rng, data["n_samples"], data["n_classes"], data["turns"], data["noise"])
+        x, y = _data.spirals(rng, data.n_samples, data.n_classes, data.turns, data.noise)
     elif src == "iris":
         x, y = _data.load_iris()
     elif src == "digits":
         images, y = _data.load_digits()
         x = images.astype(np.float64)
     else:
-        return _file_data(data, base_dir)
+        return _file_data(data, base_dir, sha256)
     return np.asarray(x, np.float64), np.asarray(y, np.int64), CLASSIFICATION
 
 
-def _file_data(data: dict, base_dir: str):
-    path = data["path"] if os.path.isabs(data["path"]) else os.path.join(base_dir, data["path"])
+def _file_data(data: FileData, base_dir: str, sha256: str | None):
+    path = data.path if os.path.isabs(data.path) else os.path.join(base_dir, data.path)
     if path.endswith(".csv"):
-        table = _data.load_csv(path, data.get("sha256"))
-        k = data["target_columns"]
+        table = _data.load_csv(path, sha256)
+        k = data.target_columns
         if table.shape[1] <= k:
             raise _data.DataError(f"{path}: needs more than {k} column(s) (inputs and targets)")
         x, y = table[:, :-k], table[:, -k:]
     else:
-        x = _data.load_array(path, data["x_key"], data.get("sha256"))
-        y = _data.load_array(path, data["y_key"], data.get("sha256"))
+        x = _data.load_array(path, data.x_key, sha256)
+        y = _data.load_array(path, data.y_key, sha256)
     x = np.asarray(x, np.float64)
     if x.ndim == 1:
         x = x[:, None]
@@ -108,7 +119,7 @@ def _file_data(data: dict, base_dir: str):
         raise _data.DataError(f"{path}: inputs of shape {x.shape} do not match {len(y)} targets")
     if not np.isfinite(x).all() or not np.isfinite(np.asarray(y, np.float64)).all():
         raise _data.DataError(f"{path}: data contain NaN or infinite values")
-    if data["task"] == CLASSIFICATION:
+    if data.task == CLASSIFICATION:
         y = np.asarray(y).reshape(len(y), -1)
         if y.shape[1] != 1 or not np.all(y == np.round(y)) or y.min() < 0:
             raise _data.DataError(f"{path}: classification targets must be one column of labels 0, 1, 2, ...")
@@ -149,13 +160,6 @@ class Setup:
     labels: dict = field(default_factory=dict)  # split -> class labels of an autoencoder's data
     transfer: dict | None = None  # where transferred layers came from (see load_transfer)
     last_running: tuple | None = None  # train(): the final running statistics when the best were restored
-
-
-def _data_table(cfg: FeedforwardScenario, sha256: str | None) -> dict:
-    """``data`` as :func:`load_data` reads it: the typed table, with the data file's hash (not a setting:
-    the scenario expansion put it in the resolved config dict, ``RunSpec.config["data"]["sha256"]``)."""
-    data = cfg.data.model_dump()
-    return data if sha256 is None else {**data, "sha256": sha256}
 
 
 def resolve_loss(cfg: FeedforwardScenario, task: str, n_classes: int) -> tuple[str, int]:
@@ -262,7 +266,7 @@ def prepare_data(
     """The data as the network sees it before splitting: (X scaled by ``data.scale``, y, task);
     an autoencoder's task is reconstruction (its targets are X itself, set after standardizing).
     ``sha256``: the data file's hash (``RunSpec.config["data"]["sha256"]``; None: not checked)."""
-    x, y, task = load_data(_data_table(cfg, sha256), data_rng, base_dir)
+    x, y, task = load_data(cfg.data, data_rng, base_dir, sha256)
     if cfg.data.scale != 1.0:
         x = x * cfg.data.scale
     if cfg.network.kind == "autoencoder":
