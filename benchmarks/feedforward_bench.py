@@ -220,11 +220,11 @@ class _EpochTimer:
 def run_dynet(batch, epochs, seed, impl=None):
     """One training run through ``setup()`` / ``train()``; ``impl`` replaces ``train_epoch``."""
     spec = parse_scenario(scenario_doc(batch, epochs, seed)).runs[0]
-    st = M.setup(spec.config, spec.seed_sequence())
+    st = M.setup(spec.settings, spec.seed_sequence())
     init = st.params.copy()
     timer = _EpochTimer(impl if impl is not None else K.train_epoch)
     with _patched(K, "train_epoch", timer), _Clock() as clk:
-        metrics = M.train(spec.config, st, st.rng_state)  # as dynet.models.feedforward.driver.run does
+        metrics = M.train(spec.settings, st, st.rng_state)  # as dynet.models.feedforward.driver.run does
     n = len(st.splits["train"][0])
     assert timer.calls == epochs and metrics["epochs_run"] == epochs
     return {

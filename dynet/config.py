@@ -157,7 +157,9 @@ def data_shape(data: BaseModel) -> tuple[int, int, int] | None:
         return data.n_samples, data.n_features, data.n_classes
     if src == "spirals":
         return data.n_samples, 2, data.n_classes
-    if src in ("linear", "moons"):
+    if src == "linear":
+        return data.n_samples, 2, 1
+    if src == "moons":
         return data.n_samples, 2, 2
     return None
 

@@ -113,7 +113,7 @@ def test_each_rbm_trains_on_fresh_samples_of_the_representation_below(monkeypatc
 
 def test_pretraining_sees_the_feedforward_training_split_only(runs):
     spec = runs["spec"]
-    ff_cfg = dbn.feedforward_config(spec.config)
+    ff_cfg = spec.settings.fine_tuning()
     st = dbn.network_setup(spec.settings, ff_cfg, dbn.shared_seed_sequence(spec))
     # the split is the feedforward run's: pixel / 16 of the rows feedforward.setup picks
     raw = F.setup(ff_cfg, dbn.shared_seed_sequence(spec))
@@ -143,7 +143,7 @@ def test_the_network_starts_as_the_rbm_stack_computed_by_hand(runs):
         np.testing.assert_array_equal(W[l], arr[f"rbm_weight_{l}"].astype(np.float32))
         np.testing.assert_array_equal(c[l], arr[f"rbm_hidden_bias_{l}"].astype(np.float32))
     # the first forward pass (epoch 0 of the trajectory): sigmoid(v W + c) up the stack, in float64
-    st = dbn.network_setup(spec.settings, dbn.feedforward_config(spec.config), dbn.shared_seed_sequence(spec))
+    st = dbn.network_setup(spec.settings, spec.settings.fine_tuning(), dbn.shared_seed_sequence(spec))
     x, _, labels = st.splits["train"]
     h1 = sigmoid(x.astype(np.float64) @ W[0] + c[0])
     h2 = sigmoid(h1 @ W[1] + c[1])

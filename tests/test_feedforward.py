@@ -26,7 +26,7 @@ from dynet import store as S
 from dynet.kernels.rng import next_below, permutation, seed_state
 from dynet.models.feedforward import driver as F
 from dynet.models.feedforward import kernels as K
-from dynet.scenario import ScenarioError, parse_scenario
+from dynet.scenario import ScenarioError, parse_scenario, run_settings
 from dynet.train import activations as A
 from dynet.train import losses as L
 from dynet.train import optimizers as O
@@ -548,10 +548,10 @@ class Rows:
 
 
 def train_spec(spec, **kw):
-    st = F.setup(spec.config, spec.seed_sequence(), spec.base_dir)
+    st = F.setup(spec.settings, spec.seed_sequence(), spec.base_dir)
     rows = Rows(st)
     state = seed_state(spec.seed_sequence().spawn(4)[3])  # what models.feedforward.run uses
-    metrics = F.train(spec.config, st, state, on_epoch=rows.on_epoch, on_steps=rows.on_steps, **kw)
+    metrics = F.train(spec.settings, st, state, on_epoch=rows.on_epoch, on_steps=rows.on_steps, **kw)
     return st, metrics, rows
 
 
@@ -798,9 +798,9 @@ def test_the_kernel_uses_the_scheduled_rates():
 
 def test_absurd_learning_rate_raises_training_diverged():
     (spec,) = runs_of(scenario(**LINEAR, optimizer={"name": "sgd", "lr": 1e6}, training={"epochs": 3}))
-    st = F.setup(spec.config, spec.seed_sequence())
+    st = F.setup(spec.settings, spec.seed_sequence())
     with pytest.raises(F.TrainingDiverged, match=r"training diverged: .* at epoch 1\b"):
-        F.train(spec.config, st, seed_state(spec.seed_sequence().spawn(4)[3]))
+        F.train(spec.settings, st, seed_state(spec.seed_sequence().spawn(4)[3]))
 
 
 def test_weights_overflowing_in_the_last_step_raise_training_diverged():
@@ -809,9 +809,9 @@ def test_weights_overflowing_in_the_last_step_raise_training_diverged():
     (spec,) = runs_of(
         scenario(**LINEAR, optimizer={"name": "sgd", "lr": 1e38}, training={"epochs": 1, "batch_size": "full"})
     )
-    st = F.setup(spec.config, spec.seed_sequence())
+    st = F.setup(spec.settings, spec.seed_sequence())
     with pytest.raises(F.TrainingDiverged, match=r"the weights became non-finite at epoch 1$"):
-        F.train(spec.config, st, seed_state(spec.seed_sequence().spawn(4)[3]))
+        F.train(spec.settings, st, seed_state(spec.seed_sequence().spawn(4)[3]))
 
 
 def test_diverged_run_is_stored_as_failed_and_others_complete(tmp_path):
@@ -846,13 +846,13 @@ def test_dropout_inverted_and_classic_scale_evaluation_outputs():
                 regularization={"dropout": p, "dropout_mode": mode},
             )
         )
-        cfgs[mode] = spec.config
+        cfgs[mode] = spec
 
     def seed():  # setup spawns children, which advances a SeedSequence: a fresh one each time
         return np.random.SeedSequence(12)
 
-    inv = F.setup(cfgs["inverted"], seed())
-    cls = F.setup(cfgs["classic"], seed())
+    inv = F.setup(cfgs["inverted"].settings, seed())
+    cls = F.setup(cfgs["classic"].settings, seed())
     np.testing.assert_array_equal(inv.params, cls.params)  # same weights
     assert inv.inverted and not cls.inverted
     x, y, lab = inv.splits["train"]
@@ -867,8 +867,9 @@ def test_dropout_inverted_and_classic_scale_evaluation_outputs():
     np.testing.assert_allclose(r_cls["act_mean"], (1 - p) * r_inv["act_mean"], rtol=1e-6)
     np.testing.assert_allclose(r_cls["act_std"], (1 - p) * r_inv["act_std"], rtol=1e-5)
     # inverted evaluation is the network without dropout, bit for bit
+    config = cfgs["inverted"].config
     none = F.setup(
-        {**cfgs["inverted"], "regularization": {**cfgs["inverted"]["regularization"], "dropout": 0.0}}, seed()
+        run_settings("feedforward", {**config, "regularization": {**config["regularization"], "dropout": 0.0}}), seed()
     )
     e_none = F.Evaluator(none, x, y, lab, 16)
     e_none(none.params)
@@ -1088,7 +1089,7 @@ def test_valid_file_data_passes_validation(tmp_path):
         HEAD + '[data]\nsource = "file"\npath = "ok.csv"\n[network]\nhidden = [3]\n[training]\nbatch_size = 8\n'
     )
     sc = api.validate(path)
-    st = F.setup(sc.runs[0].config, sc.runs[0].seed_sequence(), sc.runs[0].base_dir)
+    st = F.setup(sc.runs[0].settings, sc.runs[0].seed_sequence(), sc.runs[0].base_dir)
     assert st.task == "classification" and st.sizes == [2, 3, 2] and len(st.splits["train"][0]) == 24
 
 
@@ -1235,10 +1236,32 @@ def test_batch_larger_than_training_set_is_one_full_batch():
     }
     for b in (32, "full"):
         spec = parse_scenario({**base, "training": {"epochs": 5, "batch_size": b}}).runs[0]
-        st = F.setup(spec.config, spec.seed_sequence())
+        st = F.setup(spec.settings, spec.seed_sequence())
         rows = []
-        metrics = F.train(spec.config, st, np.array([1, 2, 3, 4], np.uint64), on_epoch=lambda **c: rows.append(c))
+        metrics = F.train(spec.settings, st, np.array([1, 2, 3, 4], np.uint64), on_epoch=lambda **c: rows.append(c))
         assert metrics["steps_per_epoch"] == 1
         # one step per epoch over all 4 rows: the batch loss is the full training loss before the step
         for before, after in zip(rows[:-1], rows[1:]):
             assert after["batch_loss"][0] == pytest.approx(before["train_loss"][0], rel=1e-5)
+
+
+def test_cost_follows_the_data_and_the_layers():
+    """cost(config) counts 6 multiply-adds per weight, sample and epoch, with the widths of the data."""
+
+    def cost(data, network, epochs=3):
+        (spec,) = runs_of(scenario(data=data, network=network, training={"epochs": epochs}))
+        return F.cost(spec.config)
+
+    blobs = {"source": "blobs", "n_samples": 50, "n_classes": 3, "n_features": 5}
+    assert cost(blobs, {"kind": "mlp", "hidden": [7]}) == 6.0 * 50 * (5 * 7 + 7 * 3) * 3
+    wide = {**blobs, "n_features": 20, "n_samples": 80}
+    assert cost(wide, {"kind": "mlp", "hidden": [7]}) == 6.0 * 80 * (20 * 7 + 7 * 3) * 3
+    # an autoencoder's outputs are its inputs; the digits are 1797 rows of 64 pixels
+    ae = cost({"source": "digits"}, {"kind": "autoencoder", "hidden": [16], "bottleneck": 4}, epochs=1)
+    assert ae == 6.0 * 1797 * (64 * 16 + 16 * 4 + 4 * 16 + 16 * 64)
+    # a data file of unknown size: the stated guess of dynet.train.loop
+    from dynet.train import loop
+
+    rows, cols, outs = (*loop.FILE_DATA_GUESS, loop.FILE_OUTPUTS_GUESS)
+    spec = runs_of(scenario(data={"source": "file", "path": "x.npy"}, network={"kind": "mlp", "hidden": [7]}))[0]
+    assert F.cost(spec.config) == 6.0 * rows * (cols * 7 + 7 * outs) * spec.settings.training.epochs

@@ -27,7 +27,7 @@ def test_layers_mirror_the_encoder_and_targets_are_the_inputs():
     (a,) = runs_of(scenario(data=BLOBS, network={"kind": "autoencoder", "hidden": [5, 3]}))
     (b,) = runs_of(scenario(data=BLOBS, network={"kind": "autoencoder", "hidden": [5], "bottleneck": 3}))
     for spec in (a, b):
-        st = F.setup(spec.config, spec.seed_sequence())
+        st = F.setup(spec.settings, spec.seed_sequence())
         assert st.sizes == [6, 5, 3, 5, 6] and st.code_layer == 1
         assert st.task == F.RECONSTRUCTION and st.loss == "mse" and st.n_out == 6
         for x, y, lab in st.splits.values():
@@ -54,7 +54,7 @@ def test_reconstruction_r2_against_numpy(loss):
     (spec,) = runs_of(
         scenario(data=data, network={"kind": "autoencoder", "hidden": [12, 4], "activation": "elu", "loss": loss})
     )
-    st = F.setup(spec.config, spec.seed_sequence())
+    st = F.setup(spec.settings, spec.seed_sequence())
     x, y, lab = st.splits["validation"]
     ev = F.Evaluator(st, x, y, lab, 64)
     res = ev(st.params)
@@ -95,8 +95,8 @@ epochs = 150
 batch_size = 30
 """)
         (spec,) = api.validate(path).runs
-        st = F.setup(spec.config, spec.seed_sequence(), spec.base_dir)
-        results[k] = F.train(spec.config, st, st.rng_state)["train_metric"]
+        st = F.setup(spec.settings, spec.seed_sequence(), spec.base_dir)
+        results[k] = F.train(spec.settings, st, st.rng_state)["train_metric"]
         xt = st.splits["train"][0].astype(np.float64)
     lam = np.linalg.eigvalsh(np.cov(xt.T))[::-1]
     bound = lam[0] / lam.sum()
@@ -125,7 +125,7 @@ def test_run_stores_codes_labels_and_encoder_parts(tmp_path):
     group = S.open_store(path)[S.run_path(spec.run_id)]
     assert [group[f"weight_{l}"].attrs["part"] for l in range(4)] == ["encoder", "encoder", "decoder", "decoder"]
     assert tuple(group["val_code"].metadata.dimension_names) == ("val_sample", "code")
-    st = F.setup(spec.config, spec.seed_sequence())
+    st = F.setup(spec.settings, spec.seed_sequence())
     x_val = st.splits["validation"][0]
     assert arrays["val_code"].shape == (len(x_val), 4)
     np.testing.assert_array_equal(arrays["val_label"], st.labels["validation"])

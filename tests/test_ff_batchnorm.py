@@ -200,7 +200,7 @@ DIGITS_BN = dict(
 
 def test_setup_places_gamma_and_beta_after_the_dense_parameters():
     (spec,) = runs_of(scenario(**DIGITS_BN))
-    st = F.setup(spec.config, spec.seed_sequence())
+    st = F.setup(spec.settings, spec.seed_sequence())
     dense = F.n_params(st.layout)
     assert st.sizes == [64, 16, 12, 10]
     np.testing.assert_array_equal(st.bn, [[dense, 0], [-1, -1], [-1, -1]])
@@ -211,14 +211,14 @@ def test_setup_places_gamma_and_beta_after_the_dense_parameters():
     np.testing.assert_array_equal(st.bn_var, np.ones(16, np.float32))
     # the dense parameters are those of the same network without batch norm from the same seed
     (plain,) = runs_of(scenario(**{**DIGITS_BN, "regularization": {}}))
-    np.testing.assert_array_equal(F.setup(plain.config, spec.seed_sequence()).params, st.params[:dense])
+    np.testing.assert_array_equal(F.setup(plain.settings, spec.seed_sequence()).params, st.params[:dense])
 
 
 def test_training_with_batch_norm_moves_gamma_beta_and_statistics_but_not_the_cancelled_bias():
     (spec,) = runs_of(scenario(**DIGITS_BN))
-    st = F.setup(spec.config, spec.seed_sequence())
+    st = F.setup(spec.settings, spec.seed_sequence())
     p0 = st.params.copy()
-    m = F.train(spec.config, st, st.rng_state)
+    m = F.train(spec.settings, st, st.rng_state)
     b0 = st.layout[0, 3]
     # Adam on a gradient of exactly 0: m = v = 0, the update 0 * lr / (0 + eps) = 0
     np.testing.assert_array_equal(st.params[b0 : b0 + 16], p0[b0 : b0 + 16])
@@ -227,8 +227,8 @@ def test_training_with_batch_norm_moves_gamma_beta_and_statistics_but_not_the_ca
     assert np.abs(st.bn_mean).min() > 0 and not np.allclose(st.bn_var, 1.0)
     assert m["val_metric"] > 0.8  # 4 epochs on 900 digits: it learns
     # same seed, same bits
-    again = F.setup(spec.config, spec.seed_sequence())
-    F.train(spec.config, again, again.rng_state)
+    again = F.setup(spec.settings, spec.seed_sequence())
+    F.train(spec.settings, again, again.rng_state)
     np.testing.assert_array_equal(again.params, st.params)
     np.testing.assert_array_equal(again.bn_var, st.bn_var)
 
@@ -243,8 +243,8 @@ def test_restored_best_epoch_comes_with_its_running_statistics():
         early_stopping={"patience": 100, "restore_best": True},
     )
     (spec,) = runs_of(doc)
-    st = F.setup(spec.config, spec.seed_sequence())
-    m = F.train(spec.config, st, st.rng_state)
+    st = F.setup(spec.settings, spec.seed_sequence())
+    m = F.train(spec.settings, st, st.rng_state)
     assert m["restored_best"] and m["best_epoch"] < m["epochs_run"]  # (lr 0.5: the loss jumps about)
     # the validation loss of the restored network is the best one, bit for bit: with the final
     # running statistics instead, it would differ
@@ -257,13 +257,13 @@ def test_run_stores_batch_norm_arrays():
     (spec,) = runs_of(scenario(**{**DIGITS_BN, "training": {"epochs": 2, "batch_size": 64}}))
     rec = MemoryRecord()
     F.run(spec, rec)
-    st = F.setup(spec.config, spec.seed_sequence())
+    st = F.setup(spec.settings, spec.seed_sequence())
     arrays = rec.static_arrays
     assert {"bn_gamma_0", "bn_beta_0", "bn_running_mean_0", "bn_running_var_0"} <= set(arrays)
     assert "bn_gamma_1" not in arrays
     np.testing.assert_array_equal(arrays["initial_bn_gamma_0"], np.ones(16))
     np.testing.assert_array_equal(arrays["initial_bn_running_var_0"], np.ones(16))
-    F.train(spec.config, st, st.rng_state)
+    F.train(spec.settings, st, st.rng_state)
     dense = F.n_params(st.layout)
     np.testing.assert_array_equal(arrays["bn_gamma_0"], st.params[dense : dense + 16])
     np.testing.assert_array_equal(arrays["bn_beta_0"], st.params[dense + 16 :])

@@ -26,7 +26,7 @@ from conftest import MemoryRecord
 from dynet import api
 from dynet import store as S
 from dynet.models.feedforward import driver as F
-from dynet.scenario import ScenarioError, parse_scenario
+from dynet.scenario import ScenarioError, parse_scenario, run_settings
 
 SOURCE = """
 name = "src"
@@ -109,7 +109,7 @@ def layer(params, st, l):
 def test_transferred_layers_equal_the_source_exactly(source):
     d, store, by_act = source
     (spec,) = api.validate(destination(d, NET + TRANSFER)).runs
-    st = F.setup(spec.config, spec.seed_sequence(), spec.base_dir)
+    st = F.setup(spec.settings, spec.seed_sequence(), spec.base_dir)
     src = source_arrays(store, by_act["tanh"])
     for l in (0, 1):
         W, b = layer(st.params, st, l)
@@ -122,17 +122,20 @@ def test_transferred_layers_equal_the_source_exactly(source):
     np.testing.assert_array_equal(st.bn_var, src["bn_running_var_0"])
     assert not np.array_equal(src["bn_gamma_0"], np.ones(6))  # the source trained them
     # the layer that is not transferred is the usual initialization from the same seed
-    plain = F.setup({**spec.config, "init": {**spec.config["init"], "transfer": None}}, spec.seed_sequence())
+    plain = F.setup(
+        run_settings("feedforward", {**spec.config, "init": {**spec.config["init"], "transfer": None}}),
+        spec.seed_sequence(),
+    )
     np.testing.assert_array_equal(layer(st.params, st, 2)[0], layer(plain.params, plain, 2)[0])
     assert st.transfer["run"] == by_act["tanh"] and st.transfer["layers"] == [0, 1]
 
 
 def trained(d, body, name):
     (spec,) = api.validate(destination(d, body, name)).runs
-    st = F.setup(spec.config, spec.seed_sequence(), spec.base_dir)
+    st = F.setup(spec.settings, spec.seed_sequence(), spec.base_dir)
     before = st.params.copy()
     rows = []
-    F.train(spec.config, st, st.rng_state, on_epoch=lambda **c: rows.append(c))
+    F.train(spec.settings, st, st.rng_state, on_epoch=lambda **c: rows.append(c))
     return st, before, rows
 
 
@@ -157,7 +160,7 @@ def test_frozen_layers_are_bit_identical_after_training_and_the_others_change(so
     assert (ratio[:, :2] == 0).all()
     # running statistics follow the batches, as in PyTorch's training mode
     (spec,) = api.validate(d / "frozen.toml").runs
-    assert not np.array_equal(st.bn_mean, F.setup(spec.config, spec.seed_sequence(), spec.base_dir).bn_mean)
+    assert not np.array_equal(st.bn_mean, F.setup(spec.settings, spec.seed_sequence(), spec.base_dir).bn_mean)
 
 
 def test_a_frozen_middle_layer_still_passes_gradients_down(source):

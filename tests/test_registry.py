@@ -1,7 +1,10 @@
 """The model registry and the typed run settings every driver reads."""
 
 import glob
+import os
 import pickle
+import subprocess
+import sys
 
 import pytest
 
@@ -66,3 +69,22 @@ def test_file_hashes_stay_in_the_config_not_in_the_settings(tmp_path):
     assert len(spec.config["patterns"]["sha256"]) == 64
     rebuilt = scenario.run_settings(spec.model, spec.config)
     assert rebuilt.patterns.path == "p.npy" and "sha256" not in rebuilt.patterns.model_dump()
+
+
+def test_validating_the_shipped_scenarios_imports_no_numba():
+    """Scenario schemas (optimizer, schedule and initializer tables included) import no kernels:
+    loading and validating every shipped scenario in a fresh interpreter leaves numba unimported."""
+    code = (
+        "import sys\n"
+        "import dynet.scenario as S\n"
+        "for path in sys.argv[1:]:\n"
+        "    S.load_scenario(path)\n"
+        "print(sorted(m for m in sys.modules if m == 'numba' or m.startswith('numba.'))[:1])\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", code, *SHIPPED], capture_output=True, text=True, cwd=root, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert SHIPPED and out.stdout.strip() == "[]", out.stdout

@@ -186,21 +186,34 @@ def _seed_sequence(info: dict) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed["entropy"], spawn_key=tuple(seed["spawn_key"]))
 
 
+def stored_settings(info: dict):
+    """The typed settings of a stored run (its ``config`` attribute validated by its model kind);
+    :class:`PlotError` when they do not validate."""
+    from ..errors import ScenarioError
+    from ..scenario import run_settings
+
+    try:
+        return run_settings(info.get("model", "feedforward"), info["config"])
+    except ScenarioError as exc:
+        raise PlotError(f"the run's stored config does not validate: {exc}") from None
+
+
 def rebuild_data(info: dict, base_dir: str = "."):
     """The run's data exactly as its driver drew them: ``(x raw (n, d), y, splits {name: index},
     (mean, std) of the training split or None)``."""
     from .. import data as _data
     from ..models.feedforward import driver as F
 
-    cfg = info["config"]
+    cfg = stored_settings(info)
     data_ss, split_ss, _, _ = _seed_sequence(info).spawn(4)
-    x, y, _task = F.prepare_data(cfg, np.random.default_rng(data_ss), base_dir)
-    d = cfg["data"]
+    sha256 = config_get(info["config"], "data.sha256")
+    x, y, _task = F.prepare_data(cfg, np.random.default_rng(data_ss), base_dir, sha256)
+    d = cfg.data
     tr, va, te = _data.split(
-        len(x), (1.0 - d["validation"] - d["test"], d["validation"], d["test"]), np.random.default_rng(split_ss)
+        len(x), (1.0 - d.validation - d.test, d.validation, d.test), np.random.default_rng(split_ss)
     )
     norm = None
-    if d.get("standardize"):
+    if d.standardize:
         mean = x[tr].mean(axis=0)
         std = x[tr].std(axis=0)
         std[std == 0] = 1.0
@@ -216,17 +229,17 @@ def forward(ds, info: dict, x: np.ndarray, upto: int | None = None) -> np.ndarra
     from ..train import activations as A
     from ..train import dense as D
 
-    cfg = info["config"]
-    act = cfg["network"]["activation"]
-    param = cfg["network"].get("activation_param")
+    cfg = stored_settings(info)
+    act = cfg.network.activation
+    param = cfg.network.activation_param
     param = A.DEFAULT_PARAMS.get(act, 0.0) if param is None else param
-    reg = cfg.get("regularization", {})
+    reg = cfg.regularization
     layers = _layers(ds)
     n_hidden = len(layers) - 1
-    drops = reg.get("dropout", 0.0)
+    drops = reg.dropout
     drops = list(drops) if isinstance(drops, list) else [drops] * n_hidden
-    inverted = reg.get("dropout_mode", "inverted") == "inverted"
-    eps = float(reg.get("batch_norm_eps", 1e-5))
+    inverted = reg.dropout_mode == "inverted"
+    eps = float(reg.batch_norm_eps)
     a = np.ascontiguousarray(x, np.float32)
     last = layers[-1] if upto is None else upto
     for l in layers[: last + 1]:

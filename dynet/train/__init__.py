@@ -13,4 +13,8 @@ by the caller). Among the modules:
 * :mod:`dynet.train.hyper`: the base of the optimizer, schedule and initializer models
   (hyper-parameters declared once, validated by pydantic like the scenarios, dumped
   as the user gave them so run ids do not move).
+* :mod:`dynet.train.optimizer_params`, :mod:`dynet.train.init_params`: the optimizer and
+  initializer models themselves, apart from the kernels; with :mod:`dynet.train.hyper` and
+  :mod:`dynet.train.schedules` (numpy only) they are all a scenario schema imports, so
+  validating a scenario never imports numba. The modules with the kernels import them.
 """

@@ -33,15 +33,11 @@ preserves forward variance) or ``"fan_out"`` (backward), ``nonlinearity`` (defau
 """
 
 import math
-from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
 
 from .activations import gain as activation_gain
-from .hyper import Hyper, Real, problems, unknown_name
-
-FAN_MODES = ("fan_in", "fan_out")
+from .init_params import FAN_MODES, PARAMS, validate
 
 
 def _fans(shape):
@@ -147,89 +143,7 @@ INITIALIZERS = {
     "lecun_normal": lecun_normal,
 }
 
-_NONLINEARITIES = ("linear", "identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "softmax")
-
-
-class InitParams(Hyper):
-    """The parameters of an initializer (the fields), given in a scenario's ``init.params``."""
-
-
-class NoParams(InitParams):
-    """zeros, lecun_uniform, lecun_normal: no parameters."""
-
-
-class ConstantParams(InitParams):
-    value: Real = Field(0.0, description="Every entry.")
-
-
-class UniformParams(InitParams):
-    a: Real = Field(0.0, description="Lower bound.")
-    b: Real = Field(1.0, description="Upper bound (> a).")
-
-    @model_validator(mode="after")
-    def _order(self):
-        if self.a >= self.b:
-            raise ValueError(f"a: must be < b (got a={self.a!r}, b={self.b!r})")
-        return self
-
-
-class NormalParams(InitParams):
-    mean: Real = Field(0.0, description="Mean.")
-    std: Real = Field(1.0, gt=0, description="Standard deviation.")
-
-
-class GlorotParams(InitParams):
-    gain: Real = Field(
-        1.0,
-        gt=0,
-        description="Scale of the limit / std; in a feedforward scenario it defaults "
-        "to the hidden activation's recommended gain.",
-    )
-
-
-class HeParams(InitParams):
-    a: Real = Field(0.0, description="Negative slope of leaky_relu (for the gain).")
-    mode: Literal["fan_in", "fan_out"] = Field(
-        "fan_in", description="fan_in preserves the forward variance, fan_out the backward."
-    )
-    nonlinearity: Literal[_NONLINEARITIES] = Field(
-        "leaky_relu", description="Activation whose gain (calculate_gain) scales the std."
-    )
-
-
-#: initializer name -> the model of its parameters (aliases share their target's)
-PARAMS: dict[str, type[InitParams]] = {
-    "zeros": NoParams,
-    "constant": ConstantParams,
-    "uniform": UniformParams,
-    "normal": NormalParams,
-    "glorot_uniform": GlorotParams,
-    "glorot_normal": GlorotParams,
-    "xavier_uniform": GlorotParams,
-    "xavier_normal": GlorotParams,
-    "he_uniform": HeParams,
-    "he_normal": HeParams,
-    "kaiming_uniform": HeParams,
-    "kaiming_normal": HeParams,
-    "lecun_uniform": NoParams,
-    "lecun_normal": NoParams,
-}
 assert PARAMS.keys() == INITIALIZERS.keys()
-
-
-def validate(name, params=None):
-    """Problems with an initializer ``name`` and its ``params`` dict, one line each; ``[]`` when fine.
-
-    Checks (pydantic, :data:`PARAMS`): the name (with a did-you-mean), unknown parameter names
-    (did-you-mean), numbers that are not finite numbers, ``std <= 0``, ``a >= b`` for ``uniform``,
-    ``gain <= 0``, ``mode`` and ``nonlinearity`` for He/Kaiming.
-    """
-    if not isinstance(name, str) or name not in INITIALIZERS:
-        return ["weights: " + unknown_name(name, INITIALIZERS, "initializer")[len("name: ") :]]
-    found = problems(PARAMS[name], dict(params or {}))
-    if not PARAMS[name].model_fields:
-        found = [p.replace(": unknown key", f": unknown key ({name} takes no parameters)") for p in found]
-    return found
 
 
 def initialize(name, rng, shape, **params):

@@ -39,6 +39,8 @@ DIVERGED = "training diverged: the parameters became non-finite at epoch {epoch}
 
 #: ``(rows, columns)`` the cost estimates assume for a data file (its size is not known before loading it).
 FILE_DATA_GUESS = (1000, 100)
+#: The number of classes or targets the cost estimates assume for a data file.
+FILE_OUTPUTS_GUESS = 10
 
 
 class Learner(Protocol):
@@ -159,11 +161,18 @@ def validation_split(fraction: float, n: int, ss: np.random.SeedSequence) -> tup
     return np.sort(tr), np.sort(va)
 
 
-def data_size(data) -> tuple[int, int]:
-    """``(rows, columns)`` of a validated data table without loading it, for the cost
-    estimates: :func:`dynet.config.data_shape`, or :data:`FILE_DATA_GUESS` for a file."""
+def data_dims(data) -> tuple[int, int, int]:
+    """``(rows, columns, outputs)`` of a validated data table without loading it, for the cost
+    estimates: :func:`dynet.config.data_shape`, or :data:`FILE_DATA_GUESS` and
+    :data:`FILE_OUTPUTS_GUESS` for a file."""
     shape = data_shape(data)
-    return FILE_DATA_GUESS if shape is None else (shape[0], shape[1])
+    return (*FILE_DATA_GUESS, FILE_OUTPUTS_GUESS) if shape is None else shape
+
+
+def data_size(data) -> tuple[int, int]:
+    """``(rows, columns)`` of :func:`data_dims`."""
+    rows, columns, _ = data_dims(data)
+    return rows, columns
 
 
 class NullRecord:

@@ -29,6 +29,9 @@ from dynet.models.feedforward.config import (
 )
 from dynet.models.rbm.config import RBMSparsity, RBMTraining
 
+#: ``data.threshold``'s default: with ``visible = "binary"``, a pixel / 16 above one half is on.
+BINARY_THRESHOLD = 0.5
+
 
 class DBNData(Strict):
     """The bundled 8x8 digits (1797 x 64, 10 classes), split into training, validation and test
@@ -41,7 +44,10 @@ class DBNData(Strict):
         "draws fresh binary visible vectors from them; binary: pixel / 16 > threshold, for both.",
     )
     threshold: float | None = Field(
-        None, ge=0, lt=1, description="visible = 'binary' only: pixel / 16 above this is 1 (default 0.5)."
+        None,
+        ge=0,
+        lt=1,
+        description=f"visible = 'binary' only: pixel / 16 above this is 1 (default {BINARY_THRESHOLD}).",
     )
     validation: float = Field(0.2, ge=0, lt=1, description="Fraction of samples held out for validation.")
     test: float = Field(0.0, ge=0, lt=1, description="Fraction of samples held out for the test split.")
@@ -53,6 +59,12 @@ class DBNData(Strict):
         if self.threshold is not None and self.visible != "binary":
             raise ValueError("threshold: only applies to visible = 'binary' (probability inputs are not thresholded)")
         return self
+
+    @property
+    def binary_threshold(self) -> float:
+        """The threshold of ``visible = "binary"``: ``threshold``, or :data:`BINARY_THRESHOLD` when unset
+        (left unset in the stored config, so that run ids do not change)."""
+        return BINARY_THRESHOLD if self.threshold is None else self.threshold
 
 
 class DBNNetwork(Strict):
@@ -150,10 +162,14 @@ class DBNScenario(ScenarioBase):
             )
         # the checks across tables (dropout per layer, early stopping and plateau need a validation split)
         try:
-            FeedforwardScenario.model_validate(dbn_feedforward_doc(self.model_dump(mode="json")))
+            self.fine_tuning()
         except ValidationError as exc:
             raise ValueError("; ".join(format_error(FeedforwardScenario, e) for e in exc.errors())) from None
         return self
+
+    def fine_tuning(self) -> FeedforwardScenario:
+        """The typed feedforward scenario that fine-tunes this network (:func:`dbn_feedforward_doc`)."""
+        return FeedforwardScenario.model_validate(dbn_feedforward_doc(self.model_dump(mode="json")))
 
     def memory(self) -> list[tuple[float, str, str]]:
         rows, d, k = data_shape(self.data)

@@ -22,10 +22,11 @@ reproduce the same rows).
 
 **Fine-tuning.** The classifier is :mod:`dynet.models.feedforward`'s mlp with the same
 hidden sizes, sigmoid units and a linear output layer with softmax cross-entropy, built
-by :func:`dynet.models.feedforward.driver.setup` from the feedforward scenario of
-:func:`dynet.scenario.dbn_feedforward_doc` (the dbn scenario's ``init``, ``optimizer``,
-``schedule``, ``training``, ``regularization``, ``early_stopping``, ``record`` tables)
-and trained by :func:`~dynet.models.feedforward.driver.train`. With pretraining, hidden layer
+by :func:`dynet.models.feedforward.driver.setup` from the typed feedforward scenario
+:meth:`~dynet.models.dbn.config.DBNScenario.fine_tuning` (built by
+:func:`~dynet.models.dbn.config.dbn_feedforward_doc` from the dbn scenario's ``init``,
+``optimizer``, ``schedule``, ``training``, ``regularization``, ``early_stopping``, ``record``
+tables) and trained by :func:`~dynet.models.feedforward.driver.train`. With pretraining, hidden layer
 ``l`` starts from RBM ``l``'s ``W_l`` and hidden biases ``c_l`` (rounded to float32);
 the output layer keeps ``init.weights``. Without, every layer keeps ``init.weights``: the
 same network from its random initialization.
@@ -81,7 +82,7 @@ from dynet.scenario import run_identity, run_settings
 from dynet.store import TrajectorySpec
 from dynet.train import loop as L
 
-from .config import DBNPretraining, DBNScenario, dbn_feedforward_doc
+from .config import DBNPretraining, DBNScenario
 
 #: The columns of the pretraining trajectory besides ``pretrain_layer`` and ``pretrain_epoch``.
 PRETRAIN_COLUMNS = (
@@ -101,12 +102,6 @@ PRETRAIN_COLUMNS = (
 # --------------------------------------------------------------------------- configs and seeds
 
 
-def feedforward_config(config: dict) -> dict:
-    """The resolved feedforward config that fine-tunes this dbn config (validated, defaults filled)."""
-    ff_scenario = FeedforwardScenario.model_validate(dbn_feedforward_doc(config))
-    return ff_scenario.model_dump(mode="json", exclude={"name", "description", "sweep"})
-
-
 def shared_seed_sequence(spec) -> np.random.SeedSequence:
     """The SeedSequence of the split, the network's initialization and fine-tuning: keyed by the
     config without ``pretrain`` and ``pretraining``, so both arms of the comparison share it."""
@@ -116,17 +111,20 @@ def shared_seed_sequence(spec) -> np.random.SeedSequence:
 
 
 def network_setup(
-    settings: DBNScenario, ff_config: dict, seed_sequence: np.random.SeedSequence, base_dir: str = "."
+    settings: DBNScenario,
+    fine_tuning: FeedforwardScenario,
+    seed_sequence: np.random.SeedSequence,
+    base_dir: str = ".",
 ) -> ff.Setup:
-    """:func:`dynet.models.feedforward.driver.setup` of the classifier, with the inputs of every split
-    turned from pixels (0..16) into ``data.visible``'s values: pixel / 16, or 0/1 by threshold
-    (``settings``: the run's typed scenario)."""
-    st = ff.setup(ff_config, seed_sequence, base_dir)
+    """:func:`dynet.models.feedforward.driver.setup` of the classifier (``fine_tuning``:
+    ``settings.fine_tuning()``), with the inputs of every split turned from pixels (0..16) into
+    ``data.visible``'s values: pixel / 16, or 0/1 by threshold (``settings``: the run's typed scenario)."""
+    st = ff.setup(fine_tuning, seed_sequence, base_dir)
     d = settings.data
     for name, (x, y, labels) in st.splits.items():
         p = x / np.float32(16.0)  # exact: 0..16 / 16 are binary fractions
         if d.visible == "binary":
-            p = (p > (0.5 if d.threshold is None else d.threshold)).astype(np.float32)
+            p = (p > d.binary_threshold).astype(np.float32)
         st.splits[name] = (np.ascontiguousarray(p, np.float32), y, labels)
     return st
 
@@ -259,7 +257,7 @@ def pretrain_specs() -> dict:
 def run(spec, record) -> dict:
     """Pretrain (or not) and fine-tune one dbn run (a :class:`dynet.scenario.RunSpec`) into ``record``."""
     cfg = spec.settings
-    ff_cfg = feedforward_config(spec.config)
+    ff_cfg = cfg.fine_tuning()
     st = network_setup(cfg, ff_cfg, shared_seed_sequence(spec), spec.base_dir)
     metrics = {"pretrained": bool(cfg.pretrain), "n_train": int(len(st.splits["train"][0]))}
     if cfg.pretrain:
@@ -287,12 +285,12 @@ def run(spec, record) -> dict:
 
 
 def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
-    """The feedforward checks of the fine-tuning config, and a pretraining batch that fits."""
-    ff_cfg = feedforward_config(config)
-    problems = ff.preflight(ff_cfg, base_dir, store)
+    """The feedforward checks of the fine-tuning scenario, and a pretraining batch that fits
+    (``config``: a resolved config dict)."""
+    cfg = run_settings("dbn", config)
+    problems = ff.check(cfg.fine_tuning(), base_dir, store)
     if problems:
         return problems
-    cfg = run_settings("dbn", config)
     d = cfg.data
     n = len(data_sources.load_digits()[1])
     n_train = n - int(d.validation * n) - int(d.test * n)
@@ -308,7 +306,7 @@ def cost(config: dict) -> float:
     d = cfg.data
     n_all, nv = L.data_size(d)
     n = n_all * (1.0 - d.validation - d.test)
-    work = ff.cost(feedforward_config(config))
+    work = ff.work(cfg.fine_tuning())
     if cfg.pretrain:
         pre = cfg.pretraining
         sizes = [nv, *cfg.network.hidden]

@@ -7,10 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from dynet.config import ScenarioBase, Strict, check_schedule, data_shape, dense_memory
-from dynet.train.initializers import INITIALIZERS
-from dynet.train.initializers import PARAMS as INIT_PARAMS
-from dynet.train.initializers import validate as validate_init
-from dynet.train.optimizers import OptimizerConfig, SGDParams
+from dynet.train.init_params import PARAMS as INIT_PARAMS
+from dynet.train.init_params import validate as validate_init
+from dynet.train.optimizer_params import OptimizerConfig, SGDParams
 from dynet.train.schedules import ConstantSchedule, ScheduleConfig
 
 
@@ -110,22 +109,6 @@ FeedforwardData = Annotated[
 ]
 
 
-def encoder_sizes(net: dict) -> list[int]:
-    """An autoencoder's encoder: ``hidden`` followed by ``bottleneck`` when given."""
-    return [*net["hidden"], *([net["bottleneck"]] if net.get("bottleneck") else [])]
-
-
-def hidden_sizes(net: dict) -> list[int]:
-    """Sizes of every hidden layer: ``hidden`` (mlp), the encoder and its mirror image without
-    the bottleneck (autoencoder: [32, 8] gives [32, 8, 32]), none (single neurons)."""
-    if net["kind"] == "mlp":
-        return list(net["hidden"])
-    if net["kind"] == "autoencoder":
-        enc = encoder_sizes(net)
-        return enc + enc[-2::-1]
-    return []
-
-
 HIDDEN_ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus")
 LOSS_NAMES = ("mse", "bce_with_logits", "cross_entropy", "hinge", "multi_margin", "perceptron")
 
@@ -166,6 +149,28 @@ class FeedforwardNetwork(Strict):
         return self
 
 
+def encoder_sizes(net: FeedforwardNetwork) -> list[int]:
+    """An autoencoder's encoder: ``hidden`` followed by ``bottleneck`` when given."""
+    return [*net.hidden, *([net.bottleneck] if net.bottleneck else [])]
+
+
+def hidden_sizes(net: FeedforwardNetwork) -> list[int]:
+    """Sizes of every hidden layer: ``hidden`` (mlp), the encoder and its mirror image without
+    the bottleneck (autoencoder: [32, 8] gives [32, 8, 32]), none (single neurons)."""
+    if net.kind == "mlp":
+        return list(net.hidden)
+    if net.kind == "autoencoder":
+        enc = encoder_sizes(net)
+        return enc + enc[-2::-1]
+    return []
+
+
+def layer_widths(net: FeedforwardNetwork, inputs: int, outputs: int) -> list[int]:
+    """Widths of every layer from the inputs to the outputs for data of ``inputs`` columns and
+    ``outputs`` classes or targets (an autoencoder's outputs are as wide as its inputs)."""
+    return [inputs, *hidden_sizes(net), inputs if net.kind == "autoencoder" else outputs]
+
+
 class FeedforwardTransfer(Strict):
     """Layers copied from a complete feedforward run of a store (weights, bias and batch norm),
     chosen by ``run`` (id or unique prefix) or by ``scenario`` (+ ``point``, ``replicate``)."""
@@ -204,7 +209,7 @@ class FeedforwardTransfer(Strict):
 
 
 class FeedforwardInit(Strict):
-    weights: Literal[tuple(INITIALIZERS)] = Field(
+    weights: Literal[tuple(INIT_PARAMS)] = Field(
         "glorot_uniform", description="Initializer name (dynet.train.initializers)."
     )
     params: dict[str, Any] = Field(
@@ -326,7 +331,7 @@ class FeedforwardScenario(ScenarioBase):
 
     @model_validator(mode="after")
     def _consistent(self):
-        n_hidden = len(hidden_sizes(self.network.model_dump()))
+        n_hidden = len(hidden_sizes(self.network))
         reg = self.regularization
         for key in ("dropout", "batch_norm"):
             value = getattr(reg, key)
@@ -364,8 +369,7 @@ class FeedforwardScenario(ScenarioBase):
         if shape is None:
             return []
         rows, d, k = shape
-        out = d if self.network.kind == "autoencoder" else k
-        widths = [d, *hidden_sizes(self.network.model_dump()), out]
+        widths = layer_widths(self.network, d, k)
         batch = rows if self.training.batch_size == "full" else min(self.training.batch_size, rows)
         return [
             (24 * rows * (d + k), "data", f"{rows:,} rows of {d} inputs"),

@@ -46,14 +46,24 @@ from dynet import data as _data
 from dynet import store as _store
 from dynet.errors import DynetError, TrainingDiverged
 from dynet.kernels.rng import seed_state
+from dynet.scenario import run_settings
 from dynet.store import TrajectorySpec
 from dynet.train import activations as A
 from dynet.train import initializers as I
 from dynet.train import losses as L
 from dynet.train import schedules as S
+from dynet.train.loop import data_dims
 
 from . import kernels as K
-from .config import FeedforwardScenario, FeedforwardTransfer, encoder_sizes, hidden_sizes
+from .config import (
+    FeedforwardData,
+    FeedforwardScenario,
+    FeedforwardTransfer,
+    FileData,
+    encoder_sizes,
+    hidden_sizes,
+    layer_widths,
+)
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -62,43 +72,46 @@ RECONSTRUCTION = "reconstruction"  # an autoencoder's task: the targets are the 
 # --------------------------------------------------------------------------- data
 
 
-def load_data(data: dict, rng: np.random.Generator, base_dir: str = ".") -> tuple[np.ndarray, np.ndarray, str]:
-    """(X float64 (n, d), y, task): y is int64 labels (classification) or float64 (n, k) targets."""
-    src = data["source"]
+def load_data(
+    data: FeedforwardData, rng: np.random.Generator, base_dir: str = ".", sha256: str | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(X float64 (n, d), y, task) of the typed ``data`` table: y is int64 labels (classification)
+    or float64 (n, k) targets. ``sha256``: a data file's expected hash (None: not checked)."""
+    src = data.source
     if src == "xor":
-        x, y = _data.xor(rng, data["n_samples"], data["noise"])
+        x, y = _data.xor(rng, data.n_samples, data.noise)
     elif src == "parity":
-        x, y = _data.parity(rng, data["n_bits"], data["n_samples"], data["noise"])
+        x, y = _data.parity(rng, data.n_bits, data.n_samples, data.noise)
     elif src == "linear":
-        x, y = _data.linear(rng, data["n_samples"], data["noise"])
+        x, y = _data.linear(rng, data.n_samples, data.noise)
         return x, y, REGRESSION
     elif src == "blobs":
-        x, y = _data.blobs(rng, data["n_samples"], data["n_classes"], data["n_features"], data["spread"])
+        x, y = _data.blobs(rng, data.n_samples, data.n_classes, data.n_features, data.spread)
     elif src == "moons":
-        x, y = _data.moons(rng, data["n_samples"], data["noise"])
+        x, y = _data.moons(rng, data.n_samples, data.noise)
     elif src == "spirals":
-        x, y = _data.spirals(rng, data["n_samples"], data["n_classes"], data["turns"], data["noise"])
+        x, y = _data.spirals(rng, data.n_samples, data.n_classes, data.turns, data.noise)
     elif src == "iris":
         x, y = _data.load_iris()
     elif src == "digits":
         images, y = _data.load_digits()
         x = images.astype(np.float64)
     else:
-        return _file_data(data, base_dir)
+        return _file_data(data, base_dir, sha256)
     return np.asarray(x, np.float64), np.asarray(y, np.int64), CLASSIFICATION
 
 
-def _file_data(data: dict, base_dir: str):
-    path = data["path"] if os.path.isabs(data["path"]) else os.path.join(base_dir, data["path"])
+def _file_data(data: FileData, base_dir: str, sha256: str | None):
+    path = data.path if os.path.isabs(data.path) else os.path.join(base_dir, data.path)
     if path.endswith(".csv"):
-        table = _data.load_csv(path, data.get("sha256"))
-        k = data["target_columns"]
+        table = _data.load_csv(path, sha256)
+        k = data.target_columns
         if table.shape[1] <= k:
             raise _data.DataError(f"{path}: needs more than {k} column(s) (inputs and targets)")
         x, y = table[:, :-k], table[:, -k:]
     else:
-        x = _data.load_array(path, data["x_key"], data.get("sha256"))
-        y = _data.load_array(path, data["y_key"], data.get("sha256"))
+        x = _data.load_array(path, data.x_key, sha256)
+        y = _data.load_array(path, data.y_key, sha256)
     x = np.asarray(x, np.float64)
     if x.ndim == 1:
         x = x[:, None]
@@ -106,7 +119,7 @@ def _file_data(data: dict, base_dir: str):
         raise _data.DataError(f"{path}: inputs of shape {x.shape} do not match {len(y)} targets")
     if not np.isfinite(x).all() or not np.isfinite(np.asarray(y, np.float64)).all():
         raise _data.DataError(f"{path}: data contain NaN or infinite values")
-    if data["task"] == CLASSIFICATION:
+    if data.task == CLASSIFICATION:
         y = np.asarray(y).reshape(len(y), -1)
         if y.shape[1] != 1 or not np.all(y == np.round(y)) or y.min() < 0:
             raise _data.DataError(f"{path}: classification targets must be one column of labels 0, 1, 2, ...")
@@ -149,31 +162,12 @@ class Setup:
     last_running: tuple | None = None  # train(): the final running statistics when the best were restored
 
 
-def settings(config: FeedforwardScenario | dict) -> FeedforwardScenario:
-    """The typed settings of a run: ``config`` itself, or a resolved config dict (``RunSpec.config``)
-    validated. What the driver reads; defaults are the schema's."""
-    if isinstance(config, FeedforwardScenario):
-        return config
-    from dynet.scenario import run_settings
-
-    return run_settings("feedforward", config)
-
-
-def _data_table(config: FeedforwardScenario | dict, sha256: str | None) -> dict:
-    """``data`` as :func:`load_data` reads it: the typed table, with the file's hash (not a setting:
-    the scenario expansion put it in the resolved config dict, ``config["data"]["sha256"]``)."""
-    if isinstance(config, dict):
-        sha256 = config["data"].get("sha256", sha256)
-    data = settings(config).data.model_dump()
-    return data if sha256 is None else {**data, "sha256": sha256}
-
-
-def resolve_loss(config: FeedforwardScenario | dict, task: str, n_classes: int) -> tuple[str, int]:
+def resolve_loss(cfg: FeedforwardScenario, task: str, n_classes: int) -> tuple[str, int]:
     """(loss name, number of outputs) for the network kind, task and classes; ValueError if they clash.
 
     An autoencoder's outputs are its inputs: the number returned is 0 (the caller knows the width).
     """
-    net = settings(config).network
+    net = cfg.network
     kind = net.kind
     loss = net.loss
     if kind == "autoencoder":
@@ -254,8 +248,7 @@ def batch_norm_table(flags: list[bool], layout: np.ndarray) -> tuple[np.ndarray,
     return bn, feat
 
 
-def init_params(config: FeedforwardScenario | dict, layout: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    cfg = settings(config)
+def init_params(cfg: FeedforwardScenario, layout: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     init, net = cfg.init, cfg.network
     params = dict(init.params)
     if init.weights.startswith(("glorot", "xavier")) and "gain" not in params and net.kind in ("mlp", "autoencoder"):
@@ -268,13 +261,12 @@ def init_params(config: FeedforwardScenario | dict, layout: np.ndarray, rng: np.
 
 
 def prepare_data(
-    config: FeedforwardScenario | dict, data_rng: np.random.Generator, base_dir: str, sha256: str | None = None
+    cfg: FeedforwardScenario, data_rng: np.random.Generator, base_dir: str, sha256: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """The data as the network sees it before splitting: (X scaled by ``data.scale``, y, task);
     an autoencoder's task is reconstruction (its targets are X itself, set after standardizing).
-    ``sha256``: the data file's hash (read from ``config`` when it is a resolved config dict)."""
-    cfg = settings(config)
-    x, y, task = load_data(_data_table(config, sha256), data_rng, base_dir)
+    ``sha256``: the data file's hash (``RunSpec.config["data"]["sha256"]``; None: not checked)."""
+    x, y, task = load_data(cfg.data, data_rng, base_dir, sha256)
     if cfg.data.scale != 1.0:
         x = x * cfg.data.scale
     if cfg.network.kind == "autoencoder":
@@ -282,33 +274,30 @@ def prepare_data(
     return x, y, task
 
 
-def network_sizes(
-    config: FeedforwardScenario | dict, x: np.ndarray, y: np.ndarray, task: str
-) -> tuple[list[int], str, int]:
+def network_sizes(cfg: FeedforwardScenario, x: np.ndarray, y: np.ndarray, task: str) -> tuple[list[int], str, int]:
     """(layer sizes from inputs to outputs, loss name, number of classes) of a run on this data."""
     n_classes = int(y.max()) + 1 if task == CLASSIFICATION else 0
-    loss, n_out = resolve_loss(config, task, n_classes)
+    loss, n_out = resolve_loss(cfg, task, n_classes)
     if task == REGRESSION:
         n_out = y.shape[1]
     elif task == RECONSTRUCTION:
         n_out = x.shape[1]
-    return [x.shape[1], *hidden_sizes(settings(config).network.model_dump()), n_out], loss, n_classes
+    return [x.shape[1], *hidden_sizes(cfg.network), n_out], loss, n_classes
 
 
 def setup(
-    config: FeedforwardScenario | dict,
+    cfg: FeedforwardScenario,
     seed_sequence: np.random.SeedSequence,
     base_dir: str = ".",
     store: str | None = None,
     sha256: str | None = None,
 ) -> Setup:
-    """Data splits, network and initial parameters of a run (its typed settings, or its resolved config
-    dict). ``store``: where ``init.transfer`` looks for its source run when it names no store (the store
-    the run writes to); ``sha256``: the data file's hash (in a config dict, ``data.sha256``)."""
+    """Data splits, network and initial parameters of a run (``cfg``: its typed settings, ``RunSpec.settings``).
+    ``store``: where ``init.transfer`` looks for its source run when it names no store (the store the run
+    writes to); ``sha256``: the data file's hash (``RunSpec.config["data"]["sha256"]``; None: not checked)."""
     data_ss, split_ss, init_ss, train_ss = seed_sequence.spawn(4)
-    cfg = settings(config)
     d = cfg.data
-    x, y, task = prepare_data(config, np.random.default_rng(data_ss), base_dir, sha256)
+    x, y, task = prepare_data(cfg, np.random.default_rng(data_ss), base_dir, sha256)
     sizes, loss, n_classes = network_sizes(cfg, x, y, task)
     tr, va, te = _data.split(
         len(x), (1.0 - d.validation - d.test, d.validation, d.test), np.random.default_rng(split_ss)
@@ -367,7 +356,7 @@ def setup(
         bn_momentum=float(reg.batch_norm_momentum),
         bn_eps=float(reg.batch_norm_eps),
         frozen=frozen,
-        code_layer=len(encoder_sizes(net.model_dump())) - 1 if net.kind == "autoencoder" else -1,
+        code_layer=len(encoder_sizes(net)) - 1 if net.kind == "autoencoder" else -1,
         labels=labels,
     )
     transfer = cfg.init.transfer
@@ -376,8 +365,8 @@ def setup(
     return st
 
 
-def _batch_size(config: FeedforwardScenario | dict, n_train: int) -> int:
-    b = settings(config).training.batch_size
+def _batch_size(cfg: FeedforwardScenario, n_train: int) -> int:
+    b = cfg.training.batch_size
     return n_train if b == "full" else min(int(b), n_train)
 
 
@@ -651,7 +640,7 @@ class _Schedule:
 
 
 def train(
-    config: FeedforwardScenario | dict,
+    cfg: FeedforwardScenario,
     st: Setup,
     rng_state: np.ndarray,
     *,
@@ -675,7 +664,6 @@ def train(
     the next epoch, bit-identical to a run that was never stopped; the rows recorded up to
     the checkpoint are not sent again.
     """
-    cfg = settings(config)
     tr = cfg.training
     x, y, lab = st.splits["train"]
     n = len(x)
@@ -954,11 +942,10 @@ def run(spec, record) -> dict:
     return train_and_record(cfg, st, record)
 
 
-def train_and_record(config: FeedforwardScenario | dict, st: Setup, record) -> dict:
+def train_and_record(cfg: FeedforwardScenario, st: Setup, record) -> dict:
     """Train the network of ``st`` into ``record`` (trajectories, checkpoints, weights, codes); its metrics.
 
     Resumes from the record's checkpoint when an earlier attempt of the run saved one."""
-    cfg = settings(config)
     epoch_specs, step_specs = trajectory_specs(st, cfg.record.per_step)
     epochs = record.trajectory(epoch_specs)
     steps = record.trajectory(step_specs) if step_specs else None
@@ -1031,13 +1018,17 @@ def train_and_record(config: FeedforwardScenario | dict, st: Setup, record) -> d
 
 
 def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str]:
+    """:func:`check` of a resolved config dict (``RunSpec.config``, with the data file's hash)."""
+    return check(run_settings("feedforward", config), base_dir, store, config["data"].get("sha256"))
+
+
+def check(cfg: FeedforwardScenario, base_dir: str, store: str | None = None, sha256: str | None = None) -> list[str]:
     """Problems that need the data or another run: missing files, NaNs, task/loss clashes, tiny splits,
     a batch of one row under batch norm, and a transfer source run (in ``init.transfer.store``, else
     in ``store``, the store the runs will write to) that is missing, incomplete, ambiguous or of the
-    wrong shape. ``config``: a resolved config dict (with the data file's hash)."""
-    cfg = settings(config)
+    wrong shape. ``sha256``: the data file's hash (``RunSpec.config["data"]["sha256"]``)."""
     try:
-        x, y, task = prepare_data(cfg, np.random.default_rng(0), base_dir, config["data"].get("sha256"))
+        x, y, task = prepare_data(cfg, np.random.default_rng(0), base_dir, sha256)
     except _data.DataError as exc:
         return [f"data.path: {exc}"]
     if not np.isfinite(x).all():
@@ -1079,15 +1070,17 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
 
 
 def cost(config: dict) -> float:
-    """Rough work of a run (multiply-adds), for batching small runs into one task."""
-    cfg = settings(config)
-    d = cfg.data
-    n = {"xor": 4, "parity": 2 ** getattr(d, "n_bits", 3), "iris": 150, "digits": 1797}.get(
-        d.source, getattr(d, "n_samples", None) or 1000
-    )
-    width = [64, *hidden_sizes(cfg.network.model_dump()), 10]
-    size = sum(a * b for a, b in zip(width[:-1], width[1:]))
-    return 6.0 * n * size * cfg.training.epochs
+    """Rough work of a run of a resolved config dict (multiply-adds), for batching small runs into one task."""
+    return work(run_settings("feedforward", config))
+
+
+def work(cfg: FeedforwardScenario) -> float:
+    """Rough work of a run (multiply-adds) of typed settings: forward and backward passes over every
+    sample of the data (:func:`dynet.train.loop.data_dims`) through its layers, every epoch."""
+    rows, inputs, outputs = data_dims(cfg.data)
+    widths = layer_widths(cfg.network, inputs, outputs)
+    size = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    return 6.0 * rows * size * cfg.training.epochs
 
 
 def warmup() -> None:
