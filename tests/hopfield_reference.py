@@ -1,7 +1,7 @@
 """Plain-Python / numpy reference for the Hopfield dynamics in ``dynet.kernels``.
 
 Written from the conventions in the docstrings of ``dynet/kernels/rng.py``,
-``dynet/kernels/hopfield.py`` and ``dynet/models/hopfield.py``, without calling any
+``dynet/models/hopfield/kernels.py`` and ``dynet/models/hopfield/driver.py``, without calling any
 numba kernel, so the tests can compare the compiled kernels against it:
 
 * ``Xoshiro256ss``: xoshiro256** on Python ints masked to 64 bits, with

@@ -4,7 +4,7 @@ A run (Hinton, Osindero & Teh 2006; Hinton & Salakhutdinov 2006) has two stages.
 
 **Pretraining** (``pretrain = true``). A stack of Bernoulli-Bernoulli RBMs with
 ``network.hidden`` hidden units, bottom up, each trained by CD-k / PCD-k with the
-``[pretraining]`` options through :class:`dynet.models.rbm.Trainer` (one compiled call
+``[pretraining]`` options through :class:`dynet.models.rbm.driver.Trainer` (one compiled call
 per epoch). RBM 1 is trained on the digits of the *training split only*; RBM ``l + 1`` on
 RBM ``l``'s hidden representation of those same rows. The representation passed up is
 the mean-field one, ``P_{l+1} = sigmoid(P_l W_l + c_l)`` (float64), ``P_0`` the input
@@ -47,7 +47,7 @@ reconstruction draws).
 Stored: the pretraining trajectory along ``pretrain_record`` (one row per layer and
 recorded epoch, epoch 0 the initialization): ``pretrain_layer``, ``pretrain_epoch``,
 ``pretrain_lr``, ``pretrain_weight_norm``, ``pretrain_hidden_mean`` and the RBM
-statistics of :class:`dynet.models.rbm.Evaluator` on a fixed binary sample of the
+statistics of :class:`dynet.models.rbm.driver.Evaluator` on a fixed binary sample of the
 layer's training input and of the validation split's input (validation rows are only
 evaluated, never trained on): ``pretrain_train_recon_error``,
 ``pretrain_val_recon_error``, ``pretrain_train_pseudo_likelihood``,
