@@ -463,7 +463,7 @@ def test_a_run_larger_than_the_workers_memory_is_refused_before_anything_is_writ
         "big.toml",
     )
     with LocalCluster(
-        n_workers=1, threads_per_worker=1, memory_limit="300MB", host="127.0.0.1", dashboard_address=None
+        n_workers=1, threads_per_worker=1, memory_limit="300MB", host="127.0.0.1", dashboard_address="127.0.0.1:0"
     ) as lc:
         proc = cli("run", path, "--store", tmp_path / "s.zarr", "--scheduler", lc.scheduler_address)
     assert proc.returncode == 2

@@ -140,7 +140,7 @@ def store(tmp_path_factory):
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # no HTTP on 8787 or on every address
         silence_logs=logging.ERROR,
     ) as cluster:
         for name, text in (("hop", HOPFIELD), ("digits", DIGITS), ("ising", ISING), ("xor", XOR), ("rbm", RBM)):
