@@ -100,7 +100,21 @@ class DaskProcesses:
         if os.path.exists(sched_file):
             os.remove(sched_file)
         proc = self._spawn(
-            ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard", "--scheduler-file", sched_file]
+            [
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                # --no-dashboard alone still serves HTTP on 0.0.0.0:8787
+                "--dashboard-address",
+                "127.0.0.1:0",
+                # a scheduler this process failed to stop goes away by itself
+                "--idle-timeout",
+                "600",
+                "--scheduler-file",
+                sched_file,
+            ]
         )
         deadline = time.monotonic() + 60
         while True:  # the file may exist before its content is written
@@ -123,7 +137,8 @@ class DaskProcesses:
             str(n or self.n_workers),
             "--host",
             "127.0.0.1",
-            "--no-dashboard",
+            "--dashboard-address",
+            "127.0.0.1:0",
         ]
         if not self.nanny:
             args.append("--no-nanny")

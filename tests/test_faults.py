@@ -117,7 +117,10 @@ class Dask:
                 "127.0.0.1",
                 "--port",
                 "0",
-                "--no-dashboard",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--idle-timeout",
+                "600",
                 "--scheduler-file",
                 str(self.sched_file),
             ]
@@ -137,7 +140,8 @@ class Dask:
                 "--nanny",
                 "--host",
                 "127.0.0.1",
-                "--no-dashboard",
+                "--dashboard-address",
+                "127.0.0.1:0",
             ]
         )
         with Client(self.address, timeout=30) as client:

@@ -4,6 +4,7 @@ status from the store, cancel, and finishing a cancelled job with a later run.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -48,14 +49,20 @@ grid = {"init.fraction" = [0.1, 0.2, 0.3, 0.4]}
 """
 
 
+# a short lease: heartbeats (and the progress they carry) every second. The lease is the
+# submitter's setting (the job's tasks carry it), so it is set for the commands that submit.
+# With the default 60 s lease a heartbeat comes every 10 s, and an 8 s run could end
+# before any heartbeat carried its progress.
+SHORT_LEASE = {**os.environ, "DYNET_LEASE_SECONDS": "6"}
+
+
 def _cli(*args, timeout=180):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=SHORT_LEASE)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    # a short lease: heartbeats (and the progress they carry) every second
-    with DaskProcesses(tmp_path_factory.mktemp("cluster"), workers=1, env={"DYNET_LEASE_SECONDS": "6"}) as procs:
+    with DaskProcesses(tmp_path_factory.mktemp("cluster"), workers=1) as procs:
         yield procs
 
 
@@ -175,9 +182,10 @@ def test_cancel_stops_a_running_run_at_its_checkpoint_and_a_rerun_finishes_it_bi
         assert time.monotonic() < deadline, "the run saved no checkpoint"
         time.sleep(0.2)
     # the heartbeat carries the run's progress, and the job's status shows it
-    while not (S.read_claim(str(store), run_id) or {}).get("progress"):
+    while not (claim := S.read_claim(str(store), run_id) or {}).get("progress"):
         assert time.monotonic() < deadline, "no progress in the run's heartbeat"
         time.sleep(0.1)
+    assert claim["lease_s"] == 6  # the submitter's lease, carried by the job's tasks
     progress = jobs.job_status(store, job_id).progress[run_id]
     # epoch 0 is the evaluation before training: a run just started reports it
     assert progress["unit"] == "epoch" and progress["total"] == 8000 and 0 <= progress["done"] < 8000
