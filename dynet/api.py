@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from . import models as _models
 from . import store as _store
 from .errors import ClusterError
+from .kernels import compiling as _compiling
 from .scenario import RunSpec, Scenario, ScenarioError, load_scenario
 
 DEFAULT_STORE = "runs.zarr"
@@ -286,6 +287,7 @@ def run_scenario(
     connect_timeout: float = 10.0,
     security=None,
     lease_s: float | None = None,
+    on_compile: Callable[[str], None] | None = None,
 ) -> RunReport:
     """Run every run of a scenario that is not already complete in ``store``.
 
@@ -302,6 +304,9 @@ def run_scenario(
     raises :class:`ClusterLostError` (nothing is written for runs that did not start).
     ``progress(done, total)`` is called as runs finish; ``connect_timeout`` bounds the
     wait for a ``scheduler``; ``security`` (``cluster.tls_security``) is its TLS setup.
+
+    ``on_compile(kind)`` is called when the model's kernels start compiling, in this process
+    or on a worker (a first run on a machine: tens of seconds; numba's cache serves later ones).
     """
     from .cluster import connect
 
@@ -318,7 +323,8 @@ def run_scenario(
         # about a second of work: no cluster to start (same results: a run depends only on itself)
         _store.open_store(store_path, create=True)
         sweep = _Sweep(None, scenario, store_path, skipped, progress, workers, lease)
-        sweep.run_here(todo)
+        with _compiling.watch(None if on_compile is None else lambda: on_compile(model.name)):
+            sweep.run_here(todo)
     else:
         with (
             _quiet_client_log(),
@@ -328,6 +334,7 @@ def run_scenario(
                 models=(scenario.model,),
                 timeout=connect_timeout,
                 security=security,
+                on_compile=on_compile,
             ) as client,
         ):
             check_fits_workers(scenario, client)

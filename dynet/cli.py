@@ -254,6 +254,7 @@ def run(scenario, store, workers, scheduler, tls_ca_file, tls_cert, tls_key, as_
                 scheduler=scheduler,
                 progress=progress,
                 security=security,
+                on_compile=_compiling_notice,
             )
     except KeyboardInterrupt:
         if progress:
@@ -360,6 +361,13 @@ def models_(as_json):
     click.echo(_table([[k["model"], k["description"]] for k in kinds], ["model", "description"]))
 
 
+def _compiling_notice(kind: str) -> None:
+    click.echo(
+        f"compiling the {kind} kernels (once per machine; `dynet warmup` does it ahead of time)",
+        err=True,
+    )
+
+
 @main.command()
 @click.argument("kinds", nargs=-1)
 def warmup(kinds):
@@ -372,10 +380,14 @@ def warmup(kinds):
     unknown = [k for k in kinds if k not in models.REGISTRY]
     if unknown:
         _fail([f"unknown model kind {k!r} (one of {', '.join(models.REGISTRY)})" for k in unknown], 2)
+    from .kernels import compiling
+
     for name in kinds or tuple(models.REGISTRY):
         t0 = time.perf_counter()
-        models.get(name).warmup()
-        click.echo(f"{name}: ready ({time.perf_counter() - t0:.1f} s)")
+        with compiling.watch() as compiled:
+            models.get(name).warmup()
+        how = f"compiled {compiled.count} kernels" if compiled.count else "already compiled, loaded from the cache"
+        click.echo(f"{name}: ready ({how}, {time.perf_counter() - t0:.1f} s)")
 
 
 def _read(fn, *args, **kwargs):

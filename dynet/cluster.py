@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 from distributed import Client, Nanny, Scheduler, SpecCluster, Worker
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -48,20 +50,28 @@ _warmed: set[str] = set()  # model kinds whose kernels this process has compiled
 warmups: list[str] = []  # every warm-up this process ran, in order (read by the tests)
 
 
-def warm_models(models) -> list[str]:
+#: the Dask event topic on which a worker announces that it compiles a model kind's kernels
+COMPILE_TOPIC = "dynet-compiling"
+
+
+def warm_models(models, on_compile: Callable[[str], None] | None = None) -> list[str]:
     """Compile the kernels of each model kind not yet warm in this process; return those compiled.
 
     Thread-safe and idempotent: a second call (a second ``dynet run`` registering the
     plugin again) compiles nothing. A task that calls a kernel while it is being
     compiled waits on numba's compiler lock and then uses the compiled code, so no
-    kernel is ever compiled twice.
+    kernel is ever compiled twice. ``on_compile(kind)`` is told when numba compiles (rather
+    than loads from its cache) a kind's kernels.
     """
+    from .kernels import compiling
+
     done = []
     with _warm_lock:
         for model in models:
             if model in _warmed:
                 continue
-            _models.get(model).warmup()
+            with compiling.watch(None if on_compile is None else functools.partial(on_compile, model)):
+                _models.get(model).warmup()
             _warmed.add(model)
             warmups.append(model)
             done.append(model)
@@ -98,12 +108,15 @@ class DynetWorkerPlugin(WorkerPlugin):
         import zarr
 
         zarr.config.set({"async.concurrency": self.zarr_concurrency})
-        thread = threading.Thread(target=self._prepare, name="dynet-warmup", daemon=True)
+        thread = threading.Thread(target=self._prepare, args=(worker,), name="dynet-warmup", daemon=True)
         _warm_threads.append(thread)
         thread.start()
 
-    def _prepare(self):
-        warm_models(self.models)
+    def _prepare(self, worker):
+        def announce(model: str) -> None:  # to the clients subscribed (see connect's on_compile)
+            worker.log_event(COMPILE_TOPIC, {"model": model, "worker": worker.address})
+
+        warm_models(self.models, announce if worker is not None else None)
 
 
 # --------------------------------------------------------------------------- embedded cluster
@@ -455,6 +468,22 @@ def check_worker_versions(client: Client, timeout: float) -> None:
         )
 
 
+def _subscribe_compiling(client, on_compile: Callable[[str], None] | None) -> None:
+    """Have ``on_compile(kind)`` called once per kind the workers announce compiling."""
+    if on_compile is None:
+        return
+    told: set[str] = set()
+
+    def handler(event) -> None:
+        _, msg = event
+        kind = msg.get("model") if isinstance(msg, dict) else None
+        if kind and kind not in told:
+            told.add(kind)
+            on_compile(kind)
+
+    client.subscribe_topic(COMPILE_TOPIC, handler)
+
+
 @contextlib.contextmanager
 def connect(
     *,
@@ -463,12 +492,14 @@ def connect(
     models: tuple[str, ...] = (),
     timeout: float = 10.0,
     security=None,
+    on_compile: Callable[[str], None] | None = None,
 ):
     """Yield a :class:`distributed.Client` on a scheduler address or an embedded local cluster.
 
     ``security``: a :class:`distributed.security.Security` for a TLS scheduler (see
     :func:`tls_security`); by default Dask's config. Every wait for the scheduler is
-    bounded by ``timeout`` seconds.
+    bounded by ``timeout`` seconds. ``on_compile(kind)`` is called (once per kind) when a
+    worker starts compiling the kernels of one of ``models``.
     """
     if scheduler:
         if security is None:
@@ -489,6 +520,7 @@ def connect(
             link = _dashboard_link(client)
             if link:
                 logger.info("dashboard: %s", link)
+            _subscribe_compiling(client, on_compile)
             client.register_plugin(DynetWorkerPlugin(models))
             yield client
         except KeyboardInterrupt:
@@ -519,6 +551,7 @@ def connect(
             raise ClusterError(
                 f"cannot start a local Dask cluster with {n} workers: {started} started within {START_TIMEOUT:g} s"
             ) from None
+        _subscribe_compiling(client, on_compile)
         client.register_plugin(DynetWorkerPlugin(models))
         yield client
     except KeyboardInterrupt:
