@@ -81,6 +81,7 @@ def simulate(cfg: DamScenario, patterns, s0, rng_state, *, sink=None, block_swee
     m = np.empty(n_pat, np.int64)
     K.overlaps(patterns, s, m)
     order = np.arange(n, dtype=np.int64)
+    counts = np.zeros(2 * n + 1, np.int64)
 
     def emit(cols):
         if not n_state:
@@ -116,6 +117,7 @@ def simulate(cfg: DamScenario, patterns, s0, rng_state, *, sink=None, block_swee
             m,
             update,
             order,
+            counts,
             rng_state,
             cue,
             n_sw,

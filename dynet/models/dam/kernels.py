@@ -13,7 +13,8 @@ Conventions shared by every kernel here:
 
 * Unit ``i`` compares ``D_i = sum_mu F(r_mu + xi_mu,i) - F(r_mu - xi_mu,i)`` with
   ``r_mu = m_mu - xi_mu,i s_i`` (the overlap without unit i): ``D_i = E(s_i = -1) - E(s_i = +1)``.
-  It becomes +1 when ``D_i > 0``, -1 when ``D_i < 0`` and keeps its state when ``D_i == 0``.
+  It becomes +1 when ``D_i > 0``, -1 when ``D_i < 0`` and keeps its state when ``D_i == 0``
+  (equal energies: a tie keeps the current state).
   For ``F(x) = x^2``, ``D_i = 4 sum_{j != i} W_ij s_j`` with Hebbian ``W = X^T X`` (zero
   diagonal), exact in float64 while ``N^2 P < 2^53``: the classic Hopfield update.
 """
@@ -53,9 +54,16 @@ def overlaps(patterns, s, m):
 
 
 @njit(cache=True)
-def preference(patterns, table, shifted, s, m, i):
+def preference(patterns, table, shifted, s, m, i, counts):
     """``D_i``: how much lower the energy is with ``s_i = +1`` than with ``s_i = -1`` (scaled by
     ``exp(-top)`` when ``shifted``, ``top`` the largest argument of F; the sign is what counts).
+
+    ``D_i = sum_mu xi_mu,i G(r_mu)`` with ``G(r) = F(r + 1) - F(r - 1)``. The unshifted tables hold
+    exact integers (while ``N^n < 2^53``), so every sum is exact. For the exponential F the
+    coefficients ``c_r = sum_{mu: r_mu = r} xi_mu,i`` are counted first (exact integers) and
+    ``sum_r c_r G(r)`` taken in the fixed order of r: since e is transcendental, the energies of
+    the two states are equal exactly when every ``c_r`` is 0, and then ``D_i`` is exactly 0 (a tie,
+    whatever the order of the patterns).
 
     Parameters
     ----------
@@ -71,29 +79,41 @@ def preference(patterns, table, shifted, s, m, i):
         Overlaps ``patterns @ s``.
     i : int
         The unit.
+    counts : ndarray of int64, shape (2N + 1,)
+        Scratch space (exponential F).
 
     Returns
     -------
     float
-        ``D_i``; > 0 prefers +1, < 0 prefers -1.
+        ``D_i``; > 0 prefers +1, < 0 prefers -1, 0 keeps the state.
     """
     n_pat, n = patterns.shape
-    off = n
-    if shifted:
-        top = np.int64(0)
+    si = np.int64(s[i])
+    if not shifted:
+        acc = 0.0
         for mu in range(n_pat):
-            r = m[mu] - patterns[mu, i] * s[i]
-            if r < 0:
-                r = -r
-            if r > top:
-                top = r
-        off = 2 * n - (top + 1)
-    acc = 0.0
-    si = s[i]
+            xi = np.int64(patterns[mu, i])
+            r = m[mu] - xi * si
+            acc += table[r + xi + n] - table[r - xi + n]
+        return acc
+    top = np.int64(0)
+    for mu in range(n_pat):
+        r = m[mu] - patterns[mu, i] * si
+        if r < 0:
+            r = -r
+        if r > top:
+            top = r
+    for k in range(n - top, n + top + 1):
+        counts[k] = 0
     for mu in range(n_pat):
         xi = np.int64(patterns[mu, i])
-        r = m[mu] - xi * si
-        acc += table[r + xi + off] - table[r - xi + off]
+        counts[m[mu] - xi * si + n] += xi
+    off = 2 * n - (top + 1)  # table index of exp(x - top - 1)
+    acc = 0.0
+    for r in range(-top, top + 1):
+        c = counts[r + n]
+        if c != 0:
+            acc += c * (table[r + 1 + off] - table[r - 1 + off])
     return acc
 
 
@@ -144,7 +164,7 @@ def _choose(d, s_i):
 
 
 @njit(cache=True)
-def async_sweep(patterns, table, shifted, s, m, order):
+def async_sweep(patterns, table, shifted, s, m, order, counts):
     """One asynchronous sweep: units visited in ``order``, each from the current state; returns the flips.
 
     Parameters
@@ -157,12 +177,14 @@ def async_sweep(patterns, table, shifted, s, m, order):
         Overlaps, kept current in place (``O(P)`` per flip).
     order : ndarray of int64, shape (N,)
         The visiting order.
+    counts : ndarray of int64, shape (2N + 1,)
+        Scratch space (see :func:`preference`).
     """
     n_pat, n = patterns.shape
     flips = 0
     for k in range(n):
         i = order[k]
-        new = _choose(preference(patterns, table, shifted, s, m, i), s[i])
+        new = _choose(preference(patterns, table, shifted, s, m, i, counts), s[i])
         if new != s[i]:
             two = 2 * np.int64(new)
             for mu in range(n_pat):
@@ -173,7 +195,7 @@ def async_sweep(patterns, table, shifted, s, m, order):
 
 
 @njit(cache=True)
-def sync_sweep(patterns, table, shifted, s, s_new, m):
+def sync_sweep(patterns, table, shifted, s, s_new, m, counts):
     """One synchronous step: every unit chosen from the same old state; returns the flips.
 
     Parameters
@@ -186,11 +208,13 @@ def sync_sweep(patterns, table, shifted, s, s_new, m):
         Scratch space.
     m : ndarray of int64, shape (P,)
         Overlaps of ``s``, recomputed for the new state.
+    counts : ndarray of int64, shape (2N + 1,)
+        Scratch space (see :func:`preference`).
     """
     n = s.shape[0]
     flips = 0
     for i in range(n):
-        s_new[i] = _choose(preference(patterns, table, shifted, s, m, i), s[i])
+        s_new[i] = _choose(preference(patterns, table, shifted, s, m, i, counts), s[i])
         if s_new[i] != s[i]:
             flips += 1
     for i in range(n):
@@ -209,6 +233,7 @@ def run_block(
     m,
     update,
     order,
+    counts,
     rng_state,
     cue,
     n_sweeps,
@@ -234,6 +259,8 @@ def run_block(
         ASYNC_SEQUENTIAL (0 .. N-1) or SYNC.
     order : ndarray of int64, shape (N,)
         The visiting order (overwritten for ASYNC_RANDOM; must hold 0 .. N-1 for ASYNC_SEQUENTIAL).
+    counts : ndarray of int64, shape (2N + 1,)
+        Scratch space (see :func:`preference`).
     rng_state : ndarray of uint64, shape (4,)
         xoshiro256** state, advanced in place.
     cue : int
@@ -258,11 +285,11 @@ def run_block(
     record_state = out_state.shape[1] > 0
     for t in range(n_sweeps):
         if update == SYNC:
-            flips = sync_sweep(patterns, table, shifted, s, s_new, m)
+            flips = sync_sweep(patterns, table, shifted, s, s_new, m, counts)
         else:
             if update == ASYNC_RANDOM:
                 permutation(order, rng_state)
-            flips = async_sweep(patterns, table, shifted, s, m, order)
+            flips = async_sweep(patterns, table, shifted, s, m, order, counts)
         out_energy[t] = energy(table, shifted, m, n)
         out_overlap[t] = m[cue] / n
         out_flips[t] = flips
