@@ -225,3 +225,61 @@ def test_blocks_do_not_change_the_result():
         assert np.array_equal(a[k], b[k]), k
     assert ma == mb and np.array_equal(fa, fb)
     assert np.array_equal(a["sweep"], np.arange(len(a["sweep"])))
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def test_plots_draw_the_stored_run_and_the_capacity_sweep(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("pandas")
+    from dynet import api, plots
+    from dynet.plots import dam, source
+
+    text = """
+name = "dam-plot"
+model = "dam"
+seed = 4
+[network]
+n_units = 40
+[energy]
+n = 2
+[patterns]
+source = "random"
+count = 8
+[init]
+kind = "flip"
+fraction = 0.3
+[sweep]
+grid = { "energy.n" = [2, 3], "patterns.count" = [2, 8] }
+"""
+    path = tmp_path / "dam-plot.toml"
+    path.write_text(text)
+    store = tmp_path / "s.zarr"
+    report = api.run_scenario(str(path), store=store)
+    assert not report.failed and len(report.results) == 4
+    rid = next(r.run_id for r in report.results if r.params == {"energy.n": 2, "patterns.count": 8})
+    ds = source.open_run(store, rid)
+    assert plots.kinds(store, rid) == {"energy": "energy per unit, overlap with the cue and flips against sweep"}
+    fig = plots.plot(store, rid)  # the natural plot of a run
+    top, bottom = fig.axes[0], fig.axes[1]
+    (e,) = [ln for ln in top.get_lines() if ln.get_label() == "E / N"]
+    np.testing.assert_array_equal(e.get_xdata(), ds["sweep"].values)
+    np.testing.assert_array_equal(e.get_ydata(), ds["energy"].values)
+    (o,) = [ln for ln in bottom.get_lines() if ln.get_label() == "pattern 0 (cue)"]
+    np.testing.assert_array_equal(o.get_ydata(), ds["overlap"].values)
+    bars = [p.get_height() for p in fig.axes[2].patches]
+    np.testing.assert_array_equal(bars, ds["flips"].values)
+    assert top.get_ylabel() == "energy per unit E / N" and bottom.get_xlabel() == "sweep"
+    assert fig._suptitle.get_text().startswith("Dense associative memory")
+
+    fig = plots.plot(store, "dam-plot")  # the natural plot of the sweep: capacity
+    recall = fig.axes[0]
+    df = source.runs_frame(store, "dam-plot")
+    drawn = {c.get_label(): c.lines[0] for c in recall.containers}
+    assert set(drawn) == {"n=2", "n=3"}
+    for n in (2, 3):
+        rows = df[df["energy.n"] == n].sort_values("n_patterns")
+        np.testing.assert_array_equal(drawn[f"n={n}"].get_xdata(), rows["n_patterns"].values)
+        np.testing.assert_array_equal(drawn[f"n={n}"].get_ydata(), rows["recalled"].astype(float).values)
+    assert dam.energy_label({"energy": {"function": "exponential"}}) == "-log(-E) / N"
