@@ -44,15 +44,15 @@ def trajectory(cfg, seed, **kw):
     return patterns, s0, start, cols, metrics, final
 
 
-def exact_energy(patterns, s, function, n):
-    """E(s) = -sum_mu F(xi_mu . s): a Python int, or a 60-digit Decimal for exp."""
+def exact_energy(patterns, s, function, n, digits=60):
+    """E(s) = -sum_mu F(xi_mu . s): a Python int, or a Decimal of ``digits`` digits for exp."""
     m = [int(v) for v in patterns.astype(np.int64) @ s.astype(np.int64)]
     if function == "polynomial":
         return -sum(x**n for x in m)
     if function == "rectified":
         return -sum(max(x, 0) ** n for x in m)
     with decimal.localcontext() as ctx:
-        ctx.prec = 60
+        ctx.prec = digits
         return -sum(decimal.Decimal(x).exp() for x in m)
 
 
@@ -283,3 +283,67 @@ grid = { "energy.n" = [2, 3], "patterns.count" = [2, 8] }
         np.testing.assert_array_equal(drawn[f"n={n}"].get_xdata(), rows["n_patterns"].values)
         np.testing.assert_array_equal(drawn[f"n={n}"].get_ydata(), rows["recalled"].astype(float).values)
     assert dam.energy_label({"energy": {"function": "exponential"}}) == "-log(-E) / N"
+
+
+def test_exponential_preference_is_right_when_the_largest_overlaps_cancel():
+    # unit i: patterns 0 and 1 agree except at i, so their terms swap between s_i = +1 and -1 and
+    # cancel exactly (at exp(~800)); pattern 2, anti-aligned (exp(~-800)), decides: a sum shifted
+    # by the largest overlap would lose it below float64's range (relative size e^-1600)
+    rng = np.random.default_rng(3)
+    n_units, i = 800, 17
+    xi0 = np.where(rng.random(n_units) < 0.5, 1, -1).astype(np.int8)
+    xi1 = xi0.copy()
+    xi1[i] = -xi0[i]
+    xi2 = -xi0
+    xi2[:5] = xi0[:5]
+    xi2[i] = xi0[i]  # pattern 2 prefers s_i = xi0[i]
+    patterns = np.stack([xi0, xi1, xi2])
+    table, shifted = energy_table("exponential", 3, n_units)
+    counts = np.zeros(2 * n_units + 1, np.int64)
+    for flip_i in (False, True):
+        s = xi0.copy()
+        if flip_i:
+            s[i] = -s[i]
+        m = patterns.astype(np.int64) @ s.astype(np.int64)
+        d = K.preference(patterns, table, shifted, s, m, i, counts)
+        up, down = s.copy(), s.copy()
+        up[i], down[i] = 1, -1
+        # 1500 digits resolve e^-800 against e^800
+        e_up = exact_energy(patterns, up, "exponential", 0, digits=1500)
+        e_down = exact_energy(patterns, down, "exponential", 0, digits=1500)
+        assert e_up != e_down
+        assert d != 0 and (d > 0) == (e_up < e_down) == (xi0[i] > 0)
+        # and the energy still reads -log(-E)/N at this size
+        assert K.energy(table, shifted, m, n_units) == pytest.approx(
+            float(-(-exact_energy(patterns, s, "exponential", 0)).ln() / n_units)
+        )
+
+
+def test_a_polynomial_energy_that_would_overflow_is_refused_naming_its_key(tmp_path):
+    import dynet
+    from dynet.errors import ScenarioError
+
+    text = """
+name = "big"
+model = "dam"
+seed = 1
+[network]
+n_units = 65536
+[energy]
+n = {n}
+[patterns]
+source = "random"
+count = 10
+[init]
+kind = "flip"
+"""
+    path = tmp_path / "big.toml"
+    path.write_text(text.format(n=64))  # 2 * 10 * 65536^64 > 2^1023
+    with pytest.raises(ScenarioError) as exc:
+        dynet.validate(path)
+    (line,) = exc.value.lines
+    assert " energy.n: " in line and "overflows float64" in line, line
+    path.write_text(text.format(n=63))
+    assert dynet.validate(path).runs
+    table, _ = energy_table("polynomial", 63, 65536)
+    assert np.isfinite(table).all()

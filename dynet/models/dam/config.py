@@ -6,6 +6,7 @@ The stored patterns and the cue reuse the Hopfield kind's public tables
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -64,6 +65,10 @@ class DamScenario(ScenarioBase):
             raise ValueError(f"patterns.load: {self.patterns.load} gives no pattern at N = {self.network.n_units}")
         if self.init.pattern >= n_pat:
             raise ValueError(f"init.pattern: {self.init.pattern} is out of range for {n_pat} patterns")
+        n, e = self.network.n_units, self.energy
+        if e.function != "exponential" and e.n * math.log2(n) + math.log2(2 * n_pat) >= 1023:
+            # the energies (up to P N^n) and their differences must stay finite in float64
+            raise ValueError(f"energy.n: P N^n = {n_pat} x {n}^{e.n} overflows float64; lower n")
         return self
 
     def memory(self) -> list[tuple[float, str, str]]:

@@ -55,15 +55,16 @@ def overlaps(patterns, s, m):
 
 @njit(cache=True)
 def preference(patterns, table, shifted, s, m, i, counts):
-    """``D_i``: how much lower the energy is with ``s_i = +1`` than with ``s_i = -1`` (scaled by
-    ``exp(-top)`` when ``shifted``, ``top`` the largest argument of F; the sign is what counts).
+    """``D_i``: how much lower the energy is with ``s_i = +1`` than with ``s_i = -1`` (scaled by a
+    positive factor when ``shifted``; the sign is what counts).
 
     ``D_i = sum_mu xi_mu,i G(r_mu)`` with ``G(r) = F(r + 1) - F(r - 1)``. The unshifted tables hold
     exact integers (while ``N^n < 2^53``), so every sum is exact. For the exponential F the
-    coefficients ``c_r = sum_{mu: r_mu = r} xi_mu,i`` are counted first (exact integers) and
-    ``sum_r c_r G(r)`` taken in the fixed order of r: since e is transcendental, the energies of
-    the two states are equal exactly when every ``c_r`` is 0, and then ``D_i`` is exactly 0 (a tie,
-    whatever the order of the patterns).
+    coefficients ``c_r = sum_{mu: r_mu = r} xi_mu,i`` are counted first (exact integers): since e is
+    transcendental, the energies of the two states are equal exactly when every ``c_r`` is 0, and
+    then ``D_i`` is exactly 0 (a tie). Otherwise ``sum_r c_r G(r)`` is taken from the largest r with
+    ``c_r != 0`` down, scaled by ``exp(-(that r) - 1)``: the leading term is ``c_r (1 - e^-2)`` and
+    the sign is right even when larger overlaps cancel exactly.
 
     Parameters
     ----------
@@ -96,21 +97,29 @@ def preference(patterns, table, shifted, s, m, i, counts):
             r = m[mu] - xi * si
             acc += table[r + xi + n] - table[r - xi + n]
         return acc
-    top = np.int64(0)
+    lo = np.int64(n)
+    hi = np.int64(-n)
     for mu in range(n_pat):
         r = m[mu] - patterns[mu, i] * si
-        if r < 0:
-            r = -r
-        if r > top:
-            top = r
-    for k in range(n - top, n + top + 1):
+        if r < lo:
+            lo = r
+        if r > hi:
+            hi = r
+    for k in range(lo + n, hi + n + 1):
         counts[k] = 0
     for mu in range(n_pat):
         xi = np.int64(patterns[mu, i])
         counts[m[mu] - xi * si + n] += xi
+    top = hi
+    while top >= lo and counts[top + n] == 0:
+        top -= 1
+    if top < lo:
+        return 0.0  # every coefficient is 0: equal energies
+    # relative to exp(top + 1), the largest argument with a nonzero coefficient: its term is
+    # c_top (1 - e^-2), and every other term is smaller, so no cancellation hides in underflow
     off = 2 * n - (top + 1)  # table index of exp(x - top - 1)
     acc = 0.0
-    for r in range(-top, top + 1):
+    for r in range(top, lo - 1, -1):
         c = counts[r + n]
         if c != 0:
             acc += c * (table[r + 1 + off] - table[r - 1 + off])
