@@ -29,6 +29,8 @@ SHIPPED_IDS = {
     "bm-annealing-spurious.toml": (18, "03426ad37f438fb0", "64c716e595f1566f"),
     "bm-bars-stripes.toml": (3, "72c84d861cab3d73", "fc7a1d6ae2e3c5dc"),
     "bm-tempering-lattice.toml": (8, "08e9e40204ba0b53", "e5c4b8dfd06d6df5"),
+    "dam-capacity.toml": (130, "c7c0d4b7783740b0", "26e59246a9a908ac"),
+    "dam-recall.toml": (1, "c56138036c0d030e", "d9ebf02b51caafd6"),
     "dbm-bars-stripes.toml": (2, "170a434f5687870f", "f0c0cfcbbc6e0712"),
     "dbm-digits.toml": (2, "7c6c4fc76e7a19b8", "3bcf51f8c57fdbae"),
     "dbn-digits.toml": (16, "4ae04d1d93ff7647", "7564a3e54f5b4f79"),
@@ -103,6 +105,7 @@ def test_every_file_source_is_hashed():
     tables = {kind: S._file_tables(cls) for kind, cls in S.scenario_models().items()}
     assert tables == {
         "hopfield": (("patterns",),),
+        "dam": (),
         "feedforward": (("data",),),
         "ising": (),
         "rbm": (("data",),),

@@ -61,11 +61,20 @@ def _has(*names):
 
 
 def _run_kinds(model: str) -> dict[str, Kind]:
+    from . import dam as D
     from . import feedforward as F
     from . import generative as G
     from . import hopfield as H
     from . import ising as I
 
+    if model == "dam":
+        return {
+            "energy": Kind(
+                lambda t: D.energy_overlap(t.ds),
+                "energy per unit, overlap with the cue and flips against sweep",
+                _has("energy", "overlap"),
+            ),
+        }
     if model == "hopfield":
         return {
             "energy": Kind(
@@ -183,6 +192,7 @@ def _run_kinds(model: str) -> dict[str, Kind]:
 
 def _sweep_kinds(model: str) -> dict[str, Kind]:
     from .. import models
+    from . import dam as D
     from . import generative as G
     from . import hopfield as H
     from . import ising as I
@@ -201,6 +211,12 @@ def _sweep_kinds(model: str) -> dict[str, Kind]:
             lambda t: H.capacity(t.df),
             "recall against load alpha = P/N per learning rule",
             lambda t: _swept(t, "patterns.load", "patterns.count"),
+        )
+    if model == "dam":
+        out["capacity"] = Kind(
+            lambda t: D.capacity(t.df),
+            "recall against the number of stored patterns per energy function",
+            lambda t: _swept(t, "patterns.count", "patterns.load"),
         )
     if model == "ising":
         out["transition"] = Kind(
@@ -253,6 +269,7 @@ def _first_metric(model: str, df) -> str:
 #: The plot drawn when no kind is asked for (first applicable wins).
 NATURAL = {
     ("run", "hopfield"): ("energy",),
+    ("run", "dam"): ("energy",),
     ("run", "ising"): ("series",),
     ("run", "boltzmann"): ("training", "tempering", "energy"),
     ("run", "rbm"): ("training",),
@@ -260,6 +277,7 @@ NATURAL = {
     ("run", "dbn"): ("training",),
     ("run", "feedforward"): ("decision", "training"),
     ("sweep", "hopfield"): ("capacity", "summary"),
+    ("sweep", "dam"): ("capacity", "summary"),
     ("sweep", "ising"): ("transition", "summary"),
     ("sweep", "boltzmann"): ("annealing", "summary"),
     ("sweep", "rbm"): ("summary",),
