@@ -380,3 +380,79 @@ def test_the_beta_scenario_shows_the_regimes():
         assert m["entropy"] < 1e-9 and m["retrieved"] and m["retrieval_step"] == 1
     mean_h = [np.mean([m["entropy"] for m in by_beta[b]]) for b in betas]
     assert any(0.05 < h < log_n - 0.05 for h in mean_h)  # the transition passes through mixtures
+
+
+# --------------------------------------------------------------------------- plots
+
+BETA_SWEEP = """
+name = "mh-plot"
+model = "modern-hopfield"
+seed = 4
+[network]
+dim = 24
+[patterns]
+source = "gaussian"
+count = 10
+[cue]
+kind = "noise"
+pattern = 2
+std = 0.05
+[sweep]
+replicates = 2
+grid = { "network.beta" = [0.01, 1000.0] }
+"""
+
+
+@pytest.fixture(scope="module")
+def plot_store(tmp_path_factory):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("xarray")
+    d = tmp_path_factory.mktemp("mh-plots")
+    (d / "s.toml").write_text(BETA_SWEEP)
+    report = dynet.run_scenario(str(d / "s.toml"), store=str(d / "runs.zarr"))
+    assert not report.failed
+    return str(d / "runs.zarr"), report
+
+
+def test_the_run_plot_draws_the_stored_trajectories(plot_store):
+    from dynet import plots
+    from dynet.plots import modern_hopfield, source
+
+    store, report = plot_store
+    big = next(r for r in report.results if r.params["network.beta"] == 1000.0 and r.replicate == 0)
+    ds = source.open_run(store, big.run_id)
+    fig = modern_hopfield.dynamics(ds)
+    energy_ax, weights_ax, distance_ax = fig.axes
+    drawn = {ln.get_label(): ln for ax in fig.axes for ln in ax.get_lines()}
+    step = ds["step"].values
+    assert list(step) == list(range(big.metrics["steps"] + 1))
+    np.testing.assert_array_equal(drawn["E"].get_xdata(), step)
+    np.testing.assert_array_equal(drawn["E"].get_ydata(), ds["energy"].values)
+    np.testing.assert_array_equal(drawn["max weight max_i p_i"].get_ydata(), ds["max_weight"].values)
+    np.testing.assert_allclose(drawn["entropy H(p) / log N"].get_ydata(), ds["entropy"].values / math.log(10))
+    np.testing.assert_array_equal(drawn["to the cued pattern"].get_ydata(), ds["distance_cued"].values)
+    np.testing.assert_array_equal(drawn["to the nearest pattern"].get_ydata(), ds["distance_nearest"].values)
+    assert drawn["max weight max_i p_i"].get_ydata()[-1] == pytest.approx(1.0)
+    assert distance_ax.get_xlabel() == "step" and energy_ax.get_ylabel() == "energy E"
+    assert big.run_id[:10] in fig._dynet_caption and "network.beta=1000" in fig._dynet_caption
+    assert list(plots.kinds(store, big.run_id)) == ["dynamics"]
+    assert len(plots.plot(store, big.run_id).axes) == 3  # the natural plot of a run
+
+
+def test_the_sweep_plot_draws_the_regimes_on_a_log_axis(plot_store):
+    from dynet import plots
+
+    store, report = plot_store
+    fig = plots.plot(store, "mh-plot")  # the natural plot of a beta sweep
+    top, bottom = fig.axes[:2]
+    assert top.get_xscale() == "log" and bottom.get_xlabel() == "inverse temperature β"
+    drawn = {c.get_label(): c.lines[0] for c in top.containers}
+    for label, metric in (("max weight max_i p_i", "max_weight"), ("entropy H(p) / log N", "entropy")):
+        line = drawn[label]
+        np.testing.assert_array_equal(line.get_xdata(), [0.01, 1000.0])
+        for beta, y in zip(line.get_xdata(), line.get_ydata()):
+            runs = [r.metrics for r in report.results if r.params["network.beta"] == beta]
+            vals = [m[metric] / (m["max_entropy"] if metric == "entropy" else 1.0) for m in runs]
+            assert y == pytest.approx(np.mean(vals), rel=1e-12, abs=1e-15)
+    retrieved = bottom.containers[0].lines[0].get_ydata()
+    np.testing.assert_array_equal(retrieved, [0.0, 1.0])
