@@ -456,3 +456,12 @@ def test_the_sweep_plot_draws_the_regimes_on_a_log_axis(plot_store):
             assert y == pytest.approx(np.mean(vals), rel=1e-12, abs=1e-15)
     retrieved = bottom.containers[0].lines[0].get_ydata()
     np.testing.assert_array_equal(retrieved, [0.0, 1.0])
+
+
+def test_the_analysis_view_names_the_variables(plot_store):
+    store, report = plot_store
+    ds = dynet.open_store(store).run(report.results[0].run_id)
+    assert ds["step"].attrs["long_name"] == "update step (0: the cue)"  # not an optimizer's step
+    assert ds["max_weight"].attrs == {"long_name": "largest softmax weight", "units": "1"}
+    assert ds["distance_cued"].dims == ("step",) and ds["patterns"].dims == ("pattern", "component")
+    assert ds["entropy"].values[-1] == pytest.approx(report.results[0].metrics["entropy"], rel=1e-15)
