@@ -81,7 +81,8 @@ def regimes(df):
         raise PlotError("regimes: the runs do not sweep network.beta")
     fig, axes = figure(2, 1, height=6.4, sharex=True)
     ax = axes[0, 0]
-    df = df.assign(entropy_ratio=df["entropy"] / df["max_entropy"])
+    log_n = df["max_entropy"].where(df["max_entropy"] > 0, 1.0)  # N = 1: H = 0 = log N
+    df = df.assign(entropy_ratio=df["entropy"] / log_n)
     for metric, label, color in (
         ("max_weight", "max weight max_i p_i", "C1"),
         ("entropy_ratio", "entropy H(p) / log N", "C2"),
