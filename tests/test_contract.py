@@ -39,6 +39,7 @@ SCENARIOS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 SHRINK = {
     "hopfield": {"dynamics.max_sweeps": 10},
     "dam": {"dynamics.max_sweeps": 10},
+    "modern-hopfield": {"dynamics.max_steps": 20},
     "feedforward": {"training.epochs": 20},
     "ising": {"lattice.size": 8, "dynamics.thermalize": 100, "dynamics.sweeps": 1000},
     "rbm": {"training.epochs": 10, "schedule.T_max": 10, "sampling.steps": 100, "record.every": 5},

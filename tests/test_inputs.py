@@ -47,6 +47,8 @@ SHIPPED_IDS = {
     "hopfield-digits.toml": (24, "78c26440aca62220", "2c4cf4edc9d97f1a"),
     "hopfield-quickstart.toml": (12, "0c287d7ef4284803", "8fb0de8b50ac604b"),
     "ising-transition.toml": (78, "f83bced69063f085", "c9f73afcb98700f4"),
+    "modern-hopfield-beta.toml": (28, "7c4109c84568c016", "34671852cab48756"),
+    "modern-hopfield-recall.toml": (1, "a00cb23389ab4867", "d9c2deae327ccd75"),
     "rbm-bars-stripes.toml": (6, "40961cd143d44e00", "f62605951acd3ae5"),
     "rbm-digits-ais.toml": (4, "012d34d20189def4", "da01be8e9798ddf6"),
     "rbm-digits.toml": (6, "32d1c149a9203b6e", "d8b59722d8942f46"),
@@ -106,6 +108,7 @@ def test_every_file_source_is_hashed():
     assert tables == {
         "hopfield": (("patterns",),),
         "dam": (),
+        "modern-hopfield": (),
         "feedforward": (("data",),),
         "ising": (),
         "rbm": (("data",),),

@@ -129,6 +129,17 @@ MODEL_VARIABLES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("boltzmann", "energy"): ("energy", "1"),
     ("hopfield", "weights"): ("effective weights (scale included)", "1"),
     ("dbn", "weight_norm"): ("weight norm", "1"),
+    ("modern-hopfield", "step"): ("update step (0: the cue)", None),
+    ("modern-hopfield", "state"): ("state xi", "1"),
+    ("modern-hopfield", "cue"): ("initial state xi (the cue)", "1"),
+    ("modern-hopfield", "final_state"): ("final state xi", "1"),
+    ("modern-hopfield", "patterns"): ("stored patterns", "1"),
+    ("modern-hopfield", "weights"): ("softmax weights p = softmax(beta X^T xi)", "1"),
+    ("modern-hopfield", "max_weight"): ("largest softmax weight", "1"),
+    ("modern-hopfield", "entropy"): ("entropy of the softmax weights", "1"),
+    ("modern-hopfield", "distance_cued"): ("distance to the cued pattern", "1"),
+    ("modern-hopfield", "distance_nearest"): ("distance to the nearest stored pattern", "1"),
+    ("modern-hopfield", "nearest"): ("index of the nearest stored pattern", None),
 }
 
 _P = r"^(?P<prefix>initial_|last_|snapshot_)?"

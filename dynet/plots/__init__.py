@@ -1,8 +1,8 @@
 """Plots of stored runs and sweeps (matplotlib, no pyplot state: every function returns a Figure).
 
-One module per model family (:mod:`.hopfield`, :mod:`.ising` for the Ising model and sampling
-Boltzmann machines, :mod:`.generative` for RBMs, DBMs, DBNs and learning Boltzmann machines,
-:mod:`.feedforward`), :mod:`.sweep` for comparisons across a sweep, :mod:`.common` helpers and
+One module per model family (:mod:`.hopfield`, :mod:`.modern_hopfield`, :mod:`.ising` for the Ising
+model and sampling Boltzmann machines, :mod:`.generative` for RBMs, DBMs, DBNs and learning Boltzmann
+machines, :mod:`.feedforward`), :mod:`.sweep` for comparisons across a sweep, :mod:`.common` helpers and
 :mod:`.source` for reading a store. The plotting functions take an :class:`xarray.Dataset` (one
 run) or a :class:`pandas.DataFrame` (the runs of a scenario); :func:`plot` reads them from a
 store and picks the function by the plot's kind::
@@ -66,6 +66,7 @@ def _run_kinds(model: str) -> dict[str, Kind]:
     from . import generative as G
     from . import hopfield as H
     from . import ising as I
+    from . import modern_hopfield as MH
 
     if model == "dam":
         return {
@@ -73,6 +74,14 @@ def _run_kinds(model: str) -> dict[str, Kind]:
                 lambda t: D.energy_overlap(t.ds),
                 "energy per unit, overlap with the cue and flips against sweep",
                 _has("energy", "overlap"),
+            ),
+        }
+    if model == "modern-hopfield":
+        return {
+            "dynamics": Kind(
+                lambda t: MH.dynamics(t.ds),
+                "energy, max softmax weight and entropy, distances to the patterns against step",
+                _has("energy", "max_weight"),
             ),
         }
     if model == "hopfield":
@@ -206,6 +215,14 @@ def _sweep_kinds(model: str) -> dict[str, Kind]:
         return S.metric_plot(t.df, m, t.x)
 
     out = {}
+    if model == "modern-hopfield":
+        from . import modern_hopfield as MH
+
+        out["regimes"] = Kind(
+            lambda t: MH.regimes(t.df),
+            "final max softmax weight, entropy / log N and retrieval against beta (log axis)",
+            lambda t: _swept(t, "network.beta"),
+        )
     if model == "hopfield":
         out["capacity"] = Kind(
             lambda t: H.capacity(t.df),
@@ -270,6 +287,7 @@ def _first_metric(model: str, df) -> str:
 NATURAL = {
     ("run", "hopfield"): ("energy",),
     ("run", "dam"): ("energy",),
+    ("run", "modern-hopfield"): ("dynamics",),
     ("run", "ising"): ("series",),
     ("run", "boltzmann"): ("training", "tempering", "energy"),
     ("run", "rbm"): ("training",),
@@ -278,6 +296,7 @@ NATURAL = {
     ("run", "feedforward"): ("decision", "training"),
     ("sweep", "hopfield"): ("capacity", "summary"),
     ("sweep", "dam"): ("capacity", "summary"),
+    ("sweep", "modern-hopfield"): ("regimes", "summary"),
     ("sweep", "ising"): ("transition", "summary"),
     ("sweep", "boltzmann"): ("annealing", "summary"),
     ("sweep", "rbm"): ("summary",),
