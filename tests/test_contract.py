@@ -41,6 +41,7 @@ SHRINK = {
     "dam": {"dynamics.max_sweeps": 10},
     "modern-hopfield": {"dynamics.max_steps": 20},
     "feedforward": {"training.epochs": 20},
+    "rnn": {"training.epochs": 3},
     "ising": {"lattice.size": 8, "dynamics.thermalize": 100, "dynamics.sweeps": 1000},
     "rbm": {"training.epochs": 10, "schedule.T_max": 10, "sampling.steps": 100, "record.every": 5},
     "dbm": {"training.epochs": 10, "schedule.T_max": 10, "sampling.steps": 100, "record.every": 5},

@@ -53,6 +53,8 @@ SHIPPED_IDS = {
     "rbm-digits-ais.toml": (4, "012d34d20189def4", "da01be8e9798ddf6"),
     "rbm-digits.toml": (6, "32d1c149a9203b6e", "d8b59722d8942f46"),
     "rbm-gaussian-digits.toml": (2, "7215376cdd256978", "8108836599180a8e"),
+    "rnn-adding.toml": (2, "c843c125e7ca3a6b", "63c313e5425cda40"),
+    "rnn-spectral-radius.toml": (7, "4ba5a64ddf0d8a6a", "3bfe1c3759c58d0f"),
 }
 
 PATTERNS_TOML = """
@@ -110,6 +112,7 @@ def test_every_file_source_is_hashed():
         "dam": (),
         "modern-hopfield": (),
         "feedforward": (("data",),),
+        "rnn": (),
         "ising": (),
         "rbm": (("data",),),
         "dbm": (("data",),),

@@ -7,7 +7,7 @@ contract tests all derive from it. Adding a kind is a package ``dynet/models/<ki
 
 from __future__ import annotations
 
-from . import boltzmann, dam, dbm, dbn, feedforward, hopfield, ising, modern_hopfield, rbm
+from . import boltzmann, dam, dbm, dbn, feedforward, hopfield, ising, modern_hopfield, rbm, rnn
 from .kind import ModelKind
 
 #: Model kind name -> :class:`ModelKind`, in the order help and messages list them.
@@ -18,6 +18,7 @@ REGISTRY: dict[str, ModelKind] = {
         dam.KIND,
         modern_hopfield.KIND,
         feedforward.KIND,
+        rnn.KIND,
         ising.KIND,
         rbm.KIND,
         dbm.KIND,
