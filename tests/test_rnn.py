@@ -275,3 +275,87 @@ class Recorder:
 
     def close(self):
         return 0
+
+
+# --------------------------------------------------------------------------- stored runs and plots
+
+SWEEP = """
+name = "rnn-plot"
+model = "rnn"
+seed = 4
+[task]
+name = "adding"
+length = 6
+n_train = 64
+n_validation = 32
+[network]
+hidden = 8
+[training]
+epochs = 3
+batch_size = 16
+[sweep.grid]
+"init.spectral_radius" = [0.5, 2.0]
+"""
+
+
+@pytest.fixture(scope="module")
+def plot_store(tmp_path_factory):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("xarray")
+    import dynet
+
+    d = tmp_path_factory.mktemp("rnn-plots")
+    (d / "s.toml").write_text(SWEEP)
+    report = dynet.run_scenario(str(d / "s.toml"), store=str(d / "runs.zarr"))
+    assert not report.failed
+    return str(d / "runs.zarr"), report
+
+
+def test_the_run_plot_draws_the_stored_trajectories(plot_store):
+    from dynet import plots
+    from dynet.plots import rnn, source
+
+    store, report = plot_store
+    res = next(r for r in report.results if r.params["init.spectral_radius"] == 0.5)
+    ds = source.open_run(store, res.run_id)
+    fig = rnn.training(ds)
+    loss_ax, lag_ax = fig.axes[:2]
+    assert loss_ax.get_yscale() == "log" and lag_ax.get_yscale() == "log"
+    lines = {ln.get_gid(): ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid()}
+    np.testing.assert_array_equal(lines["train_loss"].get_xdata(), [0, 1, 2, 3])
+    np.testing.assert_array_equal(lines["train_loss"].get_ydata(), ds["train_loss"].values)
+    np.testing.assert_array_equal(lines["val_loss"].get_ydata(), ds["val_loss"].values)
+    lag = ds["lag_grad_norm"].values
+    assert lag.shape == (4, 6) and ds["lag_grad_norm"].dims == ("epoch", "lag")
+    np.testing.assert_array_equal(lines["lag_first"].get_ydata(), lag[0])
+    np.testing.assert_array_equal(lines["lag_last"].get_ydata(), lag[-1])
+    assert res.metrics["val_loss"] == pytest.approx(ds["val_loss"].values[-1], rel=1e-15)
+    assert res.metrics["spectral_radius_init"] == pytest.approx(0.5, rel=1e-9)
+    assert ds["W_hh_init"].dims == ("hidden", "hidden_to")
+    assert list(plots.kinds(store, res.run_id)) == ["training"]
+    assert len(plots.plot(store, res.run_id).axes) == 2  # the natural plot of a run
+
+
+def test_the_sweep_plot_draws_the_lag_profile_at_initialization(plot_store):
+    from dynet import plots
+    from dynet.plots import source
+
+    store, report = plot_store
+    fig = plots.plot(store, "rnn-plot")  # the natural plot of the sweep
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["init.spectral_radius=0.5", "init.spectral_radius=2"]
+    for ln, rho in zip(lines, (0.5, 2.0)):
+        res = next(r for r in report.results if r.params["init.spectral_radius"] == rho)
+        np.testing.assert_array_equal(ln.get_ydata(), source.open_run(store, res.run_id)["lag_grad_norm"].values[0])
+    low, high = (ln.get_ydata() for ln in lines)
+    assert low[-1] < low[0] and high[-1] > high[0]
+
+
+def test_the_analysis_view_names_the_variables(plot_store):
+    import dynet
+
+    store, report = plot_store
+    ds = dynet.open_store(store).run(report.results[0].run_id)
+    assert ds["lag_grad_norm"].attrs["units"] == "1"
+    assert "dL/dh_t" in ds["lag_grad_norm"].attrs["long_name"]
+    assert ds["W_hh"].attrs["long_name"] == "recurrent weights"

@@ -140,6 +140,17 @@ MODEL_VARIABLES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("modern-hopfield", "distance_cued"): ("distance to the cued pattern", "1"),
     ("modern-hopfield", "distance_nearest"): ("distance to the nearest stored pattern", "1"),
     ("modern-hopfield", "nearest"): ("index of the nearest stored pattern", None),
+    ("rnn", "grad_norm"): ("mean gradient norm of the epoch's updates (before clipping)", "1"),
+    ("rnn", "train_accuracy"): ("training accuracy (adding: |error| <= 0.04)", "1"),
+    ("rnn", "val_accuracy"): ("validation accuracy (adding: |error| <= 0.04)", "1"),
+    ("rnn", "spectral_radius"): ("spectral radius of W_hh", "1"),
+    ("rnn", "lag_grad_norm"): ("mean norm of dL/dh_t at lag T-1-t (loss of the last output)", "1"),
+    ("rnn", "W_xh"): ("input-to-hidden weights", "1"),
+    ("rnn", "W_hh"): ("recurrent weights", "1"),
+    ("rnn", "W_hh_init"): ("initial recurrent weights", "1"),
+    ("rnn", "b_h"): ("hidden biases", "1"),
+    ("rnn", "W_hy"): ("hidden-to-output weights", "1"),
+    ("rnn", "b_y"): ("output biases", "1"),
 }
 
 _P = r"^(?P<prefix>initial_|last_|snapshot_)?"

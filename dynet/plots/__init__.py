@@ -2,7 +2,7 @@
 
 One module per model family (:mod:`.hopfield`, :mod:`.modern_hopfield`, :mod:`.ising` for the Ising
 model and sampling Boltzmann machines, :mod:`.generative` for RBMs, DBMs, DBNs and learning Boltzmann
-machines, :mod:`.feedforward`), :mod:`.sweep` for comparisons across a sweep, :mod:`.common` helpers and
+machines, :mod:`.feedforward`, :mod:`.rnn`), :mod:`.sweep` for comparisons across a sweep, :mod:`.common` helpers and
 :mod:`.source` for reading a store. The plotting functions take an :class:`xarray.Dataset` (one
 run) or a :class:`pandas.DataFrame` (the runs of a scenario); :func:`plot` reads them from a
 store and picks the function by the plot's kind::
@@ -182,6 +182,16 @@ def _run_kinds(model: str) -> dict[str, Kind]:
             lambda t: F.codes(t.ds), "autoencoder bottleneck codes of the validation split", _has("val_code")
         ),
     }
+    if model == "rnn":
+        from . import rnn as R
+
+        return {
+            "training": Kind(
+                lambda t: R.training(t.ds),
+                "loss against epoch; gradient norm against lag at the first and last epoch (log scales)",
+                _has("train_loss", "lag_grad_norm"),
+            ),
+        }
     if model == "feedforward":
         return ff
     if model == "dbn":
@@ -254,6 +264,13 @@ def _sweep_kinds(model: str) -> dict[str, Kind]:
             lambda t: F.gradient_profile(t.runs(limit=40, replicate=0)),
             "gradient norm against layer depth per sweep point, first and last epoch",
         )
+    if model == "rnn":
+        from . import rnn as R
+
+        out["lags"] = Kind(
+            lambda t: R.lag_sweep(t.runs(limit=40, replicate=0), t.name, t.df),
+            "gradient norm against lag at initialization, one line per sweep point (log scale)",
+        )
     if model == "rbm":
         out["ais"] = Kind(
             lambda t: G.ais_sweep(t.df),
@@ -294,12 +311,14 @@ NATURAL = {
     ("run", "dbm"): ("training",),
     ("run", "dbn"): ("training",),
     ("run", "feedforward"): ("decision", "training"),
+    ("run", "rnn"): ("training",),
     ("sweep", "hopfield"): ("capacity", "summary"),
     ("sweep", "dam"): ("capacity", "summary"),
     ("sweep", "modern-hopfield"): ("regimes", "summary"),
     ("sweep", "ising"): ("transition", "summary"),
     ("sweep", "boltzmann"): ("annealing", "summary"),
     ("sweep", "rbm"): ("summary",),
+    ("sweep", "rnn"): ("lags", "summary"),
 }
 
 
