@@ -331,6 +331,8 @@ def test_the_run_plot_draws_the_stored_trajectories(plot_store):
     np.testing.assert_array_equal(lines["lag_last"].get_ydata(), lag[-1])
     assert res.metrics["val_loss"] == pytest.approx(ds["val_loss"].values[-1], rel=1e-15)
     assert res.metrics["spectral_radius_init"] == pytest.approx(0.5, rel=1e-9)
+    assert res.metrics["lag_grad_ratio_init"] == lag[0, -1] / lag[0, 0]
+    assert res.metrics["lag_grad_ratio"] == lag[-1, -1] / lag[-1, 0]
     assert ds["W_hh_init"].dims == ("hidden", "hidden_to")
     assert list(plots.kinds(store, res.run_id)) == ["training"]
     assert len(plots.plot(store, res.run_id).axes) == 2  # the natural plot of a run

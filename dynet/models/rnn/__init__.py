@@ -14,5 +14,5 @@ KIND = ModelKind(
     config=RnnScenario,
     package=__name__,
     description="Elman recurrent networks (tanh) trained by backpropagation through time on sequence tasks.",
-    summary=("train_loss", "val_loss", "val_accuracy", "loss_ratio", "spectral_radius_init", "lag_grad_ratio"),
+    summary=("train_loss", "val_loss", "val_accuracy", "loss_ratio", "spectral_radius_init", "lag_grad_ratio_init"),
 )

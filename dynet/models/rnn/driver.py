@@ -324,16 +324,16 @@ def train(cfg: RnnScenario, seed_sequence: np.random.SeedSequence, record=None):
     w_hh0 = net["W_hh"].copy()
     trainer = Trainer(cfg, net, train_set, order_rng)
     probe = Sequences(val.x[:256], val.y[:256])
+    first_lag = []
 
     def row(epoch: int, lr: float) -> dict:
-        if epoch == 0:
-            tr_loss, tr_acc = evaluate(net, train_set, shape)
-            gnorm = np.nan
-        else:
-            tr_loss, tr_acc = evaluate(net, train_set, shape)
-            gnorm = float(np.mean(trainer.grad_norms))
+        tr_loss, tr_acc = evaluate(net, train_set, shape)
+        gnorm = float(np.mean(trainer.grad_norms)) if epoch > 0 else np.nan
         va_loss, va_acc = evaluate(net, val, shape)
         classes = shape.loss == "cross_entropy" or cfg.task.name == "adding"
+        lag = lag_gradient_norms(net, probe, shape)
+        if not first_lag:
+            first_lag.append(lag)
         return dict(
             epoch=epoch,
             lr=lr,
@@ -343,7 +343,7 @@ def train(cfg: RnnScenario, seed_sequence: np.random.SeedSequence, record=None):
             val_accuracy=va_acc if classes else np.nan,
             grad_norm=gnorm,
             spectral_radius=spectral_radius(net["W_hh"]),
-            lag_grad_norm=lag_gradient_norms(net, probe, shape),
+            lag_grad_norm=lag,
         )
 
     with L.trajectories(record, epoch_specs(cfg.task.length)) as (traj,):
@@ -362,11 +362,17 @@ def train(cfg: RnnScenario, seed_sequence: np.random.SeedSequence, record=None):
         spectral_radius_final=metrics.pop("spectral_radius"),
         baseline_loss=baseline_loss(cfg.task),
         loss_ratio=metrics["val_loss"] / baseline_loss(cfg.task),
-        lag_grad_ratio=float(lag[-1] / lag[0]) if lag[0] > 0 else None,
+        lag_grad_ratio=_ratio(lag),
+        lag_grad_ratio_init=_ratio(first_lag[0]),
         steps=int(trainer.t),
         length=int(cfg.task.length),
     )
     return metrics, net, w_hh0
+
+
+def _ratio(lag: np.ndarray) -> float | None:
+    """``||dL/dh||`` at the largest lag over lag 0 (None when lag 0's is 0)."""
+    return float(lag[-1] / lag[0]) if lag[0] > 0 else None
 
 
 def run(spec, record) -> dict:
