@@ -361,3 +361,14 @@ def test_the_analysis_view_names_the_variables(plot_store):
     assert ds["lag_grad_norm"].attrs["units"] == "1"
     assert "dL/dh_t" in ds["lag_grad_norm"].attrs["long_name"]
     assert ds["W_hh"].attrs["long_name"] == "recurrent weights"
+
+
+def test_the_curves_plot_defaults_to_the_validation_loss(plot_store):
+    from dynet import plots
+    from dynet.plots import source
+
+    store, report = plot_store
+    fig = plots.plot(store, "rnn-plot", kind="curves")
+    drawn = sorted(tuple(ln.get_ydata()) for ln in fig.axes[0].get_lines() if len(ln.get_ydata()) == 4)
+    stored = sorted(tuple(source.open_run(store, r.run_id)["val_loss"].values) for r in report.results)
+    assert drawn == stored

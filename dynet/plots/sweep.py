@@ -163,6 +163,7 @@ def summary_panels(df, metrics: list[str], x: str | None = None, title: str | No
 CURVE_DEFAULTS = {
     "feedforward": ("val_loss", "train_loss"),
     "dbn": ("val_loss", "train_loss"),
+    "rnn": ("val_loss", "train_loss"),
     "rbm": ("train_log_likelihood", "val_pseudo_likelihood", "train_recon_error"),
     "dbm": ("train_log_likelihood", "train_recon_error"),
     "boltzmann": ("train_log_likelihood", "energy"),
