@@ -84,6 +84,39 @@ def test_forward_and_gradients_match_torch_rnn():
     np.testing.assert_allclose(g_b, rnn.bias_hh_l0.grad.numpy(), rtol=1e-11, atol=1e-13)
 
 
+@pytest.mark.parametrize("truncation", [0, 3])
+def test_whole_network_gradients_match_torch_with_detached_chunks(truncation):
+    """Readout, MSE over every step and (truncated) BPTT against torch: nn.RNN run chunk by chunk
+    (chunks of k steps counted from the end), the hidden state detached between chunks."""
+    torch = peers.require("torch")
+    cfg, seqs, net = small("sines", length=7, spectral_radius=1.2, bias=0.1)
+    D.forward_backward(net, seqs, D.task_shape(cfg.task), truncation=truncation)
+
+    rnn = torch.nn.RNN(1, 5, nonlinearity="tanh", batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(torch.from_numpy(net["W_xh"].T.copy()))
+        rnn.weight_hh_l0.copy_(torch.from_numpy(net["W_hh"].T.copy()))
+        rnn.bias_ih_l0.copy_(torch.from_numpy(net["b_h"].copy()))
+        rnn.bias_hh_l0.zero_()
+    w_hy = torch.from_numpy(net["W_hy"].copy()).requires_grad_(True)
+    b_y = torch.from_numpy(net["b_y"].copy()).requires_grad_(True)
+    x = torch.from_numpy(seqs.x)
+    cuts = [0] if truncation == 0 else sorted({max(0, 7 - m * truncation) for m in range(1, 8)})
+    bounds = list(zip(cuts, [*cuts[1:], 7]))
+    h, outs = torch.zeros(1, x.shape[0], 5, dtype=torch.float64), []
+    for lo, hi in bounds:
+        out, h = rnn(x[:, lo:hi], h.detach())
+        outs.append(out)
+    y = torch.cat(outs, dim=1) @ w_hy + b_y
+    torch.nn.functional.mse_loss(y, torch.from_numpy(seqs.y)).backward()
+    tol = dict(rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(net.grads["W_xh"], rnn.weight_ih_l0.grad.numpy().T, **tol)
+    np.testing.assert_allclose(net.grads["W_hh"], rnn.weight_hh_l0.grad.numpy().T, **tol)
+    np.testing.assert_allclose(net.grads["b_h"], rnn.bias_hh_l0.grad.numpy(), **tol)
+    np.testing.assert_allclose(net.grads["W_hy"], w_hy.grad.numpy(), **tol)
+    np.testing.assert_allclose(net.grads["b_y"], b_y.grad.numpy(), **tol)
+
+
 @pytest.mark.parametrize("task", ["adding", "sines"])
 def test_truncation_at_least_the_length_is_full_bptt(task):
     cfg, seqs, net = small(task, length=8, spectral_radius=1.1)
@@ -192,10 +225,13 @@ def test_spectral_radius_init():
 
 def test_gradient_vanishes_or_explodes_with_the_spectral_radius():
     def lags(rho):
-        cfg, _, net = small("adding", length=30, n=50, seed=3, spectral_radius=rho)
-        cfg2 = cfg.model_copy(update={"network": cfg.network.model_copy(update={"hidden": 32})})
-        train, _, net, _ = D.data(cfg2, np.random.SeedSequence(3))
-        return D.lag_gradient_norms(net, train, D.task_shape(cfg2.task))
+        cfg = scenario(
+            {"name": "adding", "length": 30, "n_train": 50, "n_validation": 1},
+            network={"hidden": 32},
+            init={"spectral_radius": rho},
+        )
+        train, _, net, _ = D.data(cfg, np.random.SeedSequence(3))
+        return D.lag_gradient_norms(net, train, D.task_shape(cfg.task))
 
     low = lags(0.5)
     # orthogonal W_hh * 0.5 and tanh' <= 1: every step back shrinks the gradient by at least half
