@@ -295,7 +295,7 @@ def test_below_the_critical_gain_every_state_decays_to_zero():
     )
     m, u = D.simulate(low, patterns, w, u0)
     assert m["critical_gain"] == pytest.approx(lam_c, rel=1e-12)
-    assert m["converged"] and m["mean_abs_output"] < 1e-6 and abs(m["final_overlap"]) < 1e-6
+    assert m["converged"] and m["mean_abs_output"] < 1e-6 and abs(m["final_overlap"]) < 1e-6 and not m["recalled"]
     high = scenario(network={"n_units": 50, "gain": 4 * lam_c}, patterns={"source": "random", "count": 4})
     m, u = D.simulate(high, patterns, w, u0)
     assert m["mean_abs_output"] > 0.5
@@ -399,3 +399,92 @@ def test_the_recall_scenario_recalls_with_a_falling_energy_and_adapted_steps():
     assert (np.diff(cols["energy"]) <= 1e-9).all()
     assert cols["dt"][1:].max() > 20 * cols["dt"][1:].min()  # the step adapts to the dynamics
     assert cols["speed"][-1] < cfg.dynamics.tol <= cols["speed"][-2]
+
+
+# --------------------------------------------------------------------------- plots
+
+GAIN_SWEEP = """
+name = "gh-plot"
+model = "graded-hopfield"
+seed = 4
+[network]
+n_units = 40
+[patterns]
+source = "random"
+count = 3
+[init]
+kind = "flip"
+pattern = 1
+fraction = 0.1
+[dynamics]
+t_max = 60.0
+[sweep]
+grid = { "network.gain" = [0.3, 10.0] }
+"""
+
+
+@pytest.fixture(scope="module")
+def plot_store(tmp_path_factory):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("xarray")
+    d = tmp_path_factory.mktemp("gh-plots")
+    (d / "s.toml").write_text(GAIN_SWEEP)
+    report = dynet.run_scenario(str(d / "s.toml"), store=str(d / "runs.zarr"))
+    assert not report.failed
+    return str(d / "runs.zarr"), report
+
+
+def test_the_run_plot_draws_the_stored_trajectories(plot_store):
+    from dynet import plots
+    from dynet.plots import graded_hopfield, source
+
+    store, report = plot_store
+    high = next(r for r in report.results if r.params["network.gain"] == 10.0)
+    ds = source.open_run(store, high.run_id)
+    fig = graded_hopfield.dynamics(ds)
+    energy_ax, overlap_ax, step_ax, speed_ax = fig.axes
+    drawn = {ln.get_label(): ln for ax in fig.axes for ln in ax.get_lines()}
+    t = ds["t"].values
+    assert len(t) == high.metrics["steps"] + 1 and t[0] == 0 and t[-1] == high.metrics["t_final"]
+    np.testing.assert_array_equal(drawn["E"].get_xdata(), t)
+    np.testing.assert_array_equal(drawn["E"].get_ydata(), ds["energy"].values)
+    np.testing.assert_array_equal(drawn["pattern 1 (cue)"].get_ydata(), ds["overlap"].values)
+    np.testing.assert_array_equal(drawn["step size (dopri5)"].get_xdata(), t[1:])
+    np.testing.assert_array_equal(drawn["step size (dopri5)"].get_ydata(), ds["dt"].values[1:])
+    np.testing.assert_array_equal(drawn["max |du/dt|"].get_ydata(), ds["speed"].values)
+    assert step_ax.get_yscale() == "log" and speed_ax.get_yscale() == "log" and step_ax.get_xlabel() == "time t"
+    assert drawn["pattern 1 (cue)"].get_ydata()[-1] == pytest.approx(high.metrics["final_overlap"])
+    assert high.run_id[:10] in fig._dynet_caption and "network.gain=10" in fig._dynet_caption
+    assert list(plots.kinds(store, high.run_id)) == ["dynamics"]
+    assert len(plots.plot(store, high.run_id).axes) == 4  # the natural plot of a run
+
+
+def test_the_sweep_plot_draws_overlap_and_recall_against_the_gain(plot_store):
+    from dynet import plots
+
+    store, report = plot_store
+    fig = plots.plot(store, "gh-plot")  # the natural plot of a gain sweep
+    top, bottom = fig.axes[:2]
+    assert top.get_xscale() == "log" and bottom.get_xlabel() == "gain λ"
+    by_gain = {r.params["network.gain"]: r.metrics for r in report.results}
+    drawn = {c.get_label(): c.lines[0] for c in top.containers}
+    for label, metric in (("final overlap with the cue", "final_overlap"), ("mean |V|", "mean_abs_output")):
+        np.testing.assert_array_equal(drawn[label].get_xdata(), [0.3, 10.0])
+        np.testing.assert_allclose(
+            np.asarray(drawn[label].get_ydata(), float), [by_gain[g][metric] for g in (0.3, 10.0)], rtol=1e-12
+        )
+    np.testing.assert_array_equal(bottom.containers[0].lines[0].get_ydata(), [0.0, 1.0])
+    # at gain 0.3 V decays to 0 with the cued pattern's signs: not a recall (driver.MIN_OUTPUT)
+    assert by_gain[0.3]["exact"] and by_gain[0.3]["mean_abs_output"] < D.MIN_OUTPUT and not by_gain[0.3]["recalled"]
+    crit = [ln for ln in top.get_lines() if ln.get_label().startswith("critical gain")]
+    mean_crit = np.mean([m["critical_gain"] for m in by_gain.values()])
+    assert len(crit) == 1 and crit[0].get_xdata()[0] == pytest.approx(mean_crit)
+
+
+def test_the_analysis_view_names_the_variables(plot_store):
+    store, report = plot_store
+    ds = dynet.open_store(store).run(report.results[0].run_id)
+    assert ds["step"].attrs["long_name"] == "accepted integration step (0: the cue)"
+    assert ds["dt"].attrs == {"long_name": "size of the accepted step", "units": "tau"}
+    assert ds["overlap"].dims == ("step",) and ds["patterns"].dims == ("pattern", "unit")
+    assert ds["energy"].values[-1] == pytest.approx(report.results[0].metrics["final_energy"], rel=1e-15)

@@ -21,6 +21,11 @@ from dynet.store import TrajectorySpec, chunk_rows
 from . import kernels as K
 from .config import GradedHopfieldScenario
 
+#: ``recalled`` by the signs alone needs a state away from the origin: a mean |V| of at least this
+#: (below the critical gain V decays to 0 along W's leading eigenvector, whose signs may be the
+#: cued pattern's while V itself vanishes).
+MIN_OUTPUT = 0.1
+
 
 def weights(patterns: np.ndarray) -> np.ndarray:
     """Hebbian ``W = (1/N) sum_mu xi_mu xi_mu^T`` with zero diagonal, ``float64`` (N, N)."""
@@ -145,7 +150,7 @@ def simulate(cfg: GradedHopfieldScenario, patterns, w, u0, *, sink=None, block_r
         "final_energy": float(final["energy"]),
         "initial_overlap": float(initial["overlap"]),
         "final_overlap": final_overlap,
-        "recalled": bool(exact or final_overlap >= RETRIEVAL_OVERLAP),
+        "recalled": bool(final_overlap >= RETRIEVAL_OVERLAP or (exact and float(np.abs(v).mean()) >= MIN_OUTPUT)),
         "exact": exact,
         "final_speed": float(final["speed"]),
         "mean_abs_output": float(np.abs(v).mean()),
