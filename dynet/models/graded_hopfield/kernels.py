@@ -59,7 +59,7 @@ E6 = 11.0 / 84.0 - 187.0 / 2100.0
 E7 = -1.0 / 40.0
 
 #: Work rows :func:`run_block` needs (``work`` of shape (WORK_ROWS, N)).
-WORK_ROWS = 9
+WORK_ROWS = 11
 
 
 @njit(cache=True)
@@ -340,8 +340,7 @@ def run_block(
     n = u.shape[0]
     k1, v, wv = work[0], work[1], work[2]
     k2, k3, k4, k5, k6, tmp = work[3], work[4], work[5], work[6], work[7], work[8]
-    u_new = np.empty(n)
-    k7 = np.empty(n)
+    k7, u_new = work[9], work[10]
     t, h = clock[0], clock[1]
     rows = 0
     stop = RUNNING
