@@ -40,6 +40,7 @@ SHRINK = {
     "hopfield": {"dynamics.max_sweeps": 10},
     "dam": {"dynamics.max_sweeps": 10},
     "modern-hopfield": {"dynamics.max_steps": 20},
+    "graded-hopfield": {"dynamics.t_max": 5.0},
     "feedforward": {"training.epochs": 20},
     "rnn": {"training.epochs": 3},
     "ising": {"lattice.size": 8, "dynamics.thermalize": 100, "dynamics.sweeps": 1000},

@@ -151,6 +151,15 @@ MODEL_VARIABLES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("rnn", "b_h"): ("hidden biases", "1"),
     ("rnn", "W_hy"): ("hidden-to-output weights", "1"),
     ("rnn", "b_y"): ("output biases", "1"),
+    ("graded-hopfield", "step"): ("accepted integration step (0: the cue)", None),
+    ("graded-hopfield", "t"): ("time", "tau"),
+    ("graded-hopfield", "dt"): ("size of the accepted step", "tau"),
+    ("graded-hopfield", "speed"): ("largest |du/dt|", "1/tau"),
+    ("graded-hopfield", "overlap"): ("overlap xi . V / N with the cued pattern", "1"),
+    ("graded-hopfield", "state"): ("outputs V = tanh(gain u)", "1"),
+    ("graded-hopfield", "initial_state"): ("initial outputs V (the cue)", "1"),
+    ("graded-hopfield", "final_state"): ("final outputs V", "1"),
+    ("graded-hopfield", "final_potential"): ("final potentials u", "1"),
 }
 
 _P = r"^(?P<prefix>initial_|last_|snapshot_)?"

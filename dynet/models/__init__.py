@@ -7,7 +7,7 @@ contract tests all derive from it. Adding a kind is a package ``dynet/models/<ki
 
 from __future__ import annotations
 
-from . import boltzmann, dam, dbm, dbn, feedforward, hopfield, ising, modern_hopfield, rbm, rnn
+from . import boltzmann, dam, dbm, dbn, feedforward, graded_hopfield, hopfield, ising, modern_hopfield, rbm, rnn
 from .kind import ModelKind
 
 #: Model kind name -> :class:`ModelKind`, in the order help and messages list them.
@@ -17,6 +17,7 @@ REGISTRY: dict[str, ModelKind] = {
         hopfield.KIND,
         dam.KIND,
         modern_hopfield.KIND,
+        graded_hopfield.KIND,
         feedforward.KIND,
         rnn.KIND,
         ising.KIND,

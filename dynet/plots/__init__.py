@@ -64,6 +64,7 @@ def _run_kinds(model: str) -> dict[str, Kind]:
     from . import dam as D
     from . import feedforward as F
     from . import generative as G
+    from . import graded_hopfield as GH
     from . import hopfield as H
     from . import ising as I
     from . import modern_hopfield as MH
@@ -82,6 +83,14 @@ def _run_kinds(model: str) -> dict[str, Kind]:
                 lambda t: MH.dynamics(t.ds),
                 "energy, max softmax weight and entropy, distances to the patterns against step",
                 _has("energy", "max_weight"),
+            ),
+        }
+    if model == "graded-hopfield":
+        return {
+            "dynamics": Kind(
+                lambda t: GH.dynamics(t.ds),
+                "energy, overlap with the cue and step size against time t",
+                _has("energy", "overlap", "dt"),
             ),
         }
     if model == "hopfield":
@@ -233,6 +242,14 @@ def _sweep_kinds(model: str) -> dict[str, Kind]:
             "final max softmax weight, entropy / log N and retrieval against beta (log axis)",
             lambda t: _swept(t, "network.beta"),
         )
+    if model == "graded-hopfield":
+        from . import graded_hopfield as GH
+
+        out["gain"] = Kind(
+            lambda t: GH.gain(t.df),
+            "final overlap, mean |V| and recall against the gain (log axis), critical gain marked",
+            lambda t: _swept(t, "network.gain"),
+        )
     if model == "hopfield":
         out["capacity"] = Kind(
             lambda t: H.capacity(t.df),
@@ -305,6 +322,7 @@ NATURAL = {
     ("run", "hopfield"): ("energy",),
     ("run", "dam"): ("energy",),
     ("run", "modern-hopfield"): ("dynamics",),
+    ("run", "graded-hopfield"): ("dynamics",),
     ("run", "ising"): ("series",),
     ("run", "boltzmann"): ("training", "tempering", "energy"),
     ("run", "rbm"): ("training",),
@@ -315,6 +333,7 @@ NATURAL = {
     ("sweep", "hopfield"): ("capacity", "summary"),
     ("sweep", "dam"): ("capacity", "summary"),
     ("sweep", "modern-hopfield"): ("regimes", "summary"),
+    ("sweep", "graded-hopfield"): ("gain", "summary"),
     ("sweep", "ising"): ("transition", "summary"),
     ("sweep", "boltzmann"): ("annealing", "summary"),
     ("sweep", "rbm"): ("summary",),
