@@ -562,3 +562,13 @@ def test_curves_are_replicate_means_per_sweep_point(store):
     padded = [np.r_[ds["energy"].values, np.full(n - ds.sizes["sweep"], ds["energy"].values[-1])] for ds in runs]
     np.testing.assert_allclose(line.get_ydata(), np.mean(padded, axis=0))
     assert ax.get_xlabel() == "sweep"
+
+
+def test_every_model_kind_has_default_curves():
+    """`dynet plot --kind curves` without --metric draws a kind's default trajectory: every kind
+    names one (the dam and modern-hopfield kinds once had none: 'these runs recorded none of ?')."""
+    from dynet import models
+
+    assert set(models.REGISTRY) <= set(sweep.CURVE_DEFAULTS)
+    with pytest.raises(plots.PlotError, match="toy runs have no default trajectory: name one with --metric"):
+        sweep.curves([xr.Dataset({"energy": ("sweep", [1.0, 0.5])})], None, "toy")

@@ -168,8 +168,22 @@ CURVE_DEFAULTS = {
     "dbm": ("train_log_likelihood", "train_recon_error"),
     "boltzmann": ("train_log_likelihood", "energy"),
     "hopfield": ("energy",),
+    "dam": ("overlap", "energy"),
+    "modern-hopfield": ("distance_cued", "energy"),
+    "graded-hopfield": ("overlap", "energy"),
     "ising": ("magnetization",),
 }
+
+
+#: kinds whose runs end early only at a fixed point: a finished run's last value holds afterwards
+FIXED_POINT_STOPS = ("hopfield", "boltzmann", "dam", "modern-hopfield")
+
+
+def _sort_key(value) -> tuple:
+    """Numbers before other values, numbers by value (0.0316 before 1 before 17.8)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return (1, str(value))
+    return (0, float(value))
 
 
 def curves(runs: list, var: str | None = None, model: str | None = None):
@@ -191,7 +205,9 @@ def curves(runs: list, var: str | None = None, model: str | None = None):
             None,
         )
         if var is None:
-            raise PlotError("these runs recorded none of " + ", ".join(CURVE_DEFAULTS.get(model, ("?",))))
+            if model not in CURVE_DEFAULTS:
+                raise PlotError(f"{model} runs have no default trajectory: name one with --metric")
+            raise PlotError("these runs recorded none of " + ", ".join(CURVE_DEFAULTS[model]))
     have = [(ds, i) for ds, i in zip(runs, infos) if var in ds]
     if not have:
         raise PlotError(f"no run recorded '{var}'")
@@ -199,19 +215,21 @@ def curves(runs: list, var: str | None = None, model: str | None = None):
         raise PlotError(f"'{var}' is not one value per time step (dims {have[0][0][var].dims})")
     keys = list(infos[0]["params"])
     groups: dict = {}
+    order: dict = {}  # label -> its parameter values, to list the points in numeric order
     for ds, info in have:
         label = ", ".join(f"{k}={fmt(info['params'].get(k))}" for k in keys) or "runs"
+        order[label] = tuple(_sort_key(info["params"].get(k)) for k in keys)
         _, t = time_axis(ds, var)
         groups.setdefault(label, []).append((np.asarray(t, float), values(ds[var]).astype(float)))
     fig, axes = figure(1, 1, width=9.5, height=5.2)
     ax = axes[0, 0]
     dim = have[0][0][var].dims[0]
-    for i, (label, series) in enumerate(sorted(groups.items())):
+    for i, (label, series) in enumerate(sorted(groups.items(), key=lambda item: order[item[0]])):
         grid = np.unique(np.concatenate([t for t, _ in series]))
         stack = np.full((len(series), len(grid)), np.nan)
         for j, (t, y) in enumerate(series):
             stack[j, np.searchsorted(grid, t)] = y
-            if model in ("hopfield", "boltzmann") and len(t):  # a run that stopped at a fixed point stays there
+            if model in FIXED_POINT_STOPS and len(t):  # a run that stopped at a fixed point stays there
                 stack[j, np.searchsorted(grid, t[-1]) + 1 :] = y[-1]
         with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
             __import__("warnings").simplefilter("ignore", RuntimeWarning)
