@@ -170,3 +170,52 @@ def test_the_analysis_reader_opens_a_multi_cue_run(stored):
     last = int(ds["cue_sweeps"].sel(cue=1))
     assert one[list(sweeps).index(last), 1] == pytest.approx(float(ds["cue_final_overlap"].sel(cue=1)))
     assert ds["cue_final_overlap"].attrs.get("long_name")
+
+
+@pytest.fixture(scope="module")
+def sweep_store(tmp_path_factory):
+    """Every cue of small Hebbian networks at two loads, two replicates each."""
+    path = str(tmp_path_factory.mktemp("cue-sweep") / "runs.zarr")
+    S.open_store(path, create=True)
+    d = doc(**{"network.n_units": 100, "patterns": {"source": "random", "load": 0.05}, "record": {"state": False}})
+    d["sweep"] = {"replicates": 2, "grid": {"patterns.load": [0.05, 0.3]}}
+    for spec in parse_scenario(d).runs:
+        assert api.execute_run(path, spec)["status"] == "complete"
+    return path
+
+
+def test_the_capacity_plot_draws_the_recall_fraction_over_every_cue(sweep_store):
+    pytest.importorskip("matplotlib")
+    from dynet import plots
+    from dynet.plots import hopfield, source
+
+    df = source.runs_frame(sweep_store, "cues")
+    fig = hopfield.capacity(df)
+    recall_ax, overlap_ax = fig.axes[:2]
+    assert "over every cue" in recall_ax.get_ylabel()
+    for ax, metric in ((recall_ax, "recall_fraction"), (overlap_ax, "mean_final_overlap")):
+        (line,) = [c.lines[0] for c in ax.containers if c.get_label() == "all"]  # the error-bar line
+        loads = sorted(df["load"].unique())
+        np.testing.assert_allclose(line.get_xdata(), loads)
+        np.testing.assert_allclose(line.get_ydata(), [df[df["load"] == a][metric].mean() for a in loads])
+        assert line.get_ydata()[0] >= 0.95  # alpha = 0.05: (nearly) every cue recalled
+    assert list(plots.kinds(sweep_store, "cues"))[0] == "capacity"
+
+
+def test_the_run_plot_draws_each_cue_against_its_own_pattern(stored):
+    pytest.importorskip("matplotlib")
+    from dynet.plots import hopfield, source
+
+    path, spec, metrics = stored
+    ds = source.open_run(path, spec.run_id)
+    fig = hopfield.energy_overlaps(ds)
+    overlap_ax = fig.axes[1]
+    drawn = [ln for ln in overlap_ax.get_lines() if (ln.get_gid() or "").startswith("cue ")]
+    assert [ln.get_gid() for ln in drawn] == ["cue 6", "cue 1", "cue 4"]
+    sweeps = ds["sweep"].values
+    for c, line in zip(ds["cue"].values, drawn):
+        want = ds["overlap"].sel(cue=c).values[:, c]
+        ok = np.isfinite(want)
+        np.testing.assert_array_equal(line.get_xdata(), sweeps[ok])
+        np.testing.assert_array_equal(line.get_ydata(), want[ok])
+    assert "recall_fraction" in fig._dynet_caption

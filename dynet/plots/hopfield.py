@@ -113,7 +113,7 @@ def cue_overlaps(ds, most_lines: int = 200):
             if y is None:
                 continue
             ok = np.isfinite(y)  # a cue's rows end where it stopped
-            ax.plot(sweep[ok], y[ok], lw=0.8, alpha=0.6, color="C0" if recalled[c] else "C3")
+            ax.plot(sweep[ok], y[ok], lw=0.8, alpha=0.6, color="C0" if recalled[c] else "C3", gid=f"cue {cues[c]}")
     axes[0, 0].set_ylabel("energy per unit E / N")
     axes[0, 0].set_title(
         f"energy of each cue ({len(cues)} cues" + (f", {len(shown)} drawn" if len(shown) < len(cues) else "") + ")",

@@ -15,11 +15,11 @@ KIND = ModelKind(
     description="Hopfield networks: stored patterns, recall dynamics, capacity.",
     summary=(
         "final_overlap",
+        "recall_fraction",
+        "mean_final_overlap",
         "max_abs_overlap",
         "recalled",
         "spurious",
         "sweeps",
-        "recall_fraction",
-        "mean_final_overlap",
     ),
 )
