@@ -566,7 +566,8 @@ def cost(config: dict) -> float:
         n = cfg.network.n_units or n
     learn = n * n * n_pat * (3 if cfg.network.rule != "hebbian" else 1)
     sweeps = min(cfg.dynamics.max_sweeps, 20 if cfg.dynamics.stop_at_fixed_point else 10**9)
-    return float(learn + sweeps * n * n * 0.2 + n * n)
+    cues = len(cue_list(cued_pattern(cfg), n_pat) or [None])  # a multi-cue run: one trajectory per cue
+    return float(learn + cues * (sweeps * n * n * 0.2 + n * n))
 
 
 def warmup() -> None:
