@@ -432,9 +432,7 @@ def ls_(store, scenario, status, where, as_json):
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())
         m = r["metrics"] or {}
         try:
-            # the model's headline metric: the first of its summary the run has (a multi-cue Hopfield run:
-            # recall_fraction)
-            key = next((k for k in models.get(r["model"]).summary if k in m), None)
+            key = models.get(r["model"]).summary[0]  # the model's headline metric
         except KeyError:
             key = None
         shown = f"{key}={_fmt(m.get(key))}" if key and key in m else "-"

@@ -13,13 +13,5 @@ KIND = ModelKind(
     config=HopfieldScenario,
     package=__name__,
     description="Hopfield networks: stored patterns, recall dynamics, capacity.",
-    summary=(
-        "final_overlap",
-        "recall_fraction",
-        "mean_final_overlap",
-        "max_abs_overlap",
-        "recalled",
-        "spurious",
-        "sweeps",
-    ),
+    summary=("final_overlap", "max_abs_overlap", "recalled", "spurious", "sweeps"),
 )
