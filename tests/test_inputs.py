@@ -46,6 +46,7 @@ SHIPPED_IDS = {
     "graded-hopfield-recall.toml": (1, "86d0e9cb9ce1ba05", "004bf2ce353b47a2"),
     "hopfield-annealing.toml": (8, "bcec4c335b861905", "c7818ebfeab05e16"),
     "hopfield-capacity.toml": (165, "8515f2052de51916", "96fee8094f4b210b"),
+    "hopfield-capacity-all-cues.toml": (30, "9bb3bb450c5ad1fc", "5ef241f76d564727"),
     "hopfield-digits.toml": (24, "78c26440aca62220", "2c4cf4edc9d97f1a"),
     "hopfield-quickstart.toml": (12, "0c287d7ef4284803", "8fb0de8b50ac604b"),
     "ising-transition.toml": (78, "f83bced69063f085", "c9f73afcb98700f4"),

@@ -120,6 +120,13 @@ VARIABLES: dict[str, tuple[str, str | None]] = {
     "heat_capacity": ("heat capacity per spin", "1"),
     "binder": ("Binder cumulant", "1"),
     "epochs_run": ("epochs run", None),
+    # multi-cue Hopfield runs: one entry per cue along ``cue``
+    "cue": ("index of the cued pattern", None),
+    "cue_final_overlap": ("final overlap with the cued pattern, per cue", "1"),
+    "cue_recalled": ("cued pattern recalled (final overlap >= 0.9), per cue", None),
+    "cue_sweeps": ("sweeps run, per cue", None),
+    "recall_fraction": ("fraction of the cued patterns recalled", "1"),
+    "mean_final_overlap": ("mean final overlap with the cued pattern over the cues", "1"),
 }
 
 #: (model, name) -> (long_name, units): where a model's variable means something more specific

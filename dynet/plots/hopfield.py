@@ -32,7 +32,10 @@ MAX_OVERLAP_LINES = 12
 
 def energy_overlaps(ds):
     """Energy per unit and the overlaps with the stored patterns against sweep (the cued
-    pattern in bold), the temperature on a twin axis when it changes."""
+    pattern in bold), the temperature on a twin axis when it changes. A multi-cue run (a ``cue``
+    dimension) draws :func:`cue_overlaps`."""
+    if "cue" in ds["energy"].dims:
+        return cue_overlaps(ds)
     info = run_info(ds)
     _, sweep = time_axis(ds, "energy")
     n = int(ds.sizes.get("unit", 0)) or int(info["metrics"].get("n_units") or 1)
@@ -90,6 +93,51 @@ def energy_overlaps(ds):
     m = info["metrics"]
     extra = {k: m[k] for k in ("stop_reason", "final_overlap") if m.get(k) is not None}
     return finish(fig, f"Hopfield dynamics: energy and overlaps ({info.get('scenario')})", caption_for_run(info, extra))
+
+
+def cue_overlaps(ds, most_lines: int = 200):
+    """A multi-cue run: each cue's energy per unit and its overlap with its own cued pattern
+    against sweep (up to ``most_lines`` cues), recalled cues in one color, the others in another."""
+    info = run_info(ds)
+    sweep = values(ds["sweep"])
+    cues = values(ds["cue"])
+    n = int(ds.sizes.get("unit", 0)) or int(info["metrics"].get("n_units") or 1)
+    recalled = values(ds["cue_recalled"]).astype(bool) if "cue_recalled" in ds else np.zeros(len(cues), bool)
+    shown = np.arange(len(cues)) if len(cues) <= most_lines else np.linspace(0, len(cues) - 1, most_lines).astype(int)
+    fig, axes = figure(2, 1, height=6.2, sharex=True)
+    energy = values(ds["energy"][shown]) / n
+    over = values(ds["overlap"][shown]) if "overlap" in ds else None
+    for panel, ax in enumerate(axes[:, 0]):
+        for j, c in enumerate(shown):
+            y = energy[j] if panel == 0 else (over[j, :, cues[c]] if over is not None else None)
+            if y is None:
+                continue
+            ok = np.isfinite(y)  # a cue's rows end where it stopped
+            ax.plot(sweep[ok], y[ok], lw=0.8, alpha=0.6, color="C0" if recalled[c] else "C3", gid=f"cue {cues[c]}")
+    axes[0, 0].set_ylabel("energy per unit E / N")
+    axes[0, 0].set_title(
+        f"energy of each cue ({len(cues)} cues" + (f", {len(shown)} drawn" if len(shown) < len(cues) else "") + ")",
+        fontsize=10,
+    )
+    ax = axes[1, 0]
+    if over is None:
+        ax.text(
+            0.5, 0.5, "no overlaps recorded (record.overlaps = false)", ha="center", va="center", transform=ax.transAxes
+        )
+    else:
+        ax.axhline(0.9, color="0.5", lw=0.8, ls=":")
+        ax.plot([], [], color="C0", label=f"recalled ({int(recalled.sum())})")
+        ax.plot([], [], color="C3", label=f"not recalled ({int((~recalled).sum())})")
+        ax.plot([], [], color="0.5", lw=0.8, ls=":", label="recall threshold 0.9")
+        ax.set_ylim(-1.05, 1.05)
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        ax.set_title("overlap of each cue's state with its cued pattern", fontsize=10)
+    ax.set_ylabel("overlap m")
+    ax.set_xlabel("sweep")
+    integer_ticks(ax)
+    m = info["metrics"]
+    extra = {k: m[k] for k in ("recall_fraction", "mean_final_overlap") if m.get(k) is not None}
+    return finish(fig, f"Hopfield dynamics of every cue ({info.get('scenario')})", caption_for_run(info, extra))
 
 
 def state_raster(ds, most_rows: int = 400, most_cols: int = 1200):
@@ -153,17 +201,20 @@ def figure_for_images(n: int, ncols: int = 6, cell: float = 1.35):
 
 def capacity(df):
     """Recall against load alpha = P / N, one line per learning rule, replicate means with
-    standard errors; the Hebbian capacity alpha_c = 0.138 marked."""
+    standard errors; the Hebbian capacity alpha_c = 0.138 marked. Runs that cue every pattern
+    (``init.pattern`` a list or "all") draw their ``recall_fraction`` and ``mean_final_overlap``."""
     if df.empty:
         raise PlotError("no complete runs to draw")
     if "load" not in df:
         raise PlotError("the runs have no 'load' metric")
+    multi = "recall_fraction" in df and df["recall_fraction"].notna().any()
+    recall, overlap = ("recall_fraction", "mean_final_overlap") if multi else ("recalled", "final_overlap")
     by = "network.rule" if "network.rule" in df and df["network.rule"].nunique() > 1 else None
     keys = [by, "load"] if by else ["load"]
     fig, axes = figure(1, 2, width=11, height=4.4)
     for ax, metric, label in (
-        (axes[0, 0], "recalled", "fraction recalled (overlap ≥ 0.9)"),
-        (axes[0, 1], "final_overlap", "final overlap with the cue"),
+        (axes[0, 0], recall, "fraction recalled (overlap ≥ 0.9)" + (", over every cue" if multi else "")),
+        (axes[0, 1], overlap, "final overlap with the cue" + (", mean over the cues" if multi else "")),
     ):
         rows = grouped(df, keys, metric)
         lines = {}
@@ -176,7 +227,7 @@ def capacity(df):
         ax.axvline(ALPHA_C, color="0.3", ls="--", lw=1, label="α_c = 0.138 (Hebbian)")
         ax.set_xlabel("load α = P / N")
         ax.set_ylabel(label)
-        ax.set_ylim(-0.05 if metric == "recalled" else None, 1.05)
+        ax.set_ylim(-0.05 if metric == recall else None, 1.05)
         legend(ax, loc="lower left")
     axes[0, 0].set_title("recall", fontsize=10)
     axes[0, 1].set_title("final overlap", fontsize=10)

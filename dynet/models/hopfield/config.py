@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dynet.config import ScenarioBase, Strict
 
@@ -73,16 +73,57 @@ class FlipInit(Strict):
     fraction: float = Field(0.1, ge=0, le=1, description="Fraction of bits flipped, chosen at random.")
 
 
+#: ``init.pattern`` of a Hopfield run: one index, a list of distinct indices, or "all" patterns
+Cues = int | list[int] | Literal["all"]
+CUES_HELP = (
+    "Index of the cued pattern; or a list of distinct indices, or 'all', to cue each of them in turn "
+    "on the same network (one trajectory per cue along a 'cue' dimension)."
+)
+
+
+def check_cues(value):
+    """``init.pattern``: an index >= 0, or a non-empty list of distinct indices >= 0, or 'all'."""
+
+    def index(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not (index(value) or value == "all" or (isinstance(value, list) and all(index(v) for v in value))):
+        raise ValueError(f"expected a pattern index, a list of indices or 'all' (got {value!r})")
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("an empty list cues nothing (give indices, or 'all')")
+        if min(value) < 0:
+            raise ValueError(f"{min(value)} is not a pattern index (indices are >= 0)")
+        if len(set(value)) != len(value):
+            dup = next(v for v in value if value.count(v) > 1)
+            raise ValueError(f"{dup} is listed twice (each pattern is cued once)")
+    elif isinstance(value, int) and value < 0:
+        raise ValueError(f"{value} is not a pattern index (indices are >= 0)")
+    return value
+
+
+class FlipCues(FlipInit):
+    """Start from stored pattern ``pattern`` with ``round(fraction * N)`` bits flipped; a list of
+    patterns (or "all") runs one trajectory per cued pattern on the same network."""
+
+    pattern: Cues = Field(0, description=CUES_HELP)
+
+    _cues = field_validator("pattern", mode="before")(check_cues)
+
+
 class MaskInit(Strict):
-    """Start from stored pattern ``pattern`` with a part of it masked."""
+    """Start from stored pattern ``pattern`` with a part of it masked; a list of patterns (or "all")
+    runs one trajectory per cued pattern on the same network."""
 
     kind: Literal["mask"]
-    pattern: int = Field(0, ge=0, description="Index of the cued pattern.")
+    pattern: Cues = Field(0, description=CUES_HELP)
     fraction: float = Field(0.25, ge=0, le=1, description="Fraction of units masked.")
     region: Literal["tail", "head", "random"] = Field(
         "tail", description="Which units: the last, the first, or random."
     )
     fill: Literal["random", "negative", "positive"] = Field("random", description="What masked units are set to.")
+
+    _cues = field_validator("pattern", mode="before")(check_cues)
 
 
 class RandomInit(Strict):
@@ -92,7 +133,7 @@ class RandomInit(Strict):
     bias: float = Field(0.0, gt=-1, lt=1)
 
 
-HopfieldInit = Annotated[FlipInit | MaskInit | RandomInit, Field(discriminator="kind")]
+HopfieldInit = Annotated[FlipCues | MaskInit | RandomInit, Field(discriminator="kind")]
 
 
 class Anneal(Strict):
@@ -159,8 +200,9 @@ class HopfieldScenario(ScenarioBase):
             n_pat = p.n_patterns(self.network.n_units)
             if n_pat < 1:
                 raise ValueError(f"patterns.load: {p.load} gives no pattern at N = {self.network.n_units}")
-            if getattr(self.init, "pattern", 0) >= n_pat:
-                raise ValueError(f"init.pattern: {self.init.pattern} is out of range for {n_pat} patterns")
+            problem = cue_problem(getattr(self.init, "pattern", None), n_pat)
+            if problem:
+                raise ValueError(problem)
         return self
 
     def memory(self) -> list[tuple[float, str, str]]:
@@ -177,3 +219,21 @@ class HopfieldScenario(ScenarioBase):
             (per_synapse * n * n, "network.n_units", f"{self.network.rule} weights {n} x {n}"),
             (12 * n_pat * n, "patterns", f"{n_pat} patterns of {n} units"),
         ]
+
+
+def cue_list(pattern: Cues | None, n_patterns: int) -> list[int] | None:
+    """The patterns a multi-cue run cues, in order ("all": 0 .. P-1); None for one cue (an int) or
+    a random start."""
+    if pattern == "all":
+        return list(range(n_patterns))
+    return list(pattern) if isinstance(pattern, list) else None
+
+
+def cue_problem(pattern: Cues | None, n_patterns: int) -> str | None:
+    """``init.pattern``'s problem with a network of ``n_patterns`` patterns (None: fine)."""
+    if pattern is None or pattern == "all":
+        return None
+    bad = [p for p in (pattern if isinstance(pattern, list) else [pattern]) if p >= n_patterns]
+    if not bad:
+        return None
+    return f"init.pattern: {bad[0]} is out of range for {n_patterns} patterns"

@@ -5,11 +5,15 @@ The driver reads the run's typed scenario (:class:`~dynet.models.hopfield.config
 :func:`dynet.models.hopfield.kernels.run_block` for whole blocks of sweeps and hands
 recorded rows to the run record. Random streams (from the run's SeedSequence):
 child 0 draws the patterns, child 1 the initial state, child 2 seeds the
-kernel's xoshiro256** state that drives the dynamics.
+kernel's xoshiro256** state that drives the dynamics. A multi-cue run (``init.pattern`` a list
+or "all") draws the patterns from child 0 as ever; cue ``k`` (the pattern index) draws its initial
+state from ``SeedSequence(child 1's entropy, spawn_key=child 1's key + (k,))`` and its dynamics
+from child 2's likewise (:func:`cue_streams`), so its trajectory does not depend on the other cues.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -20,7 +24,16 @@ from dynet.scenario import run_settings
 from dynet.store import TrajectorySpec, chunk_rows
 
 from . import kernels as K
-from .config import HopfieldDynamics, HopfieldInit, HopfieldRecord, HopfieldScenario, ImagePatterns, RandomPatterns
+from .config import (
+    HopfieldDynamics,
+    HopfieldInit,
+    HopfieldRecord,
+    HopfieldScenario,
+    ImagePatterns,
+    RandomPatterns,
+    cue_list,
+    cue_problem,
+)
 
 #: A final state counts as retrieving a stored pattern when |overlap| >= this.
 RETRIEVAL_OVERLAP = 0.9
@@ -206,17 +219,18 @@ def preflight(config: dict, base_dir: str, store: str | None = None) -> list[str
     n_pat, n = pats.shape
     if cfg.network.n_units not in (None, n):
         problems.append(f"network.n_units: {cfg.network.n_units} does not match the patterns' N = {n}")
-    cue = cued_pattern(cfg)
-    if cue is not None and cue >= n_pat:
-        problems.append(f"init.pattern: {cue} is out of range for {n_pat} patterns")
+    problem = cue_problem(cued_pattern(cfg), n_pat)
+    if problem:
+        problems.append(problem)
     return problems
 
 
 # --------------------------------------------------------------------------- the run
 
 
-def cued_pattern(cfg: HopfieldScenario) -> int | None:
-    """Index of the stored pattern the initial state is cued with (None: a random start)."""
+def cued_pattern(cfg: HopfieldScenario) -> int | list[int] | str | None:
+    """``init.pattern``: index of the stored pattern the initial state is cued with, or the list
+    (or "all") of a multi-cue run (None: a random start)."""
     return getattr(cfg.init, "pattern", None)
 
 
@@ -263,11 +277,12 @@ def lowrank_ok(rule: str, weights: np.ndarray, patterns: np.ndarray) -> bool:
     )
 
 
-def simulate(cfg: HopfieldScenario, patterns, weights, scale, s0, rng_state, *, sink=None, block_sweeps=None):
+def simulate(cfg: HopfieldScenario, patterns, weights, scale, s0, rng_state, *, sink=None, block_sweeps=None, cue=None):
     """Run the dynamics; feed recorded rows to ``sink(**columns)`` block by block.
 
     Returns a dict of final metrics. ``block_sweeps`` bounds the sweeps per kernel
-    call (default: enough to fill about one 1 MB chunk of states).
+    call (default: enough to fill about one 1 MB chunk of states). ``cue``: the cued
+    pattern's index (default: ``init.pattern``; a multi-cue run passes each of its cues).
     """
     dyn, rec = cfg.dynamics, cfg.record
     n_pat, n = patterns.shape
@@ -389,7 +404,8 @@ def simulate(cfg: HopfieldScenario, patterns, weights, scale, s0, rng_state, *, 
     final_over = np.empty(n_pat)
     K.overlaps(patterns, s, final_over)
     nearest = int(np.argmax(np.abs(final_over)))
-    cue = cued_pattern(cfg)
+    if cue is None:
+        cue = cued_pattern(cfg)
     retrieved_any = bool(np.abs(final_over).max() >= RETRIEVAL_OVERLAP)
     metrics = {
         "sweeps": int(done),
@@ -418,9 +434,10 @@ def _overlap(xi, s) -> float:
 def run(spec, record) -> dict:
     """Run one Hopfield run (a :class:`dynet.scenario.RunSpec`) into ``record``; return its metrics."""
     cfg = spec.settings
-    patterns, weights, scale, s0, rng_state = build(
-        cfg, spec.seed_sequence(), spec.base_dir, spec.config["patterns"].get("sha256")
-    )
+    sha256 = spec.config["patterns"].get("sha256")
+    if isinstance(cued_pattern(cfg), (list, str)):
+        return run_cues(cfg, spec.seed_sequence(), record, spec.base_dir, sha256)
+    patterns, weights, scale, s0, rng_state = build(cfg, spec.seed_sequence(), spec.base_dir, sha256)
     n_pat, n = patterns.shape
     record.static("patterns", patterns, ("pattern", "unit"))
     record.static("initial_state", s0, ("unit",))
@@ -430,6 +447,104 @@ def run(spec, record) -> dict:
     metrics, final = simulate(cfg, patterns, weights, scale, s0, rng_state, sink=traj.append)
     traj.close()
     record.static("final_state", final, ("unit",))
+    return metrics
+
+
+# --------------------------------------------------------------------------- several cues of one network
+
+
+def cue_streams(init_ss: np.random.SeedSequence, dyn_ss: np.random.SeedSequence, cue: int) -> tuple:
+    """The initial-state and dynamics streams of cue ``cue`` (a pattern index) of a multi-cue run:
+    the children ``(cue,)`` of the run's children 1 (``init_ss``) and 2 (``dyn_ss``), made by key
+    (not ``spawn``, which counts), so they are the same whatever the other cues are."""
+    return tuple(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, cue)) for ss in (init_ss, dyn_ss))
+
+
+#: What a multi-cue run stores where a cue recorded nothing (after it stopped, or at another
+#: cue's last sweep): per column of :func:`simulate`'s rows.
+CUE_PAD = {"state": 0, "energy": np.nan, "overlap": np.nan, "flips": -1}
+
+
+def _collect(rows: dict, **cols) -> None:
+    for k, v in cols.items():
+        rows.setdefault(k, []).append(np.array(v))
+
+
+def simulate_cues(cfg: HopfieldScenario, seed_sequence, base_dir: str = ".", sha256: str | None = None):
+    """Build the network once and run one trajectory per cue of ``init.pattern`` (a list or "all").
+
+    Returns ``(patterns, weights, scale, cues, arrays, metrics)``: ``arrays`` name -> (data, dims),
+    each cue's rows placed on the sweeps any cue recorded (``CUE_PAD`` where it recorded none)."""
+    pat_ss, init_ss, dyn_ss = seed_sequence.spawn(3)
+    patterns = make_patterns(cfg, np.random.default_rng(pat_ss), base_dir, sha256)
+    weights, scale = RULES[cfg.network.rule](patterns)
+    n_pat, n = patterns.shape
+    problem = cue_problem(cued_pattern(cfg), n_pat)
+    if problem:
+        raise ValueError(problem)
+    cues = cue_list(cued_pattern(cfg), n_pat)
+    runs = []
+    for cue in cues:
+        cue_init, cue_dyn = cue_streams(init_ss, dyn_ss, cue)
+        s0 = initial_state(cfg.init.model_copy(update={"pattern": cue}), patterns, np.random.default_rng(cue_init))
+        rows: dict[str, list] = {}
+        metrics, final = simulate(
+            cfg,
+            patterns,
+            weights,
+            scale,
+            s0,
+            seed_state(cue_dyn),
+            sink=functools.partial(_collect, rows),
+            cue=cue,
+        )
+        runs.append((s0, final, metrics, {k: np.concatenate(v) for k, v in rows.items()}))
+    sweep = np.unique(np.concatenate([r[3]["sweep"] for r in runs]))
+    temperature = np.empty(len(sweep))
+    arrays = {}
+    for name in ("state", "energy", "overlap", "flips"):
+        if name not in runs[0][3]:
+            continue
+        first = runs[0][3][name]
+        data = np.full((len(cues), len(sweep), *first.shape[1:]), CUE_PAD[name], first.dtype)
+        for c, (_, _, _, rows) in enumerate(runs):
+            data[c, np.searchsorted(sweep, rows["sweep"])] = rows[name]
+        arrays[name] = (data, ("cue", "sweep", *{"state": ("unit",), "overlap": ("pattern",)}.get(name, ())))
+    for _, _, _, rows in runs:
+        temperature[np.searchsorted(sweep, rows["sweep"])] = rows["temperature"]  # the same at a sweep for every cue
+    arrays["sweep"] = (sweep, ("sweep",))
+    arrays["temperature"] = (temperature, ("sweep",))
+    arrays["initial_state"] = (np.stack([r[0] for r in runs]), ("cue", "unit"))
+    arrays["final_state"] = (np.stack([r[1] for r in runs]), ("cue", "unit"))
+    per = [r[2] for r in runs]
+    for name, dtype in (("final_overlap", np.float64), ("recalled", np.bool_), ("sweeps", np.int64)):
+        arrays[f"cue_{name}"] = (np.array([m[name] for m in per], dtype), ("cue",))
+    recalled = arrays["cue_recalled"][0]
+    metrics = {
+        "n_cues": len(cues),
+        "recall_fraction": float(recalled.mean()),
+        "mean_final_overlap": float(arrays["cue_final_overlap"][0].mean()),
+        "converged_fraction": float(np.mean([m["converged"] for m in per])),
+        "spurious_fraction": float(np.mean([m["spurious"] for m in per])),
+        "sweeps": int(max(m["sweeps"] for m in per)),
+        "mean_sweeps": float(np.mean([m["sweeps"] for m in per])),
+        "n_patterns": int(n_pat),
+        "n_units": int(n),
+        "load": float(n_pat / n),
+    }
+    return patterns, weights, scale, np.array(cues, np.int64), arrays, metrics
+
+
+def run_cues(cfg: HopfieldScenario, seed_sequence, record, base_dir: str = ".", sha256: str | None = None) -> dict:
+    """A multi-cue run into ``record``: the patterns (and weights) once, every trajectory and
+    per-cue result along ``cue`` (the cued pattern indices), chunked by whole cues."""
+    patterns, weights, scale, cues, arrays, metrics = simulate_cues(cfg, seed_sequence, base_dir, sha256)
+    record.static("patterns", patterns, ("pattern", "unit"))
+    if cfg.record.weights:
+        record.static("weights", (weights * scale).astype(np.float64), ("post", "pre"))
+    record.static("cue", cues, ("cue",))
+    for name, (data, dims) in arrays.items():
+        record.static(name, data, dims)
     return metrics
 
 
@@ -451,7 +566,8 @@ def cost(config: dict) -> float:
         n = cfg.network.n_units or n
     learn = n * n * n_pat * (3 if cfg.network.rule != "hebbian" else 1)
     sweeps = min(cfg.dynamics.max_sweeps, 20 if cfg.dynamics.stop_at_fixed_point else 10**9)
-    return float(learn + sweeps * n * n * 0.2 + n * n)
+    cues = len(cue_list(cued_pattern(cfg), n_pat) or [None])  # a multi-cue run: one trajectory per cue
+    return float(learn + cues * (sweeps * n * n * 0.2 + n * n))
 
 
 def warmup() -> None:
