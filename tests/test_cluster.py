@@ -152,15 +152,18 @@ def test_tls_address_without_tls_files(tmp_path, small_scenario):
 
 
 def test_refused_connection_names_the_reason():
-    with socket.create_server(("127.0.0.1", 0)) as s:
-        port = s.getsockname()[1]  # free again once closed
-    # a deadline long enough that a loaded machine still sees the refusal, not the deadline
-    with pytest.raises(
-        cluster.ClusterError,
-        match=f"at tcp://127.0.0.1:{port}: no connection within 5 s "
-        r"\(last try: Connection refused\)",
-    ):
-        cluster.probe_scheduler(f"tcp://127.0.0.1:{port}", None, 5)
+    # a port bound but not listening refuses connections, and stays ours for the whole test (a
+    # port freed again could be taken meanwhile by a server another process starts: seen once)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        # a deadline long enough that a loaded machine still sees the refusal, not the deadline
+        with pytest.raises(
+            cluster.ClusterError,
+            match=f"at tcp://127.0.0.1:{port}: no connection within 5 s "
+            r"\(last try: Connection refused\)",
+        ):
+            cluster.probe_scheduler(f"tcp://127.0.0.1:{port}", None, 5)
 
 
 # --------------------------------------------------------------------------- the embedded cluster
