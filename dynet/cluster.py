@@ -26,6 +26,7 @@ import importlib.util
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -313,6 +314,20 @@ def scheduler_address(address: str, security=None) -> str:
     return addr
 
 
+def _tcp_refusal(address: str) -> str | None:
+    """Why a plain TCP connection to ``address`` fails now (None: something accepts it)."""
+    from distributed.comm import get_address_host_port
+
+    try:
+        host, port = get_address_host_port(address)
+        with socket.create_connection((host, port), timeout=1.0):
+            return None
+    except OSError as exc:
+        return exc.strerror or _one_line(exc)
+    except ValueError:  # no host and port in this address
+        return None
+
+
 def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
     """Connect, shake hands and ask for the scheduler's identity, all within ``timeout`` seconds.
 
@@ -357,6 +372,10 @@ def probe_scheduler(address: str, security=None, timeout: float = 10.0) -> dict:
         while root.__cause__ is not None:
             root = root.__cause__
         if isinstance(root, (asyncio.CancelledError, asyncio.TimeoutError, TimeoutError)):
+            # the deadline cut distributed's last try short: whether anything listens decides
+            refused = _tcp_refusal(address) if str(exc).startswith("Timed out trying to connect") else None
+            if refused:
+                raise ClusterError(f"{where}: no connection within {timeout:g} s (last try: {refused})")
             raise ClusterError(f"{where}: no answer within {timeout:g} s")
         reason = root.strerror if isinstance(root, OSError) and root.strerror else _one_line(root)
         if root is not exc and str(exc).startswith("Timed out trying to connect"):

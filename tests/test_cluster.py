@@ -166,6 +166,18 @@ def test_refused_connection_names_the_reason():
             cluster.probe_scheduler(f"tcp://127.0.0.1:{port}", None, 5)
 
 
+def test_a_refusal_cut_short_by_the_deadline_is_still_a_refusal():
+    """When the deadline cancels distributed's last connection attempt, the error's cause is a
+    cancellation, not the refusal: the probe once said 'no answer' for a port nobody listens on
+    (half the time with deadlines of 1-200 ms; once in two CI runs with 5 s)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        for deadline in (0.001, 0.01, 0.05, 0.2):
+            with pytest.raises(cluster.ClusterError, match=r"no connection within .* \(last try: Connection refused\)"):
+                cluster.probe_scheduler(f"tcp://127.0.0.1:{port}", None, deadline)
+
+
 # --------------------------------------------------------------------------- the embedded cluster
 
 
