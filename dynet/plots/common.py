@@ -199,6 +199,14 @@ def sweep_keys(df) -> list[str]:
     return list(keys)
 
 
+def param_order(value) -> tuple:
+    """Sort key of a parameter value: numbers first, by value (0.0316 before 1 before 17.8),
+    then anything else by its text."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return (1, 0.0, str(value))
+    return (0, float(value), "")
+
+
 def sorted_unique(series) -> list:
     vals = []
     for v in series:

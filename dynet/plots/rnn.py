@@ -14,6 +14,7 @@ from .common import (
     fmt,
     integer_ticks,
     legend,
+    param_order,
     run_info,
     sweep_keys,
     time_axis,
@@ -83,10 +84,6 @@ def training(ds):
     return finish(fig, f"Elman RNN training ({info.get('scenario')})", caption_for_run(info, extra))
 
 
-def _order(v):
-    return (0, float(v), "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0.0, str(v))
-
-
 def lag_sweep(runs: list, scenario: str, df):
     """The mean norm of ``dL/dh_t`` against lag at initialization (epoch 0), one line per run of a
     sweep (replicate 0), labelled by its swept parameters: vanishing and exploding gradients."""
@@ -94,7 +91,7 @@ def lag_sweep(runs: list, scenario: str, df):
     if not runs:
         raise PlotError("lags: no run recorded lag_grad_norm")
     keys = sweep_keys(df)
-    runs = sorted(runs, key=lambda ds: tuple(_order(run_info(ds)["params"].get(k)) for k in keys))
+    runs = sorted(runs, key=lambda ds: tuple(param_order(run_info(ds)["params"].get(k)) for k in keys))
     infos = [run_info(ds) for ds in runs]
     labels = [", ".join(f"{k}={fmt(i['params'].get(k))}" for k in keys) or i["run_id"][:8] for i in infos]
     order = list(dict.fromkeys(labels))

@@ -179,17 +179,10 @@ CURVE_DEFAULTS = {
 FIXED_POINT_STOPS = ("hopfield", "boltzmann", "dam", "modern-hopfield")
 
 
-def _sort_key(value) -> tuple:
-    """Numbers before other values, numbers by value (0.0316 before 1 before 17.8)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return (1, str(value))
-    return (0, float(value))
-
-
 def curves(runs: list, var: str | None = None, model: str | None = None):
     """One trajectory (``var``, against its time axis) per sweep point: the replicate mean, a
     band of ± one standard error when there are replicates."""
-    from .common import run_info, time_axis, values
+    from .common import param_order, run_info, time_axis, values
 
     if not runs:
         raise PlotError("no runs to draw")
@@ -218,7 +211,7 @@ def curves(runs: list, var: str | None = None, model: str | None = None):
     order: dict = {}  # label -> its parameter values, to list the points in numeric order
     for ds, info in have:
         label = ", ".join(f"{k}={fmt(info['params'].get(k))}" for k in keys) or "runs"
-        order[label] = tuple(_sort_key(info["params"].get(k)) for k in keys)
+        order[label] = tuple(param_order(info["params"].get(k)) for k in keys)
         _, t = time_axis(ds, var)
         groups.setdefault(label, []).append((np.asarray(t, float), values(ds[var]).astype(float)))
     fig, axes = figure(1, 1, width=9.5, height=5.2)
